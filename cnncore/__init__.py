@@ -1,0 +1,18 @@
+"""cnncore: parameters, MACs, FLOPs, shapes and memory of CNNs, without a framework.
+
+Layers carry torch.nn's names and arguments; `count` answers for one model or for a packed batch of
+millions (the compiled core), `reference.count` gives the same answers in pure Python.
+"""
+from . import _core
+from .counting import BatchResult, LayerRow, Result, count, explain, summary
+from .errors import ShapeError
+from .layers import *  # noqa: F401,F403  (torch.nn names)
+from .layers import __all__ as _layer_names
+from .model import Sequential
+from .packing import Packed, pack
+
+openmp_enabled = _core.openmp_enabled
+
+__version__ = "0.1.0"
+__all__ = ["count", "summary", "explain", "pack", "Packed", "Result", "BatchResult", "LayerRow",
+           "ShapeError", "Sequential", "openmp_enabled", *_layer_names]

@@ -1,0 +1,239 @@
+"""cc.count, cc.summary, cc.explain: the public counting API over the core (or the reference).
+
+The work is: pack (Python, once per model) -> validate (numpy + a compiled pass) -> count (the
+core, without the GIL) -> wrap the arrays. No counting formula lives in this file.
+"""
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _core
+from . import _format as F
+from .errors import ShapeError, layer_message
+from .packing import Packed, pack
+
+DTYPE_BYTES = {"float32": 4, "float": 4, "float16": 2, "half": 2, "bfloat16": 2, "float64": 8,
+               "double": 8, "int8": 1, "uint8": 1, "qint8": 1, "int32": 4, "int64": 8}
+_SERIAL_BELOW = 4096  # architectures: below this a thread team costs more than it saves
+
+
+def default_threads() -> int:
+    """All cores (the OpenMP maximum) when the core was built with OpenMP, else 1."""
+    return max(1, _core.max_threads()) if _core.openmp_enabled() else 1
+
+
+def _resolve_threads(n_threads, n_arch):
+    if n_threads is None:
+        return 1 if n_arch < _SERIAL_BELOW else default_threads()
+    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
+        raise ValueError(f"n_threads must be a positive int or None, got {n_threads!r}")
+    return n_threads if _core.openmp_enabled() else 1
+
+
+def run_core(arrays, per_layer=False, n_threads=None) -> dict:
+    """Raw core call on validated arrays: a dict of numpy arrays (docs/format.md, Results)."""
+    off, ioff = arrays["arch_offsets"], arrays["input_offsets"]
+    n_arch = len(off) - 1
+    nt = _resolve_threads(n_threads, n_arch)
+    max_rows = int((np.diff(off) + np.diff(ioff)).max()) if n_arch else 1
+    totals = np.zeros((n_arch, 5), np.int64)
+    out = dict(output_shape=np.zeros((n_arch, 5), np.int64), output_ndim=np.zeros(n_arch, np.int32),
+               error=np.zeros(n_arch, np.int32), error_layer=np.zeros(n_arch, np.int32))
+    scratch = np.empty((nt, max(max_rows, 1), 8), np.int64)
+    extra = {}
+    if per_layer:
+        n = len(arrays["layers"])
+        extra = dict(layer_counts=np.zeros((n, 4), np.int64), layer_shape=np.zeros((n, 5), np.int64),
+                     layer_ndim=np.zeros(n, np.int32))
+    _core.count_packed(arrays["layers"], arrays["extra_src"], off, ioff, arrays["input_shape"],
+                       arrays["input_ndim"], arrays["batch_size"], totals, out["output_shape"],
+                       out["output_ndim"], out["error"], out["error_layer"], scratch,
+                       n_threads=nt, **extra)
+    for i, k in enumerate(("params", "buffers", "macs", "flops", "activation_elements")):
+        out[k] = np.ascontiguousarray(totals[:, i])
+    if per_layer:
+        lc = extra["layer_counts"]
+        for i, k in enumerate(("layer_params", "layer_buffers", "layer_macs", "layer_flops")):
+            out[k] = np.ascontiguousarray(lc[:, i])
+        out["layer_shape"] = extra["layer_shape"]
+        out["layer_ndim"] = extra["layer_ndim"]
+    return out
+
+
+def run_reference(arrays, per_layer=False, n_threads=None) -> dict:
+    """The pure-Python reference on the same arrays, converted to the core's numpy layout."""
+    from . import reference
+    raw = reference.count_arrays(arrays, per_layer=per_layer)
+    out = {}
+    for k, v in raw.items():
+        dtype = np.int32 if k in ("error", "error_layer", "output_ndim", "layer_ndim") else np.int64
+        out[k] = np.array(v, dtype=dtype)
+    n_arch = len(arrays["arch_offsets"]) - 1
+    out["output_shape"] = out["output_shape"].reshape(n_arch, 5)
+    if per_layer:
+        out["layer_shape"] = out["layer_shape"].reshape(-1, 5)
+    return out
+
+
+BACKENDS = {"core": run_core, "reference": run_reference}
+
+
+class LayerRow(NamedTuple):
+    """One row of the per-layer table."""
+    name: str
+    type: str
+    output_shape: tuple
+    params: int
+    buffers: int
+    macs: int
+    flops: int
+
+
+class Result:
+    """Counts of one model (batch dimension included in shapes, MACs and FLOPs)."""
+
+    def __init__(self, params, buffers, macs, flops, output_shape, param_bytes, activation_elements,
+                 layers, input_shape, dtype):
+        self.params, self.buffers, self.macs, self.flops = params, buffers, macs, flops
+        self.output_shape, self.param_bytes = output_shape, param_bytes
+        self.activation_elements, self.layers = activation_elements, layers
+        self.input_shape, self.dtype = input_shape, dtype
+
+    def __repr__(self):
+        return (f"Result(params={self.params:,}, buffers={self.buffers:,}, macs={self.macs:,}, "
+                f"flops={self.flops:,}, output_shape={self.output_shape}, param_bytes={self.param_bytes:,}, "
+                f"activation_elements={self.activation_elements:,}, layers=[{len(self.layers)} rows])")
+
+
+class BatchResult:
+    """Counts of a packed batch: one entry per architecture in each numpy array."""
+
+    FIELDS = ("params", "buffers", "macs", "flops", "activation_elements", "output_shape",
+              "output_ndim", "valid", "error", "error_layer")
+
+    def __init__(self, raw, packed, dtype="float32"):
+        for k in ("params", "buffers", "macs", "flops", "activation_elements", "output_shape",
+                  "output_ndim", "error", "error_layer"):
+            setattr(self, k, raw[k])
+        self.valid = self.error == 0
+        self.param_bytes = self.params * DTYPE_BYTES[dtype]
+        self.packed = packed
+
+    def __len__(self):
+        return len(self.error)
+
+    def __repr__(self):
+        return f"<cnncore.BatchResult: {len(self)} architectures, {int(self.valid.sum())} valid>"
+
+    def explain(self, i) -> str:
+        return explain(self.packed, i)
+
+
+def _dtype_bytes(dtype):
+    key = str(dtype).replace("torch.", "")
+    if key not in DTYPE_BYTES:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {sorted(DTYPE_BYTES)}")
+    return DTYPE_BYTES[key]
+
+
+def _error_sentence(packed, raw, a, arch_label=None):
+    """The ShapeError text for architecture a of a packed batch whose per-layer raw output is known."""
+    code = int(raw["error"][a])
+    k = int(raw["error_layer"][a])
+    arrays = packed.arrays()
+    l0, l1 = packed.arch_rows(a)
+    if k < 0:
+        return f"{arch_label or 'architecture'}: {F.ERRORS[code][1]} (in the network inputs or offsets)"
+    row = arrays["layers"][l0 + k]
+    src = int(row[F.SRC])
+    x = None
+    if 0 <= src < k:
+        nd = int(raw["layer_ndim"][l0 + src])
+        x = tuple(int(v) for v in raw["layer_shape"][l0 + src][:nd])
+    elif src < 0:
+        j = int(arrays["input_offsets"][a]) - 1 - src
+        if j < int(arrays["input_offsets"][a + 1]):
+            nd = int(arrays["input_ndim"][j])
+            x = (int(arrays["batch_size"][a]),) + tuple(int(v) for v in arrays["input_shape"][j][:nd])
+    name = packed.names[l0 + k] if packed.names is not None else None
+    typ = packed.types[l0 + k] if packed.types is not None else F.OP_NAMES.get(int(row[F.OP]), "op")
+    msg = layer_message(k, name, typ, code, row, x)
+    return f"{arch_label}: {msg}" if arch_label else msg
+
+
+def count(model, input_shape=None, batch_size=1, dtype="float32", n_threads=None, backend="core"):
+    """Count a model (-> Result) or a cc.Packed batch (-> BatchResult).
+
+    model: a layer, Sequential or Model (input_shape without the batch, e.g. (3, 224, 224);
+    a Model built from cc.Input knows its own) or a cc.Packed.
+    An invalid single model raises cc.ShapeError naming the layer; in a batch an invalid
+    architecture gets valid=False and an error code, and never stops the others.
+    """
+    run = BACKENDS[backend]
+    nbytes = _dtype_bytes(dtype)
+    if isinstance(model, Packed):
+        return BatchResult(run(model._arrays, False, n_threads), model, str(dtype).replace("torch.", ""))
+    packed = pack([model], None if input_shape is None else [tuple(input_shape)] if not (
+        len(input_shape) and isinstance(input_shape[0], (tuple, list))) else [input_shape], batch_size)
+    raw = run(packed._arrays, True, 1)
+    if raw["error"][0] != 0:
+        msg = _error_sentence(packed, raw, 0)
+        k = int(raw["error_layer"][0])
+        raise ShapeError(msg, k, packed.names[k] if k >= 0 else None, int(raw["error"][0]))
+    rows = []
+    for i in range(packed.n_layers):
+        nd = int(raw["layer_ndim"][i])
+        rows.append(LayerRow(packed.names[i], packed.types[i], tuple(int(v) for v in raw["layer_shape"][i][:nd]),
+                             int(raw["layer_params"][i]), int(raw["layer_buffers"][i]),
+                             int(raw["layer_macs"][i]), int(raw["layer_flops"][i])))
+    nd = int(raw["output_ndim"][0])
+    params = int(raw["params"][0])
+    a = packed._arrays
+    in_shape = tuple(int(v) for v in a["input_shape"][0][:int(a["input_ndim"][0])])
+    return Result(params=params, buffers=int(raw["buffers"][0]), macs=int(raw["macs"][0]),
+                  flops=int(raw["flops"][0]), output_shape=tuple(int(v) for v in raw["output_shape"][0][:nd]),
+                  param_bytes=params * nbytes, activation_elements=int(raw["activation_elements"][0]),
+                  layers=rows, input_shape=(batch_size,) + in_shape, dtype=str(dtype))
+
+
+def explain(packed: Packed, i: int, backend="core") -> str:
+    """In words: why architecture i of a packed batch is invalid (or that it is valid)."""
+    n = len(packed)
+    if not -n <= i < n:
+        raise IndexError(f"architecture {i} out of range for a batch of {n}")
+    i %= n
+    one = packed.subset(i)
+    raw = BACKENDS[backend](one._arrays, True, 1)
+    if raw["error"][0] == 0:
+        return f"architecture {i} is valid"
+    return _error_sentence(one, raw, 0, f"architecture {i}")
+
+
+def _fmt_int(v):
+    return f"{v:,}"
+
+
+def summary(model, input_shape=None, batch_size=1, dtype="float32", backend="core") -> str:
+    """The per-layer table (layer, output shape, params, MACs, share of MACs) as text, like torchinfo."""
+    r = count(model, input_shape, batch_size=batch_size, dtype=dtype, backend=backend)
+    head = ("Layer (type)", "Output Shape", "Param #", "MACs", "MACs %")
+    body = [(f"{row.name} ({row.type})", str(list(row.output_shape)), _fmt_int(row.params), _fmt_int(row.macs),
+             f"{100.0 * row.macs / r.macs:.2f}%" if r.macs else "-") for row in r.layers]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
+    line = "=" * (sum(widths) + 3 * (len(widths) - 1))
+
+    def fmt(cells):
+        return "   ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    out = [line, fmt(head), line, *(fmt(b) for b in body), line,
+           f"Total params: {_fmt_int(r.params)}",
+           f"Buffers: {_fmt_int(r.buffers)}",
+           f"Total MACs: {_fmt_int(r.macs)} ({r.macs / 1e9:.3f} G)",
+           f"Total FLOPs: {_fmt_int(r.flops)} ({r.flops / 1e9:.3f} G)",
+           f"Input shape: {list(r.input_shape)}   Output shape: {list(r.output_shape)}",
+           f"Params size ({r.dtype}): {r.param_bytes / 2**20:.2f} MB",
+           f"Activation elements: {_fmt_int(r.activation_elements)}", line]
+    return "\n".join(out)

@@ -1,0 +1,90 @@
+"""Containers: Sequential (and the row builder that flattens any container into packed rows)."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from . import _format as F
+from .layers import Layer
+
+
+class RowBuilder:
+    """Collects packed rows while a model is flattened; keeps each row's hierarchical name and type."""
+
+    def __init__(self):
+        self.rows: list[list[int]] = []
+        self.extra: list[int] = []
+        self.names: list[str] = []
+        self.types: list[str] = []
+
+    def add(self, layer: Layer, name: str, srcs) -> int:
+        row = layer.row()
+        row[F.SRC] = srcs[0]
+        row[F.NSRC] = len(srcs)
+        if len(srcs) > 1:
+            row[F.XOFF] = len(self.extra)
+            self.extra.extend(srcs[1:])
+        self.rows.append(row)
+        self.names.append(name)
+        self.types.append(layer.type)
+        return len(self.rows) - 1
+
+
+def emit(module, builder: RowBuilder, name: str, srcs) -> int:
+    """Append `module` (a layer or a container) reading `srcs`; return the ref of its output."""
+    if hasattr(module, "_emit"):
+        return module._emit(builder, name, srcs)
+    if not isinstance(module, Layer):
+        raise TypeError(f"{name or 'model'}: expected a cnncore layer or container, got {type(module).__name__}")
+    return builder.add(module, name, srcs)
+
+
+class Sequential:
+    """torch.nn.Sequential(*layers) or Sequential(OrderedDict(name=layer)): layers applied in order."""
+
+    def __init__(self, *args):
+        if len(args) == 1 and isinstance(args[0], (OrderedDict, dict)):
+            self._modules = OrderedDict((str(k), v) for k, v in args[0].items())
+        else:
+            self._modules = OrderedDict((str(i), m) for i, m in enumerate(args))
+        for k, m in self._modules.items():
+            if not isinstance(m, Layer) and not hasattr(m, "_emit"):
+                raise TypeError(f"Sequential: module {k!r} is not a cnncore layer or container: {m!r}")
+
+    type = "Sequential"
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[idx]))
+        if isinstance(idx, str):
+            return self._modules[idx]
+        return list(self._modules.values())[idx]
+
+    def append(self, module):
+        self._modules[str(len(self._modules))] = module
+        return self
+
+    def named_children(self):
+        return iter(self._modules.items())
+
+    def _emit(self, builder, name, srcs):
+        if len(srcs) != 1:
+            raise TypeError(f"{name or 'Sequential'}: a Sequential takes exactly one input, got {len(srcs)}")
+        ref = srcs[0]
+        prefix = f"{name}." if name else ""
+        for key, m in self._modules.items():
+            ref = emit(m, builder, prefix + key, [ref])
+        return ref
+
+    def __call__(self, *inputs):
+        from .graph import apply_container
+        return apply_container(self, inputs)
+
+    def __repr__(self):
+        inner = "".join(f"\n  ({k}): " + repr(m).replace("\n", "\n  ") for k, m in self._modules.items())
+        return f"Sequential({inner}\n)" if inner else "Sequential()"

@@ -1,0 +1,613 @@
+"""The pure-Python reference core: the same counting as the Cython core, written independently.
+
+It reads the packed arrays of docs/format.md and applies the formulas and check order of
+docs/conventions.md with plain Python ints, one small function per layer family, dispatched from a
+table keyed by op code. It is slow and exists to prove the fast core right (tests compare the two);
+``count(..., backend="reference")`` runs it behind the public API.
+
+Python ints never overflow, so every product and sum that the int64 core computes is checked here
+explicitly (``_c`` / ``_mul``): a value outside int64 at any step is ``OVERFLOW`` at that layer.
+
+Choices where docs/conventions.md is silent (the Cython core must make the same ones):
+
+* Per row, in this order: the inputs are resolved (SRC, then ``extra_src[XOFF:XOFF+NSRC-1]`` when
+  NSRC > 1; ``BAD_INPUT_REF``), then the op code is looked up (``UNKNOWN_OP``), then the number of
+  inputs is checked (``BAD_FIELD``: NSRC must be 1 for single-input ops, 2 for Add/Mul, >= 1 for
+  Cat), then the op's own checks of docs/conventions.md run.
+* Before row 0 the architecture itself is checked; a failure is reported at ``error_layer = 0``
+  (also for an architecture without rows): offsets out of range, no network input, batch size < 1,
+  an input ndim outside 1..4 or an input dimension < 1 are ``BAD_FIELD``; an input whose numel
+  (batch included) exceeds int64 is ``OVERFLOW``.
+* Unknown FLAGS bits are ignored (only the bits an op uses are read).
+* Fields an op does not use are never checked, and spatial fields beyond the op's d are ignored.
+* Upsample: ``size`` is given when any of K0..K2 is non-zero, ``scale`` when any of S0..S2, D0..D2
+  is non-zero; scale entries beyond the first s spatial dims are otherwise ignored.
+* Adaptive pooling window sum: ``w_i = in_i + y_i - gcd(in_i, y_i)`` (the closed form of the sum
+  over the windows ``[floor(j in/y), ceil((j+1) in/y))``).
+"""
+
+from functools import partial
+from math import gcd
+
+from cnncore._format import (
+    D0, DIM0, DIM1, F_AFFINE, F_BIAS, F_CEIL, F_IMPLICIT_DIM, F_SAME, F_TRACK, FLAGS, GROUPS, IN,
+    K0, MAX_NDIM, N_FIELDS, NSRC, O0, OP, OPS, OUT, P0, P1, P2, S0, SRC, XOFF, ERROR_CODES,
+)
+
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+
+OK = 0
+UNKNOWN_OP = ERROR_CODES["UNKNOWN_OP"]
+BAD_INPUT_REF = ERROR_CODES["BAD_INPUT_REF"]
+BAD_FIELD = ERROR_CODES["BAD_FIELD"]
+NDIM = ERROR_CODES["NDIM"]
+IN_CHANNELS = ERROR_CODES["IN_CHANNELS"]
+GROUPS_ERR = ERROR_CODES["GROUPS"]
+OUTPUT_SIZE = ERROR_CODES["OUTPUT_SIZE"]
+KERNEL_TOO_LARGE = ERROR_CODES["KERNEL_TOO_LARGE"]
+POOL_PADDING = ERROR_CODES["POOL_PADDING"]
+SAME_STRIDE = ERROR_CODES["SAME_STRIDE"]
+OUTPUT_PADDING = ERROR_CODES["OUTPUT_PADDING"]
+NORM_SHAPE = ERROR_CODES["NORM_SHAPE"]
+NORM_GROUPS = ERROR_CODES["NORM_GROUPS"]
+DIM_RANGE = ERROR_CODES["DIM_RANGE"]
+BROADCAST = ERROR_CODES["BROADCAST"]
+CAT_SHAPE = ERROR_CODES["CAT_SHAPE"]
+SHUFFLE_GROUPS = ERROR_CODES["SHUFFLE_GROUPS"]
+UPSAMPLE = ERROR_CODES["UPSAMPLE"]
+OVERFLOW = ERROR_CODES["OVERFLOW"]
+FLATTEN_ORDER = ERROR_CODES["FLATTEN_ORDER"]
+SLICE_RANGE = ERROR_CODES["SLICE_RANGE"]
+
+# Spatial field groups: kernel K0..K2, stride S0..S2, padding P0..P2, dilation D0..D2, output_padding O0..O2.
+_K, _S, _P, _D, _O = K0, S0, P0, D0, O0
+
+
+class _Fail(Exception):
+    """A layer is invalid: ``code`` is its error code."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+def _check(cond, code):
+    if cond:
+        raise _Fail(code)
+
+
+def _c(v):
+    """Return v, or fail with OVERFLOW when it does not fit int64."""
+    if v > INT64_MAX or v < INT64_MIN:
+        raise _Fail(OVERFLOW)
+    return v
+
+
+def _mul(*factors):
+    """Product, checked for int64 overflow after every multiplication."""
+    r = 1
+    for f in factors:
+        r = _c(r * f)
+    return r
+
+
+def _numel(shape):
+    return _mul(*shape)
+
+
+def _fields(row, col, d):
+    return row[col:col + d]
+
+
+def _norm_dim(dim, ndim):
+    """torch's dim wrapping: dim in [-ndim, ndim - 1] else DIM_RANGE."""
+    _check(dim < -ndim or dim > ndim - 1, DIM_RANGE)
+    return dim + ndim if dim < 0 else dim
+
+
+# ---- layer families ---------------------------------------------------------------------------
+# Each takes (row, xs) with xs the resolved input shapes (tuples, batch first) and returns
+# (y, params, buffers, macs, flops); it raises _Fail(code) on the first failing check.
+
+
+def _identity(row, xs):
+    # y = x; everything 0
+    return xs[0], 0, 0, 0, 0
+
+
+def _conv(d, row, xs):
+    # y_i = (in_i + 2P_i - D_i(K_i-1) - 1)//S_i + 1 ('same': in_i); n = IN/G*prod(K);
+    # params = OUT*n + bias*OUT; macs = numel(y)*n; flops = numel(y)*(2n - 1 + bias)
+    x = xs[0]
+    cin, cout, g, flags = row[IN], row[OUT], row[GROUPS], row[FLAGS]
+    K, S, P, D = _fields(row, _K, d), _fields(row, _S, d), _fields(row, _P, d), _fields(row, _D, d)
+    bias = 1 if flags & F_BIAS else 0
+    same = bool(flags & F_SAME)
+    _check(cout < 1 or g < 1 or cin < 0 or min(K) < 1 or min(S) < 1 or min(D) < 1 or min(P) < 0,
+           BAD_FIELD)
+    _check(same and any(s != 1 for s in S), SAME_STRIDE)
+    _check(len(x) != d + 2, NDIM)
+    _check(cin != 0 and x[1] != cin, IN_CHANNELS)
+    cin = x[1]
+    _check(cin % g != 0 or cout % g != 0, GROUPS_ERR)
+    spans, padded = [], []
+    for i in range(d):
+        span = _c(_c(D[i] * (K[i] - 1)) + 1)  # effective kernel extent D(K-1)+1
+        pad = _c(x[2 + i] + (span - 1 if same else _c(2 * P[i])))
+        _check(pad < span, KERNEL_TOO_LARGE)
+        spans.append(span)
+        padded.append(pad)
+    if same:
+        ys = [x[2 + i] for i in range(d)]
+    else:
+        ys = [(padded[i] - spans[i]) // S[i] + 1 for i in range(d)]
+    y = (x[0], cout, *ys)
+    n = _mul(cin // g, *K)
+    numel_y = _numel(y)
+    params = _c(_mul(cout, n) + bias * cout)
+    macs = _mul(numel_y, n)
+    flops = _mul(numel_y, _c(_c(2 * n) - 1 + bias))
+    return y, params, 0, macs, flops
+
+
+def _conv_transpose(d, row, xs):
+    # y_i = (in_i-1)S_i - 2P_i + D_i(K_i-1) + O_i + 1; params = IN*(OUT/G)*prod(K) + bias*OUT;
+    # macs = numel(x)*(OUT/G)*prod(K); flops = 2*macs + bias*numel(y)
+    x = xs[0]
+    cin, cout, g, flags = row[IN], row[OUT], row[GROUPS], row[FLAGS]
+    K, S, P = _fields(row, _K, d), _fields(row, _S, d), _fields(row, _P, d)
+    D, O = _fields(row, _D, d), _fields(row, _O, d)
+    bias = 1 if flags & F_BIAS else 0
+    _check(cout < 1 or g < 1 or cin < 0 or min(K) < 1 or min(S) < 1 or min(D) < 1 or min(P) < 0
+           or min(O) < 0, BAD_FIELD)
+    _check(len(x) != d + 2, NDIM)
+    _check(cin != 0 and x[1] != cin, IN_CHANNELS)
+    cin = x[1]
+    _check(cin % g != 0 or cout % g != 0, GROUPS_ERR)
+    _check(any(O[i] >= S[i] and O[i] >= D[i] for i in range(d)), OUTPUT_PADDING)
+    ys = []
+    for i in range(d):
+        yi = _c(_c(_c(_mul(x[2 + i] - 1, S[i]) - 2 * P[i]) + _mul(D[i], K[i] - 1)) + O[i] + 1)
+        _check(yi < 1, OUTPUT_SIZE)
+        ys.append(yi)
+    y = (x[0], cout, *ys)
+    numel_y = _numel(y)
+    kvol = _mul(*K)
+    params = _c(_mul(cin, cout // g, kvol) + bias * cout)
+    macs = _mul(_numel(x), cout // g, kvol)
+    flops = _c(_mul(2, macs) + bias * numel_y)
+    return y, params, 0, macs, flops
+
+
+def _linear(row, xs):
+    # y = (*x[:-1], OUT); params = IN*OUT + bias*OUT; macs = numel(y)*IN; flops = numel(y)*(2IN - 1 + bias)
+    x = xs[0]
+    cin, cout = row[IN], row[OUT]
+    bias = 1 if row[FLAGS] & F_BIAS else 0
+    _check(cout < 1 or cin < 0, BAD_FIELD)
+    _check(cin != 0 and x[-1] != cin, IN_CHANNELS)
+    cin = x[-1]
+    y = (*x[:-1], cout)
+    numel_y = _numel(y)
+    params = _c(_mul(cin, cout) + bias * cout)
+    macs = _mul(numel_y, cin)
+    flops = _mul(numel_y, _c(_c(2 * cin) - 1 + bias))
+    return y, params, 0, macs, flops
+
+
+def _batchnorm(d, row, xs):
+    # params = 2C*affine; buffers = (2C+1)*track; flops = numel(x)*(2 + 2*affine)
+    x = xs[0]
+    cin, flags = row[IN], row[FLAGS]
+    affine = 1 if flags & F_AFFINE else 0
+    track = 1 if flags & F_TRACK else 0
+    _check(cin < 0, BAD_FIELD)
+    _check(len(x) not in ((2, 3) if d == 1 else (d + 2,)), NDIM)
+    _check(cin != 0 and x[1] != cin, IN_CHANNELS)
+    c = x[1]
+    params = _mul(2, c) * affine
+    buffers = _c(_mul(2, c) + 1) * track
+    flops = _mul(_numel(x), 2 + 2 * affine)
+    return x, params, buffers, 0, flops
+
+
+def _layernorm(row, xs):
+    # params = prod(normalized_shape)*(affine + affine*bias); flops = numel(x)*(5 + 2*affine)
+    x = xs[0]
+    n = row[DIM0]
+    _check(n < 1 or n > 3, BAD_FIELD)
+    shape = tuple(_fields(row, _K, n))
+    _check(min(shape) < 1, BAD_FIELD)
+    _check(len(x) < n or tuple(x[len(x) - n:]) != shape, NORM_SHAPE)
+    affine = 1 if row[FLAGS] & F_AFFINE else 0
+    bias = 1 if row[FLAGS] & F_BIAS else 0
+    params = _mul(_numel(shape), affine + affine * bias)
+    flops = _mul(_numel(x), 5 + 2 * affine)
+    return x, params, 0, 0, flops
+
+
+def _groupnorm(row, xs):
+    # params = 2*IN*affine; flops = numel(x)*(5 + 2*affine)
+    x = xs[0]
+    g, c = row[GROUPS], row[IN]
+    affine = 1 if row[FLAGS] & F_AFFINE else 0
+    _check(g < 1 or c < 1, BAD_FIELD)
+    _check(c % g != 0, NORM_GROUPS)
+    _check(len(x) < 2, NDIM)
+    _check(x[1] != c, IN_CHANNELS)
+    params = _mul(2, c) * affine
+    flops = _mul(_numel(x), 5 + 2 * affine)
+    return x, params, 0, 0, flops
+
+
+def _activation(per_element, row, xs):
+    # y = x; flops = per_element * numel(x)
+    x = xs[0]
+    return x, 0, 0, 0, _mul(per_element, _numel(x))
+
+
+def _prelu(row, xs):
+    # y = x; params = IN; flops = 2*numel(x)
+    x = xs[0]
+    n = row[IN]
+    _check(n < 1, BAD_FIELD)
+    if n > 1:
+        _check(len(x) < 2, NDIM)
+        _check(x[1] != n, IN_CHANNELS)
+    return x, n, 0, 0, _mul(2, _numel(x))
+
+
+def _softmax(row, xs):
+    # flops = 3*numel(x) - numel(x)/x[dim]; implicit dim: 0 if ndim in {0, 1, 3} else 1
+    x = xs[0]
+    ndim = len(x)
+    if row[FLAGS] & F_IMPLICIT_DIM:
+        dim = 0 if ndim in (0, 1, 3) else 1
+    else:
+        dim = _norm_dim(row[DIM0], ndim)
+    numel = _numel(x)
+    return x, 0, 0, 0, _c(_mul(3, numel) - numel // x[dim])
+
+
+def _pool(d, is_max, row, xs):
+    # y_i = (in_i + 2P_i - D_i(K_i-1) - 1 [+ S_i - 1 if ceil])//S_i + 1 (ceil: -1 if the last window
+    # starts at or past in_i + P_i); Max flops = numel(y)*(prod(K) - 1); Avg flops = numel(y)*prod(K)
+    x = xs[0]
+    K, S, P = _fields(row, _K, d), _fields(row, _S, d), _fields(row, _P, d)
+    D = _fields(row, _D, d) if is_max else [1] * d
+    ceil = bool(row[FLAGS] & F_CEIL)
+    _check(min(K) < 1 or min(S) < 1 or min(D) < 1 or min(P) < 0, BAD_FIELD)
+    _check(any(P[i] > K[i] // 2 for i in range(d)), POOL_PADDING)
+    _check(len(x) != d + 2, NDIM)
+    ys = []
+    for i in range(d):
+        num = _c(_c(_c(x[2 + i] + 2 * P[i]) - _mul(D[i], K[i] - 1)) - 1)
+        if ceil:
+            yi = _c(num + S[i] - 1) // S[i] + 1
+            if _mul(yi - 1, S[i]) >= _c(x[2 + i] + P[i]):
+                yi -= 1
+        else:
+            yi = num // S[i] + 1
+        _check(yi < 1, OUTPUT_SIZE)
+        ys.append(yi)
+    y = (x[0], x[1], *ys)
+    kvol = _mul(*K)
+    flops = _mul(_numel(y), kvol - 1 if is_max else kvol)
+    return y, 0, 0, 0, flops
+
+
+def _adaptive_pool(d, is_max, row, xs):
+    # y_i = K_i or in_i; w_i = sum of window lengths = in_i + y_i - gcd(in_i, y_i);
+    # Avg flops = N*C*prod(w); Max flops = N*C*prod(w) - numel(y)
+    x = xs[0]
+    K = _fields(row, _K, d)
+    _check(min(K) < 0, BAD_FIELD)
+    _check(len(x) != d + 2, NDIM)
+    ys = [K[i] if K[i] != 0 else x[2 + i] for i in range(d)]
+    # sum_j ceil((j+1)in/y) - floor(j in/y) = in + #{j in 1..y : y does not divide j*in} = in + y - gcd
+    ws = [_c(x[2 + i] + ys[i]) - gcd(x[2 + i], ys[i]) for i in range(d)]
+    y = (x[0], x[1], *ys)
+    numel_y = _numel(y)
+    flops = _mul(x[0], x[1], *ws)
+    if is_max:
+        flops = _c(flops - numel_y)
+    return y, 0, 0, 0, flops
+
+
+def _flatten(row, xs):
+    # y = x[:s] + (prod x[s..e],) + x[e+1:]
+    x = xs[0]
+    ndim = len(x)
+    s, e = row[DIM0], row[DIM1]
+    s = s + ndim if s < 0 else s
+    e = e + ndim if e < 0 else e
+    _check(not (0 <= s <= ndim - 1) or not (0 <= e <= ndim - 1), DIM_RANGE)
+    _check(s > e, FLATTEN_ORDER)
+    y = (*x[:s], _mul(*x[s:e + 1]), *x[e + 1:])
+    _numel(y)
+    return y, 0, 0, 0, 0
+
+
+def _zeropad2d(row, xs):
+    # y[-1] = x[-1] + left + right; y[-2] = x[-2] + top + bottom
+    x = xs[0]
+    left, right, top, bottom = row[P0], row[P1], row[P2], row[D0]
+    _check(len(x) not in (3, 4), NDIM)
+    h = _c(_c(x[-2] + top) + bottom)
+    w = _c(_c(x[-1] + left) + right)
+    _check(h < 1 or w < 1, OUTPUT_SIZE)
+    y = (*x[:-2], h, w)
+    _numel(y)
+    return y, 0, 0, 0, 0
+
+
+# Upsample mode -> (allowed numbers of spatial dims, flops per output element)
+_UPSAMPLE_MODES = {
+    0: ((1, 2, 3), 0),  # nearest
+    1: ((1,), 3),  # linear
+    2: ((2,), 7),  # bilinear
+    3: ((2,), 31),  # bicubic
+    4: ((3,), 15),  # trilinear
+}
+
+
+def _upsample(row, xs):
+    # y_i = K_i (size) or (in_i*S_i)//D_i (scale); flops = numel(y) * per-mode constant
+    x = xs[0]
+    mode = row[DIM0]
+    _check(mode not in _UPSAMPLE_MODES, BAD_FIELD)
+    allowed, per_element = _UPSAMPLE_MODES[mode]
+    s = len(x) - 2
+    _check(s not in allowed, NDIM)
+    K, S, D = _fields(row, _K, 3), _fields(row, _S, 3), _fields(row, _D, 3)
+    has_size = any(k != 0 for k in K)
+    has_scale = any(v != 0 for v in S + D)
+    _check(has_size == has_scale, UPSAMPLE)
+    if has_size:
+        _check(min(K[:s]) < 1 or any(k != 0 for k in K[s:]), UPSAMPLE)
+        ys = list(K[:s])
+    else:
+        _check(min(S[:s]) < 1 or min(D[:s]) < 1, UPSAMPLE)
+        ys = [_mul(x[2 + i], S[i]) // D[i] for i in range(s)]
+    _check(min(ys) < 1, OUTPUT_SIZE)
+    y = (x[0], x[1], *ys)
+    return y, 0, 0, 0, _mul(_numel(y), per_element)
+
+
+def _channel_shuffle(row, xs):
+    # y = x
+    x = xs[0]
+    g = row[GROUPS]
+    _check(g < 1, BAD_FIELD)
+    _check(len(x) < 3, NDIM)
+    _check(x[1] % g != 0, SHUFFLE_GROUPS)
+    return x, 0, 0, 0, 0
+
+
+def _elementwise(row, xs):
+    # torch broadcasting (right-aligned, sizes equal or one of them 1); flops = numel(y)
+    a, b = xs
+    n = max(len(a), len(b))
+    a = (1,) * (n - len(a)) + tuple(a)
+    b = (1,) * (n - len(b)) + tuple(b)
+    y = []
+    for p, q in zip(a, b):
+        _check(p != q and p != 1 and q != 1, BROADCAST)
+        y.append(q if p == 1 else p)
+    y = tuple(y)
+    return y, 0, 0, 0, _numel(y)
+
+
+def _cat(row, xs):
+    # y[dim] = sum of the inputs' x[dim]; every other size equal
+    first = xs[0]
+    ndim = len(first)
+    dim = _norm_dim(row[DIM0], ndim)
+    total = 0
+    for x in xs:
+        _check(len(x) != ndim, CAT_SHAPE)
+        _check(any(x[i] != first[i] for i in range(ndim) if i != dim), CAT_SHAPE)
+        total = _c(total + x[dim])
+    y = (*first[:dim], total, *first[dim + 1:])
+    _numel(y)
+    return y, 0, 0, 0, 0
+
+
+def _slice(row, xs):
+    # y[dim] = length (the piece x[dim][start : start + length])
+    x = xs[0]
+    dim = _norm_dim(row[DIM0], len(x))
+    start, length = row[K0], row[K0 + 1]
+    _check(start < 0 or length < 1, BAD_FIELD)
+    _check(start + length > x[dim], SLICE_RANGE)
+    return (*x[:dim], length, *x[dim + 1:]), 0, 0, 0, 0
+
+
+_ACTIVATION_FLOPS = {
+    "ReLU": 1, "ReLU6": 2, "LeakyReLU": 2, "ELU": 4, "GELU": 5, "SiLU": 4,
+    "Sigmoid": 3, "Tanh": 1, "Hardswish": 5, "Hardsigmoid": 4,
+}
+
+_HANDLERS = {
+    OPS["Identity"]: _identity,
+    OPS["Linear"]: _linear,
+    OPS["LayerNorm"]: _layernorm,
+    OPS["GroupNorm"]: _groupnorm,
+    OPS["PReLU"]: _prelu,
+    OPS["Softmax"]: _softmax,
+    OPS["Flatten"]: _flatten,
+    OPS["ZeroPad2d"]: _zeropad2d,
+    OPS["Upsample"]: _upsample,
+    OPS["ChannelShuffle"]: _channel_shuffle,
+    OPS["Add"]: _elementwise,
+    OPS["Mul"]: _elementwise,
+    OPS["Cat"]: _cat,
+    OPS["Slice"]: _slice,
+}
+for _d in (1, 2, 3):
+    _HANDLERS[OPS[f"Conv{_d}d"]] = partial(_conv, _d)
+    _HANDLERS[OPS[f"ConvTranspose{_d}d"]] = partial(_conv_transpose, _d)
+    _HANDLERS[OPS[f"BatchNorm{_d}d"]] = partial(_batchnorm, _d)
+    _HANDLERS[OPS[f"MaxPool{_d}d"]] = partial(_pool, _d, True)
+    _HANDLERS[OPS[f"AvgPool{_d}d"]] = partial(_pool, _d, False)
+    _HANDLERS[OPS[f"AdaptiveAvgPool{_d}d"]] = partial(_adaptive_pool, _d, False)
+    _HANDLERS[OPS[f"AdaptiveMaxPool{_d}d"]] = partial(_adaptive_pool, _d, True)
+for _name, _per_element in _ACTIVATION_FLOPS.items():
+    _HANDLERS[OPS[_name]] = partial(_activation, _per_element)
+del _d, _name, _per_element
+
+# number of inputs per op: an int (exact) or None (>= 1); ops not listed take exactly 1
+_ARITY = {OPS["Add"]: 2, OPS["Mul"]: 2, OPS["Cat"]: None}
+
+
+# ---- driver -----------------------------------------------------------------------------------
+
+
+def _tolist(v):
+    return v.tolist() if hasattr(v, "tolist") else list(v)
+
+
+def _padded(shape):
+    return list(shape) + [0] * (MAX_NDIM - len(shape))
+
+
+def _arch_inputs(a, arrays):
+    """The shapes (batch first) of architecture a's network inputs; fails on a corrupted header."""
+    layers, extra, arch_off, in_off, in_shape, in_ndim, batch = arrays
+    _check(a + 1 >= len(in_off) or a >= len(batch), BAD_FIELD)
+    lo, hi = arch_off[a], arch_off[a + 1]
+    _check(not (0 <= lo <= hi <= len(layers)), BAD_FIELD)
+    ilo, ihi = in_off[a], in_off[a + 1]
+    _check(not (0 <= ilo < ihi <= len(in_shape)) or ihi > len(in_ndim), BAD_FIELD)
+    n = batch[a]
+    _check(n < 1, BAD_FIELD)
+    inputs = []
+    for j in range(ilo, ihi):
+        nd = in_ndim[j]
+        _check(nd < 1 or nd > MAX_NDIM - 1 or len(in_shape[j]) < nd, BAD_FIELD)
+        dims = tuple(in_shape[j][:nd])
+        _check(min(dims) < 1, BAD_FIELD)
+        shape = (n, *dims)
+        _numel(shape)
+        inputs.append(shape)
+    return inputs
+
+
+def _resolve(ref, index, shapes, inputs):
+    """The shape an input reference points to: layer `ref` (< index) or network input -1-ref."""
+    if ref >= 0:
+        _check(ref >= index, BAD_INPUT_REF)
+        return shapes[ref]
+    j = -1 - ref
+    _check(j >= len(inputs), BAD_INPUT_REF)
+    return inputs[j]
+
+
+def _layer(index, row, extra, shapes, inputs):
+    """One row: resolve inputs -> op code -> number of inputs -> the op's own checks and counts."""
+    nsrc = row[NSRC]
+    xs = [_resolve(row[SRC], index, shapes, inputs)]
+    if nsrc > 1:
+        xoff = row[XOFF]
+        _check(xoff < 0 or xoff + nsrc - 1 > len(extra), BAD_INPUT_REF)
+        xs += [_resolve(r, index, shapes, inputs) for r in extra[xoff:xoff + nsrc - 1]]
+    op = row[OP]
+    handler = _HANDLERS.get(op)
+    _check(handler is None, UNKNOWN_OP)
+    arity = _ARITY.get(op, 1)
+    _check(nsrc < 1 if arity is None else nsrc != arity, BAD_FIELD)
+    y, params, buffers, macs, flops = handler(row, xs)
+    _numel(y)
+    return tuple(y), params, buffers, macs, flops
+
+
+def count_arrays(arrays: dict, per_layer: bool = False) -> dict:
+    """Count every architecture of the seven packed arrays (docs/format.md).
+
+    Returns a dict of Python lists, one entry per architecture: ``params``, ``buffers``, ``macs``,
+    ``flops``, ``activation_elements``, ``output_shape`` (5 ints, batch first, trailing 0),
+    ``output_ndim``, ``error`` (0 = valid) and ``error_layer`` (-1 when valid). With
+    ``per_layer=True`` also one entry per layer row: ``layer_params``, ``layer_buffers``,
+    ``layer_macs``, ``layer_flops``, ``layer_shape`` and ``layer_ndim`` (rows from the failing one
+    on are 0 in an invalid architecture). Bad values never raise: they are error codes.
+    """
+    layers = [list(r) + [0] * (N_FIELDS - len(r)) for r in _tolist(arrays["layers"])]
+    extra = _tolist(arrays["extra_src"])
+    arch_off = _tolist(arrays["arch_offsets"])
+    in_off = _tolist(arrays["input_offsets"])
+    in_shape = [list(r) for r in _tolist(arrays["input_shape"])]
+    in_ndim = _tolist(arrays["input_ndim"])
+    batch = _tolist(arrays["batch_size"])
+    packed = (layers, extra, arch_off, in_off, in_shape, in_ndim, batch)
+
+    n_arch = max(len(arch_off) - 1, 0)
+    n_layers = len(layers)
+    out = {k: [0] * n_arch for k in ("params", "buffers", "macs", "flops", "activation_elements",
+                                     "output_ndim", "error")}
+    out["output_shape"] = [[0] * MAX_NDIM for _ in range(n_arch)]
+    out["error_layer"] = [-1] * n_arch
+    if per_layer:
+        for k in ("layer_params", "layer_buffers", "layer_macs", "layer_flops", "layer_ndim"):
+            out[k] = [0] * n_layers
+        out["layer_shape"] = [[0] * MAX_NDIM for _ in range(n_layers)]
+
+    for a in range(n_arch):
+        rows = []  # (global row, shape, params, buffers, macs, flops) of the rows counted so far
+        index = 0
+        try:
+            inputs = _arch_inputs(a, packed)
+            lo, hi = arch_off[a], arch_off[a + 1]
+            shapes = []
+            totals = [0, 0, 0, 0, 0]  # params, buffers, macs, flops, activation_elements
+            for index, g in enumerate(range(lo, hi)):
+                y, params, buffers, macs, flops = _layer(index, layers[g], extra, shapes, inputs)
+                for t, v in enumerate((params, buffers, macs, flops, _numel(y))):
+                    totals[t] = _c(totals[t] + v)
+                shapes.append(y)
+                rows.append((g, y, params, buffers, macs, flops))
+            y = shapes[-1] if shapes else inputs[0]
+        except _Fail as fail:
+            out["error"][a] = fail.code
+            out["error_layer"][a] = index
+        else:
+            for k, v in zip(("params", "buffers", "macs", "flops", "activation_elements"), totals):
+                out[k][a] = v
+            out["output_shape"][a] = _padded(y)
+            out["output_ndim"][a] = len(y)
+        if per_layer:
+            for g, y, params, buffers, macs, flops in rows:
+                out["layer_params"][g] = params
+                out["layer_buffers"][g] = buffers
+                out["layer_macs"][g] = macs
+                out["layer_flops"][g] = flops
+                out["layer_shape"][g] = _padded(y)
+                out["layer_ndim"][g] = len(y)
+    return out
+
+
+# ---- public entry points ----------------------------------------------------------------------
+
+
+def count(model_or_packed, input_shape=None, batch_size=1, dtype="float32", n_threads=None):
+    """Count params, buffers, MACs, FLOPs, activations and output shapes with the reference core.
+
+    Same as ``cnncore.count(..., backend="reference")``: ``model_or_packed`` is a torch module,
+    a layer-spec model, a list of them, or a ``Packed`` batch; ``input_shape`` excludes the batch
+    dimension; ``dtype`` sets ``param_bytes``. Returns a ``Result`` (one model) or ``BatchResult``.
+    """
+    from cnncore import counting
+
+    return counting.count(model_or_packed, input_shape, batch_size=batch_size, dtype=dtype,
+                          n_threads=n_threads, backend="reference")
+
+
+def summary(model_or_packed, input_shape=None, batch_size=1, dtype="float32", **kwargs):
+    """A per-layer table (shape, params, MACs, FLOPs per layer) computed by the reference core.
+
+    Same as ``cnncore.summary(..., backend="reference")``; arguments as in ``count``.
+    """
+    from cnncore import counting
+
+    return counting.summary(model_or_packed, input_shape, batch_size=batch_size, dtype=dtype,
+                            backend="reference", **kwargs)

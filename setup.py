@@ -1,0 +1,47 @@
+"""Builds the private extension cnncore._core from src/_core.pyx.
+
+OpenMP is probed: the extension is compiled with -fopenmp when the compiler accepts it and
+serially otherwise (cnncore._core.openmp_enabled() tells which). CNNCORE_DEBUG=1 builds with
+bounds checks on, -O0 -g and AddressSanitizer-friendly flags, for debugging the core.
+"""
+import os
+import sys
+import tempfile
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def _compiler_accepts(compiler, flags):
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write("#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n")
+        try:
+            objs = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+            compiler.link_executable(objs, os.path.join(tmp, "probe"), extra_postargs=flags)
+        except Exception:
+            return False
+    return True
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        debug = os.environ.get("CNNCORE_DEBUG") == "1"
+        omp = [] if os.environ.get("CNNCORE_NO_OPENMP") == "1" else ["-fopenmp"]
+        if omp and not _compiler_accepts(self.compiler, omp):
+            print("cnncore: the compiler has no OpenMP; building the core serially", file=sys.stderr)
+            omp = []
+        opt = ["-O0", "-g", "-fno-omit-frame-pointer"] if debug else ["-O3"]
+        for ext in self.extensions:
+            ext.extra_compile_args = opt + omp
+            ext.extra_link_args = omp
+        super().build_extensions()
+
+
+debug = os.environ.get("CNNCORE_DEBUG") == "1"
+directives = {"language_level": 3, "boundscheck": debug, "wraparound": False,
+              "initializedcheck": debug, "cdivision": True}
+ext = Extension("cnncore._core", ["src/_core.pyx"], include_dirs=["src"])
+setup(ext_modules=cythonize([ext], compiler_directives=directives), cmdclass={"build_ext": BuildExt})

@@ -1,0 +1,850 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""cnncore's counting core: per-layer arithmetic over the packed arrays of docs/format.md.
+
+Private. The public API (cnncore.counting) validates and allocates with numpy, then calls
+`count_packed`, which walks every architecture without the GIL (OpenMP `prange` when built with
+it). Every formula and the order of checks follow docs/conventions.md; cnncore.reference is the
+independent pure-Python twin that the tests hold this file to.
+
+Shape records: a tensor's shape lives in REC int64 slots: [ndim, numel, dim0 .. dim4] (dim0 = N).
+Errors are status codes returned up the call chain; nothing here raises or allocates per item.
+"""
+from libc.stdint cimport int32_t, int64_t
+from cython.parallel cimport prange, parallel, threadid
+
+cdef extern from "_checked.h" nogil:
+    bint cc_mul(int64_t a, int64_t b, int64_t* r)
+    bint cc_add(int64_t a, int64_t b, int64_t* r)
+    int CC_OPENMP
+    int cc_max_threads()
+
+# ---- the format's numbers (mirrors cnncore/_format.py; tests/test_format.py checks they agree) ----
+cdef enum:
+    NF = 25
+    REC = 8
+    C_OP = 0
+    C_SRC = 1
+    C_NSRC = 2
+    C_XOFF = 3
+    C_IN = 4
+    C_OUT = 5
+    C_GROUPS = 6
+    C_FLAGS = 7
+    C_DIM0 = 8
+    C_DIM1 = 9
+    C_K = 10
+    C_S = 13
+    C_P = 16
+    C_D = 19
+    C_O = 22
+
+cdef enum:
+    F_BIAS = 1
+    F_AFFINE = 2
+    F_TRACK = 4
+    F_CEIL = 8
+    F_SAME = 16
+    F_IMPLICIT_DIM = 32
+    FLAG_MASK = 63
+
+cdef enum:
+    OP_IDENTITY = 0
+    OP_CONV1D = 1
+    OP_CONV3D = 3
+    OP_CONVT1D = 4
+    OP_CONVT3D = 6
+    OP_LINEAR = 7
+    OP_BN1D = 8
+    OP_BN3D = 10
+    OP_LAYERNORM = 11
+    OP_GROUPNORM = 12
+    OP_RELU = 13
+    OP_RELU6 = 14
+    OP_LEAKYRELU = 15
+    OP_PRELU = 16
+    OP_ELU = 17
+    OP_GELU = 18
+    OP_SILU = 19
+    OP_SIGMOID = 20
+    OP_TANH = 21
+    OP_HARDSWISH = 22
+    OP_HARDSIGMOID = 23
+    OP_SOFTMAX = 24
+    OP_MAXPOOL1D = 25
+    OP_MAXPOOL3D = 27
+    OP_AVGPOOL1D = 28
+    OP_AVGPOOL3D = 30
+    OP_ADAPTIVEAVG1D = 31
+    OP_ADAPTIVEAVG3D = 33
+    OP_ADAPTIVEMAX1D = 34
+    OP_ADAPTIVEMAX3D = 36
+    OP_FLATTEN = 37
+    OP_ZEROPAD2D = 38
+    OP_UPSAMPLE = 39
+    OP_CHANNELSHUFFLE = 40
+    OP_ADD = 41
+    OP_MUL = 42
+    OP_CAT = 43
+    OP_SLICE = 44
+    N_OPS = 45
+
+cdef enum:
+    E_OK = 0
+    E_UNKNOWN_OP = 1
+    E_BAD_INPUT_REF = 2
+    E_BAD_FIELD = 3
+    E_NDIM = 4
+    E_IN_CHANNELS = 5
+    E_GROUPS = 6
+    E_OUTPUT_SIZE = 7
+    E_KERNEL_TOO_LARGE = 8
+    E_POOL_PADDING = 9
+    E_SAME_STRIDE = 10
+    E_OUTPUT_PADDING = 11
+    E_NORM_SHAPE = 12
+    E_NORM_GROUPS = 13
+    E_DIM_RANGE = 14
+    E_BROADCAST = 15
+    E_CAT_SHAPE = 16
+    E_SHUFFLE_GROUPS = 17
+    E_UPSAMPLE = 18
+    E_OVERFLOW = 19
+    E_FLATTEN_ORDER = 20
+    E_SLICE_RANGE = 21
+
+cdef int64_t DIM_MAX = 2147483647  # every tensor dimension stays int32, so shape arithmetic is exact
+
+# element-wise flop constants per activation op (docs/conventions.md), indexed by op - OP_RELU
+cdef int64_t ACT_FLOPS[11]
+ACT_FLOPS[:] = [1, 2, 2, 2, 4, 5, 4, 3, 1, 5, 4]
+# upsampling flops per output element by mode: nearest, linear, bilinear, bicubic, trilinear
+cdef int64_t UPS_FLOPS[5]
+UPS_FLOPS[:] = [0, 3, 7, 31, 15]
+# spatial dimensions each upsampling mode accepts (0 = any of 1..3)
+cdef int UPS_NDIM[5]
+UPS_NDIM[:] = [0, 1, 2, 2, 3]
+
+ctypedef struct Cnt:
+    int64_t params
+    int64_t buffers
+    int64_t macs
+    int64_t flops
+
+
+# ---- small helpers ------------------------------------------------------------------------------
+cdef inline int64_t _floordiv(int64_t a, int64_t b) noexcept nogil:
+    # b > 0; C division truncates toward zero, torch's shape rules floor
+    cdef int64_t q = a / b
+    if (a % b != 0) and (a < 0):
+        q -= 1
+    return q
+
+
+cdef inline int _finish(int64_t* y) noexcept nogil:
+    """Check y's dims against DIM_MAX and store numel(y) in y[1]."""
+    cdef int64_t n = 1
+    cdef int i
+    for i in range(y[0]):
+        if y[2 + i] > DIM_MAX:
+            return E_OVERFLOW
+        if cc_mul(n, y[2 + i], &n):
+            return E_OVERFLOW
+    y[1] = n
+    return E_OK
+
+
+cdef inline void _copy(const int64_t* x, int64_t* y) noexcept nogil:
+    cdef int i
+    for i in range(REC):
+        y[i] = x[i]
+
+
+cdef inline int _scaled(int64_t n, int64_t k, int64_t* out) noexcept nogil:
+    return E_OVERFLOW if cc_mul(n, k, out) else E_OK
+
+
+# ---- convolutions -------------------------------------------------------------------------------
+cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
+    cdef int64_t out = r[C_OUT], g = r[C_GROUPS], inn = r[C_IN], flags = r[C_FLAGS]
+    cdef int64_t k, s, p, dl, eff, padded, kvol = 1, n, t
+    cdef int i, same = (flags & F_SAME) != 0
+    if out < 1 or g < 1 or inn < 0:
+        return E_BAD_FIELD
+    for i in range(d):
+        if r[C_K + i] < 1 or r[C_S + i] < 1 or r[C_D + i] < 1 or r[C_P + i] < 0:
+            return E_BAD_FIELD
+    if same:
+        for i in range(d):
+            if r[C_S + i] != 1:
+                return E_SAME_STRIDE
+    if x[0] != d + 2:
+        return E_NDIM
+    if inn != 0 and x[3] != inn:
+        return E_IN_CHANNELS
+    inn = x[3]
+    if inn % g != 0 or out % g != 0:
+        return E_GROUPS
+    y[0] = x[0]
+    y[2] = x[2]
+    y[3] = out
+    for i in range(d):
+        k = r[C_K + i]
+        s = r[C_S + i]
+        dl = r[C_D + i]
+        eff = dl * (k - 1) + 1
+        if same:
+            padded = x[4 + i] + eff - 1
+        else:
+            padded = x[4 + i] + 2 * <int64_t>r[C_P + i]
+        if padded < eff:
+            return E_KERNEL_TOO_LARGE
+        y[4 + i] = x[4 + i] if same else (padded - eff) / s + 1
+        if cc_mul(kvol, k, &kvol):
+            return E_OVERFLOW
+    if _finish(y):
+        return E_OVERFLOW
+    if cc_mul(inn / g, kvol, &n):
+        return E_OVERFLOW
+    # params = out*n + bias*out; macs = numel(y)*n; flops = numel(y)*(2n - 1 + bias)
+    if cc_mul(out, n, &c.params) or cc_add(c.params, out if flags & F_BIAS else 0, &c.params):
+        return E_OVERFLOW
+    if cc_mul(y[1], n, &c.macs):
+        return E_OVERFLOW
+    if cc_mul(n, 2, &t) or cc_add(t, -1 + (1 if flags & F_BIAS else 0), &t) or cc_mul(y[1], t, &c.flops):
+        return E_OVERFLOW
+    return E_OK
+
+
+cdef inline int _conv_transpose(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
+    cdef int64_t out = r[C_OUT], g = r[C_GROUPS], inn = r[C_IN], flags = r[C_FLAGS]
+    cdef int64_t kvol = 1, w, t, bias = 1 if flags & F_BIAS else 0
+    cdef int i
+    if out < 1 or g < 1 or inn < 0:
+        return E_BAD_FIELD
+    for i in range(d):
+        if (r[C_K + i] < 1 or r[C_S + i] < 1 or r[C_D + i] < 1 or r[C_P + i] < 0
+                or r[C_O + i] < 0):
+            return E_BAD_FIELD
+    if x[0] != d + 2:
+        return E_NDIM
+    if inn != 0 and x[3] != inn:
+        return E_IN_CHANNELS
+    inn = x[3]
+    if inn % g != 0 or out % g != 0:
+        return E_GROUPS
+    for i in range(d):
+        if r[C_O + i] >= r[C_S + i] and r[C_O + i] >= r[C_D + i]:
+            return E_OUTPUT_PADDING
+    y[0] = x[0]
+    y[2] = x[2]
+    y[3] = out
+    for i in range(d):
+        # (in-1)s - 2p + d(k-1) + op + 1: every term < 2^62, exact in int64
+        y[4 + i] = ((x[4 + i] - 1) * r[C_S + i] - 2 * <int64_t>r[C_P + i]
+                    + <int64_t>r[C_D + i] * (r[C_K + i] - 1) + r[C_O + i] + 1)
+        if y[4 + i] < 1:
+            return E_OUTPUT_SIZE
+        if cc_mul(kvol, r[C_K + i], &kvol):
+            return E_OVERFLOW
+    if _finish(y):
+        return E_OVERFLOW
+    # weights (in, out/g, *k): params = in*(out/g)*kvol + bias*out; macs = numel(x)*(out/g)*kvol
+    if cc_mul(out / g, kvol, &w) or cc_mul(inn, w, &c.params) or cc_add(c.params, bias * out, &c.params):
+        return E_OVERFLOW
+    if cc_mul(x[1], w, &c.macs):
+        return E_OVERFLOW
+    if cc_mul(c.macs, 2, &t) or cc_mul(y[1], bias, &c.flops) or cc_add(t, c.flops, &c.flops):
+        return E_OVERFLOW
+    return E_OK
+
+
+cdef inline int _linear(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
+    cdef int64_t out = r[C_OUT], inn = r[C_IN], bias = 1 if r[C_FLAGS] & F_BIAS else 0, t
+    cdef int last = <int>x[0] + 1  # index of the last dim in the record
+    if out < 1 or inn < 0:
+        return E_BAD_FIELD
+    if inn != 0 and x[last] != inn:
+        return E_IN_CHANNELS
+    inn = x[last]
+    _copy(x, y)
+    y[last] = out
+    if _finish(y):
+        return E_OVERFLOW
+    if cc_mul(inn, out, &c.params) or cc_add(c.params, bias * out, &c.params):
+        return E_OVERFLOW
+    if cc_mul(y[1], inn, &c.macs):
+        return E_OVERFLOW
+    if cc_mul(inn, 2, &t) or cc_mul(y[1], t - 1 + bias, &c.flops):
+        return E_OVERFLOW
+    return E_OK
+
+
+# ---- normalisation ------------------------------------------------------------------------------
+cdef inline int _batchnorm(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
+    cdef int64_t inn = r[C_IN], flags = r[C_FLAGS], ch
+    if inn < 0:
+        return E_BAD_FIELD
+    if d == 1:
+        if x[0] != 2 and x[0] != 3:
+            return E_NDIM
+    elif x[0] != d + 2:
+        return E_NDIM
+    ch = x[3]
+    if inn != 0 and ch != inn:
+        return E_IN_CHANNELS
+    _copy(x, y)
+    # channels < 2^31: 2C + 1 cannot overflow
+    c.params = 2 * ch if flags & F_AFFINE else 0
+    c.buffers = 2 * ch + 1 if flags & F_TRACK else 0
+    return _scaled(x[1], 4 if flags & F_AFFINE else 2, &c.flops)
+
+
+cdef inline int _layernorm(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
+    cdef int64_t nd = r[C_DIM0], flags = r[C_FLAGS], vol = 1
+    cdef int i
+    if nd < 1 or nd > 3:
+        return E_BAD_FIELD
+    for i in range(nd):
+        if r[C_K + i] < 1:
+            return E_BAD_FIELD
+    if x[0] < nd:
+        return E_NORM_SHAPE
+    for i in range(nd):
+        if x[2 + x[0] - nd + i] != r[C_K + i]:
+            return E_NORM_SHAPE
+        vol *= r[C_K + i]  # equals dims of x, whose numel fits int64
+    _copy(x, y)
+    if flags & F_AFFINE:
+        c.params = vol * (2 if flags & F_BIAS else 1)  # vol <= numel(x) / N, so 2*vol fits
+    return _scaled(x[1], 7 if flags & F_AFFINE else 5, &c.flops)
+
+
+cdef inline int _groupnorm(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
+    cdef int64_t g = r[C_GROUPS], inn = r[C_IN], flags = r[C_FLAGS]
+    if g < 1 or inn < 1:
+        return E_BAD_FIELD
+    if inn % g != 0:
+        return E_NORM_GROUPS
+    if x[0] < 2:
+        return E_NDIM
+    if x[3] != inn:
+        return E_IN_CHANNELS
+    _copy(x, y)
+    c.params = 2 * inn if flags & F_AFFINE else 0
+    return _scaled(x[1], 7 if flags & F_AFFINE else 5, &c.flops)
+
+
+# ---- activations --------------------------------------------------------------------------------
+cdef inline int _prelu(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
+    cdef int64_t n = r[C_IN]
+    if n < 1:
+        return E_BAD_FIELD
+    if n > 1:
+        if x[0] < 2:
+            return E_NDIM
+        if x[3] != n:
+            return E_IN_CHANNELS
+    _copy(x, y)
+    c.params = n
+    return _scaled(x[1], ACT_FLOPS[OP_PRELU - OP_RELU], &c.flops)
+
+
+cdef inline int _softmax(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
+    cdef int64_t nd = x[0], dim = r[C_DIM0]
+    if r[C_FLAGS] & F_IMPLICIT_DIM:
+        dim = 0 if (nd == 0 or nd == 1 or nd == 3) else 1
+    elif dim < -nd or dim >= nd:
+        return E_DIM_RANGE
+    if dim < 0:
+        dim += nd
+    _copy(x, y)
+    # per row of n: n exps, n-1 adds, n divides -> 3*numel - rows (3*numel < 2^63 checked)
+    if cc_mul(x[1], 3, &c.flops):
+        return E_OVERFLOW
+    c.flops -= x[1] / x[2 + dim]
+    return E_OK
+
+
+# ---- pooling ------------------------------------------------------------------------------------
+cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
+    cdef int64_t k, s, p, dl, num, o, kvol = 1
+    cdef int i, ceil = (r[C_FLAGS] & F_CEIL) != 0
+    for i in range(d):
+        dl = r[C_D + i] if is_max else 1
+        if r[C_K + i] < 1 or r[C_S + i] < 1 or dl < 1 or r[C_P + i] < 0:
+            return E_BAD_FIELD
+    for i in range(d):
+        if r[C_P + i] > r[C_K + i] / 2:
+            return E_POOL_PADDING
+    if x[0] != d + 2:
+        return E_NDIM
+    y[0] = x[0]
+    y[2] = x[2]
+    y[3] = x[3]
+    for i in range(d):
+        k = r[C_K + i]
+        s = r[C_S + i]
+        p = r[C_P + i]
+        dl = r[C_D + i] if is_max else 1
+        num = x[4 + i] + 2 * p - dl * (k - 1) - 1
+        if ceil:
+            o = _floordiv(num + s - 1, s) + 1
+            if (o - 1) * s >= x[4 + i] + p:  # the last window must start inside input or left pad
+                o -= 1
+        else:
+            o = _floordiv(num, s) + 1
+        if o < 1:
+            return E_OUTPUT_SIZE
+        y[4 + i] = o
+        if cc_mul(kvol, k, &kvol):
+            return E_OVERFLOW
+    if _finish(y):
+        return E_OVERFLOW
+    # max: k-1 comparisons per output; avg: k-1 adds and one divide
+    return _scaled(y[1], kvol - 1 if is_max else kvol, &c.flops)
+
+
+cdef inline int _adaptive(const int32_t* r, int d, bint is_max, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
+    cdef int64_t o, n, j, w, total
+    cdef int i
+    for i in range(d):
+        if r[C_K + i] < 0:
+            return E_BAD_FIELD
+    if x[0] != d + 2:
+        return E_NDIM
+    y[0] = x[0]
+    y[2] = x[2]
+    y[3] = x[3]
+    if cc_mul(x[2], x[3], &total):
+        return E_OVERFLOW
+    for i in range(d):
+        n = x[4 + i]
+        o = r[C_K + i] if r[C_K + i] != 0 else n
+        y[4 + i] = o
+        if n % o == 0:
+            w = n  # o windows of n/o each
+        else:
+            # window j is [floor(j*n/o), ceil((j+1)*n/o)); j*n < 2^62
+            w = 0
+            for j in range(o):
+                w += ((j + 1) * n + o - 1) / o - (j * n) / o
+        if cc_mul(total, w, &total):
+            return E_OVERFLOW
+    if _finish(y):
+        return E_OVERFLOW
+    c.flops = total - y[1] if is_max else total
+    return E_OK
+
+
+# ---- shape and glue -----------------------------------------------------------------------------
+cdef inline int _flatten(const int32_t* r, const int64_t* x, int64_t* y) noexcept nogil:
+    cdef int64_t nd = x[0], s = r[C_DIM0], e = r[C_DIM1], v = 1
+    cdef int i
+    if s < 0:
+        s += nd
+    if e < 0:
+        e += nd
+    if s < 0 or s >= nd or e < 0 or e >= nd:
+        return E_DIM_RANGE
+    if s > e:
+        return E_FLATTEN_ORDER
+    for i in range(s):
+        y[2 + i] = x[2 + i]
+    for i in range(s, e + 1):
+        v *= x[2 + i]  # a product of dims divides numel(x): fits int64
+    y[2 + s] = v
+    for i in range(e + 1, nd):
+        y[2 + i - (e - s)] = x[2 + i]
+    y[0] = nd - (e - s)
+    return _finish(y)
+
+
+cdef inline int _zeropad(const int32_t* r, const int64_t* x, int64_t* y) noexcept nogil:
+    cdef int64_t nd = x[0]
+    if nd != 3 and nd != 4:
+        return E_NDIM
+    _copy(x, y)
+    y[1 + nd] = x[1 + nd] + r[C_P] + r[C_P + 1]
+    y[nd] = x[nd] + r[C_P + 2] + r[C_D]
+    if y[1 + nd] < 1 or y[nd] < 1:
+        return E_OUTPUT_SIZE
+    return _finish(y)
+
+
+cdef inline int _upsample(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
+    cdef int64_t mode = r[C_DIM0], given = r[C_DIM1], sp = x[0] - 2
+    cdef int i, size_mode = r[C_K] != 0
+    if mode < 0 or mode > 4:
+        return E_BAD_FIELD
+    if sp < 1 or sp > 3 or (UPS_NDIM[mode] != 0 and UPS_NDIM[mode] != sp):
+        return E_NDIM
+    if given != 0 and given != sp:
+        return E_UPSAMPLE
+    for i in range(sp):
+        if size_mode:
+            if r[C_K + i] < 1:
+                return E_UPSAMPLE
+        elif r[C_S + i] < 1 or r[C_D + i] < 1:
+            return E_UPSAMPLE
+    _copy(x, y)
+    for i in range(sp):
+        y[4 + i] = r[C_K + i] if size_mode else (x[4 + i] * r[C_S + i]) / r[C_D + i]
+        if y[4 + i] < 1:
+            return E_OUTPUT_SIZE
+    if _finish(y):
+        return E_OVERFLOW
+    return _scaled(y[1], UPS_FLOPS[mode], &c.flops)
+
+
+cdef inline int _shuffle(const int32_t* r, const int64_t* x, int64_t* y) noexcept nogil:
+    cdef int64_t g = r[C_GROUPS]
+    if g < 1:
+        return E_BAD_FIELD
+    if x[0] < 3:
+        return E_NDIM
+    if x[3] % g != 0:
+        return E_SHUFFLE_GROUPS
+    _copy(x, y)
+    return E_OK
+
+
+cdef inline int _broadcast(const int64_t* a, const int64_t* b, int64_t* y, Cnt* c) noexcept nogil:
+    """torch broadcasting: align from the right; each pair equal or one of them 1."""
+    cdef int64_t na = a[0], nb = b[0], nd = na if na > nb else nb, da, db
+    cdef int i
+    y[0] = nd
+    for i in range(nd):  # i counts from the right
+        da = a[1 + na - i] if i < na else 1
+        db = b[1 + nb - i] if i < nb else 1
+        if da != db and da != 1 and db != 1:
+            return E_BROADCAST
+        y[1 + nd - i] = da if db == 1 else db
+    if _finish(y):
+        return E_OVERFLOW
+    c.flops = y[1]
+    return E_OK
+
+
+cdef inline int _slice(const int32_t* r, const int64_t* x, int64_t* y) noexcept nogil:
+    cdef int64_t nd = x[0], dim = r[C_DIM0], start = r[C_K], length = r[C_K + 1]
+    if dim < -nd or dim >= nd:
+        return E_DIM_RANGE
+    if dim < 0:
+        dim += nd
+    if start < 0 or length < 1:
+        return E_BAD_FIELD
+    if start + length > x[2 + dim]:
+        return E_SLICE_RANGE
+    _copy(x, y)
+    y[2 + dim] = length
+    return _finish(y)
+
+
+# ---- one architecture ---------------------------------------------------------------------------
+cdef inline int64_t* _ref(int64_t ref, int64_t k, int64_t ni, int64_t* buf) noexcept nogil:
+    """Shape record of input `ref` for layer k: a layer < k, or network input -1-ref; NULL if invalid."""
+    if ref >= 0:
+        return buf + (ni + ref) * REC if ref < k else NULL
+    ref = -1 - ref
+    return buf + ref * REC if ref < ni else NULL
+
+
+cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_xs, int64_t ni,
+                     int64_t* buf, const int64_t* x, int64_t* y) noexcept nogil:
+    cdef int64_t nd = x[0], dim = r[C_DIM0], n = r[C_NSRC], xoff = r[C_XOFF], j, total
+    cdef const int64_t* t
+    cdef int i
+    if dim < -nd or dim >= nd:
+        return E_DIM_RANGE
+    if dim < 0:
+        dim += nd
+    _copy(x, y)
+    total = x[2 + dim]
+    for j in range(1, n):
+        t = _ref(xs[xoff + j - 1], k, ni, buf)
+        if t == NULL:
+            return E_BAD_INPUT_REF
+        if t[0] != nd:
+            return E_CAT_SHAPE
+        for i in range(nd):
+            if i != dim and t[2 + i] != x[2 + i]:
+                return E_CAT_SHAPE
+        total += t[2 + dim]  # each < 2^31, at most 2^31 of them
+        if total > DIM_MAX:
+            return E_OVERFLOW
+    y[2 + dim] = total
+    return _finish(y)
+
+
+cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_xs, int64_t ni,
+                       int64_t* buf, int64_t* y, Cnt* c) noexcept nogil:
+    """Output shape (into y) and counts (into c) of layer k of an architecture, or an error code."""
+    cdef int op = r[C_OP]
+    cdef int64_t n = r[C_NSRC], xoff = r[C_XOFF]
+    cdef const int64_t* x = _ref(r[C_SRC], k, ni, buf)
+    cdef const int64_t* b
+    if x == NULL:
+        return E_BAD_INPUT_REF
+    if n < 1 or (n > 1 and (xoff < 0 or xoff > n_xs - (n - 1))):
+        return E_BAD_FIELD
+    if OP_CONV1D <= op <= OP_CONV3D:
+        return _conv(r, op - OP_CONV1D + 1, x, y, c)
+    if op == OP_RELU or op == OP_RELU6 or op == OP_IDENTITY:  # the most common ops first
+        _copy(x, y)
+        return E_OK if op == OP_IDENTITY else _scaled(x[1], ACT_FLOPS[op - OP_RELU], &c.flops)
+    if OP_BN1D <= op <= OP_BN3D:
+        return _batchnorm(r, op - OP_BN1D + 1, x, y, c)
+    if OP_MAXPOOL1D <= op <= OP_MAXPOOL3D:
+        return _pool(r, op - OP_MAXPOOL1D + 1, True, x, y, c)
+    if op == OP_LINEAR:
+        return _linear(r, x, y, c)
+    if op == OP_ADD or op == OP_MUL:
+        if n != 2:
+            return E_BAD_FIELD
+        b = _ref(xs[xoff], k, ni, buf)
+        if b == NULL:
+            return E_BAD_INPUT_REF
+        return _broadcast(x, b, y, c)
+    if OP_RELU <= op <= OP_HARDSIGMOID:
+        if op == OP_PRELU:
+            return _prelu(r, x, y, c)
+        _copy(x, y)
+        return _scaled(x[1], ACT_FLOPS[op - OP_RELU], &c.flops)
+    if OP_AVGPOOL1D <= op <= OP_AVGPOOL3D:
+        return _pool(r, op - OP_AVGPOOL1D + 1, False, x, y, c)
+    if OP_ADAPTIVEAVG1D <= op <= OP_ADAPTIVEAVG3D:
+        return _adaptive(r, op - OP_ADAPTIVEAVG1D + 1, False, x, y, c)
+    if OP_ADAPTIVEMAX1D <= op <= OP_ADAPTIVEMAX3D:
+        return _adaptive(r, op - OP_ADAPTIVEMAX1D + 1, True, x, y, c)
+    if OP_CONVT1D <= op <= OP_CONVT3D:
+        return _conv_transpose(r, op - OP_CONVT1D + 1, x, y, c)
+    if op == OP_CAT:
+        return _cat(r, k, xs, n_xs, ni, buf, x, y)
+    if op == OP_FLATTEN:
+        return _flatten(r, x, y)
+    if op == OP_LAYERNORM:
+        return _layernorm(r, x, y, c)
+    if op == OP_GROUPNORM:
+        return _groupnorm(r, x, y, c)
+    if op == OP_SOFTMAX:
+        return _softmax(r, x, y, c)
+    if op == OP_ZEROPAD2D:
+        return _zeropad(r, x, y)
+    if op == OP_UPSAMPLE:
+        return _upsample(r, x, y, c)
+    if op == OP_CHANNELSHUFFLE:
+        return _shuffle(r, x, y)
+    if op == OP_SLICE:
+        return _slice(r, x, y)
+    return E_UNKNOWN_OP
+
+
+cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
+               const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
+               int64_t* buf, int64_t* tot, int32_t* err_layer,
+               int64_t* lcnt, int64_t* lshp, int32_t* lnd) noexcept nogil:
+    """Count architecture rows l0..l0+nl; returns an error code (err_layer = failing row or -1).
+
+    tot receives params, buffers, macs, flops, activation_elements. When lcnt is not NULL the
+    per-layer counts (4 per row), shapes (5 per row) and ndims are written for rows before a failure.
+    """
+    cdef int64_t k, j, t, i
+    cdef int code
+    cdef int64_t* y
+    cdef int64_t* rec
+    cdef Cnt c
+    err_layer[0] = -1
+    for j in range(5):
+        tot[j] = 0
+    if ni < 1 or batch < 1 or batch > DIM_MAX:
+        return E_BAD_FIELD
+    for j in range(ni):  # network inputs: (batch, *input_shape[:ndim])
+        rec = buf + j * REC
+        t = indim[i0 + j]
+        if t < 1 or t > 4:
+            return E_BAD_FIELD
+        rec[0] = t + 1
+        rec[2] = batch
+        for i in range(t):
+            rec[3 + i] = ishape[(i0 + j) * 4 + i]
+            if rec[3 + i] < 1 or rec[3 + i] > DIM_MAX:
+                return E_BAD_FIELD
+        if _finish(rec):
+            return E_OVERFLOW
+    for k in range(nl):
+        y = buf + (ni + k) * REC
+        c.params = 0
+        c.buffers = 0
+        c.macs = 0
+        c.flops = 0
+        code = _layer(L + (l0 + k) * NF, k, xs, n_xs, ni, buf, y, &c)
+        if code == E_OK:
+            if (cc_add(tot[0], c.params, &tot[0]) or cc_add(tot[1], c.buffers, &tot[1])
+                    or cc_add(tot[2], c.macs, &tot[2]) or cc_add(tot[3], c.flops, &tot[3])
+                    or cc_add(tot[4], y[1], &tot[4])):
+                code = E_OVERFLOW
+        if code != E_OK:
+            err_layer[0] = <int32_t>k
+            for j in range(5):
+                tot[j] = 0
+            return code
+        if lcnt != NULL:
+            t = l0 + k
+            lcnt[4 * t] = c.params
+            lcnt[4 * t + 1] = c.buffers
+            lcnt[4 * t + 2] = c.macs
+            lcnt[4 * t + 3] = c.flops
+            lnd[t] = <int32_t>y[0]
+            for j in range(5):
+                lshp[5 * t + j] = y[2 + j] if j < y[0] else 0
+    return E_OK
+
+
+# ---- the public (private-module) entry points ---------------------------------------------------
+def openmp_enabled():
+    """True when the extension was compiled with OpenMP."""
+    return bool(CC_OPENMP)
+
+
+def max_threads():
+    return cc_max_threads()
+
+
+def format_constants():
+    """The numbers compiled into the core, for tests/test_format.py to compare with cnncore._format."""
+    return dict(N_FIELDS=NF, N_OPS=N_OPS, FLAG_MASK=FLAG_MASK, OVERFLOW=E_OVERFLOW,
+                SLICE=OP_SLICE, CAT=OP_CAT, UPSAMPLE=OP_UPSAMPLE, SOFTMAX=OP_SOFTMAX,
+                LINEAR=OP_LINEAR, SLICE_RANGE=E_SLICE_RANGE, F_IMPLICIT_DIM=F_IMPLICIT_DIM)
+
+
+def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
+                 const int64_t[::1] arch_offsets, const int64_t[::1] input_offsets,
+                 const int64_t[:, ::1] input_shape, const int32_t[::1] input_ndim,
+                 const int64_t[::1] batch_size,
+                 int64_t[:, ::1] totals, int64_t[:, ::1] output_shape, int32_t[::1] output_ndim,
+                 int32_t[::1] error, int32_t[::1] error_layer, int64_t[:, :, ::1] scratch,
+                 int64_t[:, ::1] layer_counts=None, int64_t[:, ::1] layer_shape=None,
+                 int32_t[::1] layer_ndim=None, int n_threads=1):
+    """Count every architecture. The caller validated shapes/dtypes and allocated every output:
+    totals (n_arch, 5), output_shape (n_arch, 5), output_ndim/error/error_layer (n_arch,),
+    scratch (n_threads, max_rows, REC) with max_rows >= max over archs of n_inputs + n_layers,
+    and optionally the per-layer arrays (n_layers, 4), (n_layers, 5), (n_layers,)."""
+    cdef Py_ssize_t n_arch = arch_offsets.shape[0] - 1
+    cdef Py_ssize_t a
+    cdef int64_t n_xs = extra_src.shape[0], l0, nl, i0, ni, j
+    cdef int64_t max_rows = scratch.shape[1]
+    cdef const int32_t* L = &layers[0, 0] if layers.shape[0] > 0 else NULL
+    cdef const int32_t* xs = &extra_src[0] if n_xs > 0 else NULL
+    cdef const int64_t* ish = &input_shape[0, 0] if input_shape.shape[0] > 0 else NULL
+    cdef const int32_t* ind = &input_ndim[0] if input_ndim.shape[0] > 0 else NULL
+    cdef int64_t* lc = NULL
+    cdef int64_t* ls = NULL
+    cdef int32_t* ln = NULL
+    cdef int64_t* buf
+    cdef int code, tid
+    if n_arch <= 0:
+        return
+    if (totals.shape[0] < n_arch or output_shape.shape[0] < n_arch or error.shape[0] < n_arch
+            or error_layer.shape[0] < n_arch or output_ndim.shape[0] < n_arch
+            or batch_size.shape[0] < n_arch or input_offsets.shape[0] < n_arch + 1
+            or totals.shape[1] != 5 or output_shape.shape[1] != 5 or input_shape.shape[1] != 4
+            or scratch.shape[0] < n_threads or scratch.shape[2] != REC or n_threads < 1):
+        raise ValueError("count_packed: output or scratch arrays have the wrong shape")
+    if layer_counts is not None:
+        if (layer_shape is None or layer_ndim is None or layer_counts.shape[0] < layers.shape[0]
+                or layer_counts.shape[1] != 4 or layer_shape.shape[1] != 5
+                or layer_shape.shape[0] < layers.shape[0] or layer_ndim.shape[0] < layers.shape[0]):
+            raise ValueError("count_packed: per-layer arrays have the wrong shape")
+        if layers.shape[0] > 0:
+            lc = &layer_counts[0, 0]
+            ls = &layer_shape[0, 0]
+            ln = &layer_ndim[0]
+    with nogil, parallel(num_threads=n_threads):
+        tid = threadid()
+        buf = &scratch[tid, 0, 0]
+        for a in prange(n_arch, schedule="static"):
+            l0 = arch_offsets[a]
+            nl = arch_offsets[a + 1] - l0
+            i0 = input_offsets[a]
+            ni = input_offsets[a + 1] - i0
+            # offsets were validated, but arrays can change afterwards: never read out of bounds
+            if (l0 < 0 or nl < 0 or l0 + nl > layers.shape[0] or i0 < 0 or ni < 0
+                    or i0 + ni > input_shape.shape[0] or ni + nl > max_rows):
+                code = E_BAD_FIELD
+                error_layer[a] = -1
+                for j in range(5):
+                    totals[a, j] = 0
+            else:
+                code = _arch(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a],
+                             buf, &totals[a, 0], &error_layer[a], lc, ls, ln)
+            error[a] = code
+            if code == E_OK:
+                # the output is the last layer, or the first network input of an empty architecture
+                j = (ni + nl - 1) * REC if nl > 0 else 0
+                output_ndim[a] = <int32_t>buf[j]
+                for i0 in range(5):
+                    output_shape[a, i0] = buf[j + 2 + i0] if i0 < buf[j] else 0
+            else:
+                output_ndim[a] = 0
+                for i0 in range(5):
+                    output_shape[a, i0] = 0
+
+
+def validate_rows(const int32_t[:, ::1] layers, const int64_t[::1] arch_offsets,
+                  const int64_t[::1] input_offsets, int64_t n_extra):
+    """Structural check of every layer row (op code, flag bits, input references, extra_src
+    ranges). Returns None, or (row, column, reason) of the first bad row. Offsets must already
+    be checked (monotone, in range)."""
+    cdef Py_ssize_t n_arch = arch_offsets.shape[0] - 1, a
+    cdef int64_t l, k, ni, ref, j, n, xoff
+    cdef int col = -1, why = 0
+    cdef const int32_t* r
+    with nogil:
+        for a in range(n_arch):
+            ni = input_offsets[a + 1] - input_offsets[a]
+            for l in range(arch_offsets[a], arch_offsets[a + 1]):
+                r = &layers[l, 0]
+                k = l - arch_offsets[a]
+                if r[C_OP] < 0 or r[C_OP] >= N_OPS:
+                    col, why = C_OP, 1
+                elif r[C_FLAGS] & ~FLAG_MASK:
+                    col, why = C_FLAGS, 2
+                elif r[C_NSRC] < 1:
+                    col, why = C_NSRC, 3
+                elif r[C_SRC] >= k or r[C_SRC] < -ni:
+                    col, why = C_SRC, 4
+                else:
+                    n = r[C_NSRC]
+                    xoff = r[C_XOFF]
+                    if n > 1 and (xoff < 0 or xoff > n_extra - (n - 1)):
+                        col, why = C_XOFF, 5
+                if why:
+                    break
+            if why:
+                break
+    if why:
+        return (l, col, why)
+    return None
+
+
+def validate_extra(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
+                   const int64_t[::1] arch_offsets, const int64_t[::1] input_offsets):
+    """Second pass over multi-input rows: every extra input refers to an earlier layer or an
+    existing network input. Returns None or (row, index into extra_src)."""
+    cdef Py_ssize_t n_arch = arch_offsets.shape[0] - 1, a
+    cdef int64_t l, k, ni, ref, j, bad = -1, badj = -1
+    with nogil:
+        for a in range(n_arch):
+            ni = input_offsets[a + 1] - input_offsets[a]
+            for l in range(arch_offsets[a], arch_offsets[a + 1]):
+                k = l - arch_offsets[a]
+                for j in range(layers[l, C_XOFF], layers[l, C_XOFF] + layers[l, C_NSRC] - 1):
+                    ref = extra_src[j]
+                    if ref >= k or ref < -ni:
+                        bad, badj = l, j
+                        break
+                if bad >= 0:
+                    break
+            if bad >= 0:
+                break
+    return None if bad < 0 else (bad, badj)

@@ -8,11 +8,14 @@ from .counting import BatchResult, LayerRow, Result, count, explain, summary
 from .errors import ShapeError
 from .layers import *  # noqa: F401,F403  (torch.nn names)
 from .layers import __all__ as _layer_names
+from .graph import Input, Model, Tensor, add, cat, chunk, flatten, mul, split
 from .model import Sequential
 from .packing import Packed, pack
+from . import zoo
 
 openmp_enabled = _core.openmp_enabled
 
 __version__ = "0.1.0"
 __all__ = ["count", "summary", "explain", "pack", "Packed", "Result", "BatchResult", "LayerRow",
-           "ShapeError", "Sequential", "openmp_enabled", *_layer_names]
+           "ShapeError", "Sequential", "Input", "Model", "Tensor", "add", "mul", "cat", "split", "chunk",
+           "flatten", "openmp_enabled", *_layer_names]

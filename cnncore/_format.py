@@ -38,7 +38,8 @@ F_TRACK = 4  # BatchNorm track_running_stats
 F_CEIL = 8  # pooling ceil_mode
 F_SAME = 16  # convolution padding='same'
 F_IMPLICIT_DIM = 32  # Softmax(dim=None): torch's legacy implicit dim
-FLAG_MASK = 63
+F_UNUSED = 64  # the layer exists but no output depends on it: params/buffers only (no MACs, FLOPs, activations)
+FLAG_MASK = 127
 
 # ---- op codes -----------------------------------------------------------------------------------
 OPS = {

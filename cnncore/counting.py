@@ -164,11 +164,12 @@ def _error_sentence(packed, raw, a, arch_label=None):
     return f"{arch_label}: {msg}" if arch_label else msg
 
 
-def count(model, input_shape=None, batch_size=1, dtype="float32", n_threads=None, backend="core"):
+def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=None, backend="core"):
     """Count a model (-> Result) or a cc.Packed batch (-> BatchResult).
 
     model: a layer, Sequential or Model (input_shape without the batch, e.g. (3, 224, 224);
-    a Model built from cc.Input knows its own) or a cc.Packed.
+    a Model built from cc.Input knows its own) or a cc.Packed. batch_size defaults to the Model's
+    Input batch size, else 1.
     An invalid single model raises cc.ShapeError naming the layer; in a batch an invalid
     architecture gets valid=False and an error code, and never stops the others.
     """
@@ -190,13 +191,17 @@ def count(model, input_shape=None, batch_size=1, dtype="float32", n_threads=None
                              int(raw["layer_params"][i]), int(raw["layer_buffers"][i]),
                              int(raw["layer_macs"][i]), int(raw["layer_flops"][i])))
     nd = int(raw["output_ndim"][0])
+    out_shape = tuple(int(v) for v in raw["output_shape"][0][:nd])
+    refs = getattr(model, "_last_refs", None)  # a Model's outputs, which need not be the last rows
+    if refs and refs[0] >= 0:
+        out_shape = rows[refs[0]].output_shape
     params = int(raw["params"][0])
     a = packed._arrays
     in_shape = tuple(int(v) for v in a["input_shape"][0][:int(a["input_ndim"][0])])
     return Result(params=params, buffers=int(raw["buffers"][0]), macs=int(raw["macs"][0]),
-                  flops=int(raw["flops"][0]), output_shape=tuple(int(v) for v in raw["output_shape"][0][:nd]),
+                  flops=int(raw["flops"][0]), output_shape=out_shape,
                   param_bytes=params * nbytes, activation_elements=int(raw["activation_elements"][0]),
-                  layers=rows, input_shape=(batch_size,) + in_shape, dtype=str(dtype))
+                  layers=rows, input_shape=(int(a["batch_size"][0]),) + in_shape, dtype=str(dtype))
 
 
 def explain(packed: Packed, i: int, backend="core") -> str:
@@ -216,7 +221,7 @@ def _fmt_int(v):
     return f"{v:,}"
 
 
-def summary(model, input_shape=None, batch_size=1, dtype="float32", backend="core") -> str:
+def summary(model, input_shape=None, batch_size=None, dtype="float32", backend="core") -> str:
     """The per-layer table (layer, output shape, params, MACs, share of MACs) as text, like torchinfo."""
     r = count(model, input_shape, batch_size=batch_size, dtype=dtype, backend=backend)
     head = ("Layer (type)", "Output Shape", "Param #", "MACs", "MACs %")

@@ -74,9 +74,9 @@ class Layer:
     def __repr__(self):
         return f"{self.type}({self.extra_repr()})"
 
-    def __call__(self, *inputs):
+    def __call__(self, *inputs, name=None):
         from .graph import apply_layer  # functional graphs: layer(tensor) -> tensor
-        return apply_layer(self, inputs)
+        return apply_layer(self, inputs, name)
 
     # spatial helper: write a tuple into K/S/P/D/O columns
     def _put(self, first_col, values):

@@ -81,10 +81,6 @@ class Sequential:
             ref = emit(m, builder, prefix + key, [ref])
         return ref
 
-    def __call__(self, *inputs):
-        from .graph import apply_container
-        return apply_container(self, inputs)
-
     def __repr__(self):
         inner = "".join(f"\n  ({k}): " + repr(m).replace("\n", "\n  ") for k, m in self._modules.items())
         return f"Sequential({inner}\n)" if inner else "Sequential()"

@@ -156,7 +156,7 @@ def validate(arrays) -> None:
 def _input_shapes_of(model, shape):
     """The network input shapes of one model: a Model knows its Inputs, a stack needs `shape`."""
     own = getattr(model, "input_shapes", None)
-    if own is not None:
+    if shape is None and own is not None:
         return [tuple(s) for s in own]
     if shape is None:
         raise ValueError(f"input_shape is required to count a {type(model).__name__}")
@@ -173,11 +173,12 @@ def _check_shape(shape):
             raise ValueError(f"input shape {shape}: every size must be an int in 1 .. 2**31-1")
 
 
-def pack(models, input_shapes=None, batch_size=1) -> Packed:
+def pack(models, input_shapes=None, batch_size=None) -> Packed:
     """Pack models (layers, Sequentials or Models) into one Packed batch.
 
     `input_shapes`: one shape for every model (e.g. (3, 224, 224), batch excluded) or one per
-    model; models built from cc.Input know their own. `batch_size`: an int or one per model.
+    model; models built from cc.Input know their own. `batch_size`: an int or one per model
+    (default: a Model's Input batch size, else 1).
     """
     models = list(models)
     if input_shapes is None or (len(input_shapes) and not isinstance(input_shapes[0], (tuple, list))):
@@ -186,7 +187,13 @@ def pack(models, input_shapes=None, batch_size=1) -> Packed:
         shapes = list(input_shapes)
         if len(shapes) != len(models):
             raise ValueError(f"pack: {len(models)} models but {len(shapes)} input shapes")
-    sizes = [batch_size] * len(models) if isinstance(batch_size, int) else list(batch_size)
+    if batch_size is None:
+        sizes = [getattr(m, "batch_size", 1) for m in models]
+    else:
+        sizes = [batch_size] * len(models) if isinstance(batch_size, int) else list(batch_size)
+    for b in sizes:
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 1 <= b <= _DIM_MAX:
+            raise ValueError(f"batch_size must be an int in 1 .. 2**31-1, got {b!r}")
     if len(sizes) != len(models):
         raise ValueError(f"pack: {len(models)} models but {len(sizes)} batch sizes")
     b = RowBuilder()

@@ -594,7 +594,7 @@ def count(model_or_packed, input_shape=None, batch_size=1, dtype="float32", n_th
 
     Same as ``cnncore.count(..., backend="reference")``: ``model_or_packed`` is a torch module,
     a layer-spec model, a list of them, or a ``Packed`` batch; ``input_shape`` excludes the batch
-    dimension; ``dtype`` sets ``param_bytes``. Returns a ``Result`` (one model) or ``BatchResult``.
+    dimension; ``dtype`` sets ``param_bytes``. Returns what ``cnncore.count`` returns.
     """
     from cnncore import counting
 

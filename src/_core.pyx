@@ -45,7 +45,8 @@ cdef enum:
     F_CEIL = 8
     F_SAME = 16
     F_IMPLICIT_DIM = 32
-    FLAG_MASK = 63
+    F_UNUSED = 64
+    FLAG_MASK = 127
 
 cdef enum:
     OP_IDENTITY = 0
@@ -648,7 +649,7 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
     tot receives params, buffers, macs, flops, activation_elements. When lcnt is not NULL the
     per-layer counts (4 per row), shapes (5 per row) and ndims are written for rows before a failure.
     """
-    cdef int64_t k, j, t, i
+    cdef int64_t k, j, t, i, act
     cdef int code
     cdef int64_t* y
     cdef int64_t* rec
@@ -679,9 +680,14 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
         c.flops = 0
         code = _layer(L + (l0 + k) * NF, k, xs, n_xs, ni, buf, y, &c)
         if code == E_OK:
+            act = y[1]
+            if L[(l0 + k) * NF + C_FLAGS] & F_UNUSED:  # exists, never runs: parameters only
+                c.macs = 0
+                c.flops = 0
+                act = 0
             if (cc_add(tot[0], c.params, &tot[0]) or cc_add(tot[1], c.buffers, &tot[1])
                     or cc_add(tot[2], c.macs, &tot[2]) or cc_add(tot[3], c.flops, &tot[3])
-                    or cc_add(tot[4], y[1], &tot[4])):
+                    or cc_add(tot[4], act, &tot[4])):
                 code = E_OVERFLOW
         if code != E_OK:
             err_layer[0] = <int32_t>k

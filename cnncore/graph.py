@@ -1,0 +1,329 @@
+"""Functional graphs: cc.Input, tensors whose shape is known at once, add/mul/cat/split/chunk, cc.Model.
+
+A tensor records the call that made it (a layer or container and its input tensors). Its shape is
+computed at once by the core on a one-layer architecture whose network inputs are the input
+tensors, so an invalid layer raises cc.ShapeError where it is called. cc.Model collects every call
+reachable from its inputs, in creation order (a topological order), and flattens them into packed
+rows; calls no output depends on are kept, flagged unused (params only, like an uncalled module).
+"""
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+
+from . import _format as F
+from .errors import ShapeError, describe, layer_message
+from .layers import Layer, _int
+from .model import RowBuilder, Sequential, emit
+
+_ids = itertools.count()
+
+
+class Tensor:
+    """A symbolic tensor: `.shape` (batch first) is known as soon as the tensor is made."""
+
+    __slots__ = ("shape", "node", "index", "_id", "consumers", "__weakref__")
+
+    def __init__(self, shape, node, index=0):
+        self.shape = tuple(int(v) for v in shape)
+        self.node = node  # the _Node that produced it (None for an Input)
+        self.index = index
+        self._id = next(_ids)
+        self.consumers = []
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __add__(self, other):
+        return add(self, other)
+
+    def __mul__(self, other):
+        return mul(self, other)
+
+    def __repr__(self):
+        return f"Tensor(shape={self.shape})"
+
+
+class Input(Tensor):
+    """cc.Input(shape, batch_size=1): a network input; `shape` excludes the batch, like torchinfo's input_size."""
+
+    __slots__ = ("input_shape", "batch_size")
+
+    def __init__(self, shape, batch_size=1):
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        if not 1 <= len(shape) <= 4:
+            raise ValueError(f"Input shape {shape} must have 1 to 4 dimensions (batch excluded)")
+        shape = tuple(_int("Input shape", s, 1) for s in shape)
+        self.input_shape = shape
+        self.batch_size = _int("batch_size", batch_size, 1)
+        super().__init__((self.batch_size,) + shape, None)
+
+
+class _Node:
+    __slots__ = ("module", "inputs", "name", "outputs", "_id")
+
+    def __init__(self, module, inputs, name):
+        self.module = module
+        self.inputs = list(inputs)
+        self.name = name
+        self.outputs = []
+        self._id = next(_ids)
+
+
+# ---- functional-only ops (no torch.nn class: torch.add, torch.mul, torch.cat, split pieces) ----
+class Add(Layer):
+    """torch.add / `a + b` with broadcasting."""
+    OP = F.OPS["Add"]
+    n_inputs = 2
+
+
+class Mul(Layer):
+    """torch.mul / `a * b` with broadcasting (e.g. squeeze-excitation scaling)."""
+    OP = F.OPS["Mul"]
+    n_inputs = 2
+
+
+class Cat(Layer):
+    """torch.cat(tensors, dim)."""
+    OP = F.OPS["Cat"]
+
+    def __init__(self, dim=1):
+        super().__init__()
+        self.dim = _int("dim", dim)
+        self._fields[F.DIM0] = self.dim
+
+
+class Slice(Layer):
+    """One piece of torch.split / torch.chunk: `length` entries of `dim` from `start` (a view)."""
+    OP = F.OPS["Slice"]
+
+    def __init__(self, dim, start, length):
+        super().__init__()
+        self.dim, self.start, self.length = dim, start, length
+        self._fields.update({F.DIM0: _int("dim", dim), F.K0: _int("start", start, 0),
+                             F.K1: _int("length", length, 1)})
+
+
+def _as_tensors(inputs, what):
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{what}: expected cnncore tensors (from cc.Input or a layer call), got {type(t).__name__}")
+    return list(inputs)
+
+
+def _shape_of_call(module, inputs, name):
+    """Run the core on `module` alone with the input tensors as network inputs; return output shapes."""
+    from .counting import run_core
+    b = RowBuilder()
+    srcs = [-1 - j for j in range(len(inputs))]
+    emit(module, b, name or "", srcs)
+    batch = inputs[0].shape[0]
+    if any(t.shape[0] != batch for t in inputs) or any(not 2 <= t.ndim <= 5 for t in inputs):
+        raise ShapeError(f"{name or module.type}: inputs must share the first (batch) dimension and have "
+                         f"2 to 5 dimensions, got shapes {[t.shape for t in inputs]}", -1, name)
+    if not b.rows:  # an empty container: the identity
+        return inputs[0].shape
+    shape = np.zeros((len(inputs), 4), np.int64)
+    for j, t in enumerate(inputs):
+        shape[j, :t.ndim - 1] = t.shape[1:]
+    arrays = dict(layers=np.array(b.rows, np.int32).reshape(-1, F.N_FIELDS),
+                  extra_src=np.array(b.extra, np.int32), arch_offsets=np.array([0, len(b.rows)], np.int64),
+                  input_offsets=np.array([0, len(inputs)], np.int64), input_shape=shape,
+                  input_ndim=np.array([t.ndim - 1 for t in inputs], np.int32),
+                  batch_size=np.array([batch], np.int64))
+    raw = run_core(arrays, per_layer=True, n_threads=1)
+    if raw["error"][0]:
+        k = int(raw["error_layer"][0])
+        row = arrays["layers"][k]
+        src = int(row[F.SRC])
+        x = inputs[-1 - src].shape if src < 0 else tuple(
+            int(v) for v in raw["layer_shape"][src][:int(raw["layer_ndim"][src])])
+        code = int(raw["error"][0])
+        if isinstance(module, Layer):  # one row: name the call, not a row index
+            msg = f"{name or module.type} ({module.type}) called on {x}: {describe(code, row, x, module.type)}"
+        else:
+            msg = f"{name or module.type}: " + layer_message(k, b.names[k] or None, b.types[k], code, row, x)
+        raise ShapeError(msg, k, b.names[k], code)
+    return tuple(int(v) for v in raw["output_shape"][0][:int(raw["output_ndim"][0])])
+
+
+def _call(module, inputs, name=None):
+    inputs = _as_tensors(inputs, name or getattr(module, "type", "layer"))
+    if not inputs:
+        raise TypeError(f"{module.type}: called without an input tensor")
+    shape = _shape_of_call(module, inputs, name)
+    node = _Node(module, inputs, name)
+    out = Tensor(shape, node)
+    node.outputs.append(out)
+    for t in inputs:
+        t.consumers.append(node)
+    return out
+
+
+def apply_layer(layer, inputs, name=None):
+    want = getattr(layer, "n_inputs", 1)
+    if type(layer) is not Cat and len(inputs) != want:
+        raise TypeError(f"{layer.type} takes {want} input tensor(s), got {len(inputs)}")
+    return _call(layer, inputs, name)
+
+
+def apply_container(container, inputs, name=None):
+    return _call(container, inputs, name)
+
+
+def add(a, b, name=None):
+    """torch.add(a, b): element-wise sum with broadcasting (counts one FLOP per output element)."""
+    return _call(Add(), [a, b], name)
+
+
+def mul(a, b, name=None):
+    """torch.mul(a, b): element-wise product with broadcasting, e.g. N×C×H×W times N×C×1×1."""
+    return _call(Mul(), [a, b], name)
+
+
+def cat(tensors, dim=1, name=None):
+    """torch.cat(tensors, dim=1)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    return _call(Cat(dim), tensors, name)
+
+
+def split(x, split_size_or_sections, dim=1, name=None):
+    """torch.split: pieces of `split_size` (the last may be smaller) or of the given sections."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"split: expected a cnncore tensor, got {type(x).__name__}")
+    nd = x.ndim
+    d = _int("dim", dim)
+    if not -nd <= d < nd:
+        raise ShapeError(f"split: Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but got {dim})")
+    size = x.shape[d % nd]
+    if isinstance(split_size_or_sections, (list, tuple)):
+        sections = [_int("split sections", s, 0) for s in split_size_or_sections]
+        if sum(sections) != size:
+            raise ShapeError(f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size "
+                             f"at dimension {d}), but got split_sizes={list(sections)}")
+    else:
+        step = _int("split_size", split_size_or_sections, 1)
+        sections = [min(step, size - s) for s in range(0, size, step)]
+    out, start = [], 0
+    for i, n in enumerate(sections):
+        out.append(_call(Slice(d, start, n), [x], None if name is None else f"{name}.{i}"))
+        start += n
+    return tuple(out)
+
+
+def chunk(x, chunks, dim=1, name=None):
+    """torch.chunk: `chunks` pieces of ceil(size / chunks) (fewer when the size is small)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"chunk: expected a cnncore tensor, got {type(x).__name__}")
+    n = _int("chunks", chunks, 1)
+    d = _int("dim", dim)
+    size = x.shape[d % x.ndim] if -x.ndim <= d < x.ndim else 0
+    return split(x, max(1, -(-size // n)), dim, name)
+
+
+def flatten(x, start_dim=0, end_dim=-1, name=None):
+    """torch.flatten(x, start_dim=0, end_dim=-1) (note torch's functional default start_dim=0)."""
+    from .layers import Flatten
+    return _call(Flatten(start_dim, end_dim), [x], name)
+
+
+def _snake(name):
+    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
+
+
+class Model:
+    """cc.Model(inputs, outputs): the graph from `inputs` to `outputs` (one tensor or a list).
+
+    Every call reachable from the inputs belongs to the model, in the order it was made; a call no
+    output depends on is kept and counts its params only (a module that exists but is not called).
+    Unnamed calls get torch.fx-style names (conv2d, conv2d_1, add, ...). A Model can be called on
+    tensors like a layer; its rows are then named `<call name>.<inner name>`.
+    """
+
+    type = "Model"
+
+    def __init__(self, inputs, outputs, name=None):
+        self.inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        self.outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+        self.name = name
+        for t in self.inputs:
+            if not isinstance(t, Input):
+                raise TypeError("Model: inputs must be cc.Input tensors")
+        _as_tensors(self.outputs, "Model outputs")
+        if not self.outputs:
+            raise ValueError("Model: needs at least one output")
+        # every call reachable from the inputs; creation order is a topological order, so one pass
+        # keeps the calls whose inputs all come from this model
+        reach, stack, seen = [], list(self.inputs), set()
+        while stack:
+            for n in stack.pop().consumers:
+                if id(n) not in seen:
+                    seen.add(id(n))
+                    reach.append(n)
+                    stack.extend(n.outputs)
+        known, nodes = {id(t) for t in self.inputs}, []
+        for n in sorted(reach, key=lambda n: n._id):
+            if all(id(i) in known for i in n.inputs):
+                nodes.append(n)
+                known.update(id(o) for o in n.outputs)
+        for t in self.outputs:
+            if id(t) not in known:
+                raise ValueError(f"Model: output {t} is not computed from the model's inputs")
+        self._nodes = nodes
+        # which nodes some output depends on
+        live, stack = set(), [t.node for t in self.outputs if t.node is not None]
+        while stack:
+            n = stack.pop()
+            if id(n) not in live:
+                live.add(id(n))
+                stack.extend(i.node for i in n.inputs if i.node is not None)
+        self._live = live
+        counts, self._names = {}, {}
+        for n in self._nodes:
+            base = n.name or _snake(getattr(n.module, "type", type(n.module).__name__))
+            k = counts.get(base, 0)
+            counts[base] = k + 1
+            self._names[id(n)] = base if k == 0 else f"{base}_{k}"
+
+    @property
+    def input_shapes(self):
+        return [t.input_shape for t in self.inputs]
+
+    @property
+    def batch_size(self):
+        return self.inputs[0].batch_size
+
+    def _emit(self, builder, name, srcs):
+        if len(srcs) != len(self.inputs):
+            raise TypeError(f"{name or 'Model'}: takes {len(self.inputs)} input(s), got {len(srcs)}")
+        refs = {id(t): s for t, s in zip(self.inputs, srcs)}
+        prefix = f"{name}." if name else ""
+        for n in self._nodes:
+            first = len(builder.rows)
+            ref = emit(n.module, builder, prefix + self._names[id(n)], [refs[id(i)] for i in n.inputs])
+            if id(n) not in self._live:
+                for r in builder.rows[first:]:
+                    r[F.FLAGS] |= F.F_UNUSED
+            for o in n.outputs:
+                refs[id(o)] = ref
+        self._last_refs = [refs[id(t)] for t in self.outputs]
+        return self._last_refs[0]
+
+    def _emit_model(self, builder):
+        """Top-level emission: the network inputs are -1, -2, ..."""
+        return self._emit(builder, "", [-1 - j for j in range(len(self.inputs))])
+
+    def __call__(self, *inputs, name=None):
+        return _call(self, inputs, name)
+
+    def __repr__(self):
+        return (f"Model(inputs={[t.shape for t in self.inputs]}, outputs={[t.shape for t in self.outputs]}, "
+                f"{len(self._nodes)} calls)")
+
+
+Sequential.__call__ = lambda self, *inputs, name=None: apply_container(self, inputs, name)

@@ -188,14 +188,17 @@ def numpy_count(arrays: dict) -> dict:
         return np.where(nd == 4, N * C * H * W, N * C)
 
     for j in range(D):
-        R = L3[:, j, :].T.copy()  # (25, n): one contiguous array per field
+        R = L3[:, j, :].T  # (25, n) view: R[c] is field c of every architecture (strided)
         op = R[F.OP]
         if (R[F.SRC] != j - 1).any() or (R[F.NSRC] != 1).any():
             raise ValueError("numpy_count: only chains (row k reads row k-1) are supported")
         known = np.zeros(n, bool)
-        for code in np.unique(op):
-            m = op == code
-            full = bool(m.all())
+        counts = np.bincount(op, minlength=F.N_OPS) if op.min() >= 0 else None
+        if counts is None:
+            raise ValueError("numpy_count: negative op code")
+        for code in np.flatnonzero(counts):
+            full = counts[code] == n
+            m = True if full else op == code
             sel = slice(None) if full else np.flatnonzero(m)
             known |= m
             if code == OP_CONV2D:

@@ -42,7 +42,8 @@ def run_core(arrays, per_layer=False, n_threads=None) -> dict:
     totals = np.zeros((n_arch, 5), np.int64)
     out = dict(output_shape=np.zeros((n_arch, 5), np.int64), output_ndim=np.zeros(n_arch, np.int32),
                error=np.zeros(n_arch, np.int32), error_layer=np.zeros(n_arch, np.int32))
-    scratch = np.empty((nt, max(max_rows, 1), 8), np.int64)
+    scratch = np.empty((nt, max(max_rows, 1), 8), np.int64)  # per thread: one shape record per row
+    pointers = np.empty((nt, max(max_rows, 1)), np.int64)  # per thread: one record pointer per row
     extra = {}
     if per_layer:
         n = len(arrays["layers"])
@@ -50,7 +51,7 @@ def run_core(arrays, per_layer=False, n_threads=None) -> dict:
                      layer_ndim=np.zeros(n, np.int32))
     _core.count_packed(arrays["layers"], arrays["extra_src"], off, ioff, arrays["input_shape"],
                        arrays["input_ndim"], arrays["batch_size"], totals, out["output_shape"],
-                       out["output_ndim"], out["error"], out["error_layer"], scratch,
+                       out["output_ndim"], out["error"], out["error_layer"], scratch, pointers,
                        n_threads=nt, **extra)
     for i, k in enumerate(("params", "buffers", "macs", "flops", "activation_elements")):
         out[k] = np.ascontiguousarray(totals[:, i])

@@ -6,7 +6,8 @@ table keyed by op code. It is slow and exists to prove the fast core right (test
 ``count(..., backend="reference")`` runs it behind the public API.
 
 Python ints never overflow, so every product and sum that the int64 core computes is checked here
-explicitly (``_c`` / ``_mul``): a value outside int64 at any step is ``OVERFLOW`` at that layer.
+explicitly (``_c`` / ``_mul``): a value outside int64 at any step is ``OVERFLOW`` at that layer, and
+so is an output dimension above 2^31 - 1 (checked after the layer's own checks pass).
 
 Choices where docs/conventions.md is silent (the Cython core must make the same ones):
 
@@ -15,13 +16,16 @@ Choices where docs/conventions.md is silent (the Cython core must make the same 
   inputs is checked (``BAD_FIELD``: NSRC must be 1 for single-input ops, 2 for Add/Mul, >= 1 for
   Cat), then the op's own checks of docs/conventions.md run.
 * Before row 0 the architecture itself is checked; a failure is reported at ``error_layer = 0``
-  (also for an architecture without rows): offsets out of range, no network input, batch size < 1,
-  an input ndim outside 1..4 or an input dimension < 1 are ``BAD_FIELD``; an input whose numel
-  (batch included) exceeds int64 is ``OVERFLOW``.
+  (also for an architecture without rows): offsets out of range, no network input, batch size or an
+  input dimension outside 1..2^31-1, or an input ndim outside 1..4 are ``BAD_FIELD``; an input whose
+  numel (batch included) exceeds int64 is ``OVERFLOW``.
+* Intermediate products inside a formula are checked too: Softmax's ``3 numel(x)``, the convolution's
+  ``2n``, AdaptiveMax's ``N C prod(w)`` are ``OVERFLOW`` even when the final value would fit.
+* An unused layer (FLAGS bit 64) computes and checks all its counts as usual (so a MAC overflow is
+  still ``OVERFLOW``); then its MACs, FLOPs and activation elements are set to 0.
 * Unknown FLAGS bits are ignored (only the bits an op uses are read).
 * Fields an op does not use are never checked, and spatial fields beyond the op's d are ignored.
-* Upsample: ``size`` is given when any of K0..K2 is non-zero, ``scale`` when any of S0..S2, D0..D2
-  is non-zero; scale entries beyond the first s spatial dims are otherwise ignored.
+* Upsample: entries beyond the first s spatial dims (K, S, D) are ignored.
 * Adaptive pooling window sum: ``w_i = in_i + y_i - gcd(in_i, y_i)`` (the closed form of the sum
   over the windows ``[floor(j in/y), ceil((j+1) in/y))``).
 """
@@ -30,11 +34,13 @@ from functools import partial
 from math import gcd
 
 from cnncore._format import (
-    D0, DIM0, DIM1, F_AFFINE, F_BIAS, F_CEIL, F_IMPLICIT_DIM, F_SAME, F_TRACK, FLAGS, GROUPS, IN,
-    K0, MAX_NDIM, N_FIELDS, NSRC, O0, OP, OPS, OUT, P0, P1, P2, S0, SRC, XOFF, ERROR_CODES,
+    D0, DIM0, DIM1, F_AFFINE, F_BIAS, F_CEIL, F_IMPLICIT_DIM, F_SAME, F_TRACK, F_UNUSED, FLAGS,
+    GROUPS, IN, K0, MAX_NDIM, N_FIELDS, NSRC, O0, OP, OPS, OUT, P0, P1, P2, S0, SRC, XOFF,
+    ERROR_CODES,
 )
 
 INT64_MAX = 2**63 - 1
+MAX_DIM = 2**31 - 1  # largest dimension of any shape (network inputs and layer outputs)
 INT64_MIN = -(2**63)
 
 OK = 0
@@ -353,22 +359,20 @@ _UPSAMPLE_MODES = {
 
 
 def _upsample(row, xs):
-    # y_i = K_i (size) or (in_i*S_i)//D_i (scale); flops = numel(y) * per-mode constant
+    # y_i = K_i (size mode, K0 != 0) or (in_i*S_i)//D_i (scale); flops = numel(y) * per-mode constant
     x = xs[0]
     mode = row[DIM0]
     _check(mode not in _UPSAMPLE_MODES, BAD_FIELD)
     allowed, per_element = _UPSAMPLE_MODES[mode]
     s = len(x) - 2
     _check(s not in allowed, NDIM)
-    K, S, D = _fields(row, _K, 3), _fields(row, _S, 3), _fields(row, _D, 3)
-    has_size = any(k != 0 for k in K)
-    has_scale = any(v != 0 for v in S + D)
-    _check(has_size == has_scale, UPSAMPLE)
-    if has_size:
-        _check(min(K[:s]) < 1 or any(k != 0 for k in K[s:]), UPSAMPLE)
-        ys = list(K[:s])
+    K, S, D = _fields(row, _K, s), _fields(row, _S, s), _fields(row, _D, s)
+    _check(row[DIM1] not in (0, s), UPSAMPLE)  # entries given: 0 = one value for every dim
+    if row[K0] != 0:
+        _check(min(K) < 1, UPSAMPLE)
+        ys = list(K)
     else:
-        _check(min(S[:s]) < 1 or min(D[:s]) < 1, UPSAMPLE)
+        _check(min(S) < 1 or min(D) < 1, UPSAMPLE)
         ys = [_mul(x[2 + i], S[i]) // D[i] for i in range(s)]
     _check(min(ys) < 1, OUTPUT_SIZE)
     y = (x[0], x[1], *ys)
@@ -481,14 +485,12 @@ def _arch_inputs(a, arrays):
     ilo, ihi = in_off[a], in_off[a + 1]
     _check(not (0 <= ilo < ihi <= len(in_shape)) or ihi > len(in_ndim), BAD_FIELD)
     n = batch[a]
-    _check(n < 1, BAD_FIELD)
     inputs = []
     for j in range(ilo, ihi):
         nd = in_ndim[j]
         _check(nd < 1 or nd > MAX_NDIM - 1 or len(in_shape[j]) < nd, BAD_FIELD)
-        dims = tuple(in_shape[j][:nd])
-        _check(min(dims) < 1, BAD_FIELD)
-        shape = (n, *dims)
+        shape = (n, *in_shape[j][:nd])
+        _check(min(shape) < 1 or max(shape) > MAX_DIM, BAD_FIELD)
         _numel(shape)
         inputs.append(shape)
     return inputs
@@ -505,7 +507,10 @@ def _resolve(ref, index, shapes, inputs):
 
 
 def _layer(index, row, extra, shapes, inputs):
-    """One row: resolve inputs -> op code -> number of inputs -> the op's own checks and counts."""
+    """One row: resolve inputs -> op code -> number of inputs -> the op's own checks and counts.
+
+    Returns (y, params, buffers, macs, flops, activation elements).
+    """
     nsrc = row[NSRC]
     xs = [_resolve(row[SRC], index, shapes, inputs)]
     if nsrc > 1:
@@ -518,8 +523,11 @@ def _layer(index, row, extra, shapes, inputs):
     arity = _ARITY.get(op, 1)
     _check(nsrc < 1 if arity is None else nsrc != arity, BAD_FIELD)
     y, params, buffers, macs, flops = handler(row, xs)
-    _numel(y)
-    return tuple(y), params, buffers, macs, flops
+    _check(max(y) > MAX_DIM, OVERFLOW)
+    numel = _numel(y)
+    if row[FLAGS] & F_UNUSED:  # constructed but never called: params and buffers only
+        return tuple(y), params, buffers, 0, 0, 0
+    return tuple(y), params, buffers, macs, flops, numel
 
 
 def count_arrays(arrays: dict, per_layer: bool = False) -> dict:
@@ -561,8 +569,8 @@ def count_arrays(arrays: dict, per_layer: bool = False) -> dict:
             shapes = []
             totals = [0, 0, 0, 0, 0]  # params, buffers, macs, flops, activation_elements
             for index, g in enumerate(range(lo, hi)):
-                y, params, buffers, macs, flops = _layer(index, layers[g], extra, shapes, inputs)
-                for t, v in enumerate((params, buffers, macs, flops, _numel(y))):
+                y, params, buffers, macs, flops, act = _layer(index, layers[g], extra, shapes, inputs)
+                for t, v in enumerate((params, buffers, macs, flops, act)):
                     totals[t] = _c(totals[t] + v)
                 shapes.append(y)
                 rows.append((g, y, params, buffers, macs, flops))

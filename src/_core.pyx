@@ -10,6 +10,7 @@ Shape records: a tensor's shape lives in REC int64 slots: [ndim, numel, dim0 .. 
 Errors are status codes returned up the call chain; nothing here raises or allocates per item.
 """
 from libc.stdint cimport int32_t, int64_t
+from libc.string cimport memcpy
 from cython.parallel cimport prange, parallel, threadid
 
 cdef extern from "_checked.h" nogil:
@@ -143,9 +144,14 @@ cdef inline int64_t _floordiv(int64_t a, int64_t b) noexcept nogil:
 
 cdef inline int _finish(int64_t* y) noexcept nogil:
     """Check y's dims against DIM_MAX and store numel(y) in y[1]."""
+    return _finish_n(y, <int>y[0])
+
+
+cdef inline int _finish_n(int64_t* y, int nd) noexcept nogil:
+    """_finish for a caller that knows y's ndim (a literal lets the compiler unroll)."""
     cdef int64_t n = 1
     cdef int i
-    for i in range(y[0]):
+    for i in range(nd):
         if y[2 + i] > DIM_MAX:
             return E_OVERFLOW
         if cc_mul(n, y[2 + i], &n):
@@ -155,9 +161,16 @@ cdef inline int _finish(int64_t* y) noexcept nogil:
 
 
 cdef inline void _copy(const int64_t* x, int64_t* y) noexcept nogil:
-    cdef int i
-    for i in range(REC):
-        y[i] = x[i]
+    memcpy(y, x, REC * sizeof(int64_t))
+
+
+cdef inline int64_t _div(int64_t a, int64_t b) noexcept nogil:
+    # a >= 0, b >= 1; strides and groups are nearly always 1 or 2, and a hardware divide is slow
+    if b == 1:
+        return a
+    if b == 2:
+        return a >> 1
+    return a / b
 
 
 cdef inline int _scaled(int64_t n, int64_t k, int64_t* out) noexcept nogil:
@@ -171,8 +184,8 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
     cdef int i, same = (flags & F_SAME) != 0
     if out < 1 or g < 1 or inn < 0:
         return E_BAD_FIELD
-    for i in range(d):
-        if r[C_K + i] < 1 or r[C_S + i] < 1 or r[C_D + i] < 1 or r[C_P + i] < 0:
+    for i in range(d):  # k, s, d >= 1 and p >= 0, in one test: any violation makes the OR negative
+        if ((r[C_K + i] - 1) | (r[C_S + i] - 1) | (r[C_D + i] - 1) | r[C_P + i]) < 0:
             return E_BAD_FIELD
     if same:
         for i in range(d):
@@ -183,7 +196,7 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
     if inn != 0 and x[3] != inn:
         return E_IN_CHANNELS
     inn = x[3]
-    if inn % g != 0 or out % g != 0:
+    if g != 1 and (inn % g != 0 or out % g != 0):
         return E_GROUPS
     y[0] = x[0]
     y[2] = x[2]
@@ -199,12 +212,12 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
             padded = x[4 + i] + 2 * <int64_t>r[C_P + i]
         if padded < eff:
             return E_KERNEL_TOO_LARGE
-        y[4 + i] = x[4 + i] if same else (padded - eff) / s + 1
+        y[4 + i] = x[4 + i] if same else _div(padded - eff, s) + 1
         if cc_mul(kvol, k, &kvol):
             return E_OVERFLOW
-    if _finish(y):
+    if _finish_n(y, d + 2):
         return E_OVERFLOW
-    if cc_mul(inn / g, kvol, &n):
+    if cc_mul(_div(inn, g), kvol, &n):
         return E_OVERFLOW
     # params = out*n + bias*out; macs = numel(y)*n; flops = numel(y)*(2n - 1 + bias)
     if cc_mul(out, n, &c.params) or cc_add(c.params, out if flags & F_BIAS else 0, &c.params):
@@ -293,7 +306,6 @@ cdef inline int _batchnorm(const int32_t* r, int d, const int64_t* x, int64_t* y
     ch = x[3]
     if inn != 0 and ch != inn:
         return E_IN_CHANNELS
-    _copy(x, y)
     # channels < 2^31: 2C + 1 cannot overflow
     c.params = 2 * ch if flags & F_AFFINE else 0
     c.buffers = 2 * ch + 1 if flags & F_TRACK else 0
@@ -314,7 +326,6 @@ cdef inline int _layernorm(const int32_t* r, const int64_t* x, int64_t* y, Cnt* 
         if x[2 + x[0] - nd + i] != r[C_K + i]:
             return E_NORM_SHAPE
         vol *= r[C_K + i]  # equals dims of x, whose numel fits int64
-    _copy(x, y)
     if flags & F_AFFINE:
         c.params = vol * (2 if flags & F_BIAS else 1)  # vol <= numel(x) / N, so 2*vol fits
     return _scaled(x[1], 7 if flags & F_AFFINE else 5, &c.flops)
@@ -330,7 +341,6 @@ cdef inline int _groupnorm(const int32_t* r, const int64_t* x, int64_t* y, Cnt* 
         return E_NDIM
     if x[3] != inn:
         return E_IN_CHANNELS
-    _copy(x, y)
     c.params = 2 * inn if flags & F_AFFINE else 0
     return _scaled(x[1], 7 if flags & F_AFFINE else 5, &c.flops)
 
@@ -345,7 +355,6 @@ cdef inline int _prelu(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c) n
             return E_NDIM
         if x[3] != n:
             return E_IN_CHANNELS
-    _copy(x, y)
     c.params = n
     return _scaled(x[1], ACT_FLOPS[OP_PRELU - OP_RELU], &c.flops)
 
@@ -358,7 +367,6 @@ cdef inline int _softmax(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c)
         return E_DIM_RANGE
     if dim < 0:
         dim += nd
-    _copy(x, y)
     # per row of n: n exps, n-1 adds, n divides -> 3*numel - rows (3*numel < 2^63 checked)
     if cc_mul(x[1], 3, &c.flops):
         return E_OVERFLOW
@@ -372,7 +380,7 @@ cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, in
     cdef int i, ceil = (r[C_FLAGS] & F_CEIL) != 0
     for i in range(d):
         dl = r[C_D + i] if is_max else 1
-        if r[C_K + i] < 1 or r[C_S + i] < 1 or dl < 1 or r[C_P + i] < 0:
+        if ((r[C_K + i] - 1) | (r[C_S + i] - 1) | (dl - 1) | r[C_P + i]) < 0:
             return E_BAD_FIELD
     for i in range(d):
         if r[C_P + i] > r[C_K + i] / 2:
@@ -393,13 +401,13 @@ cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, in
             if (o - 1) * s >= x[4 + i] + p:  # the last window must start inside input or left pad
                 o -= 1
         else:
-            o = _floordiv(num, s) + 1
+            o = _div(num, s) + 1 if num >= 0 else _floordiv(num, s) + 1
         if o < 1:
             return E_OUTPUT_SIZE
         y[4 + i] = o
         if cc_mul(kvol, k, &kvol):
             return E_OVERFLOW
-    if _finish(y):
+    if _finish_n(y, d + 2):
         return E_OVERFLOW
     # max: k-1 comparisons per output; avg: k-1 adds and one divide
     return _scaled(y[1], kvol - 1 if is_max else kvol, &c.flops)
@@ -505,7 +513,6 @@ cdef inline int _shuffle(const int32_t* r, const int64_t* x, int64_t* y) noexcep
         return E_NDIM
     if x[3] % g != 0:
         return E_SHUFFLE_GROUPS
-    _copy(x, y)
     return E_OK
 
 
@@ -542,16 +549,17 @@ cdef inline int _slice(const int32_t* r, const int64_t* x, int64_t* y) noexcept 
 
 
 # ---- one architecture ---------------------------------------------------------------------------
-cdef inline int64_t* _ref(int64_t ref, int64_t k, int64_t ni, int64_t* buf) noexcept nogil:
-    """Shape record of input `ref` for layer k: a layer < k, or network input -1-ref; NULL if invalid."""
+cdef inline const int64_t* _ref(int64_t ref, int64_t k, int64_t ni, const int64_t** P) noexcept nogil:
+    """Shape record of input `ref` for layer k: a layer < k, or network input -1-ref; NULL if invalid.
+    P holds the records of the network inputs (0 .. ni-1), then of the layers."""
     if ref >= 0:
-        return buf + (ni + ref) * REC if ref < k else NULL
+        return P[ni + ref] if ref < k else NULL
     ref = -1 - ref
-    return buf + ref * REC if ref < ni else NULL
+    return P[ref] if ref < ni else NULL
 
 
-cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_xs, int64_t ni,
-                     int64_t* buf, const int64_t* x, int64_t* y) noexcept nogil:
+cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t ni,
+                     const int64_t** P, const int64_t* x, int64_t* y) noexcept nogil:
     cdef int64_t nd = x[0], dim = r[C_DIM0], n = r[C_NSRC], xoff = r[C_XOFF], j, total
     cdef const int64_t* t
     cdef int i
@@ -562,9 +570,7 @@ cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_x
     _copy(x, y)
     total = x[2 + dim]
     for j in range(1, n):
-        t = _ref(xs[xoff + j - 1], k, ni, buf)
-        if t == NULL:
-            return E_BAD_INPUT_REF
+        t = _ref(xs[xoff + j - 1], k, ni, P)  # resolved (non-NULL) by _layer already
         if t[0] != nd:
             return E_CAT_SHAPE
         for i in range(nd):
@@ -578,41 +584,66 @@ cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_x
 
 
 cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_xs, int64_t ni,
-                       int64_t* buf, int64_t* y, Cnt* c) noexcept nogil:
-    """Output shape (into y) and counts (into c) of layer k of an architecture, or an error code."""
+                       const int64_t** P, int64_t* y, Cnt* c) noexcept nogil:
+    """Layer k of an architecture: its output record goes to P[ni + k] (y, its own slot, or the
+    input's record for shape-preserving ops) and its counts to c; returns an error code.
+    Order: inputs resolve (BAD_INPUT_REF), op code known (UNKNOWN_OP), number of inputs (BAD_FIELD)."""
     cdef int op = r[C_OP]
-    cdef int64_t n = r[C_NSRC], xoff = r[C_XOFF]
-    cdef const int64_t* x = _ref(r[C_SRC], k, ni, buf)
+    cdef int64_t n = r[C_NSRC], xoff = r[C_XOFF], j
+    cdef const int64_t* x = _ref(r[C_SRC], k, ni, P)
     cdef const int64_t* b
+    P[ni + k] = y
     if x == NULL:
         return E_BAD_INPUT_REF
-    if n < 1 or (n > 1 and (xoff < 0 or xoff > n_xs - (n - 1))):
+    if n != 1:
+        if n > 1:
+            if xoff < 0 or xoff > n_xs - (n - 1):
+                return E_BAD_INPUT_REF
+            for j in range(n - 1):
+                if _ref(xs[xoff + j], k, ni, P) == NULL:
+                    return E_BAD_INPUT_REF
+        if op < 0 or op >= N_OPS:
+            return E_UNKNOWN_OP
+        if op == OP_ADD or op == OP_MUL:
+            if n != 2:
+                return E_BAD_FIELD
+            return _broadcast(x, _ref(xs[xoff], k, ni, P), y, c)
+        if op != OP_CAT or n < 1:
+            return E_BAD_FIELD
+    elif op == OP_ADD or op == OP_MUL:
         return E_BAD_FIELD
-    if OP_CONV1D <= op <= OP_CONV3D:
-        return _conv(r, op - OP_CONV1D + 1, x, y, c)
-    if op == OP_RELU or op == OP_RELU6 or op == OP_IDENTITY:  # the most common ops first
-        _copy(x, y)
-        return E_OK if op == OP_IDENTITY else _scaled(x[1], ACT_FLOPS[op - OP_RELU], &c.flops)
-    if OP_BN1D <= op <= OP_BN3D:
-        return _batchnorm(r, op - OP_BN1D + 1, x, y, c)
-    if OP_MAXPOOL1D <= op <= OP_MAXPOOL3D:
-        return _pool(r, op - OP_MAXPOOL1D + 1, True, x, y, c)
+    # literal dimensions let the C compiler specialise and unroll each family (2-d first: the common case)
+    if op == OP_CONV1D + 1:
+        return _conv(r, 2, x, y, c)
+    if op == OP_RELU or op == OP_IDENTITY:  # the most common ops first
+        P[ni + k] = x  # same shape: share the input's record
+        c.flops = x[1] if op == OP_RELU else 0
+        return E_OK
+    if op == OP_BN1D + 1:
+        P[ni + k] = x
+        return _batchnorm(r, 2, x, y, c)
+    if op == OP_MAXPOOL1D + 1:
+        return _pool(r, 2, True, x, y, c)
     if op == OP_LINEAR:
         return _linear(r, x, y, c)
-    if op == OP_ADD or op == OP_MUL:
-        if n != 2:
-            return E_BAD_FIELD
-        b = _ref(xs[xoff], k, ni, buf)
-        if b == NULL:
-            return E_BAD_INPUT_REF
-        return _broadcast(x, b, y, c)
     if OP_RELU <= op <= OP_HARDSIGMOID:
+        P[ni + k] = x
         if op == OP_PRELU:
             return _prelu(r, x, y, c)
-        _copy(x, y)
         return _scaled(x[1], ACT_FLOPS[op - OP_RELU], &c.flops)
+    if op == OP_CONV1D:
+        return _conv(r, 1, x, y, c)
+    if op == OP_CONV3D:
+        return _conv(r, 3, x, y, c)
+    if op == OP_BN1D or op == OP_BN3D:
+        P[ni + k] = x
+        return _batchnorm(r, 1, x, y, c) if op == OP_BN1D else _batchnorm(r, 3, x, y, c)
+    if OP_MAXPOOL1D <= op <= OP_MAXPOOL3D:
+        return _pool(r, 1, True, x, y, c) if op == OP_MAXPOOL1D else _pool(r, 3, True, x, y, c)
     if OP_AVGPOOL1D <= op <= OP_AVGPOOL3D:
-        return _pool(r, op - OP_AVGPOOL1D + 1, False, x, y, c)
+        if op == OP_AVGPOOL1D + 1:
+            return _pool(r, 2, False, x, y, c)
+        return _pool(r, 1, False, x, y, c) if op == OP_AVGPOOL1D else _pool(r, 3, False, x, y, c)
     if OP_ADAPTIVEAVG1D <= op <= OP_ADAPTIVEAVG3D:
         return _adaptive(r, op - OP_ADAPTIVEAVG1D + 1, False, x, y, c)
     if OP_ADAPTIVEMAX1D <= op <= OP_ADAPTIVEMAX3D:
@@ -620,20 +651,24 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
     if OP_CONVT1D <= op <= OP_CONVT3D:
         return _conv_transpose(r, op - OP_CONVT1D + 1, x, y, c)
     if op == OP_CAT:
-        return _cat(r, k, xs, n_xs, ni, buf, x, y)
+        return _cat(r, k, xs, ni, P, x, y)
     if op == OP_FLATTEN:
         return _flatten(r, x, y)
     if op == OP_LAYERNORM:
+        P[ni + k] = x
         return _layernorm(r, x, y, c)
     if op == OP_GROUPNORM:
+        P[ni + k] = x
         return _groupnorm(r, x, y, c)
     if op == OP_SOFTMAX:
+        P[ni + k] = x
         return _softmax(r, x, y, c)
     if op == OP_ZEROPAD2D:
         return _zeropad(r, x, y)
     if op == OP_UPSAMPLE:
         return _upsample(r, x, y, c)
     if op == OP_CHANNELSHUFFLE:
+        P[ni + k] = x
         return _shuffle(r, x, y)
     if op == OP_SLICE:
         return _slice(r, x, y)
@@ -642,58 +677,64 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
 
 cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
                const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
-               int64_t* buf, int64_t* tot, int32_t* err_layer,
+               int64_t* buf, const int64_t** P, int64_t* tot, int32_t* err_layer,
+               int64_t* out_shape, int32_t* out_ndim,
                int64_t* lcnt, int64_t* lshp, int32_t* lnd) noexcept nogil:
-    """Count architecture rows l0..l0+nl; returns an error code (err_layer = failing row or -1).
+    """Count architecture rows l0..l0+nl; returns an error code (err_layer = failing row, or -1
+    for a bad network input). buf holds ni + nl shape records, P as many record pointers.
 
-    tot receives params, buffers, macs, flops, activation_elements. When lcnt is not NULL the
-    per-layer counts (4 per row), shapes (5 per row) and ndims are written for rows before a failure.
+    tot receives params, buffers, macs, flops, activation_elements and out_shape/out_ndim the
+    output's shape (all 0 when invalid). When lcnt is not NULL the per-layer counts (4 per row),
+    shapes (5 per row) and ndims are written for the rows before a failure.
     """
     cdef int64_t k, j, t, i, act
-    cdef int code
-    cdef int64_t* y
+    cdef int64_t t_params = 0, t_buffers = 0, t_macs = 0, t_flops = 0, t_act = 0
+    cdef int code = E_OK
+    cdef const int64_t* y
     cdef int64_t* rec
+    cdef const int32_t* r
     cdef Cnt c
     err_layer[0] = -1
-    for j in range(5):
-        tot[j] = 0
     if ni < 1 or batch < 1 or batch > DIM_MAX:
-        return E_BAD_FIELD
-    for j in range(ni):  # network inputs: (batch, *input_shape[:ndim])
+        code = E_BAD_FIELD
+    for j in range(ni if code == E_OK else 0):  # network inputs: (batch, *input_shape[:ndim])
         rec = buf + j * REC
+        P[j] = rec
         t = indim[i0 + j]
         if t < 1 or t > 4:
-            return E_BAD_FIELD
+            code = E_BAD_FIELD
+            break
         rec[0] = t + 1
         rec[2] = batch
         for i in range(t):
             rec[3 + i] = ishape[(i0 + j) * 4 + i]
             if rec[3 + i] < 1 or rec[3 + i] > DIM_MAX:
-                return E_BAD_FIELD
-        if _finish(rec):
-            return E_OVERFLOW
-    for k in range(nl):
-        y = buf + (ni + k) * REC
+                code = E_BAD_FIELD
+        if code != E_OK or _finish(rec):
+            code = code or E_OVERFLOW
+            break
+    for k in range(nl if code == E_OK else 0):
+        r = L + (l0 + k) * NF
         c.params = 0
         c.buffers = 0
         c.macs = 0
         c.flops = 0
-        code = _layer(L + (l0 + k) * NF, k, xs, n_xs, ni, buf, y, &c)
-        if code == E_OK:
-            act = y[1]
-            if L[(l0 + k) * NF + C_FLAGS] & F_UNUSED:  # exists, never runs: parameters only
-                c.macs = 0
-                c.flops = 0
-                act = 0
-            if (cc_add(tot[0], c.params, &tot[0]) or cc_add(tot[1], c.buffers, &tot[1])
-                    or cc_add(tot[2], c.macs, &tot[2]) or cc_add(tot[3], c.flops, &tot[3])
-                    or cc_add(tot[4], act, &tot[4])):
-                code = E_OVERFLOW
+        code = _layer(r, k, xs, n_xs, ni, P, buf + (ni + k) * REC, &c)
         if code != E_OK:
             err_layer[0] = <int32_t>k
-            for j in range(5):
-                tot[j] = 0
-            return code
+            break
+        y = P[ni + k]
+        act = y[1]
+        if r[C_FLAGS] & F_UNUSED:  # exists, never runs: parameters only
+            c.macs = 0
+            c.flops = 0
+            act = 0
+        if (cc_add(t_params, c.params, &t_params) or cc_add(t_buffers, c.buffers, &t_buffers)
+                or cc_add(t_macs, c.macs, &t_macs) or cc_add(t_flops, c.flops, &t_flops)
+                or cc_add(t_act, act, &t_act)):
+            code = E_OVERFLOW
+            err_layer[0] = <int32_t>k
+            break
         if lcnt != NULL:
             t = l0 + k
             lcnt[4 * t] = c.params
@@ -703,6 +744,21 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
             lnd[t] = <int32_t>y[0]
             for j in range(5):
                 lshp[5 * t + j] = y[2 + j] if j < y[0] else 0
+    if code != E_OK:
+        for j in range(5):
+            tot[j] = 0
+            out_shape[j] = 0
+        out_ndim[0] = 0
+        return code
+    tot[0] = t_params
+    tot[1] = t_buffers
+    tot[2] = t_macs
+    tot[3] = t_flops
+    tot[4] = t_act
+    y = P[ni + nl - 1] if nl > 0 else P[0]  # the last layer, or the first input of an empty arch
+    out_ndim[0] = <int32_t>y[0]
+    for j in range(5):
+        out_shape[j] = y[2 + j] if j < y[0] else 0
     return E_OK
 
 
@@ -729,11 +785,13 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                  const int64_t[::1] batch_size,
                  int64_t[:, ::1] totals, int64_t[:, ::1] output_shape, int32_t[::1] output_ndim,
                  int32_t[::1] error, int32_t[::1] error_layer, int64_t[:, :, ::1] scratch,
+                 int64_t[:, ::1] pointers,
                  int64_t[:, ::1] layer_counts=None, int64_t[:, ::1] layer_shape=None,
                  int32_t[::1] layer_ndim=None, int n_threads=1):
     """Count every architecture. The caller validated shapes/dtypes and allocated every output:
     totals (n_arch, 5), output_shape (n_arch, 5), output_ndim/error/error_layer (n_arch,),
     scratch (n_threads, max_rows, REC) with max_rows >= max over archs of n_inputs + n_layers,
+    pointers (n_threads, max_rows) (room for one record pointer per row),
     and optionally the per-layer arrays (n_layers, 4), (n_layers, 5), (n_layers,)."""
     cdef Py_ssize_t n_arch = arch_offsets.shape[0] - 1
     cdef Py_ssize_t a
@@ -747,14 +805,17 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     cdef int64_t* ls = NULL
     cdef int32_t* ln = NULL
     cdef int64_t* buf
-    cdef int code, tid
+    cdef const int64_t** P
+    cdef int tid
     if n_arch <= 0:
         return
     if (totals.shape[0] < n_arch or output_shape.shape[0] < n_arch or error.shape[0] < n_arch
             or error_layer.shape[0] < n_arch or output_ndim.shape[0] < n_arch
             or batch_size.shape[0] < n_arch or input_offsets.shape[0] < n_arch + 1
             or totals.shape[1] != 5 or output_shape.shape[1] != 5 or input_shape.shape[1] != 4
-            or scratch.shape[0] < n_threads or scratch.shape[2] != REC or n_threads < 1):
+            or scratch.shape[0] < n_threads or scratch.shape[2] != REC or n_threads < 1
+            or pointers.shape[0] < n_threads or pointers.shape[1] < scratch.shape[1]
+            or sizeof(int64_t) < sizeof(void*)):
         raise ValueError("count_packed: output or scratch arrays have the wrong shape")
     if layer_counts is not None:
         if (layer_shape is None or layer_ndim is None or layer_counts.shape[0] < layers.shape[0]
@@ -768,6 +829,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         buf = &scratch[tid, 0, 0]
+        P = <const int64_t**>&pointers[tid, 0]
         for a in prange(n_arch, schedule="static"):
             l0 = arch_offsets[a]
             nl = arch_offsets[a + 1] - l0
@@ -776,24 +838,11 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
             # offsets were validated, but arrays can change afterwards: never read out of bounds
             if (l0 < 0 or nl < 0 or l0 + nl > layers.shape[0] or i0 < 0 or ni < 0
                     or i0 + ni > input_shape.shape[0] or ni + nl > max_rows):
-                code = E_BAD_FIELD
-                error_layer[a] = -1
-                for j in range(5):
-                    totals[a, j] = 0
-            else:
-                code = _arch(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a],
-                             buf, &totals[a, 0], &error_layer[a], lc, ls, ln)
-            error[a] = code
-            if code == E_OK:
-                # the output is the last layer, or the first network input of an empty architecture
-                j = (ni + nl - 1) * REC if nl > 0 else 0
-                output_ndim[a] = <int32_t>buf[j]
-                for i0 in range(5):
-                    output_shape[a, i0] = buf[j + 2 + i0] if i0 < buf[j] else 0
-            else:
-                output_ndim[a] = 0
-                for i0 in range(5):
-                    output_shape[a, i0] = 0
+                ni = 0  # _arch reports BAD_FIELD for an architecture without inputs
+                nl = 0
+            error[a] = _arch(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf, P,
+                             &totals[a, 0], &error_layer[a], &output_shape[a, 0], &output_ndim[a],
+                             lc, ls, ln)
 
 
 def validate_rows(const int32_t[:, ::1] layers, const int64_t[::1] arch_offsets,

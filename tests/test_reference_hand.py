@@ -391,8 +391,9 @@ def test_bad_field():
 
 def test_bad_header_values_do_not_crash():
     good = arrays([([row("ReLU")], [(3, 4)], 2)])
-    for key, value in [("batch_size", [0]), ("input_ndim", [0]), ("input_ndim", [5]),
-                       ("input_shape", [[3, -4, 0, 0]]), ("arch_offsets", [0, 2]),
+    for key, value in [("batch_size", [0]), ("batch_size", [2**31]), ("input_ndim", [0]),
+                       ("input_ndim", [5]), ("input_shape", [[3, -4, 0, 0]]),
+                       ("input_shape", [[3, 2**31, 0, 0]]), ("arch_offsets", [0, 2]),
                        ("input_offsets", [0, 0])]:
         bad = dict(good, **{key: np.array(value, good[key].dtype)})
         res = count_arrays(bad, per_layer=True)
@@ -454,13 +455,18 @@ def test_norm_and_shape_errors():
     assert_error([row("Slice", dim0=4, k=(0, 1))], "DIM_RANGE", 0)
 
 
-def test_upsample_errors():
-    both = row("Upsample", dim0=2, k=(4, 4), s=(2, 2), d=(1, 1))
-    assert_error([both], "UPSAMPLE", 0)
+def test_upsample_modes_and_errors():
+    # size mode when K0 != 0 (the scale fields are then ignored), entries beyond s ignored
+    r, _ = run([row("Upsample", dim0=2, k=(4, 5, 9), s=(2, 2), d=(1, 1))])
+    assert shape(r) == (1, 3, 4, 5)
+    # DIM1 = number of entries the user gave: 0 or s (= 2 here)
+    assert shape(run([row("Upsample", dim0=2, dim1=2, s=(1, 3), d=(1, 2))])[0]) == (1, 3, 8, 12)
+    assert_error([row("Upsample", dim0=2, dim1=1, s=(2, 2), d=(1, 1))], "UPSAMPLE", 0)
+    assert_error([row("Upsample", dim0=2, dim1=3, k=(4, 4, 4))], "UPSAMPLE", 0)
     assert_error([row("Upsample", dim0=2)], "UPSAMPLE", 0)  # neither size nor scale
-    assert_error([row("Upsample", dim0=2, k=(4, 4, 4))], "UPSAMPLE", 0)  # size beyond 2 dims
-    assert_error([row("Upsample", dim0=2, k=(4, 0))], "UPSAMPLE", 0)
-    assert_error([row("Upsample", dim0=2, s=(2, 2), d=(1, 0))], "UPSAMPLE", 0)
+    assert_error([row("Upsample", dim0=2, k=(4, 0))], "UPSAMPLE", 0)  # a size < 1
+    assert_error([row("Upsample", dim0=2, s=(2, 2), d=(1, 0))], "UPSAMPLE", 0)  # denominator 0
+    assert_error([row("Upsample", dim0=2, s=(2, -1), d=(1, 1))], "UPSAMPLE", 0)
 
 
 def test_check_order():
@@ -481,26 +487,61 @@ def test_check_order():
     assert full["layer_shape"][0] == [1, 3, 8, 8, 0] and full["layer_flops"][0] == 192
 
 
+M = 2**31 - 1  # the largest dimension
+
+
 def test_overflow():
-    # input numel 2^40 * 2^40 > int64 -> OVERFLOW before any layer (error_layer 0)
-    assert_error([row("ReLU")], "OVERFLOW", 0, inputs=[(2**40, 2**40)])
-    assert_error([], "OVERFLOW", 0, inputs=[(2**40, 2**40)])
-    # input (2^31, 2^31) has numel 2^62 (fits); Linear(2^31 lazy -> 4): params 2^33 fits but
-    # macs = numel(y)*IN = 2^31*4 * 2^31 = 2^64 -> OVERFLOW at layer 1; layer 0 (ReLU) keeps 2^62 flops
-    full = assert_error([row("ReLU"), row("Linear", src=0, out=4)], "OVERFLOW", 1,
-                        inputs=[(2**31, 2**31)])
-    assert full["layer_flops"][0] == 2**62
-    # each ReLU6 has flops 2 * 2^61 = 2^62 (fits); the running total 2^63 does not
-    rows = [row("ReLU6"), row("ReLU6", src=0)]
-    full = assert_error(rows, "OVERFLOW", 1, inputs=[(2**30, 2**31)])
-    assert full["layer_flops"][0] == 2**62
-    # Softmax(dim=0) on numel n = 2^62 - 1 = 3 * 715827883 * 2147483647 with x[0] = 1: the result
-    # 3n - n = 2^63 - 2 would fit, but the step 3n does not -> OVERFLOW (every step is checked)
-    assert_error([row("Softmax", dim0=0)], "OVERFLOW", 0, inputs=[(3 * 715827883, 2147483647)])
-    # Upsample output numel: 8 channels * (2^31 - 1)^2 ~ 2^65
-    assert_error([row("Upsample", dim0=2, k=(2**31 - 1, 2**31 - 1))], "OVERFLOW", 0,
-                 inputs=[(8, 1, 1)])
+    # input numel M^3 ~ 2^93 > int64 -> OVERFLOW before any layer (error_layer 0)
+    assert_error([row("ReLU")], "OVERFLOW", 0, inputs=[(M, M, M)])
+    assert_error([], "OVERFLOW", 0, inputs=[(M, M, M)])
+    # input (M, M) has numel M^2 = 2^62 - 2^32 + 1 (fits); Linear(lazy IN = M -> 4): params 4M
+    # fits, but macs = numel(y)*IN = 4M * M ~ 2^64 -> OVERFLOW at layer 1; layer 0 (ReLU) keeps M^2
+    full = assert_error([row("ReLU"), row("Linear", src=0, out=4)], "OVERFLOW", 1, inputs=[(M, M)])
+    assert full["layer_flops"][0] == M * M
+    # ReLU6 flops 2 M^2 = 2^63 - 2^33 + 2 (fits); + ReLU's M^2: the running total 3 M^2 does not
+    full = assert_error([row("ReLU6"), row("ReLU", src=0)], "OVERFLOW", 1, inputs=[(M, M)])
+    assert full["layer_flops"][0] == 2 * M * M == 2**63 - 2**33 + 2
+    # Softmax(dim=0) on n = M^2 with x[0] = 1: the result 3n - n = 2n would fit, but the step
+    # 3n does not -> OVERFLOW (intermediate products are checked)
+    assert 2 * M * M <= 2**63 - 1 < 3 * M * M
+    assert_error([row("Softmax", dim0=0)], "OVERFLOW", 0, inputs=[(M, M)])
+    # Upsample output numel: 8 channels * M^2 ~ 2^65
+    assert_error([row("Upsample", dim0=2, k=(M, M))], "OVERFLOW", 0, inputs=[(8, 1, 1)])
     # the largest valid value: ReLU on numel 2^63 - 1 = 7^2 * 73 * 127 * 337 * 92737 * 649657
     assert 7 * 7 * 73 * 127 * 337 * 92737 * 649657 == 2**63 - 1
-    r, _ = run([row("ReLU")], inputs=[(7 * 7 * 73 * 127, 337 * 92737 * 649657)])
+    r, _ = run([row("ReLU")], inputs=[(7 * 7 * 73 * 127, 337 * 92737, 649657)])
     assert r["error"] == 0 and r["flops"] == 2**63 - 1
+
+
+def test_dimension_overflow():
+    # an output dimension above 2^31 - 1 is OVERFLOW even though its numel fits int64
+    # Flatten (1, 2^16, 2^16) -> (1, 2^32)
+    assert_error([row("Flatten", dim0=1, dim1=-1)], "OVERFLOW", 0, inputs=[(2**16, 2**16)])
+    # Cat (1, M) and (1, 1) on dim 1 -> (1, M + 1)
+    cat = {**row("Cat", nsrc=2, dim0=1), F.XOFF: 0}
+    assert_error([cat], "OVERFLOW", 0, inputs=[(M,), (1,)], extra=[-2])
+    # nearest Upsample x2 on length 2^30 -> 2^31
+    assert_error([row("Upsample", dim0=0, s=(2,), d=(1,))], "OVERFLOW", 0, inputs=[(1, 2**30)])
+    # ZeroPad2d (1, 0, 0, 0) on (1, 1, 1, M) -> width M + 1
+    assert_error([row("ZeroPad2d", p=(1, 0, 0))], "OVERFLOW", 0, inputs=[(1, 1, M)])
+    # but exactly M is fine
+    assert run([row("ZeroPad2d", p=(1, 0, 0))], inputs=[(1, 1, M - 1)])[0]["error"] == 0
+
+
+def test_unused_layer():
+    # x -> ReLU -> [Conv2d(3, 10, 3) unused, e.g. an auxiliary head] ; ReLU(ReLU(x)) is the output
+    unused = {**conv(2, 3, 10, 3, src=0), F.FLAGS: F.F_BIAS | F.F_UNUSED}
+    r, full = run([row("ReLU"), unused, row("ReLU", src=0)])
+    # params 280 (conv) counted; flops = 192 + 192 (the two ReLUs); macs 0; activations 192 + 192
+    assert (r["params"], r["macs"], r["flops"], r["activation_elements"]) == (280, 0, 384, 384)
+    assert shape(r) == (1, 3, 8, 8)
+    # the unused row is still shaped, with 0 MACs/FLOPs
+    assert full["layer_shape"][1] == [1, 10, 6, 6, 0] and full["layer_ndim"][1] == 4
+    assert (full["layer_params"][1], full["layer_macs"][1], full["layer_flops"][1]) == (280, 0, 0)
+    # BatchNorm unused: params and buffers only
+    bn = row("BatchNorm2d", in_=3, flags=F.F_AFFINE | F.F_TRACK | F.F_UNUSED)
+    r, _ = run([bn])
+    assert (r["params"], r["buffers"], r["flops"], r["activation_elements"]) == (6, 7, 0, 0)
+    # and it is still checked
+    bad = {**conv(2, 4, 10, 3), F.FLAGS: F.F_UNUSED}
+    assert_error([bad], "IN_CHANNELS", 0)

@@ -18,12 +18,12 @@ IN = 4  # in_channels / in_features / num_features / num_channels / num_paramete
 OUT = 5  # out_channels / out_features
 GROUPS = 6  # conv groups, GroupNorm num_groups, ChannelShuffle groups
 FLAGS = 7  # bit set of F_* below
-DIM0 = 8  # softmax/cat/slice dim, flatten start_dim, LayerNorm len(normalized_shape), Upsample mode
-DIM1 = 9  # flatten end_dim
+DIM0 = 8  # softmax/cat/slice dim, flatten start_dim, LayerNorm len(normalized_shape), Upsample mode, Identity min ndim
+DIM1 = 9  # flatten end_dim, Upsample entries given, Identity max ndim
 K0, K1, K2 = 10, 11, 12  # kernel size / adaptive output size / Upsample size / LayerNorm shape / slice start,len
-S0, S1, S2 = 13, 14, 15  # stride / Upsample scale numerator
+S0, S1, S2 = 13, 14, 15  # stride / Upsample scale: low 32 bits of the float64
 P0, P1, P2 = 16, 17, 18  # padding / ZeroPad2d left, right, top
-D0, D1, D2 = 19, 20, 21  # dilation / Upsample scale denominator / ZeroPad2d bottom (D0)
+D0, D1, D2 = 19, 20, 21  # dilation / Upsample scale: high 32 bits of the float64 / ZeroPad2d bottom (D0)
 O0, O1, O2 = 22, 23, 24  # output_padding (transposed convolutions)
 
 FIELD_NAMES = (
@@ -88,5 +88,6 @@ ERRORS = {
     19: ("OVERFLOW", "a count overflows int64"),
     20: ("FLATTEN_ORDER", "flatten() start_dim cannot come after end_dim"),
     21: ("SLICE_RANGE", "the split/chunk piece lies outside the input"),
+    22: ("SINGLE_VALUE", "Expected more than 1 value per channel when training (batch statistics over a single value)"),
 }
 ERROR_CODES = {name: code for code, (name, _) in ERRORS.items()}

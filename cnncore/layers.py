@@ -6,6 +6,8 @@ IN = 0, which the core reads as "infer from the incoming shape".
 """
 from __future__ import annotations
 
+import struct
+
 from . import _format as F
 
 __all__ = [
@@ -427,9 +429,17 @@ class Dropout(Identity):
         return f"p={self.p}"
 
 
-Dropout1d, Dropout2d, Dropout3d, AlphaDropout = (
+Dropout2d, Dropout3d, AlphaDropout = (
     type(n, (Dropout,), {"__doc__": f"torch.nn.{n}", "__module__": __name__})
-    for n in ("Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"))
+    for n in ("Dropout2d", "Dropout3d", "AlphaDropout"))
+
+
+class Dropout1d(Dropout):
+    """torch.nn.Dropout1d: the identity at inference, but torch still wants a 2-d or 3-d input."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__(p, inplace)
+        self._fields.update({F.DIM0: 2, F.DIM1: 3})
 
 
 class ZeroPad2d(Layer):
@@ -449,15 +459,14 @@ class ZeroPad2d(Layer):
 class Upsample(Layer):
     """torch.nn.Upsample(size=None, scale_factor=None, mode='nearest').
 
-    A float scale factor is stored exactly as a fraction numerator/denominator (both < 2**31), so
-    the output size is floor(in * scale) as torch computes it.
+    A scale factor is stored as its float64 bits (two int32 fields), so the output size is
+    floor(in * scale) computed in float64, exactly as torch computes it.
     """
     OP = F.OPS["Upsample"]
 
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
                  recompute_scale_factor=None):
         super().__init__()
-        from fractions import Fraction
         if mode not in F.UPSAMPLE_MODES:
             raise ValueError(f"Upsample: unknown mode {mode!r}; expected one of {sorted(F.UPSAMPLE_MODES)}")
         if (size is None) == (scale_factor is None):
@@ -473,14 +482,13 @@ class Upsample(Layer):
             self._put(F.K0, [_int("size", s, 1) for s in sizes])
         else:
             scales = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * 3
-            for i, s in enumerate(scales):
-                if s <= 0:
-                    raise ValueError(f"scale_factor must be positive, got {s}")
-                fr = Fraction(s)
-                if fr.denominator > _INT32_MAX or fr.numerator > _INT32_MAX:
-                    raise ValueError(f"scale_factor {s} cannot be stored exactly as a ratio of int32")
-                self._fields[F.S0 + i] = fr.numerator
-                self._fields[F.D0 + i] = fr.denominator
+            for i, sc in enumerate(scales):
+                sc = float(sc)
+                if not 0 < sc < 1e300:
+                    raise ValueError(f"scale_factor must be a positive finite number, got {sc}")
+                low, high = struct.unpack("<ii", struct.pack("<d", sc))  # the float64's bits
+                self._fields[F.S0 + i] = low
+                self._fields[F.D0 + i] = high
 
     def extra_repr(self):
         return f"size={self.size}, scale_factor={self.scale_factor}, mode={self.mode!r}"

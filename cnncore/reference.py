@@ -15,7 +15,7 @@ Choices where docs/conventions.md is silent (the Cython core must make the same 
   NSRC > 1; ``BAD_INPUT_REF``), then the op code is looked up (``UNKNOWN_OP``), then the number of
   inputs is checked (``BAD_FIELD``: NSRC must be 1 for single-input ops, 2 for Add/Mul, >= 1 for
   Cat), then the op's own checks of docs/conventions.md run.
-* Before row 0 the architecture itself is checked; a failure is reported at ``error_layer = 0``
+* Before row 0 the architecture itself is checked; a failure is reported at ``error_layer = -1``
   (also for an architecture without rows): offsets out of range, no network input, batch size or an
   input dimension outside 1..2^31-1, or an input ndim outside 1..4 are ``BAD_FIELD``; an input whose
   numel (batch included) exceeds int64 is ``OVERFLOW``.
@@ -30,6 +30,8 @@ Choices where docs/conventions.md is silent (the Cython core must make the same 
   over the windows ``[floor(j in/y), ceil((j+1) in/y))``).
 """
 
+import math
+import struct
 from functools import partial
 from math import gcd
 
@@ -65,6 +67,7 @@ UPSAMPLE = ERROR_CODES["UPSAMPLE"]
 OVERFLOW = ERROR_CODES["OVERFLOW"]
 FLATTEN_ORDER = ERROR_CODES["FLATTEN_ORDER"]
 SLICE_RANGE = ERROR_CODES["SLICE_RANGE"]
+SINGLE_VALUE = ERROR_CODES["SINGLE_VALUE"]
 
 # Spatial field groups: kernel K0..K2, stride S0..S2, padding P0..P2, dilation D0..D2, output_padding O0..O2.
 _K, _S, _P, _D, _O = K0, S0, P0, D0, O0
@@ -118,7 +121,9 @@ def _norm_dim(dim, ndim):
 
 
 def _identity(row, xs):
-    # y = x; everything 0
+    # y = x; everything 0; DIM0..DIM1 (when DIM0 != 0) bound the input's ndim (Dropout1d: 2..3)
+    lo, hi = row[DIM0], row[DIM1]
+    _check(lo != 0 and not lo <= len(xs[0]) <= hi, NDIM)
     return xs[0], 0, 0, 0, 0
 
 
@@ -210,8 +215,11 @@ def _batchnorm(d, row, xs):
     track = 1 if flags & F_TRACK else 0
     _check(cin < 0, BAD_FIELD)
     _check(len(x) not in ((2, 3) if d == 1 else (d + 2,)), NDIM)
-    _check(cin != 0 and x[1] != cin, IN_CHANNELS)
+    # torch compares channels only with tensors that exist (weight/bias or running stats)
+    _check((affine or track) and cin != 0 and x[1] != cin, IN_CHANNELS)
     c = x[1]
+    # without running stats eval uses batch statistics: torch refuses one value per channel
+    _check(not track and _numel(x) // c == 1, SINGLE_VALUE)
     params = _mul(2, c) * affine
     buffers = _c(_mul(2, c) + 1) * track
     flops = _mul(_numel(x), 2 + 2 * affine)
@@ -241,7 +249,11 @@ def _groupnorm(row, xs):
     _check(g < 1 or c < 1, BAD_FIELD)
     _check(c % g != 0, NORM_GROUPS)
     _check(len(x) < 2, NDIM)
-    _check(x[1] != c, IN_CHANNELS)
+    if affine:
+        _check(x[1] != c, IN_CHANNELS)
+    else:  # no per-channel tensors: torch only needs num_groups to divide the channels
+        _check(x[1] % g != 0, NORM_GROUPS)
+    _check(_numel(x) // g == 1, SINGLE_VALUE)  # statistics over a single value per group
     params = _mul(2, c) * affine
     flops = _mul(_numel(x), 5 + 2 * affine)
     return x, params, 0, 0, flops
@@ -286,6 +298,8 @@ def _pool(d, is_max, row, xs):
     _check(min(K) < 1 or min(S) < 1 or min(D) < 1 or min(P) < 0, BAD_FIELD)
     _check(any(P[i] > K[i] // 2 for i in range(d)), POOL_PADDING)
     _check(len(x) != d + 2, NDIM)
+    # avg_pool3d (only) also requires every unpadded input size >= the kernel (ATen pool3d_shape_check)
+    _check(d == 3 and not is_max and any(x[2 + i] < K[i] for i in range(d)), KERNEL_TOO_LARGE)
     ys = []
     for i in range(d):
         num = _c(_c(_c(x[2 + i] + 2 * P[i]) - _mul(D[i], K[i] - 1)) - 1)
@@ -339,7 +353,7 @@ def _zeropad2d(row, xs):
     # y[-1] = x[-1] + left + right; y[-2] = x[-2] + top + bottom
     x = xs[0]
     left, right, top, bottom = row[P0], row[P1], row[P2], row[D0]
-    _check(len(x) not in (3, 4), NDIM)
+    _check(len(x) < 2, NDIM)
     h = _c(_c(x[-2] + top) + bottom)
     w = _c(_c(x[-1] + left) + right)
     _check(h < 1 or w < 1, OUTPUT_SIZE)
@@ -358,8 +372,13 @@ _UPSAMPLE_MODES = {
 }
 
 
+def _float64(low, high):
+    """The float64 whose IEEE bits are the int32 words (low, high)."""
+    return struct.unpack("<d", struct.pack("<ii", low, high))[0]
+
+
 def _upsample(row, xs):
-    # y_i = K_i (size mode, K0 != 0) or (in_i*S_i)//D_i (scale); flops = numel(y) * per-mode constant
+    # y_i = K_i (size mode, K0 != 0) or floor(in_i * scale_i) in float64; flops = numel(y) * per-mode constant
     x = xs[0]
     mode = row[DIM0]
     _check(mode not in _UPSAMPLE_MODES, BAD_FIELD)
@@ -372,8 +391,10 @@ def _upsample(row, xs):
         _check(min(K) < 1, UPSAMPLE)
         ys = list(K)
     else:
-        _check(min(S) < 1 or min(D) < 1, UPSAMPLE)
-        ys = [_mul(x[2 + i], S[i]) // D[i] for i in range(s)]
+        scales = [_float64(S[i], D[i]) for i in range(s)]
+        _check(not all(0.0 < v < 1e300 for v in scales), UPSAMPLE)
+        ys = [math.floor(float(x[2 + i]) * scales[i]) for i in range(s)]  # torch: float64 product
+        _check(max(ys) > MAX_DIM, OVERFLOW)
     _check(min(ys) < 1, OUTPUT_SIZE)
     y = (x[0], x[1], *ys)
     return y, 0, 0, 0, _mul(_numel(y), per_element)
@@ -562,7 +583,7 @@ def count_arrays(arrays: dict, per_layer: bool = False) -> dict:
 
     for a in range(n_arch):
         rows = []  # (global row, shape, params, buffers, macs, flops) of the rows counted so far
-        index = 0
+        index = -1  # a failure before row 0 (the network inputs) is reported at -1
         try:
             inputs = _arch_inputs(a, packed)
             lo, hi = arch_off[a], arch_off[a + 1]
@@ -597,7 +618,7 @@ def count_arrays(arrays: dict, per_layer: bool = False) -> dict:
 # ---- public entry points ----------------------------------------------------------------------
 
 
-def count(model_or_packed, input_shape=None, batch_size=1, dtype="float32", n_threads=None):
+def count(model_or_packed, input_shape=None, batch_size=None, dtype="float32", n_threads=None):
     """Count params, buffers, MACs, FLOPs, activations and output shapes with the reference core.
 
     Same as ``cnncore.count(..., backend="reference")``: ``model_or_packed`` is a torch module,
@@ -610,7 +631,7 @@ def count(model_or_packed, input_shape=None, batch_size=1, dtype="float32", n_th
                           n_threads=n_threads, backend="reference")
 
 
-def summary(model_or_packed, input_shape=None, batch_size=1, dtype="float32", **kwargs):
+def summary(model_or_packed, input_shape=None, batch_size=None, dtype="float32", **kwargs):
     """A per-layer table (shape, params, MACs, FLOPs per layer) computed by the reference core.
 
     Same as ``cnncore.summary(..., backend="reference")``; arguments as in ``count``.

@@ -9,7 +9,8 @@ independent pure-Python twin that the tests hold this file to.
 Shape records: a tensor's shape lives in REC int64 slots: [ndim, numel, dim0 .. dim4] (dim0 = N).
 Errors are status codes returned up the call chain; nothing here raises or allocates per item.
 """
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.math cimport floor
 from libc.string cimport memcpy
 from cython.parallel cimport prange, parallel, threadid
 
@@ -52,11 +53,14 @@ cdef enum:
 cdef enum:
     OP_IDENTITY = 0
     OP_CONV1D = 1
+    OP_CONV2D = 2
     OP_CONV3D = 3
     OP_CONVT1D = 4
+    OP_CONVT2D = 5
     OP_CONVT3D = 6
     OP_LINEAR = 7
     OP_BN1D = 8
+    OP_BN2D = 9
     OP_BN3D = 10
     OP_LAYERNORM = 11
     OP_GROUPNORM = 12
@@ -73,12 +77,16 @@ cdef enum:
     OP_HARDSIGMOID = 23
     OP_SOFTMAX = 24
     OP_MAXPOOL1D = 25
+    OP_MAXPOOL2D = 26
     OP_MAXPOOL3D = 27
     OP_AVGPOOL1D = 28
+    OP_AVGPOOL2D = 29
     OP_AVGPOOL3D = 30
     OP_ADAPTIVEAVG1D = 31
+    OP_ADAPTIVEAVG2D = 32
     OP_ADAPTIVEAVG3D = 33
     OP_ADAPTIVEMAX1D = 34
+    OP_ADAPTIVEMAX2D = 35
     OP_ADAPTIVEMAX3D = 36
     OP_FLATTEN = 37
     OP_ZEROPAD2D = 38
@@ -113,6 +121,7 @@ cdef enum:
     E_OVERFLOW = 19
     E_FLATTEN_ORDER = 20
     E_SLICE_RANGE = 21
+    E_SINGLE_VALUE = 22
 
 cdef int64_t DIM_MAX = 2147483647  # every tensor dimension stays int32, so shape arithmetic is exact
 
@@ -304,8 +313,11 @@ cdef inline int _batchnorm(const int32_t* r, int d, const int64_t* x, int64_t* y
     elif x[0] != d + 2:
         return E_NDIM
     ch = x[3]
-    if inn != 0 and ch != inn:
+    # torch checks channels only against the tensors it has (weights or running stats)
+    if inn != 0 and ch != inn and flags & (F_AFFINE | F_TRACK):
         return E_IN_CHANNELS
+    if not flags & F_TRACK and x[1] == ch:  # batch statistics over one value per channel
+        return E_SINGLE_VALUE
     # channels < 2^31: 2C + 1 cannot overflow
     c.params = 2 * ch if flags & F_AFFINE else 0
     c.buffers = 2 * ch + 1 if flags & F_TRACK else 0
@@ -339,8 +351,13 @@ cdef inline int _groupnorm(const int32_t* r, const int64_t* x, int64_t* y, Cnt* 
         return E_NORM_GROUPS
     if x[0] < 2:
         return E_NDIM
-    if x[3] != inn:
-        return E_IN_CHANNELS
+    if flags & F_AFFINE:
+        if x[3] != inn:
+            return E_IN_CHANNELS
+    elif x[3] % g != 0:  # without weights torch only needs the groups to divide the channels
+        return E_NORM_GROUPS
+    if x[1] == g:  # statistics over one value per group
+        return E_SINGLE_VALUE
     c.params = 2 * inn if flags & F_AFFINE else 0
     return _scaled(x[1], 7 if flags & F_AFFINE else 5, &c.flops)
 
@@ -387,6 +404,10 @@ cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, in
             return E_POOL_PADDING
     if x[0] != d + 2:
         return E_NDIM
+    if d == 3 and not is_max:  # ATen's avg_pool3d also wants the unpadded input >= the kernel
+        for i in range(d):
+            if x[4 + i] < r[C_K + i]:
+                return E_KERNEL_TOO_LARGE
     y[0] = x[0]
     y[2] = x[2]
     y[3] = x[3]
@@ -470,7 +491,7 @@ cdef inline int _flatten(const int32_t* r, const int64_t* x, int64_t* y) noexcep
 
 cdef inline int _zeropad(const int32_t* r, const int64_t* x, int64_t* y) noexcept nogil:
     cdef int64_t nd = x[0]
-    if nd != 3 and nd != 4:
+    if nd < 2:
         return E_NDIM
     _copy(x, y)
     y[1 + nd] = x[1 + nd] + r[C_P] + r[C_P + 1]
@@ -480,8 +501,17 @@ cdef inline int _zeropad(const int32_t* r, const int64_t* x, int64_t* y) noexcep
     return _finish(y)
 
 
+cdef inline double _scale(const int32_t* r, int i) noexcept nogil:
+    """The float64 scale factor of spatial dim i, stored as its IEEE bits: low word S_i, high D_i."""
+    cdef uint64_t bits = (<uint64_t><uint32_t>r[C_S + i]) | ((<uint64_t><uint32_t>r[C_D + i]) << 32)
+    cdef double v
+    memcpy(&v, &bits, sizeof(double))
+    return v
+
+
 cdef inline int _upsample(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
     cdef int64_t mode = r[C_DIM0], given = r[C_DIM1], sp = x[0] - 2
+    cdef double v
     cdef int i, size_mode = r[C_K] != 0
     if mode < 0 or mode > 4:
         return E_BAD_FIELD
@@ -493,11 +523,20 @@ cdef inline int _upsample(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c
         if size_mode:
             if r[C_K + i] < 1:
                 return E_UPSAMPLE
-        elif r[C_S + i] < 1 or r[C_D + i] < 1:
-            return E_UPSAMPLE
+        else:
+            v = _scale(r, i)
+            if not (v > 0.0 and v < 1e300):  # also rejects NaN
+                return E_UPSAMPLE
     _copy(x, y)
     for i in range(sp):
-        y[4 + i] = r[C_K + i] if size_mode else (x[4 + i] * r[C_S + i]) / r[C_D + i]
+        if size_mode:
+            y[4 + i] = r[C_K + i]
+        else:
+            # torch: floor(double(in) * scale) in float64
+            v = floor(<double>x[4 + i] * _scale(r, i))
+            if v > <double>DIM_MAX:
+                return E_OVERFLOW
+            y[4 + i] = <int64_t>v
         if y[4 + i] < 1:
             return E_OUTPUT_SIZE
     if _finish(y):
@@ -612,65 +651,80 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
             return E_BAD_FIELD
     elif op == OP_ADD or op == OP_MUL:
         return E_BAD_FIELD
-    # literal dimensions let the C compiler specialise and unroll each family (2-d first: the common case)
-    if op == OP_CONV1D + 1:
+    # One if/elif chain of equalities: Cython emits a C switch (a jump table). Literal dimensions
+    # let the C compiler specialise and unroll each family.
+    if op == OP_CONV2D:
         return _conv(r, 2, x, y, c)
-    if op == OP_RELU or op == OP_IDENTITY:  # the most common ops first
+    elif op == OP_RELU:
         P[ni + k] = x  # same shape: share the input's record
-        c.flops = x[1] if op == OP_RELU else 0
+        c.flops = x[1]
         return E_OK
-    if op == OP_BN1D + 1:
+    elif op == OP_IDENTITY:
+        P[ni + k] = x
+        if r[C_DIM0] != 0 and (x[0] < r[C_DIM0] or x[0] > r[C_DIM1]):  # e.g. Dropout1d: 2-d or 3-d
+            return E_NDIM
+        return E_OK
+    elif op == OP_BN2D:
         P[ni + k] = x
         return _batchnorm(r, 2, x, y, c)
-    if op == OP_MAXPOOL1D + 1:
+    elif op == OP_MAXPOOL2D:
         return _pool(r, 2, True, x, y, c)
-    if op == OP_LINEAR:
+    elif op == OP_LINEAR:
         return _linear(r, x, y, c)
-    if OP_RELU <= op <= OP_HARDSIGMOID:
+    elif (op == OP_RELU6 or op == OP_LEAKYRELU or op == OP_ELU or op == OP_GELU or op == OP_SILU
+          or op == OP_SIGMOID or op == OP_TANH or op == OP_HARDSWISH or op == OP_HARDSIGMOID):
         P[ni + k] = x
-        if op == OP_PRELU:
-            return _prelu(r, x, y, c)
         return _scaled(x[1], ACT_FLOPS[op - OP_RELU], &c.flops)
-    if op == OP_CONV1D:
-        return _conv(r, 1, x, y, c)
-    if op == OP_CONV3D:
-        return _conv(r, 3, x, y, c)
-    if op == OP_BN1D or op == OP_BN3D:
+    elif op == OP_PRELU:
         P[ni + k] = x
-        return _batchnorm(r, 1, x, y, c) if op == OP_BN1D else _batchnorm(r, 3, x, y, c)
-    if OP_MAXPOOL1D <= op <= OP_MAXPOOL3D:
-        return _pool(r, 1, True, x, y, c) if op == OP_MAXPOOL1D else _pool(r, 3, True, x, y, c)
-    if OP_AVGPOOL1D <= op <= OP_AVGPOOL3D:
-        if op == OP_AVGPOOL1D + 1:
-            return _pool(r, 2, False, x, y, c)
-        return _pool(r, 1, False, x, y, c) if op == OP_AVGPOOL1D else _pool(r, 3, False, x, y, c)
-    if OP_ADAPTIVEAVG1D <= op <= OP_ADAPTIVEAVG3D:
+        return _prelu(r, x, y, c)
+    elif op == OP_CONV1D:
+        return _conv(r, 1, x, y, c)
+    elif op == OP_CONV3D:
+        return _conv(r, 3, x, y, c)
+    elif op == OP_BN1D:
+        P[ni + k] = x
+        return _batchnorm(r, 1, x, y, c)
+    elif op == OP_BN3D:
+        P[ni + k] = x
+        return _batchnorm(r, 3, x, y, c)
+    elif op == OP_MAXPOOL1D:
+        return _pool(r, 1, True, x, y, c)
+    elif op == OP_MAXPOOL3D:
+        return _pool(r, 3, True, x, y, c)
+    elif op == OP_AVGPOOL1D:
+        return _pool(r, 1, False, x, y, c)
+    elif op == OP_AVGPOOL2D:
+        return _pool(r, 2, False, x, y, c)
+    elif op == OP_AVGPOOL3D:
+        return _pool(r, 3, False, x, y, c)
+    elif op == OP_ADAPTIVEAVG1D or op == OP_ADAPTIVEAVG2D or op == OP_ADAPTIVEAVG3D:
         return _adaptive(r, op - OP_ADAPTIVEAVG1D + 1, False, x, y, c)
-    if OP_ADAPTIVEMAX1D <= op <= OP_ADAPTIVEMAX3D:
+    elif op == OP_ADAPTIVEMAX1D or op == OP_ADAPTIVEMAX2D or op == OP_ADAPTIVEMAX3D:
         return _adaptive(r, op - OP_ADAPTIVEMAX1D + 1, True, x, y, c)
-    if OP_CONVT1D <= op <= OP_CONVT3D:
+    elif op == OP_CONVT1D or op == OP_CONVT2D or op == OP_CONVT3D:
         return _conv_transpose(r, op - OP_CONVT1D + 1, x, y, c)
-    if op == OP_CAT:
+    elif op == OP_CAT:
         return _cat(r, k, xs, ni, P, x, y)
-    if op == OP_FLATTEN:
+    elif op == OP_FLATTEN:
         return _flatten(r, x, y)
-    if op == OP_LAYERNORM:
+    elif op == OP_LAYERNORM:
         P[ni + k] = x
         return _layernorm(r, x, y, c)
-    if op == OP_GROUPNORM:
+    elif op == OP_GROUPNORM:
         P[ni + k] = x
         return _groupnorm(r, x, y, c)
-    if op == OP_SOFTMAX:
+    elif op == OP_SOFTMAX:
         P[ni + k] = x
         return _softmax(r, x, y, c)
-    if op == OP_ZEROPAD2D:
+    elif op == OP_ZEROPAD2D:
         return _zeropad(r, x, y)
-    if op == OP_UPSAMPLE:
+    elif op == OP_UPSAMPLE:
         return _upsample(r, x, y, c)
-    if op == OP_CHANNELSHUFFLE:
+    elif op == OP_CHANNELSHUFFLE:
         P[ni + k] = x
         return _shuffle(r, x, y)
-    if op == OP_SLICE:
+    elif op == OP_SLICE:
         return _slice(r, x, y)
     return E_UNKNOWN_OP
 

@@ -7,6 +7,8 @@ shapes, from what PyTorch returns), never from the code under test.
 from math import ceil, floor
 
 import numpy as np
+import struct
+
 import pytest
 
 from cnncore import _format as F
@@ -22,7 +24,10 @@ def row(op, src=-1, nsrc=1, **fields):
     """One layer row as a dict {column: value}; k/s/p/d/o take a tuple of spatial values."""
     r = {F.OP: F.OPS[op] if isinstance(op, str) else op, F.SRC: src, F.NSRC: nsrc}
     for name, value in fields.items():
-        if name in SPATIAL:
+        if name == "scales":  # Upsample scale factors: each float64 as (low, high) int32 words in S_i, D_i
+            for i, v in enumerate(value):
+                r[F.S0 + i], r[F.D0 + i] = struct.unpack("<ii", struct.pack("<d", v))
+        elif name in SPATIAL:
             for i, v in enumerate(value):
                 r[SPATIAL[name] + i] = v
         else:
@@ -86,7 +91,7 @@ def assert_error(rows, code, layer, **kw):
     assert r["params"] == r["macs"] == r["flops"] == r["buffers"] == r["activation_elements"] == 0
     assert r["output_shape"] == [0] * 5 and r["output_ndim"] == 0
     # per-layer: rows from the failing one on are all zero
-    for g in range(layer, len(rows)):
+    for g in range(max(layer, 0), len(rows)):
         assert full["layer_shape"][g] == [0] * 5 and full["layer_ndim"][g] == 0
         assert full["layer_params"][g] == full["layer_macs"][g] == full["layer_flops"][g] == 0
     return full
@@ -284,11 +289,11 @@ def test_flatten_and_glue():
 
 def test_upsample():
     # bilinear, scale 2 = 2/1 on 3x8x8 -> 3x16x16; flops = 768*7 = 5376
-    up = row("Upsample", dim0=2, s=(2, 2), d=(1, 1))
+    up = row("Upsample", dim0=2, scales=(2/1, 2/1,))
     r, _ = run([up])
     assert shape(r) == (1, 3, 16, 16) and r["flops"] == 5376
     # nearest, scale 3/2 on 1x5: floor(5*1.5) = 7 (torch agrees); flops 0
-    r, _ = run([row("Upsample", dim0=0, s=(3,), d=(2,))], inputs=[(1, 5)])
+    r, _ = run([row("Upsample", dim0=0, scales=(3/2,))], inputs=[(1, 5)])
     assert shape(r) == (1, 1, 7) and r["flops"] == 0
     # trilinear size (2, 3, 4) on 1x1x1x1: numel(y) = 24; flops = 24*15 = 360
     r, _ = run([row("Upsample", dim0=4, k=(2, 3, 4))], inputs=[(1, 1, 1, 1)])
@@ -381,7 +386,7 @@ def test_bad_field():
     assert_error([row("Linear", in_=-1, out=3)], "BAD_FIELD", 0)
     assert_error([row("MaxPool2d", k=(2, 2), s=(0, 2), d=(1, 1))], "BAD_FIELD", 0)
     assert_error([row("LayerNorm", dim0=4, k=(8, 8, 8))], "BAD_FIELD", 0)
-    assert_error([row("Upsample", dim0=5, s=(2, 2), d=(1, 1))], "BAD_FIELD", 0)
+    assert_error([row("Upsample", dim0=5, scales=(2/1, 2/1,))], "BAD_FIELD", 0)
     assert_error([row("Slice", dim0=1, k=(0, 0))], "BAD_FIELD", 0)  # length 0
     # wrong number of inputs: Add with 1 input, ReLU with 2, Cat with 0
     assert_error([row("Add")], "BAD_FIELD", 0)
@@ -397,15 +402,17 @@ def test_bad_header_values_do_not_crash():
                        ("input_offsets", [0, 0])]:
         bad = dict(good, **{key: np.array(value, good[key].dtype)})
         res = count_arrays(bad, per_layer=True)
-        assert (res["error"], res["error_layer"]) == ([E["BAD_FIELD"]], [0]), key
+        # a bad network input or header is no layer's fault: error_layer -1
+        assert (res["error"], res["error_layer"]) == ([E["BAD_FIELD"]], [-1]), key
         assert res["layer_ndim"] == [0]
 
 
 def test_ndim_and_in_channels():
     assert_error([conv(2, 3, 4, 3)], "NDIM", 0, inputs=[(3, 8)])
     assert_error([row("BatchNorm1d", in_=3)], "NDIM", 0, inputs=[(3, 8, 8)])
-    assert_error([row("ZeroPad2d", p=(1, 1, 1))], "NDIM", 0, inputs=[(8,)])
-    assert_error([row("Upsample", dim0=2, s=(2, 2), d=(1, 1))], "NDIM", 0, inputs=[(3, 8)])
+    # ZeroPad2d pads the last two dims, so torch needs >= 2 dims: (N, 8) is fine, a Flatten(0) output is not
+    assert_error([row("Flatten", dim0=0, dim1=-1), row("ZeroPad2d", src=0, p=(1, 1, 1))], "NDIM", 1, inputs=[(8,)])
+    assert_error([row("Upsample", dim0=2, scales=(2/1, 2/1,))], "NDIM", 0, inputs=[(3, 8)])
     assert_error([conv(2, 4, 8, 3)], "IN_CHANNELS", 0)  # 3 channels arrive
     assert_error([row("Linear", in_=5, out=2)], "IN_CHANNELS", 0, inputs=[(4,)])
     assert_error([row("PReLU", in_=4)], "IN_CHANNELS", 0)
@@ -431,14 +438,21 @@ def test_output_size():
     assert_error([ct], "OUTPUT_SIZE", 0, inputs=[(3, 1, 1)])
     assert_error([{**row("ZeroPad2d", p=(-4, -4, 0)), F.D0: 0}], "OUTPUT_SIZE", 0)
     # nearest scale 1/3 on length 2 -> floor(2/3) = 0
-    assert_error([row("Upsample", dim0=0, s=(1,), d=(3,))], "OUTPUT_SIZE", 0, inputs=[(1, 2)])
+    assert_error([row("Upsample", dim0=0, scales=(1/3,))], "OUTPUT_SIZE", 0, inputs=[(1, 2)])
 
 
 def test_norm_and_shape_errors():
     assert_error([row("LayerNorm", dim0=1, k=(7,))], "NORM_SHAPE", 0)
     assert_error([row("LayerNorm", dim0=3, k=(1, 2, 3))], "NORM_SHAPE", 0, inputs=[(3,)])
     assert_error([row("GroupNorm", groups=4, in_=6)], "NORM_GROUPS", 0, inputs=[(6, 2, 2)])
-    assert_error([row("GroupNorm", groups=2, in_=4)], "IN_CHANNELS", 0, inputs=[(6, 2, 2)])
+    assert_error([row("GroupNorm", groups=2, in_=4, flags=F.F_AFFINE)], "IN_CHANNELS", 0, inputs=[(6, 2, 2)])
+    # without affine torch has no per-channel tensor: only num_groups must divide the channels
+    assert count_arrays(arrays([([row("GroupNorm", groups=2, in_=4)], [(6, 2, 2)], 1)]))["error"] == [0]
+    assert_error([row("GroupNorm", groups=4, in_=4)], "NORM_GROUPS", 0, inputs=[(6, 2, 2)])
+    # statistics over one value: GroupNorm(3, 3) on (1, 3, 1): numel / groups = 1; BatchNorm without running stats on (1, 5)
+    assert_error([row("GroupNorm", groups=3, in_=3)], "SINGLE_VALUE", 0, inputs=[(3, 1)])
+    assert_error([row("BatchNorm1d", in_=5)], "SINGLE_VALUE", 0, inputs=[(5,)])
+    assert count_arrays(arrays([([row("BatchNorm1d", in_=5, flags=F.F_TRACK)], [(5,)], 1)]))["error"] == [0]
     assert_error([row("Softmax", dim0=4)], "DIM_RANGE", 0)  # ndim 4: dims -4..3
     assert_error([row("Softmax", dim0=-5)], "DIM_RANGE", 0)
     assert_error([row("Flatten", dim0=1, dim1=4)], "DIM_RANGE", 0)
@@ -457,16 +471,20 @@ def test_norm_and_shape_errors():
 
 def test_upsample_modes_and_errors():
     # size mode when K0 != 0 (the scale fields are then ignored), entries beyond s ignored
-    r, _ = run([row("Upsample", dim0=2, k=(4, 5, 9), s=(2, 2), d=(1, 1))])
+    r, _ = run([row("Upsample", dim0=2, k=(4, 5, 9), scales=(2/1, 2/1,))])
     assert shape(r) == (1, 3, 4, 5)
     # DIM1 = number of entries the user gave: 0 or s (= 2 here)
-    assert shape(run([row("Upsample", dim0=2, dim1=2, s=(1, 3), d=(1, 2))])[0]) == (1, 3, 8, 12)
-    assert_error([row("Upsample", dim0=2, dim1=1, s=(2, 2), d=(1, 1))], "UPSAMPLE", 0)
+    assert shape(run([row("Upsample", dim0=2, dim1=2, scales=(1/1, 3/2,))])[0]) == (1, 3, 8, 12)
+    assert_error([row("Upsample", dim0=2, dim1=1, scales=(2/1, 2/1,))], "UPSAMPLE", 0)
     assert_error([row("Upsample", dim0=2, dim1=3, k=(4, 4, 4))], "UPSAMPLE", 0)
     assert_error([row("Upsample", dim0=2)], "UPSAMPLE", 0)  # neither size nor scale
     assert_error([row("Upsample", dim0=2, k=(4, 0))], "UPSAMPLE", 0)  # a size < 1
-    assert_error([row("Upsample", dim0=2, s=(2, 2), d=(1, 0))], "UPSAMPLE", 0)  # denominator 0
-    assert_error([row("Upsample", dim0=2, s=(2, -1), d=(1, 1))], "UPSAMPLE", 0)
+    assert_error([row("Upsample", dim0=2, scales=(2.0, float("inf")))], "UPSAMPLE", 0)  # not finite
+    assert_error([row("Upsample", dim0=2, scales=(2/1, -1/1,))], "UPSAMPLE", 0)
+    assert_error([row("Upsample", dim0=2, scales=(2.0, float("nan")))], "UPSAMPLE", 0)
+    assert_error([row("Upsample", dim0=2, scales=(2.0, 0.0))], "UPSAMPLE", 0)
+    # torch's float64 rule, not exact fractions: floor(10 * 0.7) is 7 in float64 (exactly 7.000000000000001)
+    assert shape(run([row("Upsample", dim0=0, scales=(0.7,))], inputs=[(3, 10)])[0]) == (1, 3, 7)
 
 
 def test_check_order():
@@ -491,9 +509,9 @@ M = 2**31 - 1  # the largest dimension
 
 
 def test_overflow():
-    # input numel M^3 ~ 2^93 > int64 -> OVERFLOW before any layer (error_layer 0)
-    assert_error([row("ReLU")], "OVERFLOW", 0, inputs=[(M, M, M)])
-    assert_error([], "OVERFLOW", 0, inputs=[(M, M, M)])
+    # input numel M^3 ~ 2^93 > int64 -> OVERFLOW before any layer (error_layer -1)
+    assert_error([row("ReLU")], "OVERFLOW", -1, inputs=[(M, M, M)])
+    assert_error([], "OVERFLOW", -1, inputs=[(M, M, M)])
     # input (M, M) has numel M^2 = 2^62 - 2^32 + 1 (fits); Linear(lazy IN = M -> 4): params 4M
     # fits, but macs = numel(y)*IN = 4M * M ~ 2^64 -> OVERFLOW at layer 1; layer 0 (ReLU) keeps M^2
     full = assert_error([row("ReLU"), row("Linear", src=0, out=4)], "OVERFLOW", 1, inputs=[(M, M)])
@@ -521,7 +539,7 @@ def test_dimension_overflow():
     cat = {**row("Cat", nsrc=2, dim0=1), F.XOFF: 0}
     assert_error([cat], "OVERFLOW", 0, inputs=[(M,), (1,)], extra=[-2])
     # nearest Upsample x2 on length 2^30 -> 2^31
-    assert_error([row("Upsample", dim0=0, s=(2,), d=(1,))], "OVERFLOW", 0, inputs=[(1, 2**30)])
+    assert_error([row("Upsample", dim0=0, scales=(2/1,))], "OVERFLOW", 0, inputs=[(1, 2**30)])
     # ZeroPad2d (1, 0, 0, 0) on (1, 1, 1, M) -> width M + 1
     assert_error([row("ZeroPad2d", p=(1, 0, 0))], "OVERFLOW", 0, inputs=[(1, 1, M)])
     # but exactly M is fine

@@ -543,7 +543,6 @@ VALID_EDGES = [
     ((3, 10, 10), [("Upsample", (), {"scale_factor": 1.1, "mode": "bilinear"})]),
     ((3, 10), [("Upsample", (), {"scale_factor": 1.3, "mode": "linear"})]),
     ((3, 4, 4), [("ZeroPad2d", ((1, -2, 0, 3),), {})]),
-    ((2, 3, 4), [("ZeroPad2d", ((-2, -2, 0, 0),), {}), ("ReLU", (), {})]),      # torch: cropping to width 0 is allowed
     ((5,), [("ZeroPad2d", ((1, 1, 2, 0),), {})]),                                # torch pads the last two dims of any ndim >= 2 (here N, F)
     ((2, 3, 4, 5), [("ZeroPad2d", (1,), {})]),
     ((4, 6), [("Dropout1d", (), {}), ("Dropout2d", (), {}), ("Dropout3d", (), {})]),
@@ -576,6 +575,16 @@ def test_valid_edges_match_torch(case, backend):
         except (ValueError, TypeError) as e:
             got = ("error", f"{type(e).__name__}: {e}")
         assert got == want, f"{stack_repr(specs)} on {(bs,) + in_shape}"
+
+
+def test_empty_tensors_are_a_documented_deviation(backend):
+    """torch lets ZeroPad2d crop a dimension to exactly 0; cnncore does not model empty tensors and
+    refuses with OUTPUT_SIZE (docs/conventions.md, ZeroPad2d). Check both halves of that sentence."""
+    with torch.no_grad():
+        y = torch.nn.ZeroPad2d((-2, -2, 0, 0))(torch.randn(1, 2, 3, 4))
+    assert tuple(y.shape) == (1, 2, 3, 0)
+    with pytest.raises(cc.ShapeError, match="too small"):
+        cc.count(cc.Sequential(cc.ZeroPad2d((-2, -2, 0, 0))), (2, 3, 4), backend=backend)
 
 
 if __name__ == "__main__":  # python tests/test_torch_truth.py SEED [SEED...]

@@ -82,7 +82,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="cnncore", description="Count CNN parameters, MACs, FLOPs and shapes.")
     sub = p.add_subparsers(dest="cmd")
     d = sub.add_parser("demo", help="VGG-16's per-layer summary, then a packed batch of random candidates")
-    d.add_argument("--candidates", type=int, default=1_000_000)
+    d.add_argument("--candidates", type=int, default=200_000)
     s = sub.add_parser("summary", help="per-layer table of a zoo model or file.py:object")
     s.add_argument("model")
     s.add_argument("--input", help="input shape without batch, e.g. 3x224x224")
@@ -94,7 +94,7 @@ def main(argv=None):
             shape = _parse_shape(a.input) if a.input else None
             print(cc.summary(model, shape, batch_size=a.batch))
             return 0
-        n = a.candidates if a.cmd == "demo" else 1_000_000
+        n = a.candidates if a.cmd == "demo" else 200_000
         print(cc.summary(cc.zoo.vgg16()))
         packed = random_candidates(n)
         t0 = time.perf_counter()

@@ -39,7 +39,8 @@ F_CEIL = 8  # pooling ceil_mode
 F_SAME = 16  # convolution padding='same'
 F_IMPLICIT_DIM = 32  # Softmax(dim=None): torch's legacy implicit dim
 F_UNUSED = 64  # the layer exists but no output depends on it: params/buffers only (no MACs, FLOPs, activations)
-FLAG_MASK = 127
+F_OUTPUT = 128  # the layer's output is a model output (kept to the end); the last such row is "the" output
+FLAG_MASK = 255
 
 # ---- op codes -----------------------------------------------------------------------------------
 OPS = {

@@ -39,11 +39,12 @@ def run_core(arrays, per_layer=False, n_threads=None) -> dict:
     n_arch = len(off) - 1
     nt = _resolve_threads(n_threads, n_arch)
     max_rows = int((np.diff(off) + np.diff(ioff)).max()) if n_arch else 1
-    totals = np.zeros((n_arch, 5), np.int64)
+    totals = np.zeros((n_arch, 6), np.int64)
     out = dict(output_shape=np.zeros((n_arch, 5), np.int64), output_ndim=np.zeros(n_arch, np.int32),
                error=np.zeros(n_arch, np.int32), error_layer=np.zeros(n_arch, np.int32))
     scratch = np.empty((nt, max(max_rows, 1), 8), np.int64)  # per thread: one shape record per row
     pointers = np.empty((nt, max(max_rows, 1)), np.int64)  # per thread: one record pointer per row
+    liveness = np.empty((nt, 3 * max(max_rows, 1)), np.int64)  # per thread: storage, last reader, size
     extra = {}
     if per_layer:
         n = len(arrays["layers"])
@@ -51,9 +52,10 @@ def run_core(arrays, per_layer=False, n_threads=None) -> dict:
                      layer_ndim=np.zeros(n, np.int32))
     _core.count_packed(arrays["layers"], arrays["extra_src"], off, ioff, arrays["input_shape"],
                        arrays["input_ndim"], arrays["batch_size"], totals, out["output_shape"],
-                       out["output_ndim"], out["error"], out["error_layer"], scratch, pointers,
+                       out["output_ndim"], out["error"], out["error_layer"], scratch, pointers, liveness,
                        n_threads=nt, **extra)
-    for i, k in enumerate(("params", "buffers", "macs", "flops", "activation_elements")):
+    for i, k in enumerate(("params", "buffers", "macs", "flops", "activation_elements",
+                           "peak_activation_elements")):
         out[k] = np.ascontiguousarray(totals[:, i])
     if per_layer:
         lc = extra["layer_counts"]
@@ -97,30 +99,35 @@ class Result:
     """Counts of one model (batch dimension included in shapes, MACs and FLOPs)."""
 
     def __init__(self, params, buffers, macs, flops, output_shape, param_bytes, activation_elements,
-                 layers, input_shape, dtype):
+                 peak_activation_bytes, layers, input_shape, dtype, output_shapes=None):
         self.params, self.buffers, self.macs, self.flops = params, buffers, macs, flops
         self.output_shape, self.param_bytes = output_shape, param_bytes
         self.activation_elements, self.layers = activation_elements, layers
+        self.peak_activation_bytes = peak_activation_bytes
         self.input_shape, self.dtype = input_shape, dtype
+        self.output_shapes = output_shapes or [output_shape]
 
     def __repr__(self):
         return (f"Result(params={self.params:,}, buffers={self.buffers:,}, macs={self.macs:,}, "
                 f"flops={self.flops:,}, output_shape={self.output_shape}, param_bytes={self.param_bytes:,}, "
-                f"activation_elements={self.activation_elements:,}, layers=[{len(self.layers)} rows])")
+                f"activation_elements={self.activation_elements:,}, "
+                f"peak_activation_bytes={self.peak_activation_bytes:,}, layers=[{len(self.layers)} rows])")
 
 
 class BatchResult:
     """Counts of a packed batch: one entry per architecture in each numpy array."""
 
-    FIELDS = ("params", "buffers", "macs", "flops", "activation_elements", "output_shape",
-              "output_ndim", "valid", "error", "error_layer")
+    FIELDS = ("params", "buffers", "macs", "flops", "activation_elements", "param_bytes",
+              "peak_activation_bytes", "output_shape", "output_ndim", "valid", "error", "error_layer")
 
     def __init__(self, raw, packed, dtype="float32"):
         for k in ("params", "buffers", "macs", "flops", "activation_elements", "output_shape",
                   "output_ndim", "error", "error_layer"):
             setattr(self, k, raw[k])
         self.valid = self.error == 0
-        self.param_bytes = self.params * DTYPE_BYTES[dtype]
+        nbytes = DTYPE_BYTES[dtype]
+        self.param_bytes = self.params * nbytes
+        self.peak_activation_bytes = raw["peak_activation_elements"] * nbytes
         self.packed = packed
 
     def __len__(self):
@@ -194,15 +201,21 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
     nd = int(raw["output_ndim"][0])
     out_shape = tuple(int(v) for v in raw["output_shape"][0][:nd])
     refs = getattr(model, "_last_refs", None)  # a Model's outputs, which need not be the last rows
-    if refs and refs[0] >= 0:
-        out_shape = rows[refs[0]].output_shape
+    out_shapes = None
+    if refs:
+        a = packed._arrays
+        in_shapes = [(int(a["batch_size"][0]),) + tuple(int(v) for v in a["input_shape"][j][:int(a["input_ndim"][j])])
+                     for j in range(len(a["input_ndim"]))]
+        out_shapes = [rows[ref].output_shape if ref >= 0 else in_shapes[-1 - ref] for ref in refs]
+        out_shape = out_shapes[0]
     params = int(raw["params"][0])
     a = packed._arrays
     in_shape = tuple(int(v) for v in a["input_shape"][0][:int(a["input_ndim"][0])])
     return Result(params=params, buffers=int(raw["buffers"][0]), macs=int(raw["macs"][0]),
                   flops=int(raw["flops"][0]), output_shape=out_shape,
                   param_bytes=params * nbytes, activation_elements=int(raw["activation_elements"][0]),
-                  layers=rows, input_shape=(int(a["batch_size"][0]),) + in_shape, dtype=str(dtype))
+                  peak_activation_bytes=int(raw["peak_activation_elements"][0]) * nbytes,
+                  output_shapes=out_shapes, layers=rows, input_shape=(int(a["batch_size"][0]),) + in_shape, dtype=str(dtype))
 
 
 def explain(packed: Packed, i: int, backend="core") -> str:
@@ -241,5 +254,6 @@ def summary(model, input_shape=None, batch_size=None, dtype="float32", backend="
            f"Total FLOPs: {_fmt_int(r.flops)} ({r.flops / 1e9:.3f} G)",
            f"Input shape: {list(r.input_shape)}   Output shape: {list(r.output_shape)}",
            f"Params size ({r.dtype}): {r.param_bytes / 2**20:.2f} MB",
-           f"Activation elements: {_fmt_int(r.activation_elements)}", line]
+           f"Activation elements: {_fmt_int(r.activation_elements)}   "
+           f"Peak activation memory: {r.peak_activation_bytes / 2**20:.2f} MB", line]
     return "\n".join(out)

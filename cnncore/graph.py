@@ -315,8 +315,13 @@ class Model:
         return self._last_refs[0]
 
     def _emit_model(self, builder):
-        """Top-level emission: the network inputs are -1, -2, ..."""
-        return self._emit(builder, "", [-1 - j for j in range(len(self.inputs))])
+        """Top-level emission: the network inputs are -1, -2, ...; every output row is flagged
+        (kept alive to the end; a batch reports the last flagged row's shape as the output)."""
+        first = self._emit(builder, "", [-1 - j for j in range(len(self.inputs))])
+        for ref in self._last_refs[1:] + [first]:
+            if ref >= 0:
+                builder.rows[ref][F.FLAGS] |= F.F_OUTPUT
+        return first
 
     def __call__(self, *inputs, name=None):
         return _call(self, inputs, name)

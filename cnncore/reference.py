@@ -36,7 +36,7 @@ from functools import partial
 from math import gcd
 
 from cnncore._format import (
-    D0, DIM0, DIM1, F_AFFINE, F_BIAS, F_CEIL, F_IMPLICIT_DIM, F_SAME, F_TRACK, F_UNUSED, FLAGS,
+    D0, DIM0, DIM1, F_AFFINE, F_BIAS, F_CEIL, F_IMPLICIT_DIM, F_OUTPUT, F_SAME, F_TRACK, F_UNUSED, FLAGS,
     GROUPS, IN, K0, MAX_NDIM, N_FIELDS, NSRC, O0, OP, OPS, OUT, P0, P1, P2, S0, SRC, XOFF,
     ERROR_CODES,
 )
@@ -514,6 +514,7 @@ def _arch_inputs(a, arrays):
         _check(min(shape) < 1 or max(shape) > MAX_DIM, BAD_FIELD)
         _numel(shape)
         inputs.append(shape)
+    _c(sum(_numel(x) for x in inputs))  # all inputs are live at once
     return inputs
 
 
@@ -573,7 +574,7 @@ def count_arrays(arrays: dict, per_layer: bool = False) -> dict:
     n_arch = max(len(arch_off) - 1, 0)
     n_layers = len(layers)
     out = {k: [0] * n_arch for k in ("params", "buffers", "macs", "flops", "activation_elements",
-                                     "output_ndim", "error")}
+                                     "peak_activation_elements", "output_ndim", "error")}
     out["output_shape"] = [[0] * MAX_NDIM for _ in range(n_arch)]
     out["error_layer"] = [-1] * n_arch
     if per_layer:
@@ -593,15 +594,21 @@ def count_arrays(arrays: dict, per_layer: bool = False) -> dict:
                 y, params, buffers, macs, flops, act = _layer(index, layers[g], extra, shapes, inputs)
                 for t, v in enumerate((params, buffers, macs, flops, act)):
                     totals[t] = _c(totals[t] + v)
+                # live elements never exceed the inputs plus all activations: keep that in int64
+                _c(totals[4] + sum(_numel(x) for x in inputs))
                 shapes.append(y)
                 rows.append((g, y, params, buffers, macs, flops))
-            y = shapes[-1] if shapes else inputs[0]
+            out_index = max((i for i, g in enumerate(range(lo, hi)) if layers[g][FLAGS] & F_OUTPUT),
+                            default=len(shapes) - 1)
+            y = shapes[out_index] if shapes else inputs[0]
+            peak = _peak_live(layers[lo:hi], extra, inputs, shapes, out_index)
         except _Fail as fail:
             out["error"][a] = fail.code
             out["error_layer"][a] = index
         else:
             for k, v in zip(("params", "buffers", "macs", "flops", "activation_elements"), totals):
                 out[k][a] = v
+            out["peak_activation_elements"][a] = peak
             out["output_shape"][a] = _padded(y)
             out["output_ndim"][a] = len(y)
         if per_layer:
@@ -613,6 +620,71 @@ def count_arrays(arrays: dict, per_layer: bool = False) -> dict:
                 out["layer_shape"][g] = _padded(y)
                 out["layer_ndim"][g] = len(y)
     return out
+
+
+_VIEW_OPS = {OPS["Identity"], OPS["Flatten"], OPS["Slice"]}  # torch returns views: no new memory
+
+
+def _peak_live(rows, extra, inputs, shapes, out_index):
+    """Largest number of live tensor elements while the layers run in order (docs/conventions.md).
+
+    A tensor is a storage: a new one per layer, except views, which share their source's. It lives
+    from its layer until its last reader has run; model outputs live to the end; network inputs
+    are live at the start. A layer's output is allocated while its inputs are still live.
+    """
+    storage = {}  # tensor ref ("in", j) / ("row", k) -> its storage key
+    size = {}  # storage key -> elements
+    last = {}  # storage key -> index of the last layer that reads it (len(rows): never freed)
+    for j, shape in enumerate(inputs):
+        storage[("in", j)] = ("in", j)
+        size[("in", j)] = _numel(shape)
+        last[("in", j)] = -1
+
+    def ref_key(ref, k):
+        return ("row", ref) if ref >= 0 else ("in", -1 - ref)
+
+    def refs_of(k, row):
+        out = [row[SRC]]
+        if row[NSRC] > 1:
+            out += extra[row[XOFF]:row[XOFF] + row[NSRC] - 1]
+        return out
+
+    end = len(rows)
+    for k, row in enumerate(rows):
+        if row[OP] in _VIEW_OPS:
+            storage[("row", k)] = storage[ref_key(row[SRC], k)]
+        else:
+            storage[("row", k)] = ("row", k)
+            size[("row", k)] = 0 if row[FLAGS] & F_UNUSED else _numel(shapes[k])
+            last[("row", k)] = k
+        if not row[FLAGS] & F_UNUSED:
+            for ref in refs_of(k, row):
+                key = storage[ref_key(ref, k)]
+                last[key] = max(last[key], k)
+        if row[FLAGS] & F_OUTPUT:
+            last[storage[("row", k)]] = end
+    last[storage[("row", out_index)] if rows else ("in", 0)] = end
+
+    live = sum(size[("in", j)] for j in range(len(inputs)))
+    _c(live)
+    peak = live
+    freed = set()
+    for key in [("in", j) for j in range(len(inputs))]:
+        if last[key] == -1:
+            live -= size[key]
+            freed.add(key)
+    for k, row in enumerate(rows):
+        if row[FLAGS] & F_UNUSED:
+            continue
+        own = storage[("row", k)]
+        if own == ("row", k):
+            live = _c(live + size[own])
+        peak = max(peak, live)
+        for key in {storage[ref_key(ref, k)] for ref in refs_of(k, row)} | {own}:
+            if last[key] == k and key not in freed:
+                live -= size[key]
+                freed.add(key)
+    return peak
 
 
 # ---- public entry points ----------------------------------------------------------------------

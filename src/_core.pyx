@@ -48,7 +48,8 @@ cdef enum:
     F_SAME = 16
     F_IMPLICIT_DIM = 32
     F_UNUSED = 64
-    FLAG_MASK = 127
+    F_OUTPUT = 128
+    FLAG_MASK = 255
 
 cdef enum:
     OP_IDENTITY = 0
@@ -729,20 +730,42 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
     return E_UNKNOWN_OP
 
 
+cdef inline int64_t _slot(int64_t ref, int64_t k, int64_t ni) noexcept nogil:
+    """Index (inputs first, then layers) of input `ref` of layer k, or -1 when it is invalid."""
+    if ref >= 0:
+        return ni + ref if ref < k else -1
+    return -1 - ref if -1 - ref < ni else -1
+
+
+cdef inline bint _is_view(int op) noexcept nogil:
+    # these return views of their input (torch allocates nothing): they share its storage
+    return op == OP_IDENTITY or op == OP_FLATTEN or op == OP_SLICE
+
+
+cdef inline void _free_if_last(int64_t s, int64_t k, int64_t* LAST, const int64_t* SIZE, int64_t* live) noexcept nogil:
+    if LAST[s] == k:
+        live[0] -= SIZE[s]
+        LAST[s] = -2  # freed (Add(a, a) must not free twice)
+
+
 cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
                const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
-               int64_t* buf, const int64_t** P, int64_t* tot, int32_t* err_layer,
+               int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int32_t* err_layer,
                int64_t* out_shape, int32_t* out_ndim,
                int64_t* lcnt, int64_t* lshp, int32_t* lnd) noexcept nogil:
     """Count architecture rows l0..l0+nl; returns an error code (err_layer = failing row, or -1
-    for a bad network input). buf holds ni + nl shape records, P as many record pointers.
+    for a bad network input). buf holds ni + nl shape records, P as many record pointers, aux
+    3 * (ni + nl) int64 for the liveness of tensors (storage, last reader, size).
 
-    tot receives params, buffers, macs, flops, activation_elements and out_shape/out_ndim the
-    output's shape (all 0 when invalid). When lcnt is not NULL the per-layer counts (4 per row),
-    shapes (5 per row) and ndims are written for the rows before a failure.
+    tot receives params, buffers, macs, flops, activation_elements, peak_activation_elements and
+    out_shape/out_ndim the output's shape (all 0 when invalid). When lcnt is not NULL the per-layer
+    counts (4 per row), shapes (5 per row) and ndims are written for the rows before a failure.
     """
-    cdef int64_t k, j, t, i, act
+    cdef int64_t k, j, t, i, act, s, n_rows = ni + nl, out_k = nl - 1, live = 0, peak = 0, in_total = 0
     cdef int64_t t_params = 0, t_buffers = 0, t_macs = 0, t_flops = 0, t_act = 0
+    cdef int64_t* ST = aux  # storage slot of every tensor (a view shares its source's)
+    cdef int64_t* LAST = aux + n_rows  # the last layer that reads a storage (nl: kept to the end)
+    cdef int64_t* SIZE = aux + 2 * n_rows  # elements of a storage
     cdef int code = E_OK
     cdef const int64_t* y
     cdef int64_t* rec
@@ -764,9 +787,37 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
             rec[3 + i] = ishape[(i0 + j) * 4 + i]
             if rec[3 + i] < 1 or rec[3 + i] > DIM_MAX:
                 code = E_BAD_FIELD
-        if code != E_OK or _finish(rec):
+        if code != E_OK or _finish(rec) or cc_add(live, rec[1], &live):
             code = code or E_OVERFLOW
             break
+        ST[j] = j
+        LAST[j] = -1
+        SIZE[j] = rec[1]
+    # liveness pre-pass (references are resolved defensively: the main pass reports bad ones)
+    for k in range(nl if code == E_OK else 0):
+        r = L + (l0 + k) * NF
+        s = _slot(r[C_SRC], k, ni)
+        ST[ni + k] = ST[s] if (s >= 0 and _is_view(r[C_OP])) else ni + k
+        LAST[ni + k] = k  # no reader: freed right after it is made
+        SIZE[ni + k] = 0
+        if r[C_FLAGS] & F_UNUSED:  # never runs: reads nothing
+            continue
+        if s >= 0 and LAST[ST[s]] < k:  # max: a model output (nl) stays alive
+            LAST[ST[s]] = k
+        if r[C_NSRC] > 1 and 0 <= r[C_XOFF] <= n_xs - (r[C_NSRC] - 1):
+            for j in range(r[C_XOFF], r[C_XOFF] + r[C_NSRC] - 1):
+                s = _slot(xs[j], k, ni)
+                if s >= 0 and LAST[ST[s]] < k:
+                    LAST[ST[s]] = k
+        if r[C_FLAGS] & F_OUTPUT:  # every model output lives to the end; the last one is "the" output
+            out_k = k
+            LAST[ST[ni + k]] = nl
+    if code == E_OK:
+        LAST[ST[ni + out_k] if nl > 0 else 0] = nl  # the output lives to the end
+        peak = live
+        in_total = live
+        for j in range(ni):
+            _free_if_last(j, -1, LAST, SIZE, &live)
     for k in range(nl if code == E_OK else 0):
         r = L + (l0 + k) * NF
         c.params = 0
@@ -783,9 +834,21 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
             c.macs = 0
             c.flops = 0
             act = 0
+        else:
+            # the output is allocated while the inputs are still live; then the inputs whose last
+            # reader this is are freed, and the output too if nothing reads it
+            if ST[ni + k] == ni + k:
+                SIZE[ni + k] = act
+                live += act  # live <= inputs + activation_elements, checked below for every layer
+            if live > peak:
+                peak = live
+            _free_if_last(ST[_slot(r[C_SRC], k, ni)], k, LAST, SIZE, &live)
+            for j in range(r[C_XOFF], r[C_XOFF] + r[C_NSRC] - 1):
+                _free_if_last(ST[_slot(xs[j], k, ni)], k, LAST, SIZE, &live)
+            _free_if_last(ST[ni + k], k, LAST, SIZE, &live)
         if (cc_add(t_params, c.params, &t_params) or cc_add(t_buffers, c.buffers, &t_buffers)
                 or cc_add(t_macs, c.macs, &t_macs) or cc_add(t_flops, c.flops, &t_flops)
-                or cc_add(t_act, act, &t_act)):
+                or cc_add(t_act, act, &t_act) or cc_add(t_act, in_total, &t)):
             code = E_OVERFLOW
             err_layer[0] = <int32_t>k
             break
@@ -799,8 +862,9 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
             for j in range(5):
                 lshp[5 * t + j] = y[2 + j] if j < y[0] else 0
     if code != E_OK:
-        for j in range(5):
+        for j in range(6):
             tot[j] = 0
+        for j in range(5):
             out_shape[j] = 0
         out_ndim[0] = 0
         return code
@@ -809,7 +873,8 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
     tot[2] = t_macs
     tot[3] = t_flops
     tot[4] = t_act
-    y = P[ni + nl - 1] if nl > 0 else P[0]  # the last layer, or the first input of an empty arch
+    tot[5] = peak
+    y = P[ni + out_k] if nl > 0 else P[0]  # the output row, or the first input of an empty arch
     out_ndim[0] = <int32_t>y[0]
     for j in range(5):
         out_shape[j] = y[2 + j] if j < y[0] else 0
@@ -839,13 +904,13 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                  const int64_t[::1] batch_size,
                  int64_t[:, ::1] totals, int64_t[:, ::1] output_shape, int32_t[::1] output_ndim,
                  int32_t[::1] error, int32_t[::1] error_layer, int64_t[:, :, ::1] scratch,
-                 int64_t[:, ::1] pointers,
+                 int64_t[:, ::1] pointers, int64_t[:, ::1] liveness,
                  int64_t[:, ::1] layer_counts=None, int64_t[:, ::1] layer_shape=None,
                  int32_t[::1] layer_ndim=None, int n_threads=1):
     """Count every architecture. The caller validated shapes/dtypes and allocated every output:
-    totals (n_arch, 5), output_shape (n_arch, 5), output_ndim/error/error_layer (n_arch,),
+    totals (n_arch, 6), output_shape (n_arch, 5), output_ndim/error/error_layer (n_arch,),
     scratch (n_threads, max_rows, REC) with max_rows >= max over archs of n_inputs + n_layers,
-    pointers (n_threads, max_rows) (room for one record pointer per row),
+    pointers (n_threads, max_rows) (room for one record pointer per row), liveness (n_threads, 3 * max_rows),
     and optionally the per-layer arrays (n_layers, 4), (n_layers, 5), (n_layers,)."""
     cdef Py_ssize_t n_arch = arch_offsets.shape[0] - 1
     cdef Py_ssize_t a
@@ -860,15 +925,17 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     cdef int32_t* ln = NULL
     cdef int64_t* buf
     cdef const int64_t** P
+    cdef int64_t* aux
     cdef int tid
     if n_arch <= 0:
         return
     if (totals.shape[0] < n_arch or output_shape.shape[0] < n_arch or error.shape[0] < n_arch
             or error_layer.shape[0] < n_arch or output_ndim.shape[0] < n_arch
             or batch_size.shape[0] < n_arch or input_offsets.shape[0] < n_arch + 1
-            or totals.shape[1] != 5 or output_shape.shape[1] != 5 or input_shape.shape[1] != 4
+            or totals.shape[1] != 6 or output_shape.shape[1] != 5 or input_shape.shape[1] != 4
             or scratch.shape[0] < n_threads or scratch.shape[2] != REC or n_threads < 1
             or pointers.shape[0] < n_threads or pointers.shape[1] < scratch.shape[1]
+            or liveness.shape[0] < n_threads or liveness.shape[1] < 3 * scratch.shape[1]
             or sizeof(int64_t) < sizeof(void*)):
         raise ValueError("count_packed: output or scratch arrays have the wrong shape")
     if layer_counts is not None:
@@ -884,6 +951,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
         tid = threadid()
         buf = &scratch[tid, 0, 0]
         P = <const int64_t**>&pointers[tid, 0]
+        aux = &liveness[tid, 0]
         for a in prange(n_arch, schedule="static"):
             l0 = arch_offsets[a]
             nl = arch_offsets[a + 1] - l0
@@ -894,7 +962,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                     or i0 + ni > input_shape.shape[0] or ni + nl > max_rows):
                 ni = 0  # _arch reports BAD_FIELD for an architecture without inputs
                 nl = 0
-            error[a] = _arch(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf, P,
+            error[a] = _arch(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf, P, aux,
                              &totals[a, 0], &error_layer[a], &output_shape[a, 0], &output_ndim[a],
                              lc, ls, ln)
 

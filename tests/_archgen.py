@@ -251,7 +251,10 @@ def gen_row(r, a, k, d, val, hostility):
             flags = F.F_CEIL
     elif op in ADAPTIVE:
         dd = (op - 31) % 3 + 1
-        spatial(F.K0, 0, 7, dd)
+        for i in range(dd):
+            # not 2**31-1: the core's window sum loops over the output size (seconds per layer;
+            # tests/test_packed_validation.py::test_adaptive_pool_huge_output_is_fast covers it)
+            row[F.K0 + i] = r.pick((0, -1, 1, 65536, 46341)) if hostility and r.p(hostility) else r.int(0, 7)
     elif op == F.OPS["Flatten"]:
         row[F.DIM0] = val(0, nd - 1) if r.p(0.5) else val(-nd, -1) if r.p(0.5) else 1
         row[F.DIM1] = -1 if r.p(0.6) else val(-nd - 1, nd)
@@ -269,11 +272,20 @@ def gen_row(r, a, k, d, val, hostility):
             v = r.int(1, 32)
             for i in range(n_given):
                 row[F.K0 + i] = val(v, v) if one else val(1, 32)
-        else:  # scale numerator / denominator (pack writes every slot when given one value)
-            num, den = r.int(1, 4), r.pick((1, 1, 2, 3))
+        else:  # scale: a float64 split into two int32 words S_i (low), D_i (high)
+            scale = r.pick((2.0, 0.5, 1.0, 1.5, 0.7, 3.0, 1 / 3, 2.5))
             for i in range(n_given):
-                row[F.S0 + i] = val(num, num) if one else val(1, 4)
-                row[F.D0 + i] = val(den, den) if one else val(1, 3)
+                sc = scale if one else r.pick((2.0, 0.5, 1.0, 1.5, 0.7, 3.0))
+                if hostility and r.p(hostility):
+                    sc = r.pick((0.0, -1.0, float("inf"), float("nan"), 1e300, 1e-300, 5e-324, 2.0**31, 1e9))
+                lo, hi = (int(v) for v in np.array([sc], np.float64).view(np.int32))
+                row[F.S0 + i], row[F.D0 + i] = lo, hi
+                if hostility and r.p(hostility / 2):
+                    row[F.S0 + i + r.int(0, 1) * 6] = r.pick(HOSTILE)
+    elif op == F.OPS["Identity"] and r.p(0.2):  # Dropout1d writes an accepted ndim range
+        lo = r.int(1, 5)
+        row[F.DIM0] = val(lo, lo)
+        row[F.DIM1] = val(lo, 5)
     elif op == F.OPS["ChannelShuffle"]:
         g = r.pick(_divisors(C)) if r.p(0.85) else r.int(1, 8)
         row[F.GROUPS] = val(g, g)
@@ -305,6 +317,8 @@ def gen_row(r, a, k, d, val, hostility):
     # ---- extra flag bits (known bits that this op ignores) and rare wrong NSRC
     if r.p(0.1):
         flags |= r.int(0, F.FLAG_MASK)
+    if r.p(0.05):
+        flags |= F.F_UNUSED
     row[F.FLAGS] = flags
     if row[F.NSRC] == 1 and r.p(0.02):  # a single-input op given 2 inputs
         row[F.NSRC] = 2

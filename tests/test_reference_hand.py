@@ -527,8 +527,11 @@ def test_overflow():
     assert_error([row("Upsample", dim0=2, k=(M, M))], "OVERFLOW", 0, inputs=[(8, 1, 1)])
     # the largest valid value: ReLU on numel 2^63 - 1 = 7^2 * 73 * 127 * 337 * 92737 * 649657
     assert 7 * 7 * 73 * 127 * 337 * 92737 * 649657 == 2**63 - 1
-    r, _ = run([row("ReLU")], inputs=[(7 * 7 * 73 * 127, 337 * 92737, 649657)])
-    assert r["error"] == 0 and r["flops"] == 2**63 - 1
+    big = [(7 * 7 * 73 * 127, 337 * 92737, 649657)]
+    r, _ = run([], inputs=big)  # an empty architecture: the input alone fits exactly
+    assert r["error"] == 0 and r["peak_activation_elements"] == 2**63 - 1
+    # through a ReLU the flops (2^63 - 1) fit, but input + activations (2 (2^63 - 1)) do not
+    assert_error([row("ReLU")], "OVERFLOW", 0, inputs=big)
 
 
 def test_dimension_overflow():

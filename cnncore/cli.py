@@ -64,8 +64,8 @@ def _load_model(spec):
         return model() if callable(model) and not hasattr(model, "_emit") else model
     builder = getattr(zoo, spec, None)
     if builder is None or not callable(builder):
-        names = ", ".join(n for n in getattr(zoo, "__all__", []))
-        raise SystemExit(f"cnncore: unknown model {spec!r}; zoo models: {names}")
+        raise SystemExit(f"cnncore: unknown model {spec!r}: expected a zoo name ({', '.join(zoo.__all__)}) "
+                         f"or path/to/model.py:object")
     return builder()
 
 
@@ -86,12 +86,14 @@ def main(argv=None):
     s = sub.add_parser("summary", help="per-layer table of a zoo model or file.py:object")
     s.add_argument("model")
     s.add_argument("--input", help="input shape without batch, e.g. 3x224x224")
-    s.add_argument("--batch", type=int, default=None)
+    s.add_argument("--batch", type=int, default=None, help="batch size (default: the model's, else 1)")
     a = p.parse_args(argv)
     try:
         if a.cmd == "summary":
             model = _load_model(a.model)
             shape = _parse_shape(a.input) if a.input else None
+            if shape is None and getattr(model, "input_shapes", None) is None:
+                raise SystemExit("cnncore: this model has no cc.Input; give its input shape with --input 3x224x224")
             print(cc.summary(model, shape, batch_size=a.batch))
             return 0
         n = a.candidates if a.cmd == "demo" else 200_000

@@ -307,7 +307,7 @@ class Model:
             first = len(builder.rows)
             ref = emit(n.module, builder, prefix + self._names[id(n)], [refs[id(i)] for i in n.inputs])
             if id(n) not in self._live:
-                for r in builder.rows[first:]:
+                for r in builder.rows[first:]:  # rows are global; only this call's rows are flagged
                     r[F.FLAGS] |= F.F_UNUSED
             for o in n.outputs:
                 refs[id(o)] = ref
@@ -320,7 +320,7 @@ class Model:
         first = self._emit(builder, "", [-1 - j for j in range(len(self.inputs))])
         for ref in self._last_refs[1:] + [first]:
             if ref >= 0:
-                builder.rows[ref][F.FLAGS] |= F.F_OUTPUT
+                builder.row(ref)[F.FLAGS] |= F.F_OUTPUT
         return first
 
     def __call__(self, *inputs, name=None):

@@ -15,6 +15,17 @@ class RowBuilder:
         self.extra: list[int] = []
         self.names: list[str] = []
         self.types: list[str] = []
+        self.base = 0  # first row of the architecture being built: refs are relative to it
+
+    def begin_arch(self):
+        self.base = len(self.rows)
+
+    def row(self, ref: int) -> list[int]:
+        """The row of layer `ref` of the current architecture."""
+        return self.rows[self.base + ref]
+
+    def n_arch_rows(self) -> int:
+        return len(self.rows) - self.base
 
     def add(self, layer: Layer, name: str, srcs) -> int:
         row = layer.row()
@@ -26,7 +37,7 @@ class RowBuilder:
         self.rows.append(row)
         self.names.append(name)
         self.types.append(layer.type)
-        return len(self.rows) - 1
+        return len(self.rows) - 1 - self.base
 
 
 def emit(module, builder: RowBuilder, name: str, srcs) -> int:

@@ -202,6 +202,7 @@ def pack(models, input_shapes=None, batch_size=None) -> Packed:
         ins = _input_shapes_of(m, s)
         for shape in ins:
             _check_shape(shape)
+        b.begin_arch()
         if hasattr(m, "_emit_model"):
             m._emit_model(b)
         else:

@@ -748,6 +748,58 @@ cdef inline void _free_if_last(int64_t s, int64_t k, int64_t* LAST, const int64_
         LAST[s] = -2  # freed (Add(a, a) must not free twice)
 
 
+cdef int64_t _peak_general(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
+                           int64_t ni, const int64_t** P, int64_t* aux) noexcept nogil:
+    """Peak live elements of a valid architecture with branches (docs/conventions.md): a pre-pass
+    finds each storage's last reader, then the layers run in order, allocating and freeing."""
+    cdef int64_t n_rows = ni + nl, k, j, s, out_k = nl - 1, live = 0, peak
+    cdef int64_t* ST = aux  # storage slot of every tensor (a view shares its source's)
+    cdef int64_t* LAST = aux + n_rows  # the last layer that reads a storage (nl: kept to the end)
+    cdef int64_t* SIZE = aux + 2 * n_rows  # elements of a storage
+    cdef const int32_t* r
+    for j in range(ni):
+        ST[j] = j
+        LAST[j] = -1
+        SIZE[j] = P[j][1]
+        live += SIZE[j]  # checked by the caller
+    for k in range(nl):
+        r = L + (l0 + k) * NF
+        s = _slot(r[C_SRC], k, ni)
+        ST[ni + k] = ST[s] if _is_view(r[C_OP]) else ni + k
+        LAST[ni + k] = k  # no reader: freed right after it is made
+        SIZE[ni + k] = 0 if r[C_FLAGS] & F_UNUSED else P[ni + k][1]
+        if r[C_FLAGS] & F_UNUSED:  # never runs: reads nothing
+            continue
+        if LAST[ST[s]] < k:  # max: a model output (nl) stays alive
+            LAST[ST[s]] = k
+        for j in range(r[C_XOFF], r[C_XOFF] + r[C_NSRC] - 1):
+            s = _slot(xs[j], k, ni)
+            if LAST[ST[s]] < k:
+                LAST[ST[s]] = k
+        if r[C_FLAGS] & F_OUTPUT:
+            out_k = k
+            LAST[ST[ni + k]] = nl
+    LAST[ST[ni + out_k] if nl > 0 else 0] = nl
+    peak = live
+    for j in range(ni):
+        _free_if_last(j, -1, LAST, SIZE, &live)
+    for k in range(nl):
+        r = L + (l0 + k) * NF
+        if r[C_FLAGS] & F_UNUSED:
+            continue
+        # the output is allocated while the inputs are live; then whatever this layer read last
+        # is freed, and its own output if nothing reads it
+        if ST[ni + k] == ni + k:
+            live += SIZE[ni + k]
+        if live > peak:
+            peak = live
+        _free_if_last(ST[_slot(r[C_SRC], k, ni)], k, LAST, SIZE, &live)
+        for j in range(r[C_XOFF], r[C_XOFF] + r[C_NSRC] - 1):
+            _free_if_last(ST[_slot(xs[j], k, ni)], k, LAST, SIZE, &live)
+        _free_if_last(ST[ni + k], k, LAST, SIZE, &live)
+    return peak
+
+
 cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
                const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
                int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int32_t* err_layer,
@@ -755,17 +807,15 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
                int64_t* lcnt, int64_t* lshp, int32_t* lnd) noexcept nogil:
     """Count architecture rows l0..l0+nl; returns an error code (err_layer = failing row, or -1
     for a bad network input). buf holds ni + nl shape records, P as many record pointers, aux
-    3 * (ni + nl) int64 for the liveness of tensors (storage, last reader, size).
+    3 * (ni + nl) int64 for the liveness of tensors in graphs with branches.
 
     tot receives params, buffers, macs, flops, activation_elements, peak_activation_elements and
     out_shape/out_ndim the output's shape (all 0 when invalid). When lcnt is not NULL the per-layer
     counts (4 per row), shapes (5 per row) and ndims are written for the rows before a failure.
     """
-    cdef int64_t k, j, t, i, act, s, n_rows = ni + nl, out_k = nl - 1, live = 0, peak = 0, in_total = 0
+    cdef int64_t k, j, t, i, act, flags, out_k = nl - 1, in_total = 0, cur = 0, peak = 0
     cdef int64_t t_params = 0, t_buffers = 0, t_macs = 0, t_flops = 0, t_act = 0
-    cdef int64_t* ST = aux  # storage slot of every tensor (a view shares its source's)
-    cdef int64_t* LAST = aux + n_rows  # the last layer that reads a storage (nl: kept to the end)
-    cdef int64_t* SIZE = aux + 2 * n_rows  # elements of a storage
+    cdef bint chain = True  # every row reads the previous one only: liveness is then a running pair
     cdef int code = E_OK
     cdef const int64_t* y
     cdef int64_t* rec
@@ -787,37 +837,12 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
             rec[3 + i] = ishape[(i0 + j) * 4 + i]
             if rec[3 + i] < 1 or rec[3 + i] > DIM_MAX:
                 code = E_BAD_FIELD
-        if code != E_OK or _finish(rec) or cc_add(live, rec[1], &live):
+        if code != E_OK or _finish(rec) or cc_add(in_total, rec[1], &in_total):
             code = code or E_OVERFLOW
             break
-        ST[j] = j
-        LAST[j] = -1
-        SIZE[j] = rec[1]
-    # liveness pre-pass (references are resolved defensively: the main pass reports bad ones)
-    for k in range(nl if code == E_OK else 0):
-        r = L + (l0 + k) * NF
-        s = _slot(r[C_SRC], k, ni)
-        ST[ni + k] = ST[s] if (s >= 0 and _is_view(r[C_OP])) else ni + k
-        LAST[ni + k] = k  # no reader: freed right after it is made
-        SIZE[ni + k] = 0
-        if r[C_FLAGS] & F_UNUSED:  # never runs: reads nothing
-            continue
-        if s >= 0 and LAST[ST[s]] < k:  # max: a model output (nl) stays alive
-            LAST[ST[s]] = k
-        if r[C_NSRC] > 1 and 0 <= r[C_XOFF] <= n_xs - (r[C_NSRC] - 1):
-            for j in range(r[C_XOFF], r[C_XOFF] + r[C_NSRC] - 1):
-                s = _slot(xs[j], k, ni)
-                if s >= 0 and LAST[ST[s]] < k:
-                    LAST[ST[s]] = k
-        if r[C_FLAGS] & F_OUTPUT:  # every model output lives to the end; the last one is "the" output
-            out_k = k
-            LAST[ST[ni + k]] = nl
     if code == E_OK:
-        LAST[ST[ni + out_k] if nl > 0 else 0] = nl  # the output lives to the end
-        peak = live
-        in_total = live
-        for j in range(ni):
-            _free_if_last(j, -1, LAST, SIZE, &live)
+        peak = in_total  # all inputs are live at the start
+        cur = P[0][1]  # in a chain only input 0 is read; the others are freed at once
     for k in range(nl if code == E_OK else 0):
         r = L + (l0 + k) * NF
         c.params = 0
@@ -830,25 +855,23 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
             break
         y = P[ni + k]
         act = y[1]
-        if r[C_FLAGS] & F_UNUSED:  # exists, never runs: parameters only
+        flags = r[C_FLAGS]
+        if flags & F_UNUSED:  # exists, never runs: parameters only
             c.macs = 0
             c.flops = 0
             act = 0
-        else:
-            # the output is allocated while the inputs are still live; then the inputs whose last
-            # reader this is are freed, and the output too if nothing reads it
-            if ST[ni + k] == ni + k:
-                SIZE[ni + k] = act
-                live += act  # live <= inputs + activation_elements, checked below for every layer
-            if live > peak:
-                peak = live
-            _free_if_last(ST[_slot(r[C_SRC], k, ni)], k, LAST, SIZE, &live)
-            for j in range(r[C_XOFF], r[C_XOFF] + r[C_NSRC] - 1):
-                _free_if_last(ST[_slot(xs[j], k, ni)], k, LAST, SIZE, &live)
-            _free_if_last(ST[ni + k], k, LAST, SIZE, &live)
+        if chain:
+            if (r[C_SRC] != k - 1 or r[C_NSRC] != 1 or flags & F_UNUSED
+                    or (flags & F_OUTPUT and k != nl - 1)):
+                chain = False
+            elif not _is_view(r[C_OP]):  # input and output live together, then the input goes
+                if cur + act > peak:
+                    peak = cur + act
+                cur = act
         if (cc_add(t_params, c.params, &t_params) or cc_add(t_buffers, c.buffers, &t_buffers)
                 or cc_add(t_macs, c.macs, &t_macs) or cc_add(t_flops, c.flops, &t_flops)
                 or cc_add(t_act, act, &t_act) or cc_add(t_act, in_total, &t)):
+            # inputs + activations bound every live total: keeping them in int64 keeps liveness exact
             code = E_OVERFLOW
             err_layer[0] = <int32_t>k
             break
@@ -868,6 +891,11 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
             out_shape[j] = 0
         out_ndim[0] = 0
         return code
+    if not chain:
+        peak = _peak_general(L, l0, nl, xs, n_xs, ni, P, aux)
+        for k in range(nl):
+            if L[(l0 + k) * NF + C_FLAGS] & F_OUTPUT:
+                out_k = k
     tot[0] = t_params
     tot[1] = t_buffers
     tot[2] = t_macs

@@ -37,6 +37,10 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             ext.extra_compile_args = opt + omp
             ext.extra_link_args = omp
+            if self.compiler.compiler_type != "msvc" and not debug:
+                # inline every per-op helper into the per-architecture loop, so shapes and counts
+                # stay in registers (gcc otherwise keeps _conv and _pool out of line)
+                ext.define_macros.append(("CYTHON_INLINE", "inline __attribute__((always_inline))"))
         super().build_extensions()
 
 

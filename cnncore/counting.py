@@ -13,7 +13,7 @@ import numpy as np
 from . import _core
 from . import _format as F
 from .errors import ShapeError, layer_message
-from .packing import Packed, pack
+from .packing import Packed, check_offsets, pack
 
 DTYPE_BYTES = {"float32": 4, "float": 4, "float16": 2, "half": 2, "bfloat16": 2, "float64": 8,
                "double": 8, "int8": 1, "uint8": 1, "qint8": 1, "int32": 4, "int64": 8}
@@ -184,7 +184,14 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
     run = BACKENDS[backend]
     nbytes = _dtype_bytes(dtype)
     if isinstance(model, Packed):
+        # arrays may have changed since they were validated: the offsets size the scratch memory,
+        # so they are checked again (cheap); the core itself never trusts anything else
+        check_offsets(model._arrays)
         return BatchResult(run(model._arrays, False, n_threads), model, str(dtype).replace("torch.", ""))
+    if input_shape is not None and not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"input_shape must be a tuple like (3, 224, 224) (batch excluded), got {input_shape!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))):
+        raise TypeError(f"batch_size must be an int, got {batch_size!r}")
     packed = pack([model], None if input_shape is None else [tuple(input_shape)] if not (
         len(input_shape) and isinstance(input_shape[0], (tuple, list))) else [input_shape], batch_size)
     raw = run(packed._arrays, True, 1)
@@ -220,6 +227,9 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
 
 def explain(packed: Packed, i: int, backend="core") -> str:
     """In words: why architecture i of a packed batch is invalid (or that it is valid)."""
+    if not isinstance(packed, Packed):
+        raise TypeError(f"explain expects a cc.Packed batch (from cc.pack or cc.Packed.from_arrays), "
+                        f"got {type(packed).__name__}; a single model raises cc.ShapeError from cc.count")
     n = len(packed)
     if not -n <= i < n:
         raise IndexError(f"architecture {i} out of range for a batch of {n}")

@@ -125,7 +125,7 @@ def _shape_of_call(module, inputs, name):
         raise ShapeError(f"{name or module.type}: inputs must share the first (batch) dimension and have "
                          f"2 to 5 dimensions, got shapes {[t.shape for t in inputs]}", -1, name)
     if not b.rows:  # an empty container: the identity
-        return inputs[0].shape
+        return [inputs[0].shape]
     shape = np.zeros((len(inputs), 4), np.int64)
     for j, t in enumerate(inputs):
         shape[j, :t.ndim - 1] = t.shape[1:]
@@ -143,24 +143,29 @@ def _shape_of_call(module, inputs, name):
             int(v) for v in raw["layer_shape"][src][:int(raw["layer_ndim"][src])])
         code = int(raw["error"][0])
         if isinstance(module, Layer):  # one row: name the call, not a row index
-            msg = f"{name or module.type} ({module.type}) called on {x}: {describe(code, row, x, module.type)}"
+            on = x if len(inputs) == 1 else " and ".join(str(t.shape) for t in inputs)
+            msg = f"{name or module.type} ({module.type}) called on {on}: {describe(code, row, x, module.type)}"
         else:
             msg = f"{name or module.type}: " + layer_message(k, b.names[k] or None, b.types[k], code, row, x)
         raise ShapeError(msg, k, b.names[k], code)
-    return tuple(int(v) for v in raw["output_shape"][0][:int(raw["output_ndim"][0])])
+    refs = getattr(module, "_last_refs", None) if isinstance(module, Model) else None
+    if refs:  # a Model: one tensor per output
+        return [inputs[-1 - ref].shape if ref < 0 else
+                tuple(int(v) for v in raw["layer_shape"][ref][:int(raw["layer_ndim"][ref])]) for ref in refs]
+    return [tuple(int(v) for v in raw["output_shape"][0][:int(raw["output_ndim"][0])])]
 
 
 def _call(module, inputs, name=None):
     inputs = _as_tensors(inputs, name or getattr(module, "type", "layer"))
     if not inputs:
         raise TypeError(f"{module.type}: called without an input tensor")
-    shape = _shape_of_call(module, inputs, name)
+    shapes = _shape_of_call(module, inputs, name)
     node = _Node(module, inputs, name)
-    out = Tensor(shape, node)
-    node.outputs.append(out)
+    node.outputs.extend(Tensor(shape, node, i) for i, shape in enumerate(shapes))
     for t in inputs:
         t.consumers.append(node)
-    return out
+    # a Model with several outputs returns a tuple, like a torch module returning several tensors
+    return node.outputs[0] if len(node.outputs) == 1 else tuple(node.outputs)
 
 
 def apply_layer(layer, inputs, name=None):
@@ -203,6 +208,9 @@ def split(x, split_size_or_sections, dim=1, name=None):
     size = x.shape[d % nd]
     if isinstance(split_size_or_sections, (list, tuple)):
         sections = [_int("split sections", s, 0) for s in split_size_or_sections]
+        if 0 in sections:
+            raise ShapeError(f"split: sections {list(sections)} contain an empty piece; cnncore does not model "
+                             f"empty tensors (torch would return a size-0 view)")
         if sum(sections) != size:
             raise ShapeError(f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size "
                              f"at dimension {d}), but got split_sizes={list(sections)}")
@@ -241,6 +249,8 @@ class Model:
 
     Every call reachable from the inputs belongs to the model, in the order it was made; a call no
     output depends on is kept and counts its params only (a module that exists but is not called).
+    So a call made only to look at a shape joins every Model built later from the same Input: probe
+    shapes on a separate cc.Input.
     Unnamed calls get torch.fx-style names (conv2d, conv2d_1, add, ...). A Model can be called on
     tensors like a layer; its rows are then named `<call name>.<inner name>`.
     """
@@ -309,8 +319,9 @@ class Model:
             if id(n) not in self._live:
                 for r in builder.rows[first:]:  # rows are global; only this call's rows are flagged
                     r[F.FLAGS] |= F.F_UNUSED
-            for o in n.outputs:
-                refs[id(o)] = ref
+            outs = n.module._last_refs if len(n.outputs) > 1 else [ref]
+            for o, r in zip(n.outputs, outs):
+                refs[id(o)] = r
         self._last_refs = [refs[id(t)] for t in self.outputs]
         return self._last_refs[0]
 

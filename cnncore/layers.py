@@ -483,6 +483,8 @@ class Upsample(Layer):
         else:
             scales = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * 3
             for i, sc in enumerate(scales):
+                if isinstance(sc, (bool, str)) or not isinstance(sc, (int, float)):
+                    raise TypeError(f"scale_factor must be a number or a tuple of numbers, got {sc!r}")
                 sc = float(sc)
                 if not 0 < sc < 1e300:
                     raise ValueError(f"scale_factor must be a positive finite number, got {sc}")

@@ -91,6 +91,25 @@ class Packed:
         return Packed(arrays, names, types, _validated=True)
 
 
+def check_offsets(arrays) -> None:
+    """The offsets and array lengths: what sizes memory and bounds every read (cheap, vectorised)."""
+    layers, off, ioff = arrays["layers"], arrays["arch_offsets"], arrays["input_offsets"]
+    n_arch = len(off) - 1
+    if n_arch < 0 or len(ioff) != n_arch + 1:
+        raise ValueError(f"packed arrays: arch_offsets and input_offsets must both have n_arch + 1 entries "
+                         f"(got {len(off)} and {len(ioff)})")
+    if len(arrays["batch_size"]) != n_arch:
+        raise ValueError(f"packed arrays: batch_size must have one entry per architecture ({n_arch}), got {len(arrays['batch_size'])}")
+    for name, o, end in (("arch_offsets", off, len(layers)), ("input_offsets", ioff, len(arrays["input_shape"]))):
+        if o[0] != 0 or o[-1] != end:
+            raise ValueError(f"packed arrays: {name} must start at 0 and end at {end}, got {o[0]} .. {o[-1]}")
+        bad = np.nonzero(np.diff(o) < 0)[0]
+        if len(bad):
+            raise ValueError(f"packed arrays: {name} decreases at architecture {bad[0]} ({o[bad[0]]} -> {o[bad[0] + 1]})")
+    if len(arrays["input_ndim"]) != len(arrays["input_shape"]):
+        raise ValueError("packed arrays: input_ndim must have one entry per row of input_shape")
+
+
 def validate(arrays) -> None:
     """Raise ValueError, naming the array, row and column, for anything docs/format.md forbids."""
     missing = [k for k in ARRAY_SPECS if k not in arrays]
@@ -110,21 +129,9 @@ def validate(arrays) -> None:
             raise ValueError(f"packed arrays: {name} must have shape {want}, got {a.shape}")
         if not a.flags.c_contiguous:
             raise ValueError(f"packed arrays: {name} must be C-contiguous (use np.ascontiguousarray)")
+    check_offsets(arrays)
     layers, off, ioff = arrays["layers"], arrays["arch_offsets"], arrays["input_offsets"]
     n_arch = len(off) - 1
-    if n_arch < 0 or len(ioff) != n_arch + 1:
-        raise ValueError(f"packed arrays: arch_offsets and input_offsets must both have n_arch + 1 entries "
-                         f"(got {len(off)} and {len(ioff)})")
-    if len(arrays["batch_size"]) != n_arch:
-        raise ValueError(f"packed arrays: batch_size must have one entry per architecture ({n_arch}), got {len(arrays['batch_size'])}")
-    for name, o, end in (("arch_offsets", off, len(layers)), ("input_offsets", ioff, len(arrays["input_shape"]))):
-        if o[0] != 0 or o[-1] != end:
-            raise ValueError(f"packed arrays: {name} must start at 0 and end at {end}, got {o[0]} .. {o[-1]}")
-        bad = np.nonzero(np.diff(o) < 0)[0]
-        if len(bad):
-            raise ValueError(f"packed arrays: {name} decreases at architecture {bad[0]} ({o[bad[0]]} -> {o[bad[0] + 1]})")
-    if len(arrays["input_ndim"]) != len(arrays["input_shape"]):
-        raise ValueError("packed arrays: input_ndim must have one entry per row of input_shape")
     noin = np.nonzero(np.diff(ioff) < 1)[0]
     if len(noin):
         raise ValueError(f"packed arrays: architecture {noin[0]} has no network input")

@@ -195,7 +195,7 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
     if out < 1 or g < 1 or inn < 0:
         return E_BAD_FIELD
     for i in range(d):  # k, s, d >= 1 and p >= 0, in one test: any violation makes the OR negative
-        if ((r[C_K + i] - 1) | (r[C_S + i] - 1) | (r[C_D + i] - 1) | r[C_P + i]) < 0:
+        if ((<int64_t>r[C_K + i] - 1) | (<int64_t>r[C_S + i] - 1) | (<int64_t>r[C_D + i] - 1) | r[C_P + i]) < 0:
             return E_BAD_FIELD
     if same:
         for i in range(d):
@@ -398,7 +398,7 @@ cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, in
     cdef int i, ceil = (r[C_FLAGS] & F_CEIL) != 0
     for i in range(d):
         dl = r[C_D + i] if is_max else 1
-        if ((r[C_K + i] - 1) | (r[C_S + i] - 1) | (dl - 1) | r[C_P + i]) < 0:
+        if ((<int64_t>r[C_K + i] - 1) | (<int64_t>r[C_S + i] - 1) | (dl - 1) | r[C_P + i]) < 0:
             return E_BAD_FIELD
     for i in range(d):
         if r[C_P + i] > r[C_K + i] / 2:
@@ -435,6 +435,15 @@ cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, in
     return _scaled(y[1], kvol - 1 if is_max else kvol, &c.flops)
 
 
+cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
+    cdef int64_t t
+    while b:
+        t = a % b
+        a = b
+        b = t
+    return a
+
+
 cdef inline int _adaptive(const int32_t* r, int d, bint is_max, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
     cdef int64_t o, n, j, w, total
     cdef int i
@@ -452,13 +461,8 @@ cdef inline int _adaptive(const int32_t* r, int d, bint is_max, const int64_t* x
         n = x[4 + i]
         o = r[C_K + i] if r[C_K + i] != 0 else n
         y[4 + i] = o
-        if n % o == 0:
-            w = n  # o windows of n/o each
-        else:
-            # window j is [floor(j*n/o), ceil((j+1)*n/o)); j*n < 2^62
-            w = 0
-            for j in range(o):
-                w += ((j + 1) * n + o - 1) / o - (j * n) / o
+        # the windows [floor(j n / o), ceil((j + 1) n / o)) over j add up to n + o - gcd(n, o)
+        w = n + o - _gcd(n, o)
         if cc_mul(total, w, &total):
             return E_OVERFLOW
     if _finish(y):
@@ -513,6 +517,7 @@ cdef inline double _scale(const int32_t* r, int i) noexcept nogil:
 cdef inline int _upsample(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
     cdef int64_t mode = r[C_DIM0], given = r[C_DIM1], sp = x[0] - 2
     cdef double v
+    cdef bint big
     cdef int i, size_mode = r[C_K] != 0
     if mode < 0 or mode > 4:
         return E_BAD_FIELD
@@ -529,18 +534,18 @@ cdef inline int _upsample(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c
             if not (v > 0.0 and v < 1e300):  # also rejects NaN
                 return E_UPSAMPLE
     _copy(x, y)
+    big = False
     for i in range(sp):
         if size_mode:
             y[4 + i] = r[C_K + i]
         else:
             # torch: floor(double(in) * scale) in float64
             v = floor(<double>x[4 + i] * _scale(r, i))
-            if v > <double>DIM_MAX:
-                return E_OVERFLOW
-            y[4 + i] = <int64_t>v
-        if y[4 + i] < 1:
-            return E_OUTPUT_SIZE
-    if _finish(y):
+            if v < 1.0:
+                return E_OUTPUT_SIZE
+            big = big or v > <double>DIM_MAX  # OVERFLOW only once every check has passed
+            y[4 + i] = <int64_t>v if v <= <double>DIM_MAX else DIM_MAX
+    if big or _finish(y):
         return E_OVERFLOW
     return _scaled(y[1], UPS_FLOPS[mode], &c.flops)
 
@@ -624,15 +629,17 @@ cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t ni,
 
 
 cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_xs, int64_t ni,
-                       const int64_t** P, int64_t* y, Cnt* c) noexcept nogil:
-    """Layer k of an architecture: its output record goes to P[ni + k] (y, its own slot, or the
-    input's record for shape-preserving ops) and its counts to c; returns an error code.
+                       const int64_t** P, const int64_t* prev, int64_t* y, const int64_t** yo,
+                       Cnt* c) noexcept nogil:
+    """Layer k of an architecture: its output record goes to yo (y, its own slot, or the input's
+    record for shape-preserving ops) and its counts to c; returns an error code.
     Order: inputs resolve (BAD_INPUT_REF), op code known (UNKNOWN_OP), number of inputs (BAD_FIELD)."""
     cdef int op = r[C_OP]
     cdef int64_t n = r[C_NSRC], xoff = r[C_XOFF], j
-    cdef const int64_t* x = _ref(r[C_SRC], k, ni, P)
+    # the previous layer's record is in a register: a chain never waits on the pointer table
+    cdef const int64_t* x = prev if (r[C_SRC] == k - 1 and k > 0) else _ref(r[C_SRC], k, ni, P)
     cdef const int64_t* b
-    P[ni + k] = y
+    yo[0] = y
     if x == NULL:
         return E_BAD_INPUT_REF
     if n != 1:
@@ -657,16 +664,16 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
     if op == OP_CONV2D:
         return _conv(r, 2, x, y, c)
     elif op == OP_RELU:
-        P[ni + k] = x  # same shape: share the input's record
+        yo[0] = x  # same shape: share the input's record
         c.flops = x[1]
         return E_OK
     elif op == OP_IDENTITY:
-        P[ni + k] = x
+        yo[0] = x
         if r[C_DIM0] != 0 and (x[0] < r[C_DIM0] or x[0] > r[C_DIM1]):  # e.g. Dropout1d: 2-d or 3-d
             return E_NDIM
         return E_OK
     elif op == OP_BN2D:
-        P[ni + k] = x
+        yo[0] = x
         return _batchnorm(r, 2, x, y, c)
     elif op == OP_MAXPOOL2D:
         return _pool(r, 2, True, x, y, c)
@@ -674,20 +681,20 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
         return _linear(r, x, y, c)
     elif (op == OP_RELU6 or op == OP_LEAKYRELU or op == OP_ELU or op == OP_GELU or op == OP_SILU
           or op == OP_SIGMOID or op == OP_TANH or op == OP_HARDSWISH or op == OP_HARDSIGMOID):
-        P[ni + k] = x
+        yo[0] = x
         return _scaled(x[1], ACT_FLOPS[op - OP_RELU], &c.flops)
     elif op == OP_PRELU:
-        P[ni + k] = x
+        yo[0] = x
         return _prelu(r, x, y, c)
     elif op == OP_CONV1D:
         return _conv(r, 1, x, y, c)
     elif op == OP_CONV3D:
         return _conv(r, 3, x, y, c)
     elif op == OP_BN1D:
-        P[ni + k] = x
+        yo[0] = x
         return _batchnorm(r, 1, x, y, c)
     elif op == OP_BN3D:
-        P[ni + k] = x
+        yo[0] = x
         return _batchnorm(r, 3, x, y, c)
     elif op == OP_MAXPOOL1D:
         return _pool(r, 1, True, x, y, c)
@@ -710,20 +717,20 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
     elif op == OP_FLATTEN:
         return _flatten(r, x, y)
     elif op == OP_LAYERNORM:
-        P[ni + k] = x
+        yo[0] = x
         return _layernorm(r, x, y, c)
     elif op == OP_GROUPNORM:
-        P[ni + k] = x
+        yo[0] = x
         return _groupnorm(r, x, y, c)
     elif op == OP_SOFTMAX:
-        P[ni + k] = x
+        yo[0] = x
         return _softmax(r, x, y, c)
     elif op == OP_ZEROPAD2D:
         return _zeropad(r, x, y)
     elif op == OP_UPSAMPLE:
         return _upsample(r, x, y, c)
     elif op == OP_CHANNELSHUFFLE:
-        P[ni + k] = x
+        yo[0] = x
         return _shuffle(r, x, y)
     elif op == OP_SLICE:
         return _slice(r, x, y)
@@ -840,6 +847,7 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
         if code != E_OK or _finish(rec) or cc_add(in_total, rec[1], &in_total):
             code = code or E_OVERFLOW
             break
+    y = NULL
     if code == E_OK:
         peak = in_total  # all inputs are live at the start
         cur = P[0][1]  # in a chain only input 0 is read; the others are freed at once
@@ -849,11 +857,11 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
         c.buffers = 0
         c.macs = 0
         c.flops = 0
-        code = _layer(r, k, xs, n_xs, ni, P, buf + (ni + k) * REC, &c)
+        code = _layer(r, k, xs, n_xs, ni, P, y, buf + (ni + k) * REC, &y, &c)
+        P[ni + k] = y  # the record pointer stays in a register for the next layer of a chain
         if code != E_OK:
             err_layer[0] = <int32_t>k
             break
-        y = P[ni + k]
         act = y[1]
         flags = r[C_FLAGS]
         if flags & F_UNUSED:  # exists, never runs: parameters only

@@ -38,6 +38,8 @@ for _d in (1, 2, 3):
 COMMON = [F.OPS[n] for n in ("ReLU", "ReLU", "Identity", "Add", "Cat", "GroupNorm", "LayerNorm",
                              "PReLU", "Softmax", "ChannelShuffle", "Slice", "Upsample", "Mul",
                              "Flatten", "Linear", "GELU", "SiLU", "Sigmoid", "Hardswish")]
+FLAT = [F.OPS[n] for n in ("Linear", "Linear", "ReLU", "BatchNorm1d", "Softmax", "LayerNorm", "Identity",
+                           "Add", "Mul", "Cat", "Slice", "Flatten", "GELU", "PReLU", "Sigmoid", "Tanh")]
 CONV = range(1, 4)
 CONVT = range(4, 7)
 BN = range(8, 11)
@@ -128,7 +130,9 @@ def _divisors(n):
 
 
 def gen_arch(r, max_layers=30):
-    hostility = r.pick((0.0, 0.0, 0.0, 0.02, 0.1, 0.3))
+    hostility = r.pick((0.0, 0.0, 0.0, 0.0, 0.02, 0.1, 0.3))
+    # a clean architecture makes few plausible-range mistakes (wrong op for the input's ndim...)
+    a_noise = 0.15 if hostility == 0 and r.p(0.6) else 1.0
     huge = r.p(0.08)  # inputs with 2**31-1 sized dimensions: OVERFLOW territory
 
     def val(lo, hi):
@@ -156,27 +160,31 @@ def gen_arch(r, max_layers=30):
     a = _Arch(inputs, batch)
     n_layers = r.int(0, max_layers)
     for k in range(n_layers):
-        a.rows.append(gen_row(r, a, k, d, val, hostility))
+        a.rows.append(gen_row(r, a, k, d, val, hostility, a_noise))
     return a
 
 
-def gen_row(r, a, k, d, val, hostility):
+def gen_row(r, a, k, d, val, hostility, noise=1.0):
     row = [0] * F.N_FIELDS
     n_in = len(a.inputs)
-    # ---- op
-    if r.p(0.35):
-        op = r.int(0, F.N_OPS - 1)
-    else:
-        op = r.pick(OPS_BY_D[d] + COMMON)
-    row[F.OP] = op
     # ---- first input: mostly the previous layer
     if k == 0 or r.p(0.1):
         src = r.int(-n_in, k - 1) if k > 0 else -r.int(1, n_in)
     else:
         src = k - 1
+    x = a.shape(src)
+    # ---- op: mostly one that fits the input's number of dimensions
+    if r.p(0.12 * noise):
+        op = r.int(0, F.N_OPS - 1)
+    elif x is None:
+        op = r.pick(OPS_BY_D[d] + COMMON)
+    elif 3 <= len(x) <= 5:
+        op = r.pick(OPS_BY_D[len(x) - 2] + COMMON)
+    else:
+        op = r.pick(FLAT)
+    row[F.OP] = op
     row[F.SRC] = src
     row[F.NSRC] = 1
-    x = a.shape(src)
     nd = len(x) if x is not None else d + 2
     C = x[1] if x is not None and len(x) >= 2 else r.int(1, 64)
 
@@ -193,7 +201,7 @@ def gen_row(r, a, k, d, val, hostility):
     flags = 0
     if op in CONV or op in CONVT:
         dd = (op - 1) % 3 + 1
-        row[F.IN] = 0 if r.p(0.5) else (C if r.p(0.8) else ch())
+        row[F.IN] = 0 if r.p(0.5) else (C if r.p(0.9) else ch())
         row[F.OUT] = ch()
         g = r.pick(_divisors(C)) if r.p(0.3) else 1
         row[F.GROUPS] = val(g, g)
@@ -211,11 +219,11 @@ def gen_row(r, a, k, d, val, hostility):
             spatial(F.O0, 0, 2, dd)
     elif op == F.OPS["Linear"]:
         last = x[-1] if x is not None else ch()
-        row[F.IN] = 0 if r.p(0.5) else (last if r.p(0.8) else ch())
+        row[F.IN] = 0 if r.p(0.5) else (last if r.p(0.9) else ch())
         row[F.OUT] = ch()
         flags = F.F_BIAS if r.p(0.5) else 0
     elif op in BN:
-        row[F.IN] = 0 if r.p(0.4) else (C if r.p(0.8) else ch())
+        row[F.IN] = 0 if r.p(0.4) else (C if r.p(0.9) else ch())
         flags = r.pick((F.F_AFFINE | F.F_TRACK, 0, F.F_AFFINE, F.F_TRACK))
     elif op == F.OPS["LayerNorm"]:
         n = r.int(1, 3)
@@ -316,7 +324,7 @@ def gen_row(r, a, k, d, val, hostility):
         row[F.NSRC] = n
     # ---- extra flag bits (known bits that this op ignores) and rare wrong NSRC
     if r.p(0.1):
-        flags |= r.int(0, F.FLAG_MASK)
+        flags |= r.int(0, F.FLAG_MASK & 127)  # not F_OUTPUT (128): it changes which row is the output
     if r.p(0.05):
         flags |= F.F_UNUSED
     row[F.FLAGS] = flags

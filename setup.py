@@ -33,7 +33,9 @@ class BuildExt(build_ext):
         if omp and not _compiler_accepts(self.compiler, omp):
             print("cnncore: the compiler has no OpenMP; building the core serially", file=sys.stderr)
             omp = []
-        opt = ["-O0", "-g", "-fno-omit-frame-pointer"] if debug else ["-O3"]
+        # Python's own CFLAGS carry -fwrapv; the core checks every overflow itself, so let the
+        # compiler assume signed arithmetic does not wrap (better loop and address code)
+        opt = ["-O0", "-g", "-fno-omit-frame-pointer"] if debug else ["-O3", "-fno-wrapv"]
         for ext in self.extensions:
             ext.extra_compile_args = opt + omp
             ext.extra_link_args = omp

@@ -33,8 +33,9 @@ def _resolve_threads(n_threads, n_arch):
     return n_threads if _core.openmp_enabled() else 1
 
 
-def run_core(arrays, per_layer=False, n_threads=None) -> dict:
-    """Raw core call on validated arrays: a dict of numpy arrays (docs/format.md, Results)."""
+def run_core(arrays, per_layer=False, n_threads=None, fast_path=True) -> dict:
+    """Raw core call on validated arrays: a dict of numpy arrays (docs/format.md, Results).
+    fast_path=False sends every architecture through the general path (for tests)."""
     off, ioff = arrays["arch_offsets"], arrays["input_offsets"]
     n_arch = len(off) - 1
     nt = _resolve_threads(n_threads, n_arch)
@@ -53,7 +54,7 @@ def run_core(arrays, per_layer=False, n_threads=None) -> dict:
     _core.count_packed(arrays["layers"], arrays["extra_src"], off, ioff, arrays["input_shape"],
                        arrays["input_ndim"], arrays["batch_size"], totals, out["output_shape"],
                        out["output_ndim"], out["error"], out["error_layer"], scratch, pointers, liveness,
-                       n_threads=nt, **extra)
+                       n_threads=nt, use_fast=fast_path, **extra)
     for i, k in enumerate(("params", "buffers", "macs", "flops", "activation_elements",
                            "peak_activation_elements")):
         out[k] = np.ascontiguousarray(totals[:, i])

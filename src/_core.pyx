@@ -628,6 +628,86 @@ cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t ni,
     return _finish(y)
 
 
+cdef int _layer_rare(const int32_t* r, int64_t k, const int32_t* xs, int64_t ni, const int64_t** P,
+                     const int64_t* x, int64_t* y, const int64_t** yo, Cnt* c) noexcept nogil:
+    """The less common ops of _layer (inputs already resolved and counted)."""
+    cdef int op = r[C_OP]
+    if op == OP_PRELU:
+        yo[0] = x
+        return _prelu(r, x, y, c)
+    elif op == OP_CONV1D:
+        return _conv(r, 1, x, y, c)
+    elif op == OP_CONV3D:
+        return _conv(r, 3, x, y, c)
+    elif op == OP_BN1D:
+        yo[0] = x
+        return _batchnorm(r, 1, x, y, c)
+    elif op == OP_BN3D:
+        yo[0] = x
+        return _batchnorm(r, 3, x, y, c)
+    elif op == OP_MAXPOOL1D:
+        return _pool(r, 1, True, x, y, c)
+    elif op == OP_MAXPOOL3D:
+        return _pool(r, 3, True, x, y, c)
+    elif op == OP_AVGPOOL1D:
+        return _pool(r, 1, False, x, y, c)
+    elif op == OP_AVGPOOL3D:
+        return _pool(r, 3, False, x, y, c)
+    elif op == OP_ADAPTIVEAVG1D or op == OP_ADAPTIVEAVG2D or op == OP_ADAPTIVEAVG3D:
+        return _adaptive(r, op - OP_ADAPTIVEAVG1D + 1, False, x, y, c)
+    elif op == OP_ADAPTIVEMAX1D or op == OP_ADAPTIVEMAX2D or op == OP_ADAPTIVEMAX3D:
+        return _adaptive(r, op - OP_ADAPTIVEMAX1D + 1, True, x, y, c)
+    elif op == OP_CONVT1D or op == OP_CONVT2D or op == OP_CONVT3D:
+        return _conv_transpose(r, op - OP_CONVT1D + 1, x, y, c)
+    elif op == OP_CAT:
+        return _cat(r, k, xs, ni, P, x, y)
+    elif op == OP_LAYERNORM:
+        yo[0] = x
+        return _layernorm(r, x, y, c)
+    elif op == OP_GROUPNORM:
+        yo[0] = x
+        return _groupnorm(r, x, y, c)
+    elif op == OP_SOFTMAX:
+        yo[0] = x
+        return _softmax(r, x, y, c)
+    elif op == OP_ZEROPAD2D:
+        return _zeropad(r, x, y)
+    elif op == OP_UPSAMPLE:
+        return _upsample(r, x, y, c)
+    elif op == OP_CHANNELSHUFFLE:
+        yo[0] = x
+        return _shuffle(r, x, y)
+    elif op == OP_SLICE:
+        return _slice(r, x, y)
+    return E_UNKNOWN_OP
+
+
+cdef inline int64_t _slot(int64_t ref, int64_t k, int64_t ni) noexcept nogil:
+    """Index (inputs first, then layers) of input `ref` of layer k, or -1 when it is invalid."""
+    if ref >= 0:
+        return ni + ref if ref < k else -1
+    return -1 - ref if -1 - ref < ni else -1
+
+
+cdef inline bint _is_view(int op) noexcept nogil:
+    # these return views of their input (torch allocates nothing): they share its storage
+    return op == OP_IDENTITY or op == OP_FLATTEN or op == OP_SLICE
+
+
+cdef inline void _free_if_last(int64_t s, int64_t k, int64_t* LAST, const int64_t* SIZE, int64_t* live) noexcept nogil:
+    if LAST[s] == k:
+        live[0] -= SIZE[s]
+        LAST[s] = -2  # freed (Add(a, a) must not free twice)
+
+
+
+
+# Called through a pointer so the C compiler cannot inline the rare ops into the hot loop.
+ctypedef int (*layer_fn)(const int32_t*, int64_t, const int32_t*, int64_t, const int64_t**,
+                         const int64_t*, int64_t*, const int64_t**, Cnt*) noexcept nogil
+cdef layer_fn _LAYER_RARE = _layer_rare
+
+
 cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_xs, int64_t ni,
                        const int64_t** P, const int64_t* prev, int64_t* y, const int64_t** yo,
                        Cnt* c) noexcept nogil:
@@ -637,7 +717,7 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
     cdef int op = r[C_OP]
     cdef int64_t n = r[C_NSRC], xoff = r[C_XOFF], j
     # the previous layer's record is in a register: a chain never waits on the pointer table
-    cdef const int64_t* x = prev if (r[C_SRC] == k - 1 and k > 0) else _ref(r[C_SRC], k, ni, P)
+    cdef const int64_t* x = prev if r[C_SRC] == k - 1 else _ref(r[C_SRC], k, ni, P)
     cdef const int64_t* b
     yo[0] = y
     if x == NULL:
@@ -683,76 +763,14 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
           or op == OP_SIGMOID or op == OP_TANH or op == OP_HARDSWISH or op == OP_HARDSIGMOID):
         yo[0] = x
         return _scaled(x[1], ACT_FLOPS[op - OP_RELU], &c.flops)
-    elif op == OP_PRELU:
-        yo[0] = x
-        return _prelu(r, x, y, c)
-    elif op == OP_CONV1D:
-        return _conv(r, 1, x, y, c)
-    elif op == OP_CONV3D:
-        return _conv(r, 3, x, y, c)
-    elif op == OP_BN1D:
-        yo[0] = x
-        return _batchnorm(r, 1, x, y, c)
-    elif op == OP_BN3D:
-        yo[0] = x
-        return _batchnorm(r, 3, x, y, c)
-    elif op == OP_MAXPOOL1D:
-        return _pool(r, 1, True, x, y, c)
-    elif op == OP_MAXPOOL3D:
-        return _pool(r, 3, True, x, y, c)
-    elif op == OP_AVGPOOL1D:
-        return _pool(r, 1, False, x, y, c)
     elif op == OP_AVGPOOL2D:
         return _pool(r, 2, False, x, y, c)
-    elif op == OP_AVGPOOL3D:
-        return _pool(r, 3, False, x, y, c)
-    elif op == OP_ADAPTIVEAVG1D or op == OP_ADAPTIVEAVG2D or op == OP_ADAPTIVEAVG3D:
-        return _adaptive(r, op - OP_ADAPTIVEAVG1D + 1, False, x, y, c)
-    elif op == OP_ADAPTIVEMAX1D or op == OP_ADAPTIVEMAX2D or op == OP_ADAPTIVEMAX3D:
-        return _adaptive(r, op - OP_ADAPTIVEMAX1D + 1, True, x, y, c)
-    elif op == OP_CONVT1D or op == OP_CONVT2D or op == OP_CONVT3D:
-        return _conv_transpose(r, op - OP_CONVT1D + 1, x, y, c)
-    elif op == OP_CAT:
-        return _cat(r, k, xs, ni, P, x, y)
     elif op == OP_FLATTEN:
         return _flatten(r, x, y)
-    elif op == OP_LAYERNORM:
-        yo[0] = x
-        return _layernorm(r, x, y, c)
-    elif op == OP_GROUPNORM:
-        yo[0] = x
-        return _groupnorm(r, x, y, c)
-    elif op == OP_SOFTMAX:
-        yo[0] = x
-        return _softmax(r, x, y, c)
-    elif op == OP_ZEROPAD2D:
-        return _zeropad(r, x, y)
-    elif op == OP_UPSAMPLE:
-        return _upsample(r, x, y, c)
-    elif op == OP_CHANNELSHUFFLE:
-        yo[0] = x
-        return _shuffle(r, x, y)
-    elif op == OP_SLICE:
-        return _slice(r, x, y)
-    return E_UNKNOWN_OP
-
-
-cdef inline int64_t _slot(int64_t ref, int64_t k, int64_t ni) noexcept nogil:
-    """Index (inputs first, then layers) of input `ref` of layer k, or -1 when it is invalid."""
-    if ref >= 0:
-        return ni + ref if ref < k else -1
-    return -1 - ref if -1 - ref < ni else -1
-
-
-cdef inline bint _is_view(int op) noexcept nogil:
-    # these return views of their input (torch allocates nothing): they share its storage
-    return op == OP_IDENTITY or op == OP_FLATTEN or op == OP_SLICE
-
-
-cdef inline void _free_if_last(int64_t s, int64_t k, int64_t* LAST, const int64_t* SIZE, int64_t* live) noexcept nogil:
-    if LAST[s] == k:
-        live[0] -= SIZE[s]
-        LAST[s] = -2  # freed (Add(a, a) must not free twice)
+    elif op == OP_ADAPTIVEAVG2D:
+        return _adaptive(r, 2, False, x, y, c)
+    # every other op runs out of line: the hot loop stays small enough to keep its state in registers
+    return _LAYER_RARE(r, k, xs, ni, P, x, y, yo, c)
 
 
 cdef int64_t _peak_general(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
@@ -807,11 +825,11 @@ cdef int64_t _peak_general(const int32_t* L, int64_t l0, int64_t nl, const int32
     return peak
 
 
-cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
-               const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
-               int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int32_t* err_layer,
-               int64_t* out_shape, int32_t* out_ndim,
-               int64_t* lcnt, int64_t* lshp, int32_t* lnd) noexcept nogil:
+cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
+                      const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
+                      int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int32_t* err_layer,
+                      int64_t* out_shape, int32_t* out_ndim,
+                      int64_t* lcnt, int64_t* lshp, int32_t* lnd, bint per_layer) noexcept nogil:
     """Count architecture rows l0..l0+nl; returns an error code (err_layer = failing row, or -1
     for a bad network input). buf holds ni + nl shape records, P as many record pointers, aux
     3 * (ni + nl) int64 for the liveness of tensors in graphs with branches.
@@ -820,11 +838,14 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
     out_shape/out_ndim the output's shape (all 0 when invalid). When lcnt is not NULL the per-layer
     counts (4 per row), shapes (5 per row) and ndims are written for the rows before a failure.
     """
-    cdef int64_t k, j, t, i, act, flags, out_k = nl - 1, in_total = 0, cur = 0, peak = 0
-    cdef int64_t t_params = 0, t_buffers = 0, t_macs = 0, t_flops = 0, t_act = 0
+    cdef int64_t k, j, t, i, act, flags, out_k = nl - 1, in_total = 0, peak = 0
+    # totals accumulate unsigned: each addend is in [0, 2^63), so a sum passes 2^63 - 1 exactly when
+    # its top bit is set, and one test per layer replaces five overflow branches
+    cdef uint64_t t_params = 0, t_buffers = 0, t_macs = 0, t_flops = 0, t_act = 0
     cdef bint chain = True  # every row reads the previous one only: liveness is then a running pair
     cdef int code = E_OK
     cdef const int64_t* y
+    cdef const int64_t* prev
     cdef int64_t* rec
     cdef const int32_t* r
     cdef Cnt c
@@ -847,17 +868,17 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
         if code != E_OK or _finish(rec) or cc_add(in_total, rec[1], &in_total):
             code = code or E_OVERFLOW
             break
-    y = NULL
+    y = P[0]  # "the previous layer" of row 0 is network input 0 (SRC = -1)
     if code == E_OK:
         peak = in_total  # all inputs are live at the start
-        cur = P[0][1]  # in a chain only input 0 is read; the others are freed at once
     for k in range(nl if code == E_OK else 0):
         r = L + (l0 + k) * NF
         c.params = 0
         c.buffers = 0
         c.macs = 0
         c.flops = 0
-        code = _layer(r, k, xs, n_xs, ni, P, y, buf + (ni + k) * REC, &y, &c)
+        prev = y
+        code = _layer(r, k, xs, n_xs, ni, P, prev, buf + (ni + k) * REC, &y, &c)
         P[ni + k] = y  # the record pointer stays in a register for the next layer of a chain
         if code != E_OK:
             err_layer[0] = <int32_t>k
@@ -868,22 +889,25 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
             c.macs = 0
             c.flops = 0
             act = 0
-        if chain:
-            if (r[C_SRC] != k - 1 or r[C_NSRC] != 1 or flags & F_UNUSED
-                    or (flags & F_OUTPUT and k != nl - 1)):
-                chain = False
-            elif not _is_view(r[C_OP]):  # input and output live together, then the input goes
-                if cur + act > peak:
-                    peak = cur + act
-                cur = act
-        if (cc_add(t_params, c.params, &t_params) or cc_add(t_buffers, c.buffers, &t_buffers)
-                or cc_add(t_macs, c.macs, &t_macs) or cc_add(t_flops, c.flops, &t_flops)
-                or cc_add(t_act, act, &t_act) or cc_add(t_act, in_total, &t)):
-            # inputs + activations bound every live total: keeping them in int64 keeps liveness exact
+        # a chain stays a chain while each row reads only the previous one and is no Slice (whose
+        # storage is larger than the view); an output flag is fine on the last row. In a chain a
+        # layer's input and output live together, then the input goes: peak = max(in + out).
+        chain = chain & (r[C_SRC] == k - 1) & (r[C_NSRC] == 1) & ((flags & F_UNUSED) == 0) & (
+            r[C_OP] != OP_SLICE) & (((flags & F_OUTPUT) == 0) | (k == nl - 1))
+        t = prev[1] + act  # <= inputs + activations, checked below
+        if chain and t > peak and not _is_view(r[C_OP]):
+            peak = t
+        t_params += <uint64_t>c.params
+        t_buffers += <uint64_t>c.buffers
+        t_macs += <uint64_t>c.macs
+        t_flops += <uint64_t>c.flops
+        t_act += <uint64_t>act
+        # inputs + activations bound every live total: keeping them in int64 keeps liveness exact
+        if (t_params | t_buffers | t_macs | t_flops | (t_act + <uint64_t>in_total)) >> 63:
             code = E_OVERFLOW
             err_layer[0] = <int32_t>k
             break
-        if lcnt != NULL:
+        if per_layer:
             t = l0 + k
             lcnt[4 * t] = c.params
             lcnt[4 * t + 1] = c.buffers
@@ -904,17 +928,132 @@ cdef int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int6
         for k in range(nl):
             if L[(l0 + k) * NF + C_FLAGS] & F_OUTPUT:
                 out_k = k
-    tot[0] = t_params
-    tot[1] = t_buffers
-    tot[2] = t_macs
-    tot[3] = t_flops
-    tot[4] = t_act
+    tot[0] = <int64_t>t_params
+    tot[1] = <int64_t>t_buffers
+    tot[2] = <int64_t>t_macs
+    tot[3] = <int64_t>t_flops
+    tot[4] = <int64_t>t_act
     tot[5] = peak
     y = P[ni + out_k] if nl > 0 else P[0]  # the output row, or the first input of an empty arch
     out_ndim[0] = <int32_t>y[0]
     for j in range(5):
         out_shape[j] = y[2 + j] if j < y[0] else 0
     return E_OK
+
+
+cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* ishape,
+                     int32_t indim, int64_t batch, int64_t* tot, int64_t* out_shape,
+                     int32_t* out_ndim) noexcept nogil:
+    """The common case, fast: one network input and a chain of the common ops (every row reads the
+    previous one). The same op functions as _layer run on two local shape records (swapped, never copied), so no pointer
+    table, no scratch and no liveness pass are needed and the state stays in registers. Returns 1
+    when the architecture was counted (valid); 0 sends it to the general path, which also gives
+    the exact error code of an invalid one."""
+    cdef int64_t ra[REC]
+    cdef int64_t rb[REC]
+    cdef int64_t* xr = ra  # the current tensor's record
+    cdef int64_t* yr = rb  # where an op writes a new one; the two swap
+    cdef int64_t k, i, peak, t, in_numel
+    cdef uint64_t t_params = 0, t_buffers = 0, t_macs = 0, t_flops = 0, t_act = 0
+    cdef int op, code, flags
+    cdef bint moved
+    cdef const int32_t* r
+    cdef Cnt c
+    if indim < 1 or indim > 4 or batch < 1 or batch > DIM_MAX:
+        return 0
+    xr[0] = indim + 1
+    xr[2] = batch
+    for i in range(indim):
+        xr[3 + i] = ishape[i]
+        if xr[3 + i] < 1 or xr[3 + i] > DIM_MAX:
+            return 0
+    if _finish(xr):
+        return 0
+    in_numel = xr[1]
+    peak = in_numel
+    for k in range(nl):
+        r = L + (l0 + k) * NF
+        op = r[C_OP]
+        flags = r[C_FLAGS]
+        if r[C_SRC] != k - 1 or r[C_NSRC] != 1 or flags & F_UNUSED or (flags & F_OUTPUT and k != nl - 1):
+            return 0
+        c.params = 0
+        c.buffers = 0
+        c.macs = 0
+        c.flops = 0
+        moved = True  # the op wrote a new record (else: same shape, xr stays)
+        if op == OP_CONV2D:
+            code = _conv(r, 2, xr, yr, &c)
+        elif op == OP_RELU:
+            code = E_OK
+            c.flops = xr[1]
+            moved = False
+        elif op == OP_BN2D:
+            code = _batchnorm(r, 2, xr, yr, &c)
+            moved = False
+        elif op == OP_MAXPOOL2D:
+            code = _pool(r, 2, True, xr, yr, &c)
+        elif op == OP_AVGPOOL2D:
+            code = _pool(r, 2, False, xr, yr, &c)
+        elif op == OP_ADAPTIVEAVG2D:
+            code = _adaptive(r, 2, False, xr, yr, &c)
+        elif op == OP_LINEAR:
+            code = _linear(r, xr, yr, &c)
+        elif op == OP_FLATTEN:
+            code = _flatten(r, xr, yr)
+        elif (op == OP_RELU6 or op == OP_LEAKYRELU or op == OP_ELU or op == OP_GELU or op == OP_SILU
+              or op == OP_SIGMOID or op == OP_TANH or op == OP_HARDSWISH or op == OP_HARDSIGMOID):
+            code = _scaled(xr[1], ACT_FLOPS[op - OP_RELU], &c.flops)
+            moved = False
+        elif op == OP_IDENTITY and r[C_DIM0] == 0:
+            code = E_OK
+            moved = False
+        else:
+            return 0
+        if code != E_OK:
+            return 0
+        t = yr[1] if moved else xr[1]  # the output's elements
+        # a chain's input and output live together (views allocate nothing)
+        if op != OP_FLATTEN and op != OP_IDENTITY and xr[1] + t > peak:
+            peak = xr[1] + t
+        t_params += <uint64_t>c.params
+        t_buffers += <uint64_t>c.buffers
+        t_macs += <uint64_t>c.macs
+        t_flops += <uint64_t>c.flops
+        t_act += <uint64_t>t
+        if (t_params | t_buffers | t_macs | t_flops | (t_act + <uint64_t>in_numel)) >> 63:
+            return 0
+        if moved:
+            xr, yr = yr, xr
+    tot[0] = <int64_t>t_params
+    tot[1] = <int64_t>t_buffers
+    tot[2] = <int64_t>t_macs
+    tot[3] = <int64_t>t_flops
+    tot[4] = <int64_t>t_act
+    tot[5] = peak
+    out_ndim[0] = <int32_t>xr[0]
+    for i in range(5):
+        out_shape[i] = xr[2 + i] if i < xr[0] else 0
+    return 1
+
+
+cdef int _arch_counts(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
+                      const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
+                      int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int32_t* err_layer,
+                      int64_t* out_shape, int32_t* out_ndim) noexcept nogil:
+    """_arch without per-layer outputs: the batch path (a separate copy the compiler specialises)."""
+    return _arch(L, l0, nl, xs, n_xs, ishape, indim, i0, ni, batch, buf, P, aux, tot, err_layer,
+                 out_shape, out_ndim, NULL, NULL, NULL, False)
+
+
+cdef int _arch_rows(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
+                    const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
+                    int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int32_t* err_layer,
+                    int64_t* out_shape, int32_t* out_ndim,
+                    int64_t* lcnt, int64_t* lshp, int32_t* lnd) noexcept nogil:
+    """_arch with per-layer counts and shapes (one model's table, explain)."""
+    return _arch(L, l0, nl, xs, n_xs, ishape, indim, i0, ni, batch, buf, P, aux, tot, err_layer,
+                 out_shape, out_ndim, lcnt, lshp, lnd, True)
 
 
 # ---- the public (private-module) entry points ---------------------------------------------------
@@ -942,12 +1081,13 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                  int32_t[::1] error, int32_t[::1] error_layer, int64_t[:, :, ::1] scratch,
                  int64_t[:, ::1] pointers, int64_t[:, ::1] liveness,
                  int64_t[:, ::1] layer_counts=None, int64_t[:, ::1] layer_shape=None,
-                 int32_t[::1] layer_ndim=None, int n_threads=1):
+                 int32_t[::1] layer_ndim=None, int n_threads=1, bint use_fast=True):
     """Count every architecture. The caller validated shapes/dtypes and allocated every output:
     totals (n_arch, 6), output_shape (n_arch, 5), output_ndim/error/error_layer (n_arch,),
     scratch (n_threads, max_rows, REC) with max_rows >= max over archs of n_inputs + n_layers,
     pointers (n_threads, max_rows) (room for one record pointer per row), liveness (n_threads, 3 * max_rows),
-    and optionally the per-layer arrays (n_layers, 4), (n_layers, 5), (n_layers,)."""
+    and optionally the per-layer arrays (n_layers, 4), (n_layers, 5), (n_layers,).
+    use_fast=False sends every architecture through the general path (tests compare the two)."""
     cdef Py_ssize_t n_arch = arch_offsets.shape[0] - 1
     cdef Py_ssize_t a
     cdef int64_t n_xs = extra_src.shape[0], l0, nl, i0, ni, j
@@ -998,9 +1138,19 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                     or i0 + ni > input_shape.shape[0] or ni + nl > max_rows):
                 ni = 0  # _arch reports BAD_FIELD for an architecture without inputs
                 nl = 0
-            error[a] = _arch(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf, P, aux,
-                             &totals[a, 0], &error_layer[a], &output_shape[a, 0], &output_ndim[a],
-                             lc, ls, ln)
+            if lc == NULL and use_fast and ni == 1 and _chain_fast(
+                    L, l0, nl, ish + 4 * i0, ind[i0], batch_size[a], &totals[a, 0],
+                    &output_shape[a, 0], &output_ndim[a]):
+                error[a] = E_OK
+                error_layer[a] = -1
+            elif lc == NULL:
+                error[a] = _arch_counts(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf, P,
+                                        aux, &totals[a, 0], &error_layer[a], &output_shape[a, 0],
+                                        &output_ndim[a])
+            else:
+                error[a] = _arch_rows(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf, P,
+                                      aux, &totals[a, 0], &error_layer[a], &output_shape[a, 0],
+                                      &output_ndim[a], lc, ls, ln)
 
 
 def validate_rows(const int32_t[:, ::1] layers, const int64_t[::1] arch_offsets,

@@ -130,3 +130,24 @@ def test_threads_give_identical_results(big_sample):
     default = cc.count(cc.Packed.from_arrays(**big_sample))
     np.testing.assert_array_equal(default.flops, one["flops"])
     np.testing.assert_array_equal(default.error, one["error"])
+
+
+def test_fast_chain_path_equals_general_path(big_sample):
+    """The core counts plain chains of common ops on a fast path; every other architecture (and
+    any that fails a check there) goes the general way. Both must give identical answers."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from _data import make_batch  # realistic chains (conv/BN/ReLU/pool/linear), mostly valid
+
+    for arrays in (big_sample, make_batch(2000, seed=3)):
+        packed = cc.Packed.from_arrays(**arrays)
+        fast = run_core(packed.arrays(), n_threads=1)
+        general = run_core(packed.arrays(), n_threads=1, fast_path=False)
+        assert set(fast) == set(general)
+        for k in fast:
+            assert np.array_equal(fast[k], general[k]), k
+    assert np.mean(fast["error"] == 0) > 0.9  # the chains are mostly valid: the fast path did the work
+    ref = run_reference(cc.Packed.from_arrays(**make_batch(300, seed=4)).arrays())
+    core = run_core(cc.Packed.from_arrays(**make_batch(300, seed=4)).arrays(), n_threads=1)
+    assert_same(core, ref, make_batch(300, seed=4), PER_ARCH + _others(core))

@@ -689,25 +689,21 @@ def _peak_live(rows, extra, inputs, shapes, out_index):
 # ---- public entry points ----------------------------------------------------------------------
 
 
-def count(model_or_packed, input_shape=None, batch_size=None, dtype="float32", n_threads=None):
-    """Count params, buffers, MACs, FLOPs, activations and output shapes with the reference core.
+def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=None):
+    """Count a model (-> Result) or a cc.Packed batch (-> BatchResult) with this pure-Python twin.
 
-    Same as ``cnncore.count(..., backend="reference")``: ``model_or_packed`` is a torch module,
-    a layer-spec model, a list of them, or a ``Packed`` batch; ``input_shape`` excludes the batch
-    dimension; ``dtype`` sets ``param_bytes``. Returns what ``cnncore.count`` returns.
+    The same as ``cnncore.count(..., backend="reference")``: the same arguments, results and error
+    codes; slow, and independent of the compiled core. n_threads is accepted and ignored.
     """
     from cnncore import counting
 
-    return counting.count(model_or_packed, input_shape, batch_size=batch_size, dtype=dtype,
+    return counting.count(model, input_shape, batch_size=batch_size, dtype=dtype,
                           n_threads=n_threads, backend="reference")
 
 
-def summary(model_or_packed, input_shape=None, batch_size=None, dtype="float32", **kwargs):
-    """A per-layer table (shape, params, MACs, FLOPs per layer) computed by the reference core.
-
-    Same as ``cnncore.summary(..., backend="reference")``; arguments as in ``count``.
-    """
+def summary(model, input_shape=None, batch_size=None, dtype="float32"):
+    """The per-layer table of ``cnncore.summary``, computed by the reference."""
     from cnncore import counting
 
-    return counting.summary(model_or_packed, input_shape, batch_size=batch_size, dtype=dtype,
-                            backend="reference", **kwargs)
+    return counting.summary(model, input_shape, batch_size=batch_size, dtype=dtype,
+                            backend="reference")

@@ -175,12 +175,20 @@ cdef inline void _copy(const int64_t* x, int64_t* y) noexcept nogil:
 
 
 cdef inline int64_t _div(int64_t a, int64_t b) noexcept nogil:
-    # a >= 0, b >= 1; strides and groups are nearly always 1 or 2, and a hardware divide is slow
+    # a >= 0, 1 <= b < 2^31; strides and groups are nearly always 1 or 2, and a hardware divide is
+    # slow (a 32-bit one is several times faster than a 64-bit one)
     if b == 1:
         return a
     if b == 2:
         return a >> 1
+    if a <= <int64_t>4294967295:
+        return <uint32_t>a / <uint32_t>b
     return a / b
+
+
+cdef inline bint _divides(int64_t g, int64_t a) noexcept nogil:
+    # 1 <= g, 0 <= a < 2^31 (channel counts)
+    return g == 1 or <uint32_t>a % <uint32_t>g == 0
 
 
 cdef inline int _scaled(int64_t n, int64_t k, int64_t* out) noexcept nogil:
@@ -206,7 +214,7 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
     if inn != 0 and x[3] != inn:
         return E_IN_CHANNELS
     inn = x[3]
-    if g != 1 and (inn % g != 0 or out % g != 0):
+    if not (_divides(g, inn) and _divides(g, out)):  # channels and groups are below 2^31
         return E_GROUPS
     y[0] = x[0]
     y[2] = x[2]
@@ -1067,10 +1075,38 @@ def max_threads():
 
 
 def format_constants():
-    """The numbers compiled into the core, for tests/test_format.py to compare with cnncore._format."""
-    return dict(N_FIELDS=NF, N_OPS=N_OPS, FLAG_MASK=FLAG_MASK, OVERFLOW=E_OVERFLOW,
-                SLICE=OP_SLICE, CAT=OP_CAT, UPSAMPLE=OP_UPSAMPLE, SOFTMAX=OP_SOFTMAX,
-                LINEAR=OP_LINEAR, SLICE_RANGE=E_SLICE_RANGE, F_IMPLICIT_DIM=F_IMPLICIT_DIM)
+    """Every number compiled into the core, for tests/test_format.py to compare with cnncore._format."""
+    ops = dict(Identity=OP_IDENTITY, Conv1d=OP_CONV1D, Conv2d=OP_CONV2D, Conv3d=OP_CONV3D,
+               ConvTranspose1d=OP_CONVT1D, ConvTranspose2d=OP_CONVT2D, ConvTranspose3d=OP_CONVT3D,
+               Linear=OP_LINEAR, BatchNorm1d=OP_BN1D, BatchNorm2d=OP_BN2D, BatchNorm3d=OP_BN3D,
+               LayerNorm=OP_LAYERNORM, GroupNorm=OP_GROUPNORM, ReLU=OP_RELU, ReLU6=OP_RELU6,
+               LeakyReLU=OP_LEAKYRELU, PReLU=OP_PRELU, ELU=OP_ELU, GELU=OP_GELU, SiLU=OP_SILU,
+               Sigmoid=OP_SIGMOID, Tanh=OP_TANH, Hardswish=OP_HARDSWISH, Hardsigmoid=OP_HARDSIGMOID,
+               Softmax=OP_SOFTMAX, MaxPool1d=OP_MAXPOOL1D, MaxPool2d=OP_MAXPOOL2D,
+               MaxPool3d=OP_MAXPOOL3D, AvgPool1d=OP_AVGPOOL1D, AvgPool2d=OP_AVGPOOL2D,
+               AvgPool3d=OP_AVGPOOL3D, AdaptiveAvgPool1d=OP_ADAPTIVEAVG1D,
+               AdaptiveAvgPool2d=OP_ADAPTIVEAVG2D, AdaptiveAvgPool3d=OP_ADAPTIVEAVG3D,
+               AdaptiveMaxPool1d=OP_ADAPTIVEMAX1D, AdaptiveMaxPool2d=OP_ADAPTIVEMAX2D,
+               AdaptiveMaxPool3d=OP_ADAPTIVEMAX3D, Flatten=OP_FLATTEN, ZeroPad2d=OP_ZEROPAD2D,
+               Upsample=OP_UPSAMPLE, ChannelShuffle=OP_CHANNELSHUFFLE, Add=OP_ADD, Mul=OP_MUL,
+               Cat=OP_CAT, Slice=OP_SLICE)
+    errors = dict(OK=E_OK, UNKNOWN_OP=E_UNKNOWN_OP, BAD_INPUT_REF=E_BAD_INPUT_REF,
+                  BAD_FIELD=E_BAD_FIELD, NDIM=E_NDIM, IN_CHANNELS=E_IN_CHANNELS, GROUPS=E_GROUPS,
+                  OUTPUT_SIZE=E_OUTPUT_SIZE, KERNEL_TOO_LARGE=E_KERNEL_TOO_LARGE,
+                  POOL_PADDING=E_POOL_PADDING, SAME_STRIDE=E_SAME_STRIDE,
+                  OUTPUT_PADDING=E_OUTPUT_PADDING, NORM_SHAPE=E_NORM_SHAPE,
+                  NORM_GROUPS=E_NORM_GROUPS, DIM_RANGE=E_DIM_RANGE, BROADCAST=E_BROADCAST,
+                  CAT_SHAPE=E_CAT_SHAPE, SHUFFLE_GROUPS=E_SHUFFLE_GROUPS, UPSAMPLE=E_UPSAMPLE,
+                  OVERFLOW=E_OVERFLOW, FLATTEN_ORDER=E_FLATTEN_ORDER, SLICE_RANGE=E_SLICE_RANGE,
+                  SINGLE_VALUE=E_SINGLE_VALUE)
+    columns = dict(OP=C_OP, SRC=C_SRC, NSRC=C_NSRC, XOFF=C_XOFF, IN=C_IN, OUT=C_OUT,
+                   GROUPS=C_GROUPS, FLAGS=C_FLAGS, DIM0=C_DIM0, DIM1=C_DIM1, K0=C_K, S0=C_S,
+                   P0=C_P, D0=C_D, O0=C_O)
+    flags = dict(F_BIAS=F_BIAS, F_AFFINE=F_AFFINE, F_TRACK=F_TRACK, F_CEIL=F_CEIL, F_SAME=F_SAME,
+                 F_IMPLICIT_DIM=F_IMPLICIT_DIM, F_UNUSED=F_UNUSED, F_OUTPUT=F_OUTPUT,
+                 FLAG_MASK=FLAG_MASK)
+    return dict(N_FIELDS=NF, N_OPS=N_OPS, ops=ops, errors=errors, columns=columns, flags=flags,
+                DIM_MAX=DIM_MAX)
 
 
 def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,

@@ -1,0 +1,109 @@
+"""Markdown tables of the peer benchmarks from a pytest-benchmark JSON file.
+
+    python -m pytest benchmarks/test_bench_peers.py -p no:cacheprovider --benchmark-json=/tmp/peers.json
+    python benchmarks/peers_table.py /tmp/peers.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+ARCHS = ("resnet18", "mobilenet_v2")
+LABEL = {"resnet18": "ResNet-18", "mobilenet_v2": "MobileNetV2"}
+PEERS = ("thop", "ptflops", "fvcore", "torchinfo", "FlopCounterMode")
+
+
+def fmt_t(s: float) -> str:
+    if s >= 1e-3:
+        return f"{s * 1e3:.1f} ms"
+    if s >= 1e-6:
+        return f"{s * 1e6:.1f} µs"
+    return f"{s * 1e9:.0f} ns"
+
+
+def fmt_r(r: float) -> str:
+    return f"{r:,.0f}×" if r >= 10 else f"{r:.1f}×"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("json")
+    a = ap.parse_args(argv)
+    data = json.load(open(a.json))
+    t = {}  # (arch, counter, mode) -> per-arch median seconds
+    info = {}
+    for b in data["benchmarks"]:
+        e = b["extra_info"]
+        key = (e["arch"], e["counter"], e["mode"])
+        t[key] = b["stats"]["median"] / e["n_arch"]
+        info[key] = e
+
+    one = "cnncore, one model"
+    pk = {n: next(c for (_, c, _) in t if c.startswith("cnncore, packed") and c.endswith(f"{n} thread(s)"))
+          for n in (1, 2)}
+
+    print(f"Machine: {data['machine_info'].get('cpu', {}).get('brand_raw', '?')}, "
+          f"{data['machine_info'].get('cpu', {}).get('count', '?')} logical CPUs; "
+          f"run {data['datetime']}; torch threads {next(iter(info.values()))['torch_threads']}")
+    print()
+    print("Per-architecture median times (`build` = construct the model + count; `count` = count a "
+          "model built beforehand)")
+    print()
+    head = "| counter | version | " + " | ".join(f"{LABEL[x]} build | {LABEL[x]} count" for x in ARCHS) + " |"
+    print(head)
+    print("|---|---|" + "---|---|" * len(ARCHS))
+    rows = [(p, p) for p in PEERS] + [("torch.nn module", "torch module, build only")] + [
+        (one, "cnncore, one model (`cc.count(cc.zoo.X())`)"),
+        (pk[1], "cnncore, packed ×10 000, 1 thread, per arch"),
+        (pk[2], "cnncore, packed ×10 000, 2 threads, per arch")]
+    for c, label in rows:
+        ver = next((info[k]["version"] for k in info if k[1] == c), "")
+        cells = []
+        for x in ARCHS:
+            for mode in ("build", "count"):
+                if c == "torch.nn module":
+                    mode = "build only" if mode == "build" else None
+                v = t.get((x, c, mode))
+                cells.append(fmt_t(v) if v is not None else "–")
+        print(f"| {label} | {ver} | " + " | ".join(cells) + " |")
+    print()
+    print("Ratios peer time / cnncore time. One model: build/build and count/count. Packed: the peer's "
+          "time for one architecture (build+count, or count only) over cnncore's count time per architecture.")
+    print()
+    print("| peer | arch | one model, build | one model, count | packed 1 thr vs peer build | "
+          "packed 1 thr vs peer count | packed 2 thr vs peer build | packed 2 thr vs peer count |")
+    print("|---|---|---|---|---|---|---|---|")
+    worst = {"one_build": 1e30, "one_count": 1e30, "packed_build": 1e30, "packed_count": 1e30}
+    for p in PEERS:
+        for x in ARCHS:
+            pb, pc = t[(x, p, "build")], t[(x, p, "count")]
+            rb, rc = pb / t[(x, one, "build")], pc / t[(x, one, "count")]
+            k1, k2 = t[(x, pk[1], "count")], t[(x, pk[2], "count")]
+            best = min(k1, k2)
+            worst["one_build"] = min(worst["one_build"], rb)
+            worst["one_count"] = min(worst["one_count"], rc)
+            worst["packed_build"] = min(worst["packed_build"], pb / best)
+            worst["packed_count"] = min(worst["packed_count"], pc / best)
+            print(f"| {p} | {LABEL[x]} | " + " | ".join(fmt_r(r) for r in (rb, rc, pb / k1, pc / k1, pb / k2, pc / k2))
+                  + " |")
+    print()
+    print("MACs each counter reports (torchvision: ResNet-18 1.814 G, MobileNetV2 0.301 G)")
+    print()
+    print("| counter | " + " | ".join(f"{LABEL[x]} MACs | vs cnncore" for x in ARCHS) + " |")
+    print("|---|" + "---|---|" * len(ARCHS))
+    for c in PEERS + (one,):
+        cells = []
+        for x in ARCHS:
+            m, ref = info[(x, c, "count")]["macs"], info[(x, one, "count")]["macs"]
+            cells += [f"{m:,}", f"{(m - ref) / ref * 100:+.2f} %"]
+        print(f"| {c} | " + " | ".join(cells) + " |")
+    print()
+    print(f"smallest ratio, one model, build+count: {fmt_r(worst['one_build'])} (target 1,000×: "
+          f"{'MET' if worst['one_build'] >= 1e3 else 'MISSED'}); count only: {fmt_r(worst['one_count'])}")
+    print(f"smallest ratio, packed (faster thread count) vs peer build+count: {fmt_r(worst['packed_build'])} "
+          f"(target 100,000×: {'MET' if worst['packed_build'] >= 1e5 else 'MISSED'}); vs peer count only: "
+          f"{fmt_r(worst['packed_count'])} ({'MET' if worst['packed_count'] >= 1e5 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()

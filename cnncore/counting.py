@@ -174,7 +174,8 @@ def _error_sentence(packed, raw, a, arch_label=None):
 
 
 def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=None, backend="core"):
-    """Count a model (-> Result) or a cc.Packed batch (-> BatchResult).
+    """Count a model (-> Result), a cc.Packed batch (-> BatchResult), or an iterable of cc.Packed
+    chunks (-> an iterator of BatchResult, one per chunk, counted lazily: memory stays bounded).
 
     model: a layer, Sequential or Model (input_shape without the batch, e.g. (3, 224, 224);
     a Model built from cc.Input knows its own) or a cc.Packed. batch_size defaults to the Model's
@@ -182,8 +183,12 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
     An invalid single model raises cc.ShapeError naming the layer; in a batch an invalid
     architecture gets valid=False and an error code, and never stops the others.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
     run = BACKENDS[backend]
     nbytes = _dtype_bytes(dtype)
+    if not isinstance(model, Packed) and _is_chunk_stream(model):
+        return _count_stream(model, dtype, n_threads, backend)
     if isinstance(model, Packed):
         # arrays may have changed since they were validated: the offsets size the scratch memory,
         # so they are checked again (cheap); the core itself never trusts anything else
@@ -224,6 +229,22 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
                   param_bytes=params * nbytes, activation_elements=int(raw["activation_elements"][0]),
                   peak_activation_bytes=int(raw["peak_activation_elements"][0]) * nbytes,
                   output_shapes=out_shapes, layers=rows, input_shape=(int(a["batch_size"][0]),) + in_shape, dtype=str(dtype))
+
+
+def _is_chunk_stream(x):
+    from .layers import Layer
+    return (hasattr(x, "__iter__") and not isinstance(x, (Layer, str, bytes))
+            and not hasattr(x, "_emit"))
+
+
+def _count_stream(chunks, dtype, n_threads, backend):
+    """Count an iterable of cc.Packed chunks lazily: one BatchResult per chunk, so memory stays
+    bounded by one chunk whatever the total number of architectures."""
+    for i, chunk in enumerate(chunks):
+        if not isinstance(chunk, Packed):
+            raise TypeError(f"cc.count over an iterable expects cc.Packed chunks; item {i} is "
+                            f"{type(chunk).__name__} (pack models first with cc.pack)")
+        yield count(chunk, dtype=dtype, n_threads=n_threads, backend=backend)
 
 
 def explain(packed: Packed, i: int, backend="core") -> str:

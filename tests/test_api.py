@@ -86,3 +86,23 @@ def test_readme_numbers():
         cc.Flatten(), cc.Linear(800, 128), cc.ReLU(), cc.Linear(128, 10)), (1, 100))
     assert "105450, 185280, (1, 10)" in text and (r.params, r.macs, r.output_shape) == (105450, 185280, (1, 10))
     assert "4,089,184,256" in text and cc.count(cc.zoo.resnet50()).macs == 4_089_184_256
+
+
+def test_count_streams_chunks_lazily():
+    """cc.count over an iterable of Packed chunks yields one BatchResult per chunk, on demand."""
+    made = []
+
+    def chunks():
+        for w in (8, 16, 24):
+            made.append(w)
+            yield cc.pack([_small(w)] * 3, (3, 16, 16))
+
+    stream = cc.count(chunks())
+    assert made == []  # nothing packed or counted yet
+    first = next(stream)
+    assert made == [8] and len(first) == 3
+    # hand: 27*8 + 8 + 2*8 + 10*8 + 10 = 330
+    assert first.params.tolist() == [330] * 3
+    assert [r.params[0] for r in stream] == [650, 970]  # 27w + w + 2w + 10w + 10
+    with pytest.raises(TypeError, match="cc.Packed chunks"):
+        list(cc.count(iter([_small(8)])))

@@ -96,7 +96,7 @@ def make_batch(n_arch: int = N_ARCH_DEFAULT, seed: int = 0) -> dict:
 
         bn[:, F.OP] = OP_BN2D
         bn[:, F.IN] = C
-        bn[:, F.FLAGS] = F.F_AFFINE | F.F_TRACK
+        bn[:, F.FLAGS] = F.F_AFFINE | F.F_TRACK | F.F_BIAS  # weight and bias
 
         pool = u[4] < 0.15
         kk = np.where(u[5] < 0.5, 3, 2)

@@ -15,7 +15,11 @@ Every peer is timed twice: `build` = construct the torch module (torchvision's i
 `count` = count only, on a module built beforehand. cnncore is timed the same two ways on one model
 (`cc.count(cc.zoo.resnet18())` / `cc.count(model)`), and on a packed batch of 10 000 copies of the
 architecture (`cc.count(packed, n_threads=1 | 2)`; its per-architecture time is the median / 10 000;
-packing is done once, outside the timing). `extra_info` holds each run's reported MACs and params,
+packing is done once, outside the timing). Torch runs single-threaded (`torch.set_num_threads(1)`; override with CNNCORE_BENCH_TORCH_THREADS=N):
+on a shared 2-core machine, torch's 2 OpenMP threads make a ResNet-18 forward ~20x slower
+(0.95 s instead of 0.05 s) as soon as another process holds one core, since every op's barrier
+waits for a descheduled thread. One thread also matches cnncore's one-model path, which is serial;
+compare it with the packed n_threads=1 row. `extra_info` holds each run's reported MACs and params,
 `per_arch_s` and the peer's version. benchmarks/peers_table.py turns the JSON into the table of
 BENCHMARKS.md:
 
@@ -24,6 +28,7 @@ BENCHMARKS.md:
 """
 from __future__ import annotations
 
+import os
 from importlib.metadata import version
 
 import pytest
@@ -90,6 +95,17 @@ def _record(benchmark, arch, counter, mode, n_arch=1, **info):
     if st is not None:  # None under --benchmark-disable
         benchmark.extra_info["median_s"] = st.stats.median
         benchmark.extra_info["per_arch_s"] = st.stats.median / n_arch
+
+
+TORCH_THREADS = int(os.environ.get("CNNCORE_BENCH_TORCH_THREADS", "1"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _torch_threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(TORCH_THREADS)
+    yield
+    torch.set_num_threads(old)
 
 
 def _build(arch):

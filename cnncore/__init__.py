@@ -11,7 +11,7 @@ from .layers import __all__ as _layer_names
 from .graph import Input, Model, Tensor, add, cat, chunk, flatten, mul, split
 from .model import Sequential
 from .packing import Packed, pack
-from . import zoo
+from . import reference, zoo
 
 openmp_enabled = _core.openmp_enabled
 

@@ -33,7 +33,7 @@ def random_candidates(n, seed=0):
         c[:, F.S0] = c[:, F.S1] = st
         c[:, F.P0] = c[:, F.P1] = k // 2
         c[:, F.D0] = c[:, F.D1] = 1
-        b[:, F.OP], b[:, F.IN], b[:, F.FLAGS] = F.OPS["BatchNorm2d"], w, F.F_AFFINE | F.F_TRACK
+        b[:, F.OP], b[:, F.IN], b[:, F.FLAGS] = F.OPS["BatchNorm2d"], w, F.F_AFFINE | F.F_TRACK | F.F_BIAS
         r[:, F.OP] = F.OPS["ReLU"]
         cin = w
     g, f, lin = L[:, -3], L[:, -2], L[:, -1]

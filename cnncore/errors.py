@@ -45,7 +45,7 @@ def describe(code, row, x, layer_type):
     if name == "NDIM":
         return f"{opname} got an input with {len(x)} dimensions {xs} (batch included), which it does not accept"
     if name == "KERNEL_TOO_LARGE":
-        return (f"Kernel size can't be greater than actual input size: padded input {xs[1:] if False else xs} "
+        return (f"Kernel size can't be greater than actual input size: input {xs} "
                 f"with kernel_size={_spatial(row, F.K0, d)}, padding={_spatial(row, F.P0, d)}, "
                 f"dilation={_spatial(row, F.D0, d)}")
     if name == "OUTPUT_SIZE":
@@ -69,6 +69,9 @@ def describe(code, row, x, layer_type):
             f", end_dim={row[F.DIM1]})" if opname == "Flatten" else ")")
     if name == "FLATTEN_ORDER":
         return f"flatten() has invalid args: start_dim ({row[F.DIM0]}) cannot come after end_dim ({row[F.DIM1]})"
+    if name == "OVERFLOW":
+        return (f"the output is too large to count: a dimension above 2**31-1 or a count above "
+                f"int64 (input shape {xs})")
     if name == "SHUFFLE_GROUPS":
         return f"Number of channels must be divisible by groups: {x[1]} channels, groups={row[F.GROUPS]}"
     return f"{generic} (input shape {xs})"

@@ -189,7 +189,7 @@ class Linear(Layer):
     """torch.nn.Linear: applies to the last dimension."""
     OP = F.OPS["Linear"]
 
-    def __init__(self, in_features, out_features, bias=True):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
         self.in_features = _int("in_features", in_features, 0)
         self.out_features = _int("out_features", out_features, 1)
@@ -204,18 +204,21 @@ class Linear(Layer):
 class LazyLinear(Linear):
     """torch.nn.LazyLinear: in_features inferred."""
 
-    def __init__(self, out_features, bias=True):
+    def __init__(self, out_features, bias=True, device=None, dtype=None):
         super().__init__(0, out_features, bias)
 
 
 class _BatchNorm(Layer):
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 device=None, dtype=None, *, bias=True):
         super().__init__()
         self.num_features = _int("num_features", num_features, 0)
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
+        self.bias = bool(bias)
         self._fields.update({F.IN: self.num_features,
-                             F.FLAGS: (F.F_AFFINE if self.affine else 0) | (F.F_TRACK if self.track_running_stats else 0)})
+                             F.FLAGS: (F.F_AFFINE if self.affine else 0) | (F.F_TRACK if self.track_running_stats else 0)
+                             | (F.F_BIAS if self.bias else 0)})
 
     def extra_repr(self):
         return f"{self.num_features}, affine={self.affine}, track_running_stats={self.track_running_stats}"
@@ -226,8 +229,9 @@ def _bn(name):
 
 
 def _lazy_bn(name, base):
-    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
-        base.__init__(self, 0, eps, momentum, affine, track_running_stats)
+    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
+                 dtype=None, *, bias=True):
+        base.__init__(self, 0, eps, momentum, affine, track_running_stats, bias=bias)
     return type(name, (base,), {"__init__": __init__, "__doc__": f"torch.nn.{name}", "__module__": __name__})
 
 
@@ -243,7 +247,8 @@ class LayerNorm(Layer):
     """torch.nn.LayerNorm over the trailing `normalized_shape` (1 to 3 dimensions)."""
     OP = F.OPS["LayerNorm"]
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None,
+                 dtype=None):
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         if not 1 <= len(shape) <= 3:
@@ -263,42 +268,59 @@ class GroupNorm(Layer):
     """torch.nn.GroupNorm."""
     OP = F.OPS["GroupNorm"]
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *,
+                 bias=True):
         super().__init__()
         self.num_groups = _int("num_groups", num_groups, 1)
         self.num_channels = _int("num_channels", num_channels, 1)
         if self.num_channels % self.num_groups:
             raise ValueError("num_channels must be divisible by num_groups")
         self.affine = bool(affine)
+        self.bias = bool(bias)
         self._fields.update({F.GROUPS: self.num_groups, F.IN: self.num_channels,
-                             F.FLAGS: F.F_AFFINE if self.affine else 0})
+                             F.FLAGS: (F.F_AFFINE if self.affine else 0) | (F.F_BIAS if self.bias else 0)})
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, affine={self.affine}"
 
 
 # ---------------------------------------------------------------------------------------------
-# Activations: arguments that do not change any count are accepted and kept for repr only.
-class _Activation(Layer):
+# Activations, with torch's signatures (their arguments change no count).
+def _act(name, params):
+    """An activation class whose __init__ takes exactly torch's arguments, e.g. (("inplace", False),)."""
+    names = [p for p, _ in params]
+    defaults = dict(params)
+
     def __init__(self, *args, **kwargs):
-        super().__init__()
-        self._args = (args, kwargs)
+        Layer.__init__(self)
+        if len(args) > len(names):
+            raise TypeError(f"{name}() takes at most {len(names)} arguments ({len(args)} given)")
+        bad = set(kwargs) - set(names) | set(names[:len(args)]) & set(kwargs)
+        if bad:
+            raise TypeError(f"{name}() got an unexpected or repeated keyword argument {sorted(bad)[0]!r}")
+        self._args = {**defaults, **dict(zip(names, args)), **kwargs}
+
+    def extra_repr(self):
+        return ", ".join(f"{k}={v!r}" for k, v in self._args.items() if v != defaults[k])
+
+    return type(name, (Layer,), {"OP": F.OPS[name], "__init__": __init__, "extra_repr": extra_repr,
+                                 "__doc__": f"torch.nn.{name}({', '.join(f'{k}={v!r}' for k, v in params)})",
+                                 "__module__": __name__})
 
 
-def _act(name):
-    return type(name, (_Activation,), {"OP": F.OPS[name], "__doc__": f"torch.nn.{name}", "__module__": __name__})
-
-
-ReLU, ReLU6, LeakyReLU, ELU, GELU, SiLU, Sigmoid, Tanh, Hardswish, Hardsigmoid = (
-    _act(n) for n in ("ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh",
-                      "Hardswish", "Hardsigmoid"))
+_INPLACE = (("inplace", False),)
+ReLU, ReLU6, SiLU, Hardswish, Hardsigmoid = (_act(n, _INPLACE) for n in ("ReLU", "ReLU6", "SiLU", "Hardswish", "Hardsigmoid"))
+LeakyReLU = _act("LeakyReLU", (("negative_slope", 0.01), ("inplace", False)))
+ELU = _act("ELU", (("alpha", 1.0), ("inplace", False)))
+GELU = _act("GELU", (("approximate", "none"),))
+Sigmoid, Tanh = _act("Sigmoid", ()), _act("Tanh", ())
 
 
 class PReLU(Layer):
     """torch.nn.PReLU(num_parameters=1): one slope per channel (or one shared)."""
     OP = F.OPS["PReLU"]
 
-    def __init__(self, num_parameters=1, init=0.25):
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
         super().__init__()
         self.num_parameters = _int("num_parameters", num_parameters, 1)
         self._fields[F.IN] = self.num_parameters
@@ -358,9 +380,13 @@ def _maxpool(name, d):
 
 
 def _avgpool(name, d):
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None):
-        _Pool.__init__(self, kernel_size, stride, padding, 1, ceil_mode)
+    if d == 1:  # torch's AvgPool1d has no divisor_override
+        def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+            _Pool.__init__(self, kernel_size, stride, padding, 1, ceil_mode)
+    else:
+        def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                     divisor_override=None):
+            _Pool.__init__(self, kernel_size, stride, padding, 1, ceil_mode)
     return type(name, (_Pool,), {"OP": F.OPS[name], "_d": d, "_max": False, "__init__": __init__,
                                  "__doc__": f"torch.nn.{name}", "__module__": __name__})
 
@@ -372,7 +398,7 @@ AvgPool1d, AvgPool2d, AvgPool3d = (_avgpool(f"AvgPool{d}d", d) for d in (1, 2, 3
 class _AdaptivePool(Layer):
     _d = 2
 
-    def __init__(self, output_size, return_indices=False):
+    def __init__(self, output_size):
         super().__init__()
         d = self._d
         sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * d
@@ -385,10 +411,14 @@ class _AdaptivePool(Layer):
         return f"output_size={self.output_size}"
 
 
+def _adaptive_max_init(self, output_size, return_indices=False):
+    _AdaptivePool.__init__(self, output_size)
+
+
 AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d = (
     type(f"Adaptive{kind}Pool{d}d", (_AdaptivePool,),
          {"OP": F.OPS[f"Adaptive{kind}Pool{d}d"], "_d": d, "__doc__": f"torch.nn.Adaptive{kind}Pool{d}d",
-          "__module__": __name__})
+          "__module__": __name__, **({"__init__": _adaptive_max_init} if kind == "Max" else {})})
     for kind in ("Avg", "Max") for d in (1, 2, 3))
 
 

@@ -94,6 +94,10 @@ class Packed:
 def check_offsets(arrays) -> None:
     """The offsets and array lengths: what sizes memory and bounds every read (cheap, vectorised)."""
     layers, off, ioff = arrays["layers"], arrays["arch_offsets"], arrays["input_offsets"]
+    if layers.ndim != 2 or layers.shape[1] != F.N_FIELDS:
+        raise ValueError(f"packed arrays: layers must have shape (n, {F.N_FIELDS}), got {layers.shape}")
+    if arrays["input_shape"].ndim != 2 or arrays["input_shape"].shape[1] != 4:
+        raise ValueError(f"packed arrays: input_shape must have shape (n, 4), got {arrays['input_shape'].shape}")
     n_arch = len(off) - 1
     if n_arch < 0 or len(ioff) != n_arch + 1:
         raise ValueError(f"packed arrays: arch_offsets and input_offsets must both have n_arch + 1 entries "

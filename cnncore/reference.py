@@ -220,9 +220,10 @@ def _batchnorm(d, row, xs):
     c = x[1]
     # without running stats eval uses batch statistics: torch refuses one value per channel
     _check(not track and _numel(x) // c == 1, SINGLE_VALUE)
-    params = _mul(2, c) * affine
+    bias = 1 if flags & F_BIAS else 0
+    params = _mul(1 + bias, c) * affine  # weight, and bias unless bias=False
     buffers = _c(_mul(2, c) + 1) * track
-    flops = _mul(_numel(x), 2 + 2 * affine)
+    flops = _mul(_numel(x), 2 + affine * (1 + bias))
     return x, params, buffers, 0, flops
 
 
@@ -254,8 +255,9 @@ def _groupnorm(row, xs):
     else:  # no per-channel tensors: torch only needs num_groups to divide the channels
         _check(x[1] % g != 0, NORM_GROUPS)
     _check(_numel(x) // g == 1, SINGLE_VALUE)  # statistics over a single value per group
-    params = _mul(2, c) * affine
-    flops = _mul(_numel(x), 5 + 2 * affine)
+    bias = 1 if row[FLAGS] & F_BIAS else 0
+    params = _mul(1 + bias, c) * affine
+    flops = _mul(_numel(x), 5 + affine * (1 + bias))
     return x, params, 0, 0, flops
 
 
@@ -393,7 +395,11 @@ def _upsample(row, xs):
     else:
         scales = [_float64(S[i], D[i]) for i in range(s)]
         _check(not all(0.0 < v < 1e300 for v in scales), UPSAMPLE)
-        ys = [math.floor(float(x[2 + i]) * scales[i]) for i in range(s)]  # torch: float64 product
+        prods = [float(x[2 + i]) * scales[i] for i in range(s)]  # torch: a float64 product, floored
+        _check(min(prods) < 1.0, OUTPUT_SIZE)
+        # only after OUTPUT_SIZE passed; inf (a huge scale) is an overflow too
+        _check(not all(math.isfinite(v) and math.floor(v) <= MAX_DIM for v in prods), OVERFLOW)
+        ys = [math.floor(v) for v in prods]
     _check(min(ys) < 1, OUTPUT_SIZE)
     y = (x[0], x[1], *ys)
     return y, 0, 0, 0, _mul(_numel(y), per_element)
@@ -639,7 +645,7 @@ def _peak_live(rows, extra, inputs, shapes, out_index):
         size[("in", j)] = _numel(shape)
         last[("in", j)] = -1
 
-    def ref_key(ref, k):
+    def ref_key(ref):
         return ("row", ref) if ref >= 0 else ("in", -1 - ref)
 
     def refs_of(k, row):
@@ -651,14 +657,14 @@ def _peak_live(rows, extra, inputs, shapes, out_index):
     end = len(rows)
     for k, row in enumerate(rows):
         if row[OP] in _VIEW_OPS:
-            storage[("row", k)] = storage[ref_key(row[SRC], k)]
+            storage[("row", k)] = storage[ref_key(row[SRC])]
         else:
             storage[("row", k)] = ("row", k)
             size[("row", k)] = 0 if row[FLAGS] & F_UNUSED else _numel(shapes[k])
             last[("row", k)] = k
         if not row[FLAGS] & F_UNUSED:
             for ref in refs_of(k, row):
-                key = storage[ref_key(ref, k)]
+                key = storage[ref_key(ref)]
                 last[key] = max(last[key], k)
         if row[FLAGS] & F_OUTPUT:
             last[storage[("row", k)]] = end
@@ -679,7 +685,7 @@ def _peak_live(rows, extra, inputs, shapes, out_index):
         if own == ("row", k):
             live = _c(live + size[own])
         peak = max(peak, live)
-        for key in {storage[ref_key(ref, k)] for ref in refs_of(k, row)} | {own}:
+        for key in {storage[ref_key(ref)] for ref in refs_of(k, row)} | {own}:
             if last[key] == k and key not in freed:
                 live -= size[key]
                 freed.add(key)

@@ -327,10 +327,10 @@ cdef inline int _batchnorm(const int32_t* r, int d, const int64_t* x, int64_t* y
         return E_IN_CHANNELS
     if not flags & F_TRACK and x[1] == ch:  # batch statistics over one value per channel
         return E_SINGLE_VALUE
-    # channels < 2^31: 2C + 1 cannot overflow
-    c.params = 2 * ch if flags & F_AFFINE else 0
+    # channels < 2^31: 2C + 1 cannot overflow. affine: a weight, and a bias unless bias=False
+    c.params = ch * (1 + (flags & F_BIAS != 0)) if flags & F_AFFINE else 0
     c.buffers = 2 * ch + 1 if flags & F_TRACK else 0
-    return _scaled(x[1], 4 if flags & F_AFFINE else 2, &c.flops)
+    return _scaled(x[1], 2 + (1 + (flags & F_BIAS != 0) if flags & F_AFFINE else 0), &c.flops)
 
 
 cdef inline int _layernorm(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
@@ -367,8 +367,8 @@ cdef inline int _groupnorm(const int32_t* r, const int64_t* x, int64_t* y, Cnt* 
         return E_NORM_GROUPS
     if x[1] == g:  # statistics over one value per group
         return E_SINGLE_VALUE
-    c.params = 2 * inn if flags & F_AFFINE else 0
-    return _scaled(x[1], 7 if flags & F_AFFINE else 5, &c.flops)
+    c.params = inn * (1 + (flags & F_BIAS != 0)) if flags & F_AFFINE else 0
+    return _scaled(x[1], 5 + (1 + (flags & F_BIAS != 0) if flags & F_AFFINE else 0), &c.flops)
 
 
 # ---- activations --------------------------------------------------------------------------------
@@ -611,11 +611,13 @@ cdef inline const int64_t* _ref(int64_t ref, int64_t k, int64_t ni, const int64_
     return P[ref] if ref < ni else NULL
 
 
-cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t ni,
+cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_xs, int64_t ni,
                      const int64_t** P, const int64_t* x, int64_t* y) noexcept nogil:
     cdef int64_t nd = x[0], dim = r[C_DIM0], n = r[C_NSRC], xoff = r[C_XOFF], j, total
     cdef const int64_t* t
     cdef int i
+    if n > 1 and (xoff < 0 or xoff > n_xs - (n - 1)):  # checked by _layer; the arrays may have
+        return E_BAD_INPUT_REF                         # changed since (another thread)
     if dim < -nd or dim >= nd:
         return E_DIM_RANGE
     if dim < 0:
@@ -623,23 +625,27 @@ cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t ni,
     _copy(x, y)
     total = x[2 + dim]
     for j in range(1, n):
-        t = _ref(xs[xoff + j - 1], k, ni, P)  # resolved (non-NULL) by _layer already
+        t = _ref(xs[xoff + j - 1], k, ni, P)  # resolved by _layer; checked again in case the
+        if t == NULL:                          # arrays changed since (another thread)
+            return E_BAD_INPUT_REF
         if t[0] != nd:
             return E_CAT_SHAPE
         for i in range(nd):
             if i != dim and t[2 + i] != x[2 + i]:
                 return E_CAT_SHAPE
-        total += t[2 + dim]  # each < 2^31, at most 2^31 of them
-        if total > DIM_MAX:
-            return E_OVERFLOW
+        total += t[2 + dim]  # each < 2^31, at most 2^31 of them: no int64 overflow
+    if total > DIM_MAX:  # OVERFLOW only once every shape check has passed
+        return E_OVERFLOW
     y[2 + dim] = total
     return _finish(y)
 
 
-cdef int _layer_rare(const int32_t* r, int64_t k, const int32_t* xs, int64_t ni, const int64_t** P,
-                     const int64_t* x, int64_t* y, const int64_t** yo, Cnt* c) noexcept nogil:
+cdef int _layer_rare(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_xs, int64_t ni,
+                     const int64_t** P, const int64_t* x, int64_t* y, const int64_t** yo,
+                     Cnt* c) noexcept nogil:
     """The less common ops of _layer (inputs already resolved and counted)."""
     cdef int op = r[C_OP]
+    yo[0] = y  # a new record unless the op shares its input's
     if op == OP_PRELU:
         yo[0] = x
         return _prelu(r, x, y, c)
@@ -668,7 +674,7 @@ cdef int _layer_rare(const int32_t* r, int64_t k, const int32_t* xs, int64_t ni,
     elif op == OP_CONVT1D or op == OP_CONVT2D or op == OP_CONVT3D:
         return _conv_transpose(r, op - OP_CONVT1D + 1, x, y, c)
     elif op == OP_CAT:
-        return _cat(r, k, xs, ni, P, x, y)
+        return _cat(r, k, xs, n_xs, ni, P, x, y)
     elif op == OP_LAYERNORM:
         yo[0] = x
         return _layernorm(r, x, y, c)
@@ -711,7 +717,7 @@ cdef inline void _free_if_last(int64_t s, int64_t k, int64_t* LAST, const int64_
 
 
 # Called through a pointer so the C compiler cannot inline the rare ops into the hot loop.
-ctypedef int (*layer_fn)(const int32_t*, int64_t, const int32_t*, int64_t, const int64_t**,
+ctypedef int (*layer_fn)(const int32_t*, int64_t, const int32_t*, int64_t, int64_t, const int64_t**,
                          const int64_t*, int64_t*, const int64_t**, Cnt*) noexcept nogil
 cdef layer_fn _LAYER_RARE = _layer_rare
 
@@ -742,7 +748,8 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
         if op == OP_ADD or op == OP_MUL:
             if n != 2:
                 return E_BAD_FIELD
-            return _broadcast(x, _ref(xs[xoff], k, ni, P), y, c)
+            b = _ref(xs[xoff], k, ni, P)  # resolved above; looked up again defensively
+            return _broadcast(x, b, y, c) if b != NULL else E_BAD_INPUT_REF
         if op != OP_CAT or n < 1:
             return E_BAD_FIELD
     elif op == OP_ADD or op == OP_MUL:
@@ -778,14 +785,24 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
     elif op == OP_ADAPTIVEAVG2D:
         return _adaptive(r, 2, False, x, y, c)
     # every other op runs out of line: the hot loop stays small enough to keep its state in registers
-    return _LAYER_RARE(r, k, xs, ni, P, x, y, yo, c)
+    return _LAYER_RARE(r, k, xs, n_xs, ni, P, x, y, yo, c)
+
+
+cdef inline bint _extra_range(const int32_t* r, int64_t n_xs, int64_t* lo, int64_t* hi) noexcept nogil:
+    """The extra inputs of row r as extra_src[lo:hi], when it has some and they lie inside."""
+    cdef int64_t n = r[C_NSRC], xoff = r[C_XOFF]
+    lo[0] = xoff
+    hi[0] = xoff + n - 1
+    return n > 1 and 0 <= xoff <= n_xs - (n - 1)
 
 
 cdef int64_t _peak_general(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
                            int64_t ni, const int64_t** P, int64_t* aux) noexcept nogil:
     """Peak live elements of a valid architecture with branches (docs/conventions.md): a pre-pass
-    finds each storage's last reader, then the layers run in order, allocating and freeing."""
-    cdef int64_t n_rows = ni + nl, k, j, s, out_k = nl - 1, live = 0, peak
+    finds each storage's last reader, then the layers run in order, allocating and freeing.
+    Every reference is checked again as it is read (another thread may have changed the arrays
+    since the counting pass): a bad one is skipped, so the answer may be wrong but never a crash."""
+    cdef int64_t n_rows = ni + nl, k, j, s, lo, hi, out_k = nl - 1, live = 0, peak
     cdef int64_t* ST = aux  # storage slot of every tensor (a view shares its source's)
     cdef int64_t* LAST = aux + n_rows  # the last layer that reads a storage (nl: kept to the end)
     cdef int64_t* SIZE = aux + 2 * n_rows  # elements of a storage
@@ -798,18 +815,18 @@ cdef int64_t _peak_general(const int32_t* L, int64_t l0, int64_t nl, const int32
     for k in range(nl):
         r = L + (l0 + k) * NF
         s = _slot(r[C_SRC], k, ni)
-        ST[ni + k] = ST[s] if _is_view(r[C_OP]) else ni + k
+        ST[ni + k] = ST[s] if (s >= 0 and _is_view(r[C_OP])) else ni + k
         LAST[ni + k] = k  # no reader: freed right after it is made
         SIZE[ni + k] = 0 if r[C_FLAGS] & F_UNUSED else P[ni + k][1]
-        if r[C_FLAGS] & F_UNUSED:  # never runs: reads nothing
-            continue
-        if LAST[ST[s]] < k:  # max: a model output (nl) stays alive
-            LAST[ST[s]] = k
-        for j in range(r[C_XOFF], r[C_XOFF] + r[C_NSRC] - 1):
-            s = _slot(xs[j], k, ni)
-            if LAST[ST[s]] < k:
+        if not r[C_FLAGS] & F_UNUSED:  # an unused row never runs: it reads nothing
+            if s >= 0 and LAST[ST[s]] < k:  # max: a model output (nl) stays alive
                 LAST[ST[s]] = k
-        if r[C_FLAGS] & F_OUTPUT:
+            if _extra_range(r, n_xs, &lo, &hi):
+                for j in range(lo, hi):
+                    s = _slot(xs[j], k, ni)
+                    if s >= 0 and LAST[ST[s]] < k:
+                        LAST[ST[s]] = k
+        if r[C_FLAGS] & F_OUTPUT:  # every model output lives to the end
             out_k = k
             LAST[ST[ni + k]] = nl
     LAST[ST[ni + out_k] if nl > 0 else 0] = nl
@@ -826,9 +843,14 @@ cdef int64_t _peak_general(const int32_t* L, int64_t l0, int64_t nl, const int32
             live += SIZE[ni + k]
         if live > peak:
             peak = live
-        _free_if_last(ST[_slot(r[C_SRC], k, ni)], k, LAST, SIZE, &live)
-        for j in range(r[C_XOFF], r[C_XOFF] + r[C_NSRC] - 1):
-            _free_if_last(ST[_slot(xs[j], k, ni)], k, LAST, SIZE, &live)
+        s = _slot(r[C_SRC], k, ni)
+        if s >= 0:
+            _free_if_last(ST[s], k, LAST, SIZE, &live)
+        if _extra_range(r, n_xs, &lo, &hi):
+            for j in range(lo, hi):
+                s = _slot(xs[j], k, ni)
+                if s >= 0:
+                    _free_if_last(ST[s], k, LAST, SIZE, &live)
         _free_if_last(ST[ni + k], k, LAST, SIZE, &live)
     return peak
 
@@ -846,11 +868,10 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
     out_shape/out_ndim the output's shape (all 0 when invalid). When lcnt is not NULL the per-layer
     counts (4 per row), shapes (5 per row) and ndims are written for the rows before a failure.
     """
-    cdef int64_t k, j, t, i, act, flags, out_k = nl - 1, in_total = 0, peak = 0
+    cdef int64_t k, j, t, i, act, flags, out_k = nl - 1, in_total = 0, peak
     # totals accumulate unsigned: each addend is in [0, 2^63), so a sum passes 2^63 - 1 exactly when
     # its top bit is set, and one test per layer replaces five overflow branches
     cdef uint64_t t_params = 0, t_buffers = 0, t_macs = 0, t_flops = 0, t_act = 0
-    cdef bint chain = True  # every row reads the previous one only: liveness is then a running pair
     cdef int code = E_OK
     cdef const int64_t* y
     cdef const int64_t* prev
@@ -873,12 +894,13 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
             rec[3 + i] = ishape[(i0 + j) * 4 + i]
             if rec[3 + i] < 1 or rec[3 + i] > DIM_MAX:
                 code = E_BAD_FIELD
-        if code != E_OK or _finish(rec) or cc_add(in_total, rec[1], &in_total):
+        if code != E_OK or _finish(rec):
             code = code or E_OVERFLOW
             break
+    for j in range(ni if code == E_OK else 0):  # all inputs are live at once: their sum must fit
+        if cc_add(in_total, P[j][1], &in_total):
+            code = E_OVERFLOW
     y = P[0]  # "the previous layer" of row 0 is network input 0 (SRC = -1)
-    if code == E_OK:
-        peak = in_total  # all inputs are live at the start
     for k in range(nl if code == E_OK else 0):
         r = L + (l0 + k) * NF
         c.params = 0
@@ -897,14 +919,6 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
             c.macs = 0
             c.flops = 0
             act = 0
-        # a chain stays a chain while each row reads only the previous one and is no Slice (whose
-        # storage is larger than the view); an output flag is fine on the last row. In a chain a
-        # layer's input and output live together, then the input goes: peak = max(in + out).
-        chain = chain & (r[C_SRC] == k - 1) & (r[C_NSRC] == 1) & ((flags & F_UNUSED) == 0) & (
-            r[C_OP] != OP_SLICE) & (((flags & F_OUTPUT) == 0) | (k == nl - 1))
-        t = prev[1] + act  # <= inputs + activations, checked below
-        if chain and t > peak and not _is_view(r[C_OP]):
-            peak = t
         t_params += <uint64_t>c.params
         t_buffers += <uint64_t>c.buffers
         t_macs += <uint64_t>c.macs
@@ -931,11 +945,11 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
             out_shape[j] = 0
         out_ndim[0] = 0
         return code
-    if not chain:
-        peak = _peak_general(L, l0, nl, xs, n_xs, ni, P, aux)
-        for k in range(nl):
-            if L[(l0 + k) * NF + C_FLAGS] & F_OUTPUT:
-                out_k = k
+    # (plain chains of common ops never get here: _chain_fast counts them, liveness included)
+    peak = _peak_general(L, l0, nl, xs, n_xs, ni, P, aux)
+    for k in range(nl):
+        if L[(l0 + k) * NF + C_FLAGS] & F_OUTPUT:
+            out_k = k
     tot[0] = <int64_t>t_params
     tot[1] = <int64_t>t_buffers
     tot[2] = <int64_t>t_macs
@@ -952,8 +966,8 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
 cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* ishape,
                      int32_t indim, int64_t batch, int64_t* tot, int64_t* out_shape,
                      int32_t* out_ndim) noexcept nogil:
-    """The common case, fast: one network input and a chain of the common ops (every row reads the
-    previous one). The same op functions as _layer run on two local shape records (swapped, never copied), so no pointer
+    """The common case, fast: one network input and a chain of one-input ops (every row reads the
+    previous one; Slice excluded). The same op functions as _layer run on two local shape records (swapped, never copied), so no pointer
     table, no scratch and no liveness pass are needed and the state stays in registers. Returns 1
     when the architecture was counted (valid); 0 sends it to the general path, which also gives
     the exact error code of an invalid one."""
@@ -966,6 +980,7 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
     cdef int op, code, flags
     cdef bint moved
     cdef const int32_t* r
+    cdef const int64_t* o
     cdef Cnt c
     if indim < 1 or indim > 4 or batch < 1 or batch > DIM_MAX:
         return 0
@@ -1016,8 +1031,11 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
         elif op == OP_IDENTITY and r[C_DIM0] == 0:
             code = E_OK
             moved = False
-        else:
-            return 0
+        elif op == OP_SLICE or op == OP_ADD or op == OP_MUL or op < 0 or op >= N_OPS:
+            return 0  # a view of part of its input, or not a one-input op: the general path
+        else:  # the other one-input ops, out of line
+            code = _LAYER_RARE(r, k, NULL, 0, 1, NULL, xr, yr, &o, &c)
+            moved = o != xr
         if code != E_OK:
             return 0
         t = yr[1] if moved else xr[1]  # the output's elements
@@ -1148,6 +1166,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
             or scratch.shape[0] < n_threads or scratch.shape[2] != REC or n_threads < 1
             or pointers.shape[0] < n_threads or pointers.shape[1] < scratch.shape[1]
             or liveness.shape[0] < n_threads or liveness.shape[1] < 3 * scratch.shape[1]
+            or layers.shape[1] != NF or input_ndim.shape[0] < input_shape.shape[0]
             or sizeof(int64_t) < sizeof(void*)):
         raise ValueError("count_packed: output or scratch arrays have the wrong shape")
     if layer_counts is not None:
@@ -1237,7 +1256,9 @@ def validate_extra(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
             ni = input_offsets[a + 1] - input_offsets[a]
             for l in range(arch_offsets[a], arch_offsets[a + 1]):
                 k = l - arch_offsets[a]
-                for j in range(layers[l, C_XOFF], layers[l, C_XOFF] + layers[l, C_NSRC] - 1):
+                if layers[l, C_NSRC] <= 1:
+                    continue
+                for j in range(<int64_t>layers[l, C_XOFF], <int64_t>layers[l, C_XOFF] + layers[l, C_NSRC] - 1):
                     ref = extra_src[j]
                     if ref >= k or ref < -ni:
                         bad, badj = l, j

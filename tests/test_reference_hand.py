@@ -226,10 +226,13 @@ def test_adaptive_window_sum_matches_brute_force(n_in, n_out):
 
 
 def test_batchnorm_layernorm_groupnorm():
-    # BatchNorm2d(16) affine + track on 16x4x4: params 32, buffers 33, flops 256*(2 + 2) = 1024
-    bn = row("BatchNorm2d", in_=16, flags=F.F_AFFINE | F.F_TRACK)
+    # BatchNorm2d(16) affine (weight + bias) + track on 16x4x4: params 32, buffers 33, flops 256*(2 + 2) = 1024
+    bn = row("BatchNorm2d", in_=16, flags=F.F_AFFINE | F.F_TRACK | F.F_BIAS)
     r, _ = run([bn], inputs=[(16, 4, 4)])
     assert (r["params"], r["buffers"], r["flops"]) == (32, 33, 1024)
+    # torch's BatchNorm2d(16, bias=False): weight only: params 16, flops 256*(2 + 1) = 768
+    r, _ = run([row("BatchNorm2d", in_=16, flags=F.F_AFFINE | F.F_TRACK)], inputs=[(16, 4, 4)])
+    assert (r["params"], r["buffers"], r["flops"]) == (16, 33, 768)
     # BatchNorm1d(lazy) without affine/track on (N=2, 5, 3): flops = 30*2 = 60
     r, _ = run([row("BatchNorm1d", in_=0)], inputs=[(5, 3)], batch=2)
     assert (r["params"], r["buffers"], r["flops"]) == (0, 0, 60)
@@ -241,7 +244,7 @@ def test_batchnorm_layernorm_groupnorm():
     ln = row("LayerNorm", dim0=2, k=(4, 6), flags=F.F_AFFINE | F.F_BIAS)
     assert run([ln], inputs=[(3, 4, 6)])[0]["params"] == 48
     # GroupNorm(2, 6) affine on 6x2x2: params 12; flops 24*7 = 168
-    gn = row("GroupNorm", groups=2, in_=6, flags=F.F_AFFINE)
+    gn = row("GroupNorm", groups=2, in_=6, flags=F.F_AFFINE | F.F_BIAS)
     r, _ = run([gn], inputs=[(6, 2, 2)])
     assert (r["params"], r["flops"]) == (12, 168)
 
@@ -560,7 +563,7 @@ def test_unused_layer():
     assert full["layer_shape"][1] == [1, 10, 6, 6, 0] and full["layer_ndim"][1] == 4
     assert (full["layer_params"][1], full["layer_macs"][1], full["layer_flops"][1]) == (280, 0, 0)
     # BatchNorm unused: params and buffers only
-    bn = row("BatchNorm2d", in_=3, flags=F.F_AFFINE | F.F_TRACK | F.F_UNUSED)
+    bn = row("BatchNorm2d", in_=3, flags=F.F_AFFINE | F.F_TRACK | F.F_BIAS | F.F_UNUSED)
     r, _ = run([bn])
     assert (r["params"], r["buffers"], r["flops"], r["activation_elements"]) == (6, 7, 0, 0)
     # and it is still checked

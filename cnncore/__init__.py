@@ -12,10 +12,11 @@ from .graph import Input, Model, Tensor, add, cat, chunk, flatten, mul, split
 from .model import Sequential
 from .packing import Packed, pack
 from . import reference, zoo
+from . import spaces
 
 openmp_enabled = _core.openmp_enabled
 
 __version__ = "0.1.0"
 __all__ = ["count", "summary", "explain", "pack", "Packed", "Result", "BatchResult", "LayerRow",
            "ShapeError", "Sequential", "Input", "Model", "Tensor", "add", "mul", "cat", "split", "chunk",
-           "flatten", "openmp_enabled", *_layer_names]
+           "flatten", "openmp_enabled", "spaces", *_layer_names]

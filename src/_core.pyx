@@ -981,7 +981,7 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
     cdef bint moved
     cdef const int32_t* r
     cdef const int64_t* o
-    cdef Cnt c
+    cdef Cnt c, c2
     if indim < 1 or indim > 4 or batch < 1 or batch > DIM_MAX:
         return 0
     xr[0] = indim + 1
@@ -1033,8 +1033,11 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
             moved = False
         elif op == OP_SLICE or op == OP_ADD or op == OP_MUL or op < 0 or op >= N_OPS:
             return 0  # a view of part of its input, or not a one-input op: the general path
-        else:  # the other one-input ops, out of line
-            code = _LAYER_RARE(r, k, NULL, 0, 1, NULL, xr, yr, &o, &c)
+        else:  # the other one-input ops, out of line (through a copy of c, so that c itself never
+            # has its address taken and can live in registers)
+            c2 = c
+            code = _LAYER_RARE(r, k, NULL, 0, 1, NULL, xr, yr, &o, &c2)
+            c = c2
             moved = o != xr
         if code != E_OK:
             return 0

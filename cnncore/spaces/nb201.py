@@ -1,0 +1,383 @@
+"""NAS-Bench-201 (Dong & Yang, ICLR 2020): the 15,625-cell topology search space.
+
+Transcribed from xautodl (D-X-Y/AutoDL-Projects): ``models/cell_infers/tiny_network.py``
+(TinyNetwork, C=16, N=5), ``models/cell_infers/cells.py`` (InferCell) and
+``models/cell_operations.py`` (ReLUConvBN, POOLING, Zero, ResNetBasicblock). Row names follow
+those modules' names (``cells.3.layers.4.op.1``...).
+
+* stem: Conv2d(3, 16, 3, padding=1, bias=False), BatchNorm2d(16);
+* three stages of five cells at 16, 32, 64 channels, with a ResNetBasicblock(C, 2C, stride 2)
+  between stages (ReLU-Conv3x3-BN twice; residual AvgPool2d(2, 2) then Conv1x1 without bias);
+* a cell has 4 nodes and 6 edges j<-i (1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2); node j is the sum of
+  its edges' outputs, the cell's output is node 3. Edge ops: ``none`` (xautodl's Zero:
+  ``x.mul(0.)``), ``skip_connect`` (Identity), ``nor_conv_1x1`` / ``nor_conv_3x3`` (ReLU, Conv
+  without bias, BatchNorm), ``avg_pool_3x3`` (AvgPool2d(3, 1, 1, count_include_pad=False));
+* lastact (BatchNorm2d, ReLU), AdaptiveAvgPool2d(1), view, Linear(64, classes).
+
+``none`` is what torch runs: a multiply by zero that reads its source node and whose zeros are
+summed into the target node. cnncore has no scalar constants, so it is written ``cc.mul(x, x)``
+(named ``...layers.k``): the same shape, no parameters, no MACs, and the same one multiply per
+element that ``x.mul(0.)`` costs. Because a ``none`` edge still reads its source, no node is ever
+dead: every convolution of a cell is computed and counted even when the cell's output is all
+zeros -- exactly what NAS-Bench-201's FLOP counter (forward hooks on every module) saw.
+A node's sum of k edges is k - 1 Adds, in the order torch's ``sum(...)`` evaluates them.
+
+Index order: xautodl ``exps/NAS-Bench-201/main.py: generate_meta_info``: all cells from
+``CellStructure.gen_all(get_search_spaces('cell', 'nas-bench-201'), 4, False)`` (edge 1<-0 the
+most significant digit, ops in the order none, skip_connect, nor_conv_1x1, nor_conv_3x3,
+avg_pool_3x3), then ``random.seed(88); random.shuffle(archs)``. That script asserts index 0, 9
+and 123; tests/test_spaces.py checks them and the data file's records.
+
+Costs: NAS-Bench-201 reports ``params`` (all parameters / 1e6) and ``flops`` by its
+``get_model_infos`` (xautodl/utils/flop_benchmark.py): Conv2d and Linear multiply-accumulates plus
+one add per output element of a layer with a bias; BatchNorm, ReLU, pooling, the Zero op and the
+node sums are not counted. cnncore's ``params`` are the same number; ``nb201_flops`` gives the FLOPs.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from .. import _format as F
+from ..counting import BatchResult, run_core
+from ..graph import Input, Model, add, flatten, mul
+from ..layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU
+from ..packing import Packed, pack as _pack_models
+
+__all__ = ["NB201", "nb201_flops", "OPS", "EDGES"]
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), in the genotype's order
+_NONE, _SKIP, _CONV1, _CONV3, _POOL = range(5)
+_DATASETS = {"cifar10": (10, 32), "cifar10-valid": (10, 32), "cifar100": (100, 32), "ImageNet16-120": (120, 16)}
+_C, _N = 16, 5
+
+_PERM = None
+
+
+def _lex_to_official():
+    """perm[official index] = lexicographic index (gen_all order), by NB201's own shuffle."""
+    global _PERM
+    if _PERM is None:
+        archs = list(range(len(OPS) ** len(EDGES)))
+        random.Random(88).shuffle(archs)  # generate_meta_info: random.seed(88); random.shuffle(archs)
+        _PERM = np.array(archs, dtype=np.int64)
+    return _PERM
+
+
+def _choices(lex):
+    """(n, 6) op choices of lexicographic indices (edge 0 the most significant base-5 digit)."""
+    lex = np.asarray(lex, dtype=np.int64)
+    out = np.empty(lex.shape + (6,), np.int64)
+    for e in range(5, -1, -1):
+        out[..., e] = lex % 5
+        lex = lex // 5
+    return out
+
+
+def _linear_bias_adds(layers, shapes, ndims):
+    """Numel of the output of every used conv/linear row with a bias (per row)."""
+    op = layers[:, F.OP]
+    flags = layers[:, F.FLAGS]
+    has_bias = (((op >= F.OPS["Conv1d"]) & (op <= F.OPS["Linear"])) & ((flags & F.F_BIAS) != 0)
+                & ((flags & F.F_UNUSED) == 0))
+    used = np.arange(shapes.shape[1])[None, :] < ndims[:, None]
+    numel = np.prod(np.where(used, shapes, 1), axis=1)
+    return np.where(has_bias, numel, 0)
+
+
+def nb201_flops(x):
+    """FLOPs as NAS-Bench-201's ``get_model_infos`` counts them (xautodl/utils/flop_benchmark.py).
+
+    = cnncore's ``macs`` (Conv and Linear multiply-accumulates, bias excluded) + one addition per
+    output element of every convolution or linear layer that has a bias. BatchNorm, activations,
+    pooling and element-wise ops count 0. Divide by 1e6 for the benchmark's ``flops`` column.
+
+    ``x``: a cc.Packed or a BatchResult (-> int64 array, one per architecture; invalid ones 0), or a
+    Model / Sequential / layer with its own input shape (-> int).
+    """
+    if isinstance(x, BatchResult):
+        x = x.packed
+    single = not isinstance(x, Packed)
+    packed = _pack_models([x]) if single else x
+    a = packed.arrays()
+    raw = run_core(a, per_layer=True)
+    adds = _linear_bias_adds(a["layers"], raw["layer_shape"], raw["layer_ndim"])
+    off = a["arch_offsets"]
+    per_arch = np.add.reduceat(np.append(adds, 0), off[:-1]) if len(off) > 1 else np.zeros(0, np.int64)
+    per_arch = np.where(np.diff(off) > 0, per_arch, 0)  # reduceat of an empty range gives the next row
+    total = np.where(raw["error"] == 0, raw["macs"] + per_arch, 0).astype(np.int64)
+    return int(total[0]) if single else total
+
+
+class NB201:
+    """NAS-Bench-201's cell space on one dataset: ``cifar10`` (also ``cifar10-valid``, the same
+    network), ``cifar100`` or ``ImageNet16-120`` (input 3x16x16, 120 classes).
+
+    ``.size`` = 15625; ``.model(i)``, ``.arch_str(i)``, ``.index(arch_str)``, ``.choices(indices)``
+    ((n, 6) op numbers, see ``OPS``/``EDGES``), ``.sample(n, seed)``, ``.pack(indices)``.
+    """
+
+    ops = OPS
+    edges = EDGES
+
+    def __init__(self, dataset="cifar10"):
+        if dataset not in _DATASETS:
+            raise ValueError(f"NB201: unknown dataset {dataset!r}; expected one of {sorted(_DATASETS)}")
+        self.dataset = dataset
+        self.num_classes, hw = _DATASETS[dataset]
+        self.input_shape = (3, hw, hw)
+        self.size = len(OPS) ** len(EDGES)
+
+    def __len__(self):
+        return self.size
+
+    def __repr__(self):
+        return f"NB201(dataset={self.dataset!r}: {self.size} cells, input {self.input_shape})"
+
+    # ---- indices, strings, choices ----------------------------------------------------------
+    def _check(self, indices):
+        idx = np.asarray(indices)
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"NB201: indices must be integers, got dtype {idx.dtype}")
+        idx = idx.astype(np.int64)
+        bad = (idx < 0) | (idx >= self.size)
+        if bad.any():
+            raise IndexError(f"NB201: index {int(idx[bad].flat[0])} out of range 0..{self.size - 1}")
+        return idx
+
+    def choices(self, indices):
+        """(n, 6) int64 op numbers (positions in ``OPS``) of the edges ``EDGES`` of official indices."""
+        return _choices(_lex_to_official()[self._check(indices)])
+
+    def arch_str(self, i):
+        """The official string, e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|...|'."""
+        c = self.choices([i])[0]
+        nodes = [[], [], []]
+        for (j, k), op in zip(EDGES, c):
+            nodes[j - 1].append(f"{OPS[op]}~{k}")
+        return "+".join("|" + "|".join(n) + "|" for n in nodes)
+
+    def index(self, arch_str):
+        """The official index of an arch string (ValueError if it is not a NAS-Bench-201 cell)."""
+        if not hasattr(self, "_inverse"):
+            inv = np.empty(self.size, np.int64)
+            inv[_lex_to_official()] = np.arange(self.size)
+            self._inverse = inv
+        parts = str(arch_str).split("+")
+        lex = 0
+        try:
+            if len(parts) != 3:
+                raise ValueError
+            for j, p in enumerate(parts):
+                if not (p.startswith("|") and p.endswith("|")):
+                    raise ValueError
+                items = p[1:-1].split("|")
+                if len(items) != j + 1:
+                    raise ValueError
+                for k, item in enumerate(items):
+                    op, _, src = item.partition("~")
+                    if src != str(k) or op not in OPS:
+                        raise ValueError
+                    lex = lex * 5 + OPS.index(op)
+        except ValueError:
+            raise ValueError(f"NB201: {arch_str!r} is not a NAS-Bench-201 arch string "
+                             f"(e.g. '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|"
+                             f"nor_conv_3x3~1|skip_connect~2|')") from None
+        return int(self._inverse[lex])
+
+    def sample(self, n, seed=None):
+        """n uniform indices (with replacement) from numpy's default_rng(seed)."""
+        return np.random.default_rng(seed).integers(0, self.size, size=int(n), dtype=np.int64)
+
+    # ---- one model -----------------------------------------------------------------------------
+    def model(self, i):
+        """Architecture i as a cc.Model (same rows, in the same order, as ``pack([i])``)."""
+        c = self.choices([i])[0]
+        x = Input(self.input_shape)
+        h = Conv2d(3, _C, 3, padding=1, bias=False)(x, name="stem.0")
+        h = BatchNorm2d(_C)(h, name="stem.1")
+        cin = _C
+        for ci, (cout, red) in enumerate(_layout()):
+            name = f"cells.{ci}"
+            if red:
+                a = ReLU()(h, name=f"{name}.conv_a.op.0")
+                a = Conv2d(cin, cout, 3, 2, 1, bias=False)(a, name=f"{name}.conv_a.op.1")
+                a = BatchNorm2d(cout)(a, name=f"{name}.conv_a.op.2")
+                b = ReLU()(a, name=f"{name}.conv_b.op.0")
+                b = Conv2d(cout, cout, 3, 1, 1, bias=False)(b, name=f"{name}.conv_b.op.1")
+                b = BatchNorm2d(cout)(b, name=f"{name}.conv_b.op.2")
+                r = AvgPool2d(2, 2, 0)(h, name=f"{name}.downsample.0")
+                r = Conv2d(cin, cout, 1, bias=False)(r, name=f"{name}.downsample.1")
+                h = add(r, b, name=f"{name}.add")
+            else:
+                nodes = [h]
+                acc = {}
+                for e, ((j, k), op) in enumerate(zip(EDGES, c)):
+                    src, en = nodes[k], f"{name}.layers.{e}"
+                    if op == _NONE:
+                        y = mul(src, src, name=en)
+                    elif op == _SKIP:
+                        y = src
+                    elif op == _POOL:
+                        y = AvgPool2d(3, 1, 1, count_include_pad=False)(src, name=f"{en}.op")
+                    else:
+                        ks = 1 if op == _CONV1 else 3
+                        y = ReLU()(src, name=f"{en}.op.0")
+                        y = Conv2d(cout, cout, ks, 1, ks // 2, bias=False)(y, name=f"{en}.op.1")
+                        y = BatchNorm2d(cout)(y, name=f"{en}.op.2")
+                    if j in acc:
+                        n_add = sum(1 for (jj, kk) in EDGES[:e] if jj == j) - 1
+                        acc[j] = add(acc[j], y, name=f"{name}.node{j}.add" + (f"_{n_add}" if n_add else ""))
+                    else:
+                        acc[j] = y
+                    if k == j - 1:  # the node's last edge: its sum is complete
+                        nodes.append(acc[j])
+                h = nodes[3]
+            cin = cout
+        h = BatchNorm2d(cin)(h, name="lastact.0")
+        h = ReLU()(h, name="lastact.1")
+        h = AdaptiveAvgPool2d(1)(h, name="global_pooling")
+        h = flatten(h, 1, name="view")
+        h = Linear(cin, self.num_classes)(h, name="classifier")
+        return Model(x, h, name=f"nb201_{self.dataset}_{int(i)}")
+
+    # ---- many: packed arrays straight from the choices ------------------------------------------
+    def pack(self, indices, chunk_size=4096):
+        """A cc.Packed of the architectures ``indices`` (official indices), written with numpy from
+        the (n, 6) choice array: no Python object per candidate. Row for row what
+        ``cc.pack([self.model(i) for i in indices])`` writes (without row names)."""
+        idx = self._check(np.atleast_1d(indices)).ravel()
+        if len(idx) == 0:
+            raise ValueError("NB201.pack: no indices")
+        ch = _choices(_lex_to_official()[idx])
+        pieces = [self._pack_choices(ch[s:s + chunk_size]) for s in range(0, len(ch), chunk_size)]
+        return Template.concat(pieces, self.input_shape)
+
+    def _pack_choices(self, ch):
+        n = len(ch)
+        t = Template(n)
+        h = t.add(Conv2d(3, _C, 3, padding=1, bias=False), -1)
+        h = t.add(BatchNorm2d(_C), h)
+        cin = _C
+        for cout, red in _layout():
+            if red:
+                a = t.add(ReLU(), h)
+                a = t.add(Conv2d(cin, cout, 3, 2, 1, bias=False), a)
+                a = t.add(BatchNorm2d(cout), a)
+                b = t.add(ReLU(), a)
+                b = t.add(Conv2d(cout, cout, 3, 1, 1, bias=False), b)
+                b = t.add(BatchNorm2d(cout), b)
+                r = t.add(AvgPool2d(2, 2, 0), h)
+                r = t.add(Conv2d(cin, cout, 1, bias=False), r)
+                h = t.add(_Add(), r, b)
+            else:
+                nodes = [np.broadcast_to(np.int64(h), (n,)) if np.ndim(h) == 0 else h]
+                acc = {}
+                for e, (j, k) in enumerate(EDGES):
+                    op = ch[:, e]
+                    src = nodes[k]
+                    is_conv = (op == _CONV1) | (op == _CONV3)
+                    z = t.add(_Mul(), src, src, present=op == _NONE)
+                    p = t.add(AvgPool2d(3, 1, 1, count_include_pad=False), src, present=op == _POOL)
+                    r = t.add(ReLU(), src, present=is_conv)
+                    c1 = t.add(Conv2d(cout, cout, 1, 1, 0, bias=False), r, present=op == _CONV1)
+                    c3 = t.add(Conv2d(cout, cout, 3, 1, 1, bias=False), r, present=op == _CONV3)
+                    bn = t.add(BatchNorm2d(cout), np.where(op == _CONV1, c1, c3), present=is_conv)
+                    y = np.select([op == _NONE, op == _POOL, is_conv], [z, p, bn], default=src)
+                    acc[j] = t.add(_Add(), acc[j], y) if j in acc else y
+                    if k == j - 1:
+                        nodes.append(acc[j])
+                h = nodes[3]
+            cin = cout
+        h = t.add(BatchNorm2d(cin), h)
+        h = t.add(ReLU(), h)
+        h = t.add(AdaptiveAvgPool2d(1), h)
+        h = t.add(_Flatten(), h)
+        t.add(Linear(cin, self.num_classes), h, output=True)
+        return t.finish()
+
+
+class Template:
+    """A fixed layout of row slots for n architectures at once; each slot is present or not per
+    architecture and reads slots (or network inputs, < 0) chosen per architecture. ``finish``
+    drops absent slots and renumbers references with a cumulative sum: all numpy, no loop over
+    architectures."""
+
+    def __init__(self, n):
+        self.n = n
+        self.rows, self.present, self.src, self.src2 = [], [], [], []
+
+    def add(self, layer, src, src2=None, present=True, output=False):
+        row = layer.row()
+        row[F.NSRC] = 1 if src2 is None else 2
+        if output:
+            row[F.FLAGS] |= F.F_OUTPUT
+        self.rows.append(row)
+        self.present.append(present)
+        self.src.append(src)
+        self.src2.append(-1 if src2 is None else src2)
+        return len(self.rows) - 1
+
+    def finish(self):
+        n = self.n
+        rows = np.array(self.rows, np.int32)
+        P = np.stack([np.broadcast_to(np.asarray(p, bool), (n,)) for p in self.present], axis=1)
+        newpos = np.cumsum(P, axis=1, dtype=np.int32) - 1
+
+        def remap(refs):
+            S = np.stack([np.broadcast_to(np.asarray(s, np.int32), (n,)) for s in refs], axis=1)
+            return np.where(S >= 0, np.take_along_axis(newpos, np.maximum(S, 0), axis=1), S)
+
+        a_idx, t_idx = np.nonzero(P)
+        layers = rows[t_idx]
+        layers[:, F.SRC] = remap(self.src)[a_idx, t_idx]
+        two = layers[:, F.NSRC] == 2
+        extra = remap(self.src2)[a_idx, t_idx][two].astype(np.int32)
+        layers[two, F.XOFF] = np.arange(int(two.sum()), dtype=np.int32)
+        return layers, extra, P.sum(axis=1)
+
+    @staticmethod
+    def concat(pieces, input_shape):
+        """One cc.Packed of chunks from ``finish`` (single network input of ``input_shape``)."""
+        layers, extras, counts, base = [], [], [], 0
+        for lay, ex, cnt in pieces:
+            lay = lay.copy() if base else lay
+            two = lay[:, F.NSRC] == 2
+            lay[two, F.XOFF] += base
+            base += len(ex)
+            layers.append(lay)
+            extras.append(ex)
+            counts.append(cnt)
+        counts = np.concatenate(counts)
+        n = len(counts)
+        shape = np.zeros((n, 4), np.int64)
+        shape[:, :len(input_shape)] = input_shape
+        arrays = dict(layers=np.ascontiguousarray(np.concatenate(layers), dtype=np.int32),
+                      extra_src=np.ascontiguousarray(np.concatenate(extras), dtype=np.int32),
+                      arch_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+                      input_offsets=np.arange(n + 1, dtype=np.int64), input_shape=shape,
+                      input_ndim=np.full(n, len(input_shape), np.int32), batch_size=np.ones(n, np.int64))
+        return Packed.from_arrays(**arrays)
+
+
+def _layout():
+    """(channels, is_reduction) of TinyNetwork's 17 cells (C=16, N=5)."""
+    return ([(_C, False)] * _N + [(2 * _C, True)] + [(2 * _C, False)] * _N + [(4 * _C, True)]
+            + [(4 * _C, False)] * _N)
+
+
+def _Add():
+    from ..graph import Add
+    return Add()
+
+
+def _Mul():
+    from ..graph import Mul
+    return Mul()
+
+
+def _Flatten():
+    from ..layers import Flatten
+    return Flatten(1, -1)

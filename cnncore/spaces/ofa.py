@@ -1,0 +1,1 @@
+def from_ofa_config(net_config, image_size): raise NotImplementedError

@@ -12,6 +12,7 @@ from .graph import Input, Model, Tensor, add, cat, chunk, flatten, mul, split
 from .model import Sequential
 from .packing import Packed, pack
 from . import reference, zoo
+from .torch_bridge import from_torch, register_torch_module, to_torch
 from . import spaces
 
 openmp_enabled = _core.openmp_enabled
@@ -19,4 +20,4 @@ openmp_enabled = _core.openmp_enabled
 __version__ = "0.1.0"
 __all__ = ["count", "summary", "explain", "pack", "Packed", "Result", "BatchResult", "LayerRow",
            "ShapeError", "Sequential", "Input", "Model", "Tensor", "add", "mul", "cat", "split", "chunk",
-           "flatten", "openmp_enabled", "spaces", *_layer_names]
+           "flatten", "openmp_enabled", "from_torch", "to_torch", "register_torch_module", "spaces", *_layer_names]

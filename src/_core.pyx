@@ -198,13 +198,14 @@ cdef inline int _scaled(int64_t n, int64_t k, int64_t* out) noexcept nogil:
 # ---- convolutions -------------------------------------------------------------------------------
 cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
     cdef int64_t out = r[C_OUT], g = r[C_GROUPS], inn = r[C_IN], flags = r[C_FLAGS]
-    cdef int64_t k, s, p, dl, eff, padded, kvol = 1, n, t
+    cdef int64_t k, s, dl, eff, padded, kvol = 1, n, t, bad, big = 0, numel
     cdef int i, same = (flags & F_SAME) != 0
-    if out < 1 or g < 1 or inn < 0:
+    # out, groups, k, s, d >= 1 and in, p >= 0, in one test: any violation makes the OR negative
+    bad = (out - 1) | (g - 1) | inn
+    for i in range(d):
+        bad |= (<int64_t>r[C_K + i] - 1) | (<int64_t>r[C_S + i] - 1) | (<int64_t>r[C_D + i] - 1) | r[C_P + i]
+    if bad < 0:
         return E_BAD_FIELD
-    for i in range(d):  # k, s, d >= 1 and p >= 0, in one test: any violation makes the OR negative
-        if ((<int64_t>r[C_K + i] - 1) | (<int64_t>r[C_S + i] - 1) | (<int64_t>r[C_D + i] - 1) | r[C_P + i]) < 0:
-            return E_BAD_FIELD
     if same:
         for i in range(d):
             if r[C_S + i] != 1:
@@ -231,18 +232,25 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
         if padded < eff:
             return E_KERNEL_TOO_LARGE
         y[4 + i] = x[4 + i] if same else _div(padded - eff, s) + 1
+        big |= DIM_MAX - y[4 + i]  # negative once a dimension passes 2^31 - 1
         if cc_mul(kvol, k, &kvol):
             return E_OVERFLOW
-    if _finish_n(y, d + 2):
+    # every shape check passed: now the overflow checks (dims, numel, counts)
+    numel = x[2] * out  # both < 2^31: fits
+    for i in range(d):
+        if cc_mul(numel, y[4 + i], &numel):
+            return E_OVERFLOW
+    if big < 0:
         return E_OVERFLOW
+    y[1] = numel
     if cc_mul(_div(inn, g), kvol, &n):
         return E_OVERFLOW
     # params = out*n + bias*out; macs = numel(y)*n; flops = numel(y)*(2n - 1 + bias)
     if cc_mul(out, n, &c.params) or cc_add(c.params, out if flags & F_BIAS else 0, &c.params):
         return E_OVERFLOW
-    if cc_mul(y[1], n, &c.macs):
+    if cc_mul(numel, n, &c.macs):
         return E_OVERFLOW
-    if cc_mul(n, 2, &t) or cc_add(t, -1 + (1 if flags & F_BIAS else 0), &t) or cc_mul(y[1], t, &c.flops):
+    if cc_mul(n, 2, &t) or cc_mul(numel, t - 1 + (1 if flags & F_BIAS else 0), &c.flops):
         return E_OVERFLOW
     return E_OK
 

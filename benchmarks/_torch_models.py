@@ -93,13 +93,7 @@ def resnet18(num_classes=1000) -> nn.Module:
 
 
 # ---- MobileNetV2 (torchvision.models.mobilenetv2) ------------------------------------------------
-def _make_divisible(v, divisor, min_value=None):
-    if min_value is None:
-        min_value = divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
+from cnncore.zoo.mobile import _make_divisible  # torchvision's rounding, written once
 
 
 class Conv2dNormActivation(nn.Sequential):

@@ -107,7 +107,11 @@ def _torch_classes():
             return f"dim={self.dim}, start={self.start}, length={self.length}"
 
     class Scope(nn.Module):
-        """A namespace for the modules under one dotted name prefix (no forward of its own)."""
+        """A namespace for the modules under one dotted name prefix (no forward of its own);
+        `scope[0]` reads child "0", as on an nn.Sequential."""
+
+        def __getitem__(self, key):
+            return self._modules[str(key)]
 
     class GraphNet(nn.Module):
         """A cnncore Model as a torch module: runs the model's calls in order.
@@ -179,7 +183,7 @@ def _builtin_map():
                                                          bias=_bn_bias(m, m.affine))
             return getattr(L, f"BatchNorm{d}d")(m.num_features, m.eps, m.momentum, m.affine,
                                                  m.track_running_stats, bias=_bn_bias(m, m.affine))
-        M[getattr(nn, f"BatchNorm{d}d")] = bn
+        M[getattr(nn, f"BatchNorm{d}d")] = M[getattr(nn, f"LazyBatchNorm{d}d")] = bn
 
         def maxpool(m, d=d):
             if m.return_indices:
@@ -627,6 +631,13 @@ def from_torch(module, input_shape, batch_size=1, name=None):
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"from_torch: expected a torch.nn.Module, got {type(module).__name__}")
     shapes = _input_shapes(input_shape)
+    root_fn = _lookup(module)
+    if root_fn is not None:  # a mapped module on its own (nn.Conv2d(...)): one call, no tracing needed
+        from .graph import _snake
+        inputs = [Input(s, batch_size) for s in shapes]
+        layer = root_fn(module)
+        out = layer(*inputs, name=_snake(type(module).__name__))
+        return Model(inputs, list(out) if isinstance(out, tuple) else out, name=name or type(module).__name__)
 
     class Tracer(fx.Tracer):
         def is_leaf_module(self, m, qualname):
@@ -648,7 +659,8 @@ def from_torch(module, input_shape, batch_size=1, name=None):
     remaining = list(shapes)
 
     def fail(node, exc_type, why):
-        return exc_type(f"from_torch: cannot map fx node {node.name!r} ({node.op} {_target_repr(node) if node.op != 'call_module' else repr(node.target)}): {why}")
+        what = _target_repr(node) if node.op in ("call_function", "call_method") else repr(node.target)
+        return exc_type(f"from_torch: cannot map fx node {node.name!r} ({node.op} {what}): {why}")
 
     for node in graph.nodes:
         if node.op == "placeholder":
@@ -685,7 +697,7 @@ def from_torch(module, input_shape, batch_size=1, name=None):
             if kwargs or not all(isinstance(a, Tensor) for a in args):
                 raise fail(node, TypeError, f"module {type(sub).__name__} is called with non-tensor or keyword "
                                             f"arguments {args!r} {kwargs!r}")
-            n_state = sum(p.numel() for p in sub.parameters()) + sum(b.numel() for b in sub.buffers())
+            n_state = any(True for _ in sub.parameters()) or any(True for _ in sub.buffers())
             leaf_calls[id(sub)] = leaf_calls.get(id(sub), 0) + 1
             if n_state and leaf_calls[id(sub)] > 1:
                 raise fail(node, ValueError, f"module {node.target!r} ({type(sub).__name__}) has parameters and is "

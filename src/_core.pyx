@@ -143,6 +143,36 @@ ctypedef struct Cnt:
     int64_t flops
 
 
+ctypedef struct Totals:
+    # accumulated unsigned: each addend is in [0, 2^63), so a sum passes 2^63 - 1 exactly when its
+    # top bit is set, and one test per layer replaces five overflow branches
+    uint64_t params
+    uint64_t buffers
+    uint64_t macs
+    uint64_t flops
+    uint64_t act
+
+
+cdef inline bint _accumulate(Totals* t, const Cnt* c, int64_t act, int64_t in_total) noexcept nogil:
+    """Add a layer's counts; True on overflow. inputs + activations bound every live total, so
+    keeping that sum in int64 keeps the liveness arithmetic exact too."""
+    t.params += <uint64_t>c.params
+    t.buffers += <uint64_t>c.buffers
+    t.macs += <uint64_t>c.macs
+    t.flops += <uint64_t>c.flops
+    t.act += <uint64_t>act
+    return ((t.params | t.buffers | t.macs | t.flops | (t.act + <uint64_t>in_total)) >> 63) != 0
+
+
+cdef inline void _store_totals(const Totals* t, int64_t peak, int64_t* tot) noexcept nogil:
+    tot[0] = <int64_t>t.params
+    tot[1] = <int64_t>t.buffers
+    tot[2] = <int64_t>t.macs
+    tot[3] = <int64_t>t.flops
+    tot[4] = <int64_t>t.act
+    tot[5] = peak
+
+
 # ---- small helpers ------------------------------------------------------------------------------
 cdef inline int64_t _floordiv(int64_t a, int64_t b) noexcept nogil:
     # b > 0; C division truncates toward zero, torch's shape rules floor
@@ -877,9 +907,7 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
     counts (4 per row), shapes (5 per row) and ndims are written for the rows before a failure.
     """
     cdef int64_t k, j, t, i, act, flags, out_k = nl - 1, in_total = 0, peak
-    # totals accumulate unsigned: each addend is in [0, 2^63), so a sum passes 2^63 - 1 exactly when
-    # its top bit is set, and one test per layer replaces five overflow branches
-    cdef uint64_t t_params = 0, t_buffers = 0, t_macs = 0, t_flops = 0, t_act = 0
+    cdef Totals tt = Totals(0, 0, 0, 0, 0)
     cdef int code = E_OK
     cdef const int64_t* y
     cdef const int64_t* prev
@@ -927,13 +955,7 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
             c.macs = 0
             c.flops = 0
             act = 0
-        t_params += <uint64_t>c.params
-        t_buffers += <uint64_t>c.buffers
-        t_macs += <uint64_t>c.macs
-        t_flops += <uint64_t>c.flops
-        t_act += <uint64_t>act
-        # inputs + activations bound every live total: keeping them in int64 keeps liveness exact
-        if (t_params | t_buffers | t_macs | t_flops | (t_act + <uint64_t>in_total)) >> 63:
+        if _accumulate(&tt, &c, act, in_total):
             code = E_OVERFLOW
             err_layer[0] = <int32_t>k
             break
@@ -958,12 +980,7 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
     for k in range(nl):
         if L[(l0 + k) * NF + C_FLAGS] & F_OUTPUT:
             out_k = k
-    tot[0] = <int64_t>t_params
-    tot[1] = <int64_t>t_buffers
-    tot[2] = <int64_t>t_macs
-    tot[3] = <int64_t>t_flops
-    tot[4] = <int64_t>t_act
-    tot[5] = peak
+    _store_totals(&tt, peak, tot)
     y = P[ni + out_k] if nl > 0 else P[0]  # the output row, or the first input of an empty arch
     out_ndim[0] = <int32_t>y[0]
     for j in range(5):
@@ -984,7 +1001,7 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
     cdef int64_t* xr = ra  # the current tensor's record
     cdef int64_t* yr = rb  # where an op writes a new one; the two swap
     cdef int64_t k, i, peak, t, in_numel
-    cdef uint64_t t_params = 0, t_buffers = 0, t_macs = 0, t_flops = 0, t_act = 0
+    cdef Totals tt = Totals(0, 0, 0, 0, 0)
     cdef int op, code, flags
     cdef bint moved
     cdef const int32_t* r
@@ -1053,21 +1070,11 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
         # a chain's input and output live together (views allocate nothing)
         if op != OP_FLATTEN and op != OP_IDENTITY and xr[1] + t > peak:
             peak = xr[1] + t
-        t_params += <uint64_t>c.params
-        t_buffers += <uint64_t>c.buffers
-        t_macs += <uint64_t>c.macs
-        t_flops += <uint64_t>c.flops
-        t_act += <uint64_t>t
-        if (t_params | t_buffers | t_macs | t_flops | (t_act + <uint64_t>in_numel)) >> 63:
+        if _accumulate(&tt, &c, t, in_numel):
             return 0
         if moved:
             xr, yr = yr, xr
-    tot[0] = <int64_t>t_params
-    tot[1] = <int64_t>t_buffers
-    tot[2] = <int64_t>t_macs
-    tot[3] = <int64_t>t_flops
-    tot[4] = <int64_t>t_act
-    tot[5] = peak
+    _store_totals(&tt, peak, tot)
     out_ndim[0] = <int32_t>xr[0]
     for i in range(5):
         out_shape[i] = xr[2 + i] if i < xr[0] else 0

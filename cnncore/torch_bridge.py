@@ -270,10 +270,6 @@ class _Pending:
         self.x, self.groups, self.transposed = x, groups, transposed
 
 
-def _is_tensor(v):
-    return isinstance(v, Tensor)
-
-
 def _contains_tensor(v):
     if isinstance(v, (Tensor, _Pending)):
         return True
@@ -530,10 +526,6 @@ def _channel_shuffle_h(name, x, groups):
     return L.ChannelShuffle(groups)(_need(x, "channel_shuffle"), name=name)
 
 
-def _identity_h(name, x, *a, **k):
-    return x
-
-
 _FUNCS: dict = {}
 _METHODS: dict = {}
 
@@ -600,11 +592,25 @@ def _target_repr(node):
     t = node.target
     if node.op == "call_method":
         return f"method Tensor.{t}"
+    torch = _torch()
+    name = getattr(t, "__name__", None)
+    for modname, mod in (("torch.nn.functional", torch.nn.functional), ("torch", torch), ("operator", operator)):
+        if name and getattr(mod, name, None) is t:
+            return f"function {modname}.{name}"
     mod = getattr(t, "__module__", None) or ""
-    name = getattr(t, "__qualname__", None) or getattr(t, "__name__", None) or repr(t)
-    if "boolean_dispatch" in name:
-        name = getattr(t, "__name__", name)
-    return f"function {mod + '.' if mod and mod != 'builtins' else ''}{name}"
+    qual = getattr(t, "__qualname__", None) or name or repr(t)
+    return f"function {mod + '.' if mod and mod != 'builtins' else ''}{qual}"
+
+
+def _where(node):
+    """' inside module 'act' (Mish)' from the fx node's module stack, with a hint to register it."""
+    stack = node.meta.get("nn_module_stack")
+    if not stack:
+        return ""
+    path, cls = list(stack.values())[-1]
+    cname = getattr(cls, "__name__", str(cls))
+    return (f" (inside module {path!r} of type {cname}; cc.register_torch_module({cname}, fn) can map that "
+            f"module as a whole)")
 
 
 def _input_shapes(input_shape):
@@ -723,7 +729,7 @@ def from_torch(module, input_shape, batch_size=1, name=None):
                     continue
                 except Exception as e:
                     raise fail(node, ValueError, f"evaluating it on constants failed: {e}") from e
-            raise fail(node, TypeError, "cnncore has no mapping for it")
+            raise fail(node, TypeError, "cnncore has no mapping for it" + _where(node))
         if node.op == "call_function" and handler in (_getitem, _getattr_h) and not _contains_tensor(args):
             env[node] = node.target(*args, **kwargs)
             continue

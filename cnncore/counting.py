@@ -35,14 +35,15 @@ def _resolve_threads(n_threads, n_arch):
 
 def run_core(arrays, per_layer=False, n_threads=None, fast_path=True) -> dict:
     """Raw core call on validated arrays: a dict of numpy arrays (docs/format.md, Results).
-    fast_path=False sends every architecture through the general path (for tests)."""
-    off, ioff = arrays["arch_offsets"], arrays["input_offsets"]
+    fast_path=False sends every architecture through the general path (for tests). The offsets are
+    checked on every call: arrays can change after validation, and they size the scratch memory."""
+    off = arrays["arch_offsets"]
     n_arch = len(off) - 1
     nt = _resolve_threads(n_threads, n_arch)
-    max_rows = int((np.diff(off) + np.diff(ioff)).max()) if n_arch else 1
-    totals = np.zeros((n_arch, 6), np.int64)
-    out = dict(output_shape=np.zeros((n_arch, 5), np.int64), output_ndim=np.zeros(n_arch, np.int32),
-               error=np.zeros(n_arch, np.int32), error_layer=np.zeros(n_arch, np.int32))
+    max_rows = max(check_offsets(arrays), 1)
+    totals = np.empty((6, n_arch), np.int64)  # the core writes every entry; rows are the counts
+    out = dict(output_shape=np.empty((n_arch, 5), np.int64), output_ndim=np.empty(n_arch, np.int32),
+               error=np.empty(n_arch, np.int32), error_layer=np.empty(n_arch, np.int32))
     scratch = np.empty((nt, max(max_rows, 1), 8), np.int64)  # per thread: one shape record per row
     pointers = np.empty((nt, max(max_rows, 1)), np.int64)  # per thread: one record pointer per row
     liveness = np.empty((nt, 3 * max(max_rows, 1)), np.int64)  # per thread: storage, last reader, size
@@ -51,13 +52,13 @@ def run_core(arrays, per_layer=False, n_threads=None, fast_path=True) -> dict:
         n = len(arrays["layers"])
         extra = dict(layer_counts=np.zeros((n, 4), np.int64), layer_shape=np.zeros((n, 5), np.int64),
                      layer_ndim=np.zeros(n, np.int32))
-    _core.count_packed(arrays["layers"], arrays["extra_src"], off, ioff, arrays["input_shape"],
+    _core.count_packed(arrays["layers"], arrays["extra_src"], off, arrays["input_offsets"], arrays["input_shape"],
                        arrays["input_ndim"], arrays["batch_size"], totals, out["output_shape"],
                        out["output_ndim"], out["error"], out["error_layer"], scratch, pointers, liveness,
                        n_threads=nt, use_fast=fast_path, **extra)
     for i, k in enumerate(("params", "buffers", "macs", "flops", "activation_elements",
                            "peak_activation_elements")):
-        out[k] = np.ascontiguousarray(totals[:, i])
+        out[k] = totals[i]  # contiguous rows: no copy
     if per_layer:
         lc = extra["layer_counts"]
         for i, k in enumerate(("layer_params", "layer_buffers", "layer_macs", "layer_flops")):
@@ -125,11 +126,22 @@ class BatchResult:
         for k in ("params", "buffers", "macs", "flops", "activation_elements", "output_shape",
                   "output_ndim", "error", "error_layer"):
             setattr(self, k, raw[k])
-        self.valid = self.error == 0
-        nbytes = DTYPE_BYTES[dtype]
-        self.param_bytes = self.params * nbytes
-        self.peak_activation_bytes = raw["peak_activation_elements"] * nbytes
+        self._peak_elements = raw["peak_activation_elements"]
+        self._nbytes = DTYPE_BYTES[dtype]
         self.packed = packed
+
+    # derived arrays are made when first asked for: a batch of millions pays only for what it reads
+    @property
+    def valid(self):
+        return self.error == 0
+
+    @property
+    def param_bytes(self):
+        return self.params * self._nbytes
+
+    @property
+    def peak_activation_bytes(self):
+        return self._peak_elements * self._nbytes
 
     def __len__(self):
         return len(self.error)
@@ -190,9 +202,6 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
     if not isinstance(model, Packed) and _is_chunk_stream(model):
         return _count_stream(model, dtype, n_threads, backend)
     if isinstance(model, Packed):
-        # arrays may have changed since they were validated: the offsets size the scratch memory,
-        # so they are checked again (cheap); the core itself never trusts anything else
-        check_offsets(model._arrays)
         return BatchResult(run(model._arrays, False, n_threads), model, str(dtype).replace("torch.", ""))
     if input_shape is not None and not isinstance(input_shape, (tuple, list)):
         raise TypeError(f"input_shape must be a tuple like (3, 224, 224) (batch excluded), got {input_shape!r}")

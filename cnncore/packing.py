@@ -91,8 +91,9 @@ class Packed:
         return Packed(arrays, names, types, _validated=True)
 
 
-def check_offsets(arrays) -> None:
-    """The offsets and array lengths: what sizes memory and bounds every read (cheap, vectorised)."""
+def check_offsets(arrays) -> int:
+    """The offsets and array lengths: what sizes memory and bounds every read (cheap, vectorised).
+    Returns the largest number of rows (network inputs + layers) of one architecture."""
     layers, off, ioff = arrays["layers"], arrays["arch_offsets"], arrays["input_offsets"]
     if layers.ndim != 2 or layers.shape[1] != F.N_FIELDS:
         raise ValueError(f"packed arrays: layers must have shape (n, {F.N_FIELDS}), got {layers.shape}")
@@ -104,14 +105,19 @@ def check_offsets(arrays) -> None:
                          f"(got {len(off)} and {len(ioff)})")
     if len(arrays["batch_size"]) != n_arch:
         raise ValueError(f"packed arrays: batch_size must have one entry per architecture ({n_arch}), got {len(arrays['batch_size'])}")
+    sizes = []
     for name, o, end in (("arch_offsets", off, len(layers)), ("input_offsets", ioff, len(arrays["input_shape"]))):
         if o[0] != 0 or o[-1] != end:
             raise ValueError(f"packed arrays: {name} must start at 0 and end at {end}, got {o[0]} .. {o[-1]}")
-        bad = np.nonzero(np.diff(o) < 0)[0]
-        if len(bad):
-            raise ValueError(f"packed arrays: {name} decreases at architecture {bad[0]} ({o[bad[0]]} -> {o[bad[0] + 1]})")
+        d = np.diff(o)
+        if n_arch and d.min() < 0:
+            bad = int(np.argmax(d < 0))
+            raise ValueError(f"packed arrays: {name} decreases at architecture {bad} ({o[bad]} -> {o[bad + 1]})")
+        sizes.append(d)
     if len(arrays["input_ndim"]) != len(arrays["input_shape"]):
         raise ValueError("packed arrays: input_ndim must have one entry per row of input_shape")
+    # the most rows (inputs + layers) any architecture has: the core's scratch size
+    return int((sizes[0] + sizes[1]).max()) if n_arch else 0
 
 
 def validate(arrays) -> None:

@@ -164,13 +164,14 @@ cdef inline bint _accumulate(Totals* t, const Cnt* c, int64_t act, int64_t in_to
     return ((t.params | t.buffers | t.macs | t.flops | (t.act + <uint64_t>in_total)) >> 63) != 0
 
 
-cdef inline void _store_totals(const Totals* t, int64_t peak, int64_t* tot) noexcept nogil:
+cdef inline void _store_totals(const Totals* t, int64_t peak, int64_t* tot, int64_t ts) noexcept nogil:
+    # tot[j * ts]: one contiguous output array per count (ts = the number of architectures)
     tot[0] = <int64_t>t.params
-    tot[1] = <int64_t>t.buffers
-    tot[2] = <int64_t>t.macs
-    tot[3] = <int64_t>t.flops
-    tot[4] = <int64_t>t.act
-    tot[5] = peak
+    tot[ts] = <int64_t>t.buffers
+    tot[2 * ts] = <int64_t>t.macs
+    tot[3 * ts] = <int64_t>t.flops
+    tot[4 * ts] = <int64_t>t.act
+    tot[5 * ts] = peak
 
 
 # ---- small helpers ------------------------------------------------------------------------------
@@ -895,7 +896,7 @@ cdef int64_t _peak_general(const int32_t* L, int64_t l0, int64_t nl, const int32
 
 cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
                       const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
-                      int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int32_t* err_layer,
+                      int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int64_t ts, int32_t* err_layer,
                       int64_t* out_shape, int32_t* out_ndim,
                       int64_t* lcnt, int64_t* lshp, int32_t* lnd, bint per_layer) noexcept nogil:
     """Count architecture rows l0..l0+nl; returns an error code (err_layer = failing row, or -1
@@ -970,7 +971,7 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
                 lshp[5 * t + j] = y[2 + j] if j < y[0] else 0
     if code != E_OK:
         for j in range(6):
-            tot[j] = 0
+            tot[j * ts] = 0
         for j in range(5):
             out_shape[j] = 0
         out_ndim[0] = 0
@@ -980,7 +981,7 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
     for k in range(nl):
         if L[(l0 + k) * NF + C_FLAGS] & F_OUTPUT:
             out_k = k
-    _store_totals(&tt, peak, tot)
+    _store_totals(&tt, peak, tot, ts)
     y = P[ni + out_k] if nl > 0 else P[0]  # the output row, or the first input of an empty arch
     out_ndim[0] = <int32_t>y[0]
     for j in range(5):
@@ -989,7 +990,7 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
 
 
 cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* ishape,
-                     int32_t indim, int64_t batch, int64_t* tot, int64_t* out_shape,
+                     int32_t indim, int64_t batch, int64_t* tot, int64_t ts, int64_t* out_shape,
                      int32_t* out_ndim) noexcept nogil:
     """The common case, fast: one network input and a chain of one-input ops (every row reads the
     previous one; Slice excluded). The same op functions as _layer run on two local shape records (swapped, never copied), so no pointer
@@ -1074,7 +1075,7 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
             return 0
         if moved:
             xr, yr = yr, xr
-    _store_totals(&tt, peak, tot)
+    _store_totals(&tt, peak, tot, ts)
     out_ndim[0] = <int32_t>xr[0]
     for i in range(5):
         out_shape[i] = xr[2 + i] if i < xr[0] else 0
@@ -1083,20 +1084,20 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
 
 cdef int _arch_counts(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
                       const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
-                      int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int32_t* err_layer,
+                      int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int64_t ts, int32_t* err_layer,
                       int64_t* out_shape, int32_t* out_ndim) noexcept nogil:
     """_arch without per-layer outputs: the batch path (a separate copy the compiler specialises)."""
-    return _arch(L, l0, nl, xs, n_xs, ishape, indim, i0, ni, batch, buf, P, aux, tot, err_layer,
+    return _arch(L, l0, nl, xs, n_xs, ishape, indim, i0, ni, batch, buf, P, aux, tot, ts, err_layer,
                  out_shape, out_ndim, NULL, NULL, NULL, False)
 
 
 cdef int _arch_rows(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
                     const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
-                    int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int32_t* err_layer,
+                    int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int64_t ts, int32_t* err_layer,
                     int64_t* out_shape, int32_t* out_ndim,
                     int64_t* lcnt, int64_t* lshp, int32_t* lnd) noexcept nogil:
     """_arch with per-layer counts and shapes (one model's table, explain)."""
-    return _arch(L, l0, nl, xs, n_xs, ishape, indim, i0, ni, batch, buf, P, aux, tot, err_layer,
+    return _arch(L, l0, nl, xs, n_xs, ishape, indim, i0, ni, batch, buf, P, aux, tot, ts, err_layer,
                  out_shape, out_ndim, lcnt, lshp, lnd, True)
 
 
@@ -1155,7 +1156,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                  int64_t[:, ::1] layer_counts=None, int64_t[:, ::1] layer_shape=None,
                  int32_t[::1] layer_ndim=None, int n_threads=1, bint use_fast=True):
     """Count every architecture. The caller validated shapes/dtypes and allocated every output:
-    totals (n_arch, 6), output_shape (n_arch, 5), output_ndim/error/error_layer (n_arch,),
+    totals (6, n_arch): params, buffers, macs, flops, activation_elements, peak; output_shape (n_arch, 5), output_ndim/error/error_layer (n_arch,),
     scratch (n_threads, max_rows, REC) with max_rows >= max over archs of n_inputs + n_layers,
     pointers (n_threads, max_rows) (room for one record pointer per row), liveness (n_threads, 3 * max_rows),
     and optionally the per-layer arrays (n_layers, 4), (n_layers, 5), (n_layers,).
@@ -1177,10 +1178,10 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     cdef int tid
     if n_arch <= 0:
         return
-    if (totals.shape[0] < n_arch or output_shape.shape[0] < n_arch or error.shape[0] < n_arch
+    if (totals.shape[1] != n_arch or output_shape.shape[0] < n_arch or error.shape[0] < n_arch
             or error_layer.shape[0] < n_arch or output_ndim.shape[0] < n_arch
             or batch_size.shape[0] < n_arch or input_offsets.shape[0] < n_arch + 1
-            or totals.shape[1] != 6 or output_shape.shape[1] != 5 or input_shape.shape[1] != 4
+            or totals.shape[0] != 6 or output_shape.shape[1] != 5 or input_shape.shape[1] != 4
             or scratch.shape[0] < n_threads or scratch.shape[2] != REC or n_threads < 1
             or pointers.shape[0] < n_threads or pointers.shape[1] < scratch.shape[1]
             or liveness.shape[0] < n_threads or liveness.shape[1] < 3 * scratch.shape[1]
@@ -1212,17 +1213,17 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                 ni = 0  # _arch reports BAD_FIELD for an architecture without inputs
                 nl = 0
             if lc == NULL and use_fast and ni == 1 and _chain_fast(
-                    L, l0, nl, ish + 4 * i0, ind[i0], batch_size[a], &totals[a, 0],
+                    L, l0, nl, ish + 4 * i0, ind[i0], batch_size[a], &totals[0, a], n_arch,
                     &output_shape[a, 0], &output_ndim[a]):
                 error[a] = E_OK
                 error_layer[a] = -1
             elif lc == NULL:
                 error[a] = _arch_counts(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf, P,
-                                        aux, &totals[a, 0], &error_layer[a], &output_shape[a, 0],
+                                        aux, &totals[0, a], n_arch, &error_layer[a], &output_shape[a, 0],
                                         &output_ndim[a])
             else:
                 error[a] = _arch_rows(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf, P,
-                                      aux, &totals[a, 0], &error_layer[a], &output_shape[a, 0],
+                                      aux, &totals[0, a], n_arch, &error_layer[a], &output_shape[a, 0],
                                       &output_ndim[a], lc, ls, ln)
 
 

@@ -55,6 +55,30 @@ def test_core(benchmark, packed, n_threads):
     _record(benchmark, packed.n_layers, n_threads=n_threads, entry="cc.count(packed, n_threads)")
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_core_raw(benchmark, packed, n_threads):
+    """The compiled loop alone: outputs allocated once outside the timing (cc.count allocates ~100
+    bytes of fresh result memory per architecture on every call, and the kernel's page zeroing of
+    that memory is a visible share of its time on this machine)."""
+    from cnncore import _core
+    a = packed.arrays()
+    n = len(packed)
+    rows = int((np.diff(a["arch_offsets"]) + np.diff(a["input_offsets"])).max())
+    out = dict(totals=np.empty((6, n), np.int64), output_shape=np.empty((n, 5), np.int64),
+               output_ndim=np.empty(n, np.int32), error=np.empty(n, np.int32),
+               error_layer=np.empty(n, np.int32), scratch=np.empty((n_threads, rows, 8), np.int64),
+               pointers=np.empty((n_threads, rows), np.int64),
+               liveness=np.empty((n_threads, 3 * rows), np.int64))
+    args = (a["layers"], a["extra_src"], a["arch_offsets"], a["input_offsets"], a["input_shape"],
+            a["input_ndim"], a["batch_size"], out["totals"], out["output_shape"], out["output_ndim"],
+            out["error"], out["error_layer"], out["scratch"], out["pointers"], out["liveness"])
+    benchmark.group = GROUP
+    benchmark.pedantic(_core.count_packed, args=args, kwargs=dict(n_threads=n_threads), rounds=21,
+                       iterations=1, warmup_rounds=2)
+    assert np.array_equal(out["totals"][2], cc.count(packed).macs)  # the same answers as cc.count
+    _record(benchmark, packed.n_layers, n_threads=n_threads, entry="_core.count_packed, outputs preallocated")
+
+
 def test_numpy_baseline(benchmark, arrays, core_result):
     benchmark.group = GROUP
     # apples to apples: the baseline gives the core's answers before it is timed

@@ -46,7 +46,7 @@ def run_core(arrays, per_layer=False, n_threads=None, fast_path=True) -> dict:
                error=np.empty(n_arch, np.int32), error_layer=np.empty(n_arch, np.int32))
     scratch = np.empty((nt, max(max_rows, 1), 8), np.int64)  # per thread: one shape record per row
     pointers = np.empty((nt, max(max_rows, 1)), np.int64)  # per thread: one record pointer per row
-    liveness = np.empty((nt, 3 * max(max_rows, 1)), np.int64)  # per thread: storage, last reader, size
+    liveness = np.empty((nt, 4 * max(max_rows, 1) + 2), np.int64)  # per thread: storage, last reader, size, delta
     extra = {}
     if per_layer:
         n = len(arrays["layers"])

@@ -747,12 +747,6 @@ cdef inline bint _is_view(int op) noexcept nogil:
     return op == OP_IDENTITY or op == OP_FLATTEN or op == OP_SLICE
 
 
-cdef inline void _free_if_last(int64_t s, int64_t k, int64_t* LAST, const int64_t* SIZE, int64_t* live) noexcept nogil:
-    if LAST[s] == k:
-        live[0] -= SIZE[s]
-        LAST[s] = -2  # freed (Add(a, a) must not free twice)
-
-
 
 
 # Called through a pointer so the C compiler cannot inline the rare ops into the hot loop.
@@ -837,20 +831,24 @@ cdef inline bint _extra_range(const int32_t* r, int64_t n_xs, int64_t* lo, int64
 
 cdef int64_t _peak_general(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
                            int64_t ni, const int64_t** P, int64_t* aux) noexcept nogil:
-    """Peak live elements of a valid architecture with branches (docs/conventions.md): a pre-pass
-    finds each storage's last reader, then the layers run in order, allocating and freeing.
+    """Peak live elements of a valid architecture with branches (docs/conventions.md).
+
+    Time t = 0 is the start (network inputs live), t = k + 1 the moment layer k's output is made
+    (its inputs still live). A storage lives from its birth to the step of its last reader (a model
+    output to the end), so a pre-pass finds every storage's last reader and a sweep adds up the
+    live sizes per moment: DELTA[birth] += size, DELTA[last + 2] -= size; peak = max prefix sum.
     Every reference is checked again as it is read (another thread may have changed the arrays
     since the counting pass): a bad one is skipped, so the answer may be wrong but never a crash."""
-    cdef int64_t n_rows = ni + nl, k, j, s, lo, hi, out_k = nl - 1, live = 0, peak
+    cdef int64_t n_rows = ni + nl, k, j, s, lo, hi, out_k = nl - 1, live = 0, peak = 0
     cdef int64_t* ST = aux  # storage slot of every tensor (a view shares its source's)
     cdef int64_t* LAST = aux + n_rows  # the last layer that reads a storage (nl: kept to the end)
     cdef int64_t* SIZE = aux + 2 * n_rows  # elements of a storage
+    cdef int64_t* DELTA = aux + 3 * n_rows  # change of the live total at each moment (nl + 2)
     cdef const int32_t* r
     for j in range(ni):
         ST[j] = j
-        LAST[j] = -1
+        LAST[j] = -1  # unread: freed before layer 0 (but live at the start)
         SIZE[j] = P[j][1]
-        live += SIZE[j]  # checked by the caller
     for k in range(nl):
         r = L + (l0 + k) * NF
         s = _slot(r[C_SRC], k, ni)
@@ -869,28 +867,17 @@ cdef int64_t _peak_general(const int32_t* L, int64_t l0, int64_t nl, const int32
             out_k = k
             LAST[ST[ni + k]] = nl
     LAST[ST[ni + out_k] if nl > 0 else 0] = nl
-    peak = live
-    for j in range(ni):
-        _free_if_last(j, -1, LAST, SIZE, &live)
-    for k in range(nl):
-        r = L + (l0 + k) * NF
-        if r[C_FLAGS] & F_UNUSED:
-            continue
-        # the output is allocated while the inputs are live; then whatever this layer read last
-        # is freed, and its own output if nothing reads it
-        if ST[ni + k] == ni + k:
-            live += SIZE[ni + k]
+    for k in range(nl + 2):
+        DELTA[k] = 0
+    for j in range(n_rows):
+        if ST[j] == j:  # a storage (not a view): born at 0 (input) or k + 1 (layer k)
+            DELTA[0 if j < ni else j - ni + 1] += SIZE[j]
+            if LAST[j] + 2 <= nl + 1:
+                DELTA[LAST[j] + 2] -= SIZE[j]
+    for k in range(nl + 1):
+        live += DELTA[k]  # <= inputs + activations: checked by the caller
         if live > peak:
             peak = live
-        s = _slot(r[C_SRC], k, ni)
-        if s >= 0:
-            _free_if_last(ST[s], k, LAST, SIZE, &live)
-        if _extra_range(r, n_xs, &lo, &hi):
-            for j in range(lo, hi):
-                s = _slot(xs[j], k, ni)
-                if s >= 0:
-                    _free_if_last(ST[s], k, LAST, SIZE, &live)
-        _free_if_last(ST[ni + k], k, LAST, SIZE, &live)
     return peak
 
 
@@ -1158,7 +1145,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     """Count every architecture. The caller validated shapes/dtypes and allocated every output:
     totals (6, n_arch): params, buffers, macs, flops, activation_elements, peak; output_shape (n_arch, 5), output_ndim/error/error_layer (n_arch,),
     scratch (n_threads, max_rows, REC) with max_rows >= max over archs of n_inputs + n_layers,
-    pointers (n_threads, max_rows) (room for one record pointer per row), liveness (n_threads, 3 * max_rows),
+    pointers (n_threads, max_rows) (room for one record pointer per row), liveness (n_threads, 4 * max_rows + 2),
     and optionally the per-layer arrays (n_layers, 4), (n_layers, 5), (n_layers,).
     use_fast=False sends every architecture through the general path (tests compare the two)."""
     cdef Py_ssize_t n_arch = arch_offsets.shape[0] - 1
@@ -1184,7 +1171,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
             or totals.shape[0] != 6 or output_shape.shape[1] != 5 or input_shape.shape[1] != 4
             or scratch.shape[0] < n_threads or scratch.shape[2] != REC or n_threads < 1
             or pointers.shape[0] < n_threads or pointers.shape[1] < scratch.shape[1]
-            or liveness.shape[0] < n_threads or liveness.shape[1] < 3 * scratch.shape[1]
+            or liveness.shape[0] < n_threads or liveness.shape[1] < 4 * scratch.shape[1] + 2
             or layers.shape[1] != NF or input_ndim.shape[0] < input_shape.shape[0]
             or sizeof(int64_t) < sizeof(void*)):
         raise ValueError("count_packed: output or scratch arrays have the wrong shape")

@@ -1,10 +1,13 @@
-"""The `cnncore` command: `cnncore demo`, `cnncore summary <zoo name | file.py:obj>`."""
+"""The `cnncore` command: `cnncore demo`, `cnncore summary <zoo name | file.py:obj>`,
+`cnncore sweep <space> --samples N | --all [--max-params 5M --max-macs 300M ...] --out x.parquet --plot x.png`."""
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 import time
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
@@ -77,6 +80,140 @@ def _parse_shape(text):
     return shape
 
 
+_SIZE_SUFFIX = {"": 1, "K": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12}
+_SIZE_HELP = "a size like 1500, 300K, 5M, 300M or 1.2G (suffixes K, M, G, T: powers of 1000)"
+
+
+def parse_size(text) -> int:
+    """'5M' -> 5_000_000, '300M', '1.2G' -> 1_200_000_000, '1500', '2.5k'. Exact (decimal, not float)."""
+    t = str(text).strip().replace("_", "").replace(",", "")
+    suffix = t[-1:].upper() if t[-1:].isalpha() else ""
+    num = t[:-1] if suffix else t
+    if suffix not in _SIZE_SUFFIX or not num:
+        raise ValueError(f"expected {_SIZE_HELP}, got {text!r}")
+    try:
+        v = Decimal(num) * _SIZE_SUFFIX[suffix]
+    except InvalidOperation:
+        raise ValueError(f"expected {_SIZE_HELP}, got {text!r}") from None
+    if not v.is_finite() or v < 0 or v != v.to_integral_value():
+        raise ValueError(f"expected {_SIZE_HELP} giving a whole non-negative number, got {text!r}")
+    return int(v)
+
+
+def _size_arg(text):
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _spaces():
+    from .spaces import NB201
+    return {"nb201": lambda dataset: NB201(dataset or "cifar10")}
+
+
+def _make_space(name, dataset):
+    spaces = _spaces()
+    key = name.lower().replace("-", "").replace("_", "")
+    if key not in spaces:
+        raise SystemExit(f"cnncore: unknown space {name!r}; available spaces: {', '.join(sorted(spaces))}")
+    try:
+        return spaces[key](dataset)
+    except ValueError as e:
+        raise SystemExit(f"cnncore: {e}") from None
+
+
+def _check_writable(path, what):
+    """Fail before the sweep, not after it: the output's directory must exist and be writable."""
+    d = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise SystemExit(f"cnncore: cannot write {what} {path!r}: it is a directory")
+    if not os.path.isdir(d):
+        raise SystemExit(f"cnncore: cannot write {what} {path!r}: directory {d!r} does not exist")
+    if not os.access(d, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise SystemExit(f"cnncore: cannot write {what} {path!r}: permission denied")
+
+
+def _fmt_time(s):
+    return f"{s:.1f} s" if s < 90 else f"{int(s // 60)} min {int(s % 60):02d} s"
+
+
+class _Progress:
+    """One line on stderr, rewritten at most 5 times a second, once the run is past half a second."""
+
+    def __init__(self, stream=None, enabled=True):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, done, total):
+        now = time.perf_counter()
+        el = now - self.t0
+        if not self.enabled or (done < total and (el < 0.5 or now - self.last < 0.2)) or (done >= total and not self.shown and el < 0.5):
+            return
+        self.last = now
+        rate = done / el if el > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else float("inf")
+        pct = 100.0 * done / total if total else 100.0
+        self.stream.write(f"\rcnncore sweep: {done:,}/{total:,} ({pct:5.1f}%) {rate:,.0f} archs/s, "
+                          f"ETA {_fmt_time(eta) if eta != float('inf') else '?'}   ")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self):
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def run_sweep(a):
+    import cnncore as cc
+    space = _make_space(a.space, a.dataset)
+    for path, what in ((a.out, "output"), (a.plot, "plot")):
+        if path:
+            _check_writable(path, what)
+    if a.out:
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise SystemExit("cnncore: --out needs pyarrow: pip install 'cnncore[sweep]'") from None
+    if a.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise SystemExit("cnncore: --plot needs matplotlib: pip install 'cnncore[sweep]'") from None
+    cons = {k: v for k, v in (("params", a.max_params), ("macs", a.max_macs), ("flops", a.max_flops),
+                              ("peak_activation_bytes", a.max_peak_bytes)) if v is not None}
+    progress = _Progress(enabled=not a.quiet)
+    try:
+        res = cc.sweep(space, n=None if a.all else a.samples, seed=a.seed, constraints=cons,
+                       chunk_size=a.chunk_size, n_threads=a.threads, progress=progress)
+    finally:
+        progress.close()
+    try:
+        if a.out:
+            res.to_parquet(a.out)
+        if a.plot:
+            res.plot(a.plot)
+    except OSError as e:
+        raise SystemExit(f"cnncore: cannot write {e.filename or a.out}: {e.strerror or e}") from None
+    front = res.pareto()
+    rate = res.n_counted / res.seconds if res.seconds > 0 else float("inf")
+    budget = ", ".join(f"{k} <= {v:,}" for k, v in cons.items()) or "none"
+    print(f"{type(space).__name__}({getattr(space, 'dataset', '')}): counted {res.n_counted:,} "
+          f"({res.n_valid:,} valid) in {res.seconds:.2f} s ({rate:,.0f} archs/s); budget: {budget}")
+    print(f"kept {res.n_kept:,}; Pareto front over {'/'.join(res.objectives)}: {len(front)} architectures")
+    if len(res):
+        t = res.table
+        print(f"params {int(t.params.min()):,} .. {int(t.params.max()):,}; MACs {int(t.macs.min()):,} .. {int(t.macs.max()):,}")
+    for path in (a.out, a.plot):
+        if path:
+            print(f"wrote {path}")
+    return 0
+
+
 def main(argv=None):
     import cnncore as cc
     p = argparse.ArgumentParser(prog="cnncore", description="Count CNN parameters, MACs, FLOPs and shapes.")
@@ -87,8 +224,26 @@ def main(argv=None):
     s.add_argument("model")
     s.add_argument("--input", help="input shape without batch, e.g. 3x224x224")
     s.add_argument("--batch", type=int, default=None, help="batch size (default: the model's, else 1)")
+    w = sub.add_parser("sweep", help="count a search space, keep what fits a budget, write Parquet / a Pareto plot")
+    w.add_argument("space", help="search space: nb201")
+    g = w.add_mutually_exclusive_group(required=True)
+    g.add_argument("--samples", type=_size_arg, metavar="N", help="N uniform random architectures (e.g. 100000 or 1M)")
+    g.add_argument("--all", action="store_true", help="every architecture of the space")
+    w.add_argument("--dataset", default=None, help="nb201: cifar10 (default), cifar100, ImageNet16-120")
+    w.add_argument("--max-params", type=_size_arg, metavar="SIZE", help="e.g. 5M")
+    w.add_argument("--max-macs", type=_size_arg, metavar="SIZE", help="e.g. 300M")
+    w.add_argument("--max-flops", type=_size_arg, metavar="SIZE", help="e.g. 1.2G")
+    w.add_argument("--max-peak-bytes", type=_size_arg, metavar="SIZE", help="peak activation memory, e.g. 2M")
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--chunk-size", type=int, default=65536)
+    w.add_argument("--threads", type=int, default=None)
+    w.add_argument("--out", help="kept rows as Parquet (written to a temporary file, then renamed)")
+    w.add_argument("--plot", help="params vs MACs scatter with the Pareto front (PNG)")
+    w.add_argument("--quiet", action="store_true", help="no progress line")
     a = p.parse_args(argv)
     try:
+        if a.cmd == "sweep":
+            return run_sweep(a)
         if a.cmd == "summary":
             model = _load_model(a.model)
             shape = _parse_shape(a.input) if a.input else None

@@ -13,6 +13,7 @@ import numpy as np
 from . import _core
 from . import _format as F
 from .errors import ShapeError, layer_message
+from .conventions import resolve as resolve_conventions
 from .packing import Packed, check_offsets, pack
 
 DTYPE_BYTES = {"float32": 4, "float": 4, "float16": 2, "half": 2, "bfloat16": 2, "float64": 8,
@@ -33,7 +34,7 @@ def _resolve_threads(n_threads, n_arch):
     return n_threads if _core.openmp_enabled() else 1
 
 
-def run_core(arrays, per_layer=False, n_threads=None, fast_path=True) -> dict:
+def run_core(arrays, per_layer=False, n_threads=None, fast_path=True, conv_weights=None) -> dict:
     """Raw core call on validated arrays: a dict of numpy arrays (docs/format.md, Results).
     fast_path=False sends every architecture through the general path (for tests). The offsets are
     checked on every call: arrays can change after validation, and they size the scratch memory."""
@@ -52,6 +53,9 @@ def run_core(arrays, per_layer=False, n_threads=None, fast_path=True) -> dict:
         n = len(arrays["layers"])
         extra = dict(layer_counts=np.zeros((n, 4), np.int64), layer_shape=np.zeros((n, 5), np.int64),
                      layer_ndim=np.zeros(n, np.int32))
+    if conv_weights is not None and len(conv_weights):
+        out["conventions"] = np.zeros((len(conv_weights), n_arch), np.int64)
+        extra.update(conv_weights=conv_weights, conv_out=out["conventions"])
     _core.count_packed(arrays["layers"], arrays["extra_src"], off, arrays["input_offsets"], arrays["input_shape"],
                        arrays["input_ndim"], arrays["batch_size"], totals, out["output_shape"],
                        out["output_ndim"], out["error"], out["error_layer"], scratch, pointers, liveness,
@@ -68,14 +72,17 @@ def run_core(arrays, per_layer=False, n_threads=None, fast_path=True) -> dict:
     return out
 
 
-def run_reference(arrays, per_layer=False, n_threads=None) -> dict:
+def run_reference(arrays, per_layer=False, n_threads=None, fast_path=True, conv_weights=None) -> dict:
     """The pure-Python reference on the same arrays, converted to the core's numpy layout."""
     from . import reference
-    raw = reference.count_arrays(arrays, per_layer=per_layer)
+    raw = reference.count_arrays(arrays, per_layer=per_layer,
+                                 conv_weights=None if conv_weights is None else conv_weights.tolist())
     out = {}
     for k, v in raw.items():
         dtype = np.int32 if k in ("error", "error_layer", "output_ndim", "layer_ndim") else np.int64
         out[k] = np.array(v, dtype=dtype)
+    if "conventions" in out:
+        out["conventions"] = out["conventions"].reshape(-1, len(arrays["arch_offsets"]) - 1)
     n_arch = len(arrays["arch_offsets"]) - 1
     out["output_shape"] = out["output_shape"].reshape(n_arch, 5)
     if per_layer:
@@ -185,13 +192,16 @@ def _error_sentence(packed, raw, a, arch_label=None):
     return f"{arch_label}: {msg}" if arch_label else msg
 
 
-def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=None, backend="core"):
+def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=None, backend="core",
+          conventions=()):
     """Count a model (-> Result), a cc.Packed batch (-> BatchResult), or an iterable of cc.Packed
     chunks (-> an iterator of BatchResult, one per chunk, counted lazily: memory stays bounded).
 
     model: a layer, Sequential or Model (input_shape without the batch, e.g. (3, 224, 224);
     a Model built from cc.Input knows its own) or a cc.Packed. batch_size defaults to the Model's
-    Input batch size, else 1.
+    Input batch size, else 1. conventions: names of other tools (cnncore.conventions.NAMED) or
+    cc.Convention objects; result.conventions[name] is the number that tool gives (an int for one
+    model, an array for a batch).
     An invalid single model raises cc.ShapeError naming the layer; in a batch an invalid
     architecture gets valid=False and an error code, and never stops the others.
     """
@@ -199,10 +209,14 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
         raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
     run = BACKENDS[backend]
     nbytes = _dtype_bytes(dtype)
+    conv_names, conv_w = resolve_conventions(conventions)
     if not isinstance(model, Packed) and _is_chunk_stream(model):
-        return _count_stream(model, dtype, n_threads, backend)
+        return _count_stream(model, dtype, n_threads, backend, conventions)
     if isinstance(model, Packed):
-        return BatchResult(run(model._arrays, False, n_threads), model, str(dtype).replace("torch.", ""))
+        raw = run(model._arrays, False, n_threads, conv_weights=conv_w if conv_names else None)
+        res = BatchResult(raw, model, str(dtype).replace("torch.", ""))
+        res.conventions = {n: raw["conventions"][j] for j, n in enumerate(conv_names)}
+        return res
     if input_shape is not None and not isinstance(input_shape, (tuple, list)):
         raise TypeError(f"input_shape must be a tuple like (3, 224, 224) (batch excluded), got {input_shape!r}")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))):
@@ -233,11 +247,17 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
     params = int(raw["params"][0])
     a = packed._arrays
     in_shape = tuple(int(v) for v in a["input_shape"][0][:int(a["input_ndim"][0])])
-    return Result(params=params, buffers=int(raw["buffers"][0]), macs=int(raw["macs"][0]),
+    conv = {}
+    if conv_names:  # a second, batch-path pass over the same packed rows adds the conventions
+        craw = run(packed._arrays, False, 1, conv_weights=conv_w)
+        conv = {n: int(craw["conventions"][j][0]) for j, n in enumerate(conv_names)}
+    res = Result(params=params, buffers=int(raw["buffers"][0]), macs=int(raw["macs"][0]),
                   flops=int(raw["flops"][0]), output_shape=out_shape,
                   param_bytes=params * nbytes, activation_elements=int(raw["activation_elements"][0]),
                   peak_activation_bytes=int(raw["peak_activation_elements"][0]) * nbytes,
                   output_shapes=out_shapes, layers=rows, input_shape=(int(a["batch_size"][0]),) + in_shape, dtype=str(dtype))
+    res.conventions = conv
+    return res
 
 
 def _is_chunk_stream(x):
@@ -246,14 +266,14 @@ def _is_chunk_stream(x):
             and not hasattr(x, "_emit"))
 
 
-def _count_stream(chunks, dtype, n_threads, backend):
+def _count_stream(chunks, dtype, n_threads, backend, conventions=()):
     """Count an iterable of cc.Packed chunks lazily: one BatchResult per chunk, so memory stays
     bounded by one chunk whatever the total number of architectures."""
     for i, chunk in enumerate(chunks):
         if not isinstance(chunk, Packed):
             raise TypeError(f"cc.count over an iterable expects cc.Packed chunks; item {i} is "
                             f"{type(chunk).__name__} (pack models first with cc.pack)")
-        yield count(chunk, dtype=dtype, n_threads=n_threads, backend=backend)
+        yield count(chunk, dtype=dtype, n_threads=n_threads, backend=backend, conventions=conventions)
 
 
 def explain(packed: Packed, i: int, backend="core") -> str:

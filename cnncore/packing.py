@@ -198,7 +198,9 @@ def pack(models, input_shapes=None, batch_size=None) -> Packed:
     (default: a Model's Input batch size, else 1).
     """
     models = list(models)
-    if input_shapes is None or (len(input_shapes) and not isinstance(input_shapes[0], (tuple, list))):
+    per_model = (input_shapes is not None and len(input_shapes) > 0
+                 and all(s is None or isinstance(s, (tuple, list)) for s in input_shapes))
+    if not per_model:  # one shape (or None) for every model
         shapes = [input_shapes] * len(models)
     else:
         shapes = list(input_shapes)

@@ -557,7 +557,25 @@ def _layer(index, row, extra, shapes, inputs):
     return tuple(y), params, buffers, macs, flops, numel
 
 
-def count_arrays(arrays: dict, per_layer: bool = False) -> dict:
+_CONV_OPS = {OPS[n] for n in ("Conv1d", "Conv2d", "Conv3d")}
+_CONVT_OPS = {OPS[n] for n in ("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")}
+_POOL_OPS = {OPS[f"{k}Pool{d}d"] for k in ("Max", "Avg") for d in (1, 2, 3)}
+
+
+def _convention_terms(row, x, y, params, macs, flops):
+    """The per-layer terms conventions weigh, in cnncore.conventions.TERMS order."""
+    op = row[OP]
+    out = _numel(y)
+    bias_out = out if row[FLAGS] & F_BIAS and (op in _CONV_OPS | _CONVT_OPS or op == OPS["Linear"]) else 0
+    kvol_out = 0
+    if op in _CONV_OPS | _CONVT_OPS | _POOL_OPS:
+        # spatial dims: Conv1d..3d and ConvTranspose1d..3d are ops 1..6, the pools 25..30, in 1-2-3 order
+        d = (op - OPS["MaxPool1d"]) % 3 + 1 if op in _POOL_OPS else (op - 1) % 3 + 1
+        kvol_out = _mul(out, _mul(*_fields(row, _K, d)))
+    return [macs, flops, out, _numel(x), bias_out, params, kvol_out, 1]
+
+
+def count_arrays(arrays: dict, per_layer: bool = False, conv_weights=None) -> dict:
     """Count every architecture of the seven packed arrays (docs/format.md).
 
     Returns a dict of Python lists, one entry per architecture: ``params``, ``buffers``, ``macs``,
@@ -582,6 +600,9 @@ def count_arrays(arrays: dict, per_layer: bool = False) -> dict:
                                      "peak_activation_elements", "output_ndim", "error")}
     out["output_shape"] = [[0] * MAX_NDIM for _ in range(n_arch)]
     out["error_layer"] = [-1] * n_arch
+    n_conv = len(conv_weights) if conv_weights else 0
+    if n_conv:  # conventions of other tools: conv_weights[j][op][term] (cnncore/conventions.py)
+        out["conventions"] = [[0] * n_arch for _ in range(n_conv)]
     if per_layer:
         for k in ("layer_params", "layer_buffers", "layer_macs", "layer_flops", "layer_ndim"):
             out[k] = [0] * n_layers
@@ -595,8 +616,17 @@ def count_arrays(arrays: dict, per_layer: bool = False) -> dict:
             lo, hi = arch_off[a], arch_off[a + 1]
             shapes = []
             totals = [0, 0, 0, 0, 0]  # params, buffers, macs, flops, activation_elements
+            conv = [0] * n_conv
             for index, g in enumerate(range(lo, hi)):
                 y, params, buffers, macs, flops, act = _layer(index, layers[g], extra, shapes, inputs)
+                if n_conv and not layers[g][FLAGS] & F_UNUSED:  # only layers that run
+                    x = _resolve(layers[g][SRC], index, shapes, inputs)
+                    terms = _convention_terms(layers[g], x, y, params, macs, flops)
+                    for j in range(n_conv):
+                        w = conv_weights[j][layers[g][OP]]
+                        for t in range(len(terms)):  # term by term, each step within int64
+                            if w[t]:
+                                conv[j] = _c(conv[j] + _mul(w[t], terms[t]))
                 for t, v in enumerate((params, buffers, macs, flops, act)):
                     totals[t] = _c(totals[t] + v)
                 # live elements never exceed the inputs plus all activations: keep that in int64
@@ -614,6 +644,8 @@ def count_arrays(arrays: dict, per_layer: bool = False) -> dict:
             for k, v in zip(("params", "buffers", "macs", "flops", "activation_elements"), totals):
                 out[k][a] = v
             out["peak_activation_elements"][a] = peak
+            for j in range(n_conv):
+                out["conventions"][j][a] = conv[j]
             out["output_shape"][a] = _padded(y)
             out["output_ndim"][a] = len(y)
         if per_layer:

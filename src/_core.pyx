@@ -124,6 +124,18 @@ cdef enum:
     E_SLICE_RANGE = 21
     E_SINGLE_VALUE = 22
 
+# per-layer terms that conventions weigh (cnncore/conventions.py names them; docs/conventions.md)
+cdef enum:
+    T_MACS = 0  # the layer's MACs
+    T_FLOPS = 1  # cnncore's flops
+    T_OUT = 2  # numel(y)
+    T_IN = 3  # numel of the first input
+    T_BIAS_OUT = 4  # numel(y) for a convolution / linear layer with a bias, else 0
+    T_PARAMS = 5  # the layer's params
+    T_KVOL_OUT = 6  # numel(y) * kernel volume, for convolutions and pooling windows
+    T_ONE = 7  # 1 per layer that runs
+    N_TERMS = 8
+
 cdef int64_t DIM_MAX = 2147483647  # every tensor dimension stays int32, so shape arithmetic is exact
 
 # element-wise flop constants per activation op (docs/conventions.md), indexed by op - OP_RELU
@@ -162,6 +174,46 @@ cdef inline bint _accumulate(Totals* t, const Cnt* c, int64_t act, int64_t in_to
     t.flops += <uint64_t>c.flops
     t.act += <uint64_t>act
     return ((t.params | t.buffers | t.macs | t.flops | (t.act + <uint64_t>in_total)) >> 63) != 0
+
+
+cdef inline int _convention_terms(const int32_t* r, const int64_t* x, const int64_t* y, const Cnt* c,
+                                  int64_t* t) noexcept nogil:
+    """The per-layer terms of a counted layer (T_*); an error code if one overflows."""
+    cdef int op = r[C_OP], d = 0, i
+    cdef int64_t kv = 1
+    t[T_MACS] = c.macs
+    t[T_FLOPS] = c.flops
+    t[T_OUT] = y[1]
+    t[T_IN] = x[1]
+    t[T_PARAMS] = c.params
+    t[T_ONE] = 1
+    t[T_BIAS_OUT] = y[1] if (r[C_FLAGS] & F_BIAS and (OP_CONV1D <= op <= OP_CONVT3D or op == OP_LINEAR)) else 0
+    if OP_CONV1D <= op <= OP_CONV3D:
+        d = op - OP_CONV1D + 1
+    elif OP_CONVT1D <= op <= OP_CONVT3D:
+        d = op - OP_CONVT1D + 1
+    elif OP_MAXPOOL1D <= op <= OP_AVGPOOL3D:
+        d = (op - OP_MAXPOOL1D) % 3 + 1
+    for i in range(d):
+        if cc_mul(kv, r[C_K + i], &kv):
+            return E_OVERFLOW
+    t[T_KVOL_OUT] = 0
+    if d and cc_mul(y[1], kv, &t[T_KVOL_OUT]):
+        return E_OVERFLOW
+    return E_OK
+
+
+cdef inline int _add_conventions(const int64_t* W, int n_conv, int op, const int64_t* t,
+                                 int64_t* out, int64_t os) noexcept nogil:
+    """out[j * os] += sum over terms of W[j, op, term] * t[term], for every convention j."""
+    cdef int j, m
+    cdef int64_t v, w
+    for j in range(n_conv):
+        for m in range(N_TERMS):
+            w = W[(j * N_OPS + op) * N_TERMS + m]
+            if w != 0 and (cc_mul(w, t[m], &v) or cc_add(out[j * os], v, &out[j * os])):
+                return E_OVERFLOW
+    return E_OK
 
 
 cdef inline void _store_totals(const Totals* t, int64_t peak, int64_t* tot, int64_t ts) noexcept nogil:
@@ -885,7 +937,8 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
                       const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
                       int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int64_t ts, int32_t* err_layer,
                       int64_t* out_shape, int32_t* out_ndim,
-                      int64_t* lcnt, int64_t* lshp, int32_t* lnd, bint per_layer) noexcept nogil:
+                      int64_t* lcnt, int64_t* lshp, int32_t* lnd, bint per_layer,
+                      const int64_t* W, int n_conv, int64_t* conv_out) noexcept nogil:
     """Count architecture rows l0..l0+nl; returns an error code (err_layer = failing row, or -1
     for a bad network input). buf holds ni + nl shape records, P as many record pointers, aux
     3 * (ni + nl) int64 for the liveness of tensors in graphs with branches.
@@ -896,6 +949,8 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
     """
     cdef int64_t k, j, t, i, act, flags, out_k = nl - 1, in_total = 0, peak
     cdef Totals tt = Totals(0, 0, 0, 0, 0)
+    cdef int64_t terms[N_TERMS]
+    cdef const int64_t* xin
     cdef int code = E_OK
     cdef const int64_t* y
     cdef const int64_t* prev
@@ -943,6 +998,14 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
             c.macs = 0
             c.flops = 0
             act = 0
+        elif W != NULL:  # conventions of other tools: weighted per-layer terms (conventions.py)
+            xin = prev if r[C_SRC] == k - 1 else _ref(r[C_SRC], k, ni, P)
+            code = E_BAD_INPUT_REF if xin == NULL else _convention_terms(r, xin, y, &c, terms)
+            if code == E_OK:
+                code = _add_conventions(W, n_conv, r[C_OP], terms, conv_out, ts)
+            if code != E_OK:
+                err_layer[0] = <int32_t>k
+                break
         if _accumulate(&tt, &c, act, in_total):
             code = E_OVERFLOW
             err_layer[0] = <int32_t>k
@@ -959,6 +1022,8 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
     if code != E_OK:
         for j in range(6):
             tot[j * ts] = 0
+        for j in range(n_conv):
+            conv_out[j * ts] = 0
         for j in range(5):
             out_shape[j] = 0
         out_ndim[0] = 0
@@ -1075,7 +1140,17 @@ cdef int _arch_counts(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
                       int64_t* out_shape, int32_t* out_ndim) noexcept nogil:
     """_arch without per-layer outputs: the batch path (a separate copy the compiler specialises)."""
     return _arch(L, l0, nl, xs, n_xs, ishape, indim, i0, ni, batch, buf, P, aux, tot, ts, err_layer,
-                 out_shape, out_ndim, NULL, NULL, NULL, False)
+                 out_shape, out_ndim, NULL, NULL, NULL, False, NULL, 0, NULL)
+
+
+cdef int _arch_conventions(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
+                           const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni,
+                           int64_t batch, int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot,
+                           int64_t ts, int32_t* err_layer, int64_t* out_shape, int32_t* out_ndim,
+                           const int64_t* W, int n_conv, int64_t* conv_out) noexcept nogil:
+    """_arch that also adds up the requested conventions of other tools (conv_out[j * ts])."""
+    return _arch(L, l0, nl, xs, n_xs, ishape, indim, i0, ni, batch, buf, P, aux, tot, ts, err_layer,
+                 out_shape, out_ndim, NULL, NULL, NULL, False, W, n_conv, conv_out)
 
 
 cdef int _arch_rows(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
@@ -1085,7 +1160,7 @@ cdef int _arch_rows(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs,
                     int64_t* lcnt, int64_t* lshp, int32_t* lnd) noexcept nogil:
     """_arch with per-layer counts and shapes (one model's table, explain)."""
     return _arch(L, l0, nl, xs, n_xs, ishape, indim, i0, ni, batch, buf, P, aux, tot, ts, err_layer,
-                 out_shape, out_ndim, lcnt, lshp, lnd, True)
+                 out_shape, out_ndim, lcnt, lshp, lnd, True, NULL, 0, NULL)
 
 
 # ---- the public (private-module) entry points ---------------------------------------------------
@@ -1129,8 +1204,10 @@ def format_constants():
     flags = dict(F_BIAS=F_BIAS, F_AFFINE=F_AFFINE, F_TRACK=F_TRACK, F_CEIL=F_CEIL, F_SAME=F_SAME,
                  F_IMPLICIT_DIM=F_IMPLICIT_DIM, F_UNUSED=F_UNUSED, F_OUTPUT=F_OUTPUT,
                  FLAG_MASK=FLAG_MASK)
+    terms = dict(MACS=T_MACS, FLOPS=T_FLOPS, OUT=T_OUT, IN=T_IN, BIAS_OUT=T_BIAS_OUT,
+                 PARAMS=T_PARAMS, KVOL_OUT=T_KVOL_OUT, ONE=T_ONE)
     return dict(N_FIELDS=NF, N_OPS=N_OPS, ops=ops, errors=errors, columns=columns, flags=flags,
-                DIM_MAX=DIM_MAX)
+                DIM_MAX=DIM_MAX, terms=terms, N_TERMS=N_TERMS)
 
 
 def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
@@ -1141,13 +1218,16 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                  int32_t[::1] error, int32_t[::1] error_layer, int64_t[:, :, ::1] scratch,
                  int64_t[:, ::1] pointers, int64_t[:, ::1] liveness,
                  int64_t[:, ::1] layer_counts=None, int64_t[:, ::1] layer_shape=None,
-                 int32_t[::1] layer_ndim=None, int n_threads=1, bint use_fast=True):
+                 int32_t[::1] layer_ndim=None, int n_threads=1, bint use_fast=True,
+                 const int64_t[:, :, ::1] conv_weights=None, int64_t[:, ::1] conv_out=None):
     """Count every architecture. The caller validated shapes/dtypes and allocated every output:
     totals (6, n_arch): params, buffers, macs, flops, activation_elements, peak; output_shape (n_arch, 5), output_ndim/error/error_layer (n_arch,),
     scratch (n_threads, max_rows, REC) with max_rows >= max over archs of n_inputs + n_layers,
     pointers (n_threads, max_rows) (room for one record pointer per row), liveness (n_threads, 4 * max_rows + 2),
     and optionally the per-layer arrays (n_layers, 4), (n_layers, 5), (n_layers,).
-    use_fast=False sends every architecture through the general path (tests compare the two)."""
+    use_fast=False sends every architecture through the general path (tests compare the two).
+    conv_weights (n_conv, N_OPS, N_TERMS) with conv_out (n_conv, n_arch): conventions of other tools
+    (batch path only)."""
     cdef Py_ssize_t n_arch = arch_offsets.shape[0] - 1
     cdef Py_ssize_t a
     cdef int64_t n_xs = extra_src.shape[0], l0, nl, i0, ni, j
@@ -1175,6 +1255,18 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
             or layers.shape[1] != NF or input_ndim.shape[0] < input_shape.shape[0]
             or sizeof(int64_t) < sizeof(void*)):
         raise ValueError("count_packed: output or scratch arrays have the wrong shape")
+    cdef const int64_t* W = NULL
+    cdef int64_t* CO = NULL
+    cdef int n_conv = 0
+    if conv_weights is not None:
+        if (conv_out is None or conv_weights.shape[1] != N_OPS or conv_weights.shape[2] != N_TERMS
+                or conv_out.shape[0] != conv_weights.shape[0] or conv_out.shape[1] != n_arch
+                or layer_counts is not None):
+            raise ValueError("count_packed: convention arrays have the wrong shape")
+        n_conv = conv_weights.shape[0]
+        if n_conv > 0:
+            W = &conv_weights[0, 0, 0]
+            CO = &conv_out[0, 0]
     if layer_counts is not None:
         if (layer_shape is None or layer_ndim is None or layer_counts.shape[0] < layers.shape[0]
                 or layer_counts.shape[1] != 4 or layer_shape.shape[1] != 5
@@ -1199,7 +1291,11 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                     or i0 + ni > input_shape.shape[0] or ni + nl > max_rows):
                 ni = 0  # _arch reports BAD_FIELD for an architecture without inputs
                 nl = 0
-            if lc == NULL and use_fast and ni == 1 and _chain_fast(
+            if W != NULL:
+                error[a] = _arch_conventions(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf,
+                                             P, aux, &totals[0, a], n_arch, &error_layer[a],
+                                             &output_shape[a, 0], &output_ndim[a], W, n_conv, CO + a)
+            elif lc == NULL and use_fast and ni == 1 and _chain_fast(
                     L, l0, nl, ish + 4 * i0, ind[i0], batch_size[a], &totals[0, a], n_arch,
                     &output_shape[a, 0], &output_ndim[a]):
                 error[a] = E_OK

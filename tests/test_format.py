@@ -19,6 +19,8 @@ def test_compiled_numbers_equal_python_numbers():
     assert c["columns"] == {k: getattr(F, k) for k in c["columns"]}
     assert c["flags"] == {k: getattr(F, k) for k in c["flags"]}
     assert c["DIM_MAX"] == 2**31 - 1
+    from cnncore.conventions import TERMS
+    assert c["N_TERMS"] == len(TERMS) and c["terms"] == {t.upper(): i for i, t in enumerate(TERMS)}
     assert len(F.FIELD_NAMES) == F.N_FIELDS
 
 

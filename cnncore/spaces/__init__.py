@@ -2,9 +2,16 @@
 directly with numpy (no Python object per candidate).
 
 - ``NB201(dataset)``: NAS-Bench-201's 15,625 cells (``nb201_flops``: its FLOPs convention).
+- ``NATSSize(dataset)``: NATS-Bench's size space, 32,768 channel configurations.
+- ``NB101`` / ``nb101_model(matrix, ops)``: NAS-Bench-101's network of a cell (``nb101_hash``: its key).
+- ``darts_model(genotype, dataset)``: DARTS' CIFAR / ImageNet networks (``DARTS_V1``, ``DARTS_V2``).
 - ``from_ofa_config(net_config, image_size)``: a Once-for-All / ProxylessNAS ``net.config`` as a Model.
 """
+from .darts import DARTS_V1, DARTS_V2, Genotype, darts_model
+from .nats import NATSSize
+from .nb101 import NB101, nb101_hash, nb101_model
 from .nb201 import NB201, nb201_flops
 from .ofa import from_ofa_config
 
-__all__ = ["NB201", "nb201_flops", "from_ofa_config"]
+__all__ = ["NB201", "nb201_flops", "NATSSize", "NB101", "nb101_model", "nb101_hash", "darts_model",
+           "Genotype", "DARTS_V1", "DARTS_V2", "from_ofa_config"]

@@ -1,0 +1,89 @@
+"""Conventions of other counters (cnncore/conventions.py): truth from the tools themselves where
+they are installed (torch's FlopCounterMode), from published numbers (torchvision's GFLOPS,
+NAS-Bench-201's records via an independent computation), and from hand calculation."""
+import numpy as np
+import pytest
+
+import cnncore as cc
+from cnncore import _format as F
+from cnncore.conventions import NAMED, N_TERMS, TERMS, Convention
+from cnncore.counting import run_core, run_reference
+
+import _archgen as G
+
+
+def test_user_defined_convention_by_hand(backend):
+    # Conv2d(3, 8, 3, bias) on 3x10x10 -> 8x8x8: macs 512*27 = 13824, bias_out 512, out 512
+    # ReLU: in 512, out 512. Convention: conv = macs + 2*bias_out, ReLU = 3*in + one
+    m = cc.Sequential(cc.Conv2d(3, 8, 3), cc.ReLU())
+    mine = Convention("mine", {"Conv2d": {"macs": 1, "bias_out": 2}, "ReLU": {"in": 3, "one": 1}})
+    r = cc.count(m, (3, 10, 10), conventions=(mine, "torchvision"), backend=backend)
+    assert r.conventions["mine"] == 13824 + 2 * 512 + 3 * 512 + 1
+    assert r.conventions["torchvision"] == r.macs == 13824
+    # kvol_out: MaxPool2d(2) on 8x8x8 -> 8x4x4: 128 outputs * 4 = 512
+    p = Convention("pool", {"MaxPool2d": {"kvol_out": 1}})
+    r = cc.count(cc.Sequential(cc.MaxPool2d(2)), (8, 8, 8), conventions=(p,), backend=backend)
+    assert r.conventions["pool"] == 512
+
+
+def test_convention_errors_are_clear():
+    with pytest.raises(ValueError, match="unknown convention"):
+        cc.count(cc.Sequential(cc.ReLU()), (3,), conventions=("nope",))
+    with pytest.raises(ValueError, match="unknown layer type"):
+        Convention("x", {"Conv9d": {"macs": 1}})
+    with pytest.raises(ValueError, match="unknown term"):
+        Convention("x", {"Conv2d": {"mac": 1}})
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "densenet121", "inception_v3"])
+def test_torchvision_convention_is_the_published_gflops(name):
+    r = cc.count(getattr(cc.zoo, name)(), conventions=("torchvision", "flopcounter", "ofa"))
+    assert r.conventions["torchvision"] == r.conventions["ofa"] == r.macs
+    assert r.conventions["flopcounter"] == 2 * r.macs
+
+
+def test_flopcounter_convention_equals_flopcountermode():
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+    nn = torch.nn
+    tm = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+                       nn.ConvTranspose2d(16, 8, 2, stride=2, groups=2), nn.Conv1d(8, 4, 1) if False else nn.Identity(),
+                       nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)).eval()
+    cm = cc.Sequential(cc.Conv2d(3, 16, 3, padding=1), cc.BatchNorm2d(16), cc.ReLU(), cc.MaxPool2d(2),
+                       cc.ConvTranspose2d(16, 8, 2, stride=2, groups=2), cc.Identity(),
+                       cc.AdaptiveAvgPool2d(1), cc.Flatten(), cc.Linear(8, 10))
+    fc = FlopCounterMode(display=False)
+    with fc, torch.no_grad():
+        tm(torch.randn(2, 3, 16, 16))
+    assert cc.count(cm, (3, 16, 16), batch_size=2, conventions=("flopcounter",)).conventions["flopcounter"] \
+        == fc.get_total_flops()
+
+
+def test_nb201_convention_equals_the_independent_computation():
+    space = cc.spaces.NB201("cifar10")
+    idx = np.array([0, 11, 284, 1000, 15624])
+    packed = space.pack(idx)
+    conv = cc.count(packed, conventions=("nb201",)).conventions["nb201"]
+    assert np.array_equal(conv, cc.spaces.nb201.nb201_flops(packed))
+
+
+def test_core_and_reference_agree_on_random_weights():
+    rng = np.random.default_rng(5)
+    arrays = G.assemble([G.gen_arch(G.NpRng(s)) for s in range(400)])
+    packed = cc.Packed.from_arrays(**arrays)
+    w = rng.integers(-3, 4, size=(3, F.N_OPS, N_TERMS)).astype(np.int64)
+    w[2] = rng.integers(0, 2**40, size=(F.N_OPS, N_TERMS))  # large weights: OVERFLOW paths too
+    core = run_core(packed.arrays(), conv_weights=w, n_threads=1)
+    ref = run_reference(packed.arrays(), conv_weights=w)
+    for k in ("conventions", "error", "error_layer", "params", "macs"):
+        assert np.array_equal(core[k], ref[k]), k
+    assert (core["error"] == 0).mean() > 0.1
+
+
+def test_conventions_do_not_change_the_other_counts():
+    packed = cc.pack([cc.zoo.resnet18(), cc.zoo.squeezenet1_0()])
+    a, b = cc.count(packed), cc.count(packed, conventions=tuple(NAMED))
+    for k in ("params", "buffers", "macs", "flops", "activation_elements", "peak_activation_bytes", "error"):
+        assert np.array_equal(getattr(a, k), getattr(b, k)), k
+    assert np.array_equal(b.conventions["cnncore"], b.flops)
+    assert set(TERMS) == set(cc.conventions.TERMS)

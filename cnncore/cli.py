@@ -235,7 +235,7 @@ def main(argv=None):
     w.add_argument("--max-flops", type=_size_arg, metavar="SIZE", help="e.g. 1.2G")
     w.add_argument("--max-peak-bytes", type=_size_arg, metavar="SIZE", help="peak activation memory, e.g. 2M")
     w.add_argument("--seed", type=int, default=0)
-    w.add_argument("--chunk-size", type=int, default=65536)
+    w.add_argument("--chunk-size", type=int, default=16384)
     w.add_argument("--threads", type=int, default=None)
     w.add_argument("--out", help="kept rows as Parquet (written to a temporary file, then renamed)")
     w.add_argument("--plot", help="params vs MACs scatter with the Pareto front (PNG)")

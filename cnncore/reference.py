@@ -727,7 +727,7 @@ def _peak_live(rows, extra, inputs, shapes, out_index):
 # ---- public entry points ----------------------------------------------------------------------
 
 
-def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=None):
+def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=None, conventions=()):
     """Count a model (-> Result) or a cc.Packed batch (-> BatchResult) with this pure-Python twin.
 
     The same as ``cnncore.count(..., backend="reference")``: the same arguments, results and error
@@ -736,7 +736,7 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
     from cnncore import counting
 
     return counting.count(model, input_shape, batch_size=batch_size, dtype=dtype,
-                          n_threads=n_threads, backend="reference")
+                          n_threads=n_threads, backend="reference", conventions=conventions)
 
 
 def summary(model, input_shape=None, batch_size=None, dtype="float32"):

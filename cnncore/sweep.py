@@ -78,22 +78,36 @@ def _has_arch_str(space):
     return callable(getattr(space, "arch_str", None))
 
 
+_CELL_STRINGS = {}  # (ops, edges) -> every cell's arch string, by base-len(ops) choice code
+
+
+def _cell_strings(ops, edges):
+    key = (tuple(ops), tuple(tuple(e) for e in edges))
+    if key not in _CELL_STRINGS:
+        n_op, n_e = len(ops), len(edges)
+        codes = np.arange(n_op ** n_e)
+        digits = (codes[:, None] // n_op ** np.arange(n_e - 1, -1, -1)[None, :]) % n_op
+        tok = [np.array([f"{o}~{k}" for o in ops]) for (_, k) in edges]
+        s = np.char.add("|", tok[0][digits[:, 0]])
+        for e in range(1, n_e):
+            sep = "|+|" if edges[e][0] != edges[e - 1][0] else "|"
+            s = np.char.add(np.char.add(s, sep), tok[e][digits[:, e]])
+        _CELL_STRINGS[key] = np.char.add(s, "|")
+    return _CELL_STRINGS[key]
+
+
 def _arch_strings(space, idx):
-    """Arch strings of ``idx``: vectorised for NB201-like spaces (choices + ops + edges)."""
+    """Arch strings of ``idx``: a table lookup for NB201-like cell spaces (``choices`` + ``ops`` +
+    ``edges``: the same text as NB201.arch_str, built once per op set), else ``space.arch_str(i)``."""
     if len(idx) == 0:
         return np.zeros(0, "U1")
     ch = getattr(space, "choices", None)
     ops, edges = getattr(space, "ops", None), getattr(space, "edges", None)
-    if callable(ch) and ops is not None and edges is not None and [j for j, _ in edges] == [1, 2, 2, 3, 3, 3]:
-        c = ch(idx)
-        # token[e][o] = "op~k"; nodes joined by "|+|"; the same text as NB201.arch_str
-        tok = [np.array([f"{o}~{k}" for o in ops]) for (_, k) in edges]
-        parts = [tok[e][c[:, e]] for e in range(len(edges))]
-        s = np.char.add("|", parts[0])
-        for e in range(1, len(edges)):
-            sep = "|+|" if edges[e][0] != edges[e - 1][0] else "|"
-            s = np.char.add(np.char.add(s, sep), parts[e])
-        return np.char.add(s, "|")
+    if (callable(ch) and ops is not None and edges is not None and len(ops) ** len(edges) <= 1 << 16
+            and [j for j, _ in edges] == sorted(j for j, _ in edges)):
+        c = np.asarray(ch(idx), dtype=np.int64)
+        code = c @ (len(ops) ** np.arange(len(edges) - 1, -1, -1, dtype=np.int64))
+        return _cell_strings(ops, edges)[code]
     return np.array([str(space.arch_str(int(i))) for i in idx])
 
 
@@ -311,7 +325,7 @@ class SweepResult:
         ax.set_xlabel(x)
         ax.set_ylabel(y)
         ax.set_title(f"{self.n_kept:,} of {self.n_counted:,} candidates kept")
-        ax.legend(loc="best", fontsize=8)
+        ax.legend(loc="best", fontsize=8, markerscale=2)
         fig.tight_layout()
         _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
         return path

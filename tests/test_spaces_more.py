@@ -178,7 +178,9 @@ def _torch_darts(genotype, C, num_classes, layers, auxiliary, imagenet):
 
         def forward(self, x):
             x = self.relu(x)
-            return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
+            # DARTS writes x[:, :, 1:, 1:]; the same view as two one-dimension slices, because
+            # cc.from_torch maps one sliced dimension per indexing
+            return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:][:, :, :, 1:])], dim=1))
 
     def sep(c, k, s, p):
         return nn.Sequential(nn.ReLU(), nn.Conv2d(c, c, k, s, p, groups=c, bias=False), nn.Conv2d(c, c, 1, bias=False),

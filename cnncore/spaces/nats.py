@@ -35,6 +35,7 @@ from .. import _format as F
 from ..graph import Input, Model, add, flatten
 from ..layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU
 from .nb201 import _DATASETS, Template, _Add, _Flatten
+from ._indexed import IndexedSpace
 
 __all__ = ["NATSSize", "CANDIDATES", "BEST_CELL"]
 
@@ -71,7 +72,7 @@ class _VarTemplate(Template):
         return layers, extra, counts
 
 
-class NATSSize:
+class NATSSize(IndexedSpace):
     """NATS-Bench's size space on one dataset: ``cifar10`` (also ``cifar10-valid``), ``cifar100``
     or ``ImageNet16-120`` (input 3x16x16, 120 classes).
 
@@ -90,21 +91,10 @@ class NATSSize:
         self.input_shape = (3, hw, hw)
         self.size = len(CANDIDATES) ** _NPOS
 
-    def __len__(self):
-        return self.size
 
     def __repr__(self):
         return f"NATSSize(dataset={self.dataset!r}: {self.size} channel configurations, input {self.input_shape})"
 
-    def _check(self, indices):
-        idx = np.asarray(indices)
-        if idx.dtype.kind not in "iu":
-            raise TypeError(f"NATSSize: indices must be integers, got dtype {idx.dtype}")
-        idx = idx.astype(np.int64)
-        bad = (idx < 0) | (idx >= self.size)
-        if bad.any():
-            raise IndexError(f"NATSSize: index {int(idx[bad].flat[0])} out of range 0..{self.size - 1}")
-        return idx
 
     def choices(self, indices):
         """(n, 5) int64 channel counts of the indices."""
@@ -131,9 +121,6 @@ class NATSSize:
             i = i * len(CANDIDATES) + CANDIDATES.index(p)
         return i
 
-    def sample(self, n, seed=None):
-        """n uniform indices (with replacement) from numpy's default_rng(seed)."""
-        return np.random.default_rng(seed).integers(0, self.size, size=int(n), dtype=np.int64)
 
     # ---- one model -----------------------------------------------------------------------------
     def model(self, i):

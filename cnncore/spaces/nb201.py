@@ -44,6 +44,7 @@ from ..counting import BatchResult, run_core
 from ..graph import Input, Model, add, flatten, mul
 from ..layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU
 from ..packing import Packed, pack as _pack_models
+from ._indexed import IndexedSpace
 
 __all__ = ["NB201", "nb201_flops", "OPS", "EDGES"]
 
@@ -111,7 +112,7 @@ def nb201_flops(x):
     return int(total[0]) if single else total
 
 
-class NB201:
+class NB201(IndexedSpace):
     """NAS-Bench-201's cell space on one dataset: ``cifar10`` (also ``cifar10-valid``, the same
     network), ``cifar100`` or ``ImageNet16-120`` (input 3x16x16, 120 classes).
 
@@ -130,22 +131,11 @@ class NB201:
         self.input_shape = (3, hw, hw)
         self.size = len(OPS) ** len(EDGES)
 
-    def __len__(self):
-        return self.size
 
     def __repr__(self):
         return f"NB201(dataset={self.dataset!r}: {self.size} cells, input {self.input_shape})"
 
     # ---- indices, strings, choices ----------------------------------------------------------
-    def _check(self, indices):
-        idx = np.asarray(indices)
-        if idx.dtype.kind not in "iu":
-            raise TypeError(f"NB201: indices must be integers, got dtype {idx.dtype}")
-        idx = idx.astype(np.int64)
-        bad = (idx < 0) | (idx >= self.size)
-        if bad.any():
-            raise IndexError(f"NB201: index {int(idx[bad].flat[0])} out of range 0..{self.size - 1}")
-        return idx
 
     def choices(self, indices):
         """(n, 6) int64 op numbers (positions in ``OPS``) of the edges ``EDGES`` of official indices."""
@@ -187,9 +177,6 @@ class NB201:
                              f"nor_conv_3x3~1|skip_connect~2|')") from None
         return int(self._inverse[lex])
 
-    def sample(self, n, seed=None):
-        """n uniform indices (with replacement) from numpy's default_rng(seed)."""
-        return np.random.default_rng(seed).integers(0, self.size, size=int(n), dtype=np.int64)
 
     # ---- one model -----------------------------------------------------------------------------
     def model(self, i):

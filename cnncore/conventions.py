@@ -10,7 +10,10 @@ the number another tool prints; users define their own the same way (no recompil
 Terms: macs (the layer's MACs), flops (cnncore's flops), out (numel of the output), in (numel of
 the first input), bias_out (numel of the output for a convolution or linear layer with a bias),
 params, kvol_out (numel of the output times the kernel volume, for convolutions and pooling),
-one (1 per layer). docs/conventions.md has the table of what each named convention counts.
+one (1 per layer), out_dot (numel of the output times (in_channels / groups) times the kernel
+volume for convolutions and transposed convolutions, the MACs for linear layers), params_n (params
+times the batch), affine_in (numel of the input of a BatchNorm / LayerNorm / GroupNorm with affine
+weights). docs/conventions.md has the table of what each named convention counts.
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ import numpy as np
 
 from . import _format as F
 
-TERMS = ("macs", "flops", "out", "in", "bias_out", "params", "kvol_out", "one")
+TERMS = ("macs", "flops", "out", "in", "bias_out", "params", "kvol_out", "one", "out_dot", "params_n",
+         "affine_in")
 N_TERMS = len(TERMS)
 
 CONV = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
@@ -71,6 +75,26 @@ NAMED = {
     "ofa": Convention(
         "ofa", _each(MATMUL, {"macs": 1}),
         "Once-for-All's count_net_flops: conv and linear multiply-accumulates"),
+    "thop": Convention(
+        "thop", {**_each(("Conv1d", "Conv2d", "Conv3d", "Linear"), {"macs": 1}),
+                 **_each(CONV[3:], {"out_dot": 1}),  # thop counts a transposed conv as a direct one
+                 **_each(("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm"),
+                         {"in": 2, "affine_in": 2}),
+                 **_each(("AvgPool1d", "AvgPool2d", "AvgPool3d"), {"out": 1}),
+                 **_each(("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"), {"in": 1, "out": 1}),
+                 "Softmax": {"flops": 1}, "PReLU": {"in": 1}, "Upsample": {"out": 1}},
+        "thop 0.1.1 (profile): conv/linear MACs (transposed conv as a direct conv), norms 2 (+2 affine) per "
+        "element, avg pools 1 per output, adaptive avg pools in + out, softmax 3n-1 per row, PReLU 1 per "
+        "element, Upsample 1 per output (its nearest rule; bilinear & co. differ); ReLU, max pools, "
+        "GroupNorm and element-wise ops 0"),
+    "torchinfo": Convention(
+        "torchinfo", {**_each(CONV[:3], {"macs": 1, "bias_out": 1}),
+                      **_each(CONV[3:], {"out_dot": 1, "bias_out": 1}),
+                      "Linear": {"macs": 1, "bias_out": 1},
+                      **_each(("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "PReLU"),
+                              {"params_n": 1})},
+        "torchinfo 1.8 summary().total_mult_adds: conv/linear MACs plus one per output with a bias "
+        "(transposed conv as a direct conv), norms and PReLU their params times the batch"),
     "cnncore": Convention(
         "cnncore", _each(F.OPS, {"flops": 1}), "cnncore's own flops (docs/conventions.md)"),
 }

@@ -572,7 +572,14 @@ def _convention_terms(row, x, y, params, macs, flops):
         # spatial dims: Conv1d..3d and ConvTranspose1d..3d are ops 1..6, the pools 25..30, in 1-2-3 order
         d = (op - OPS["MaxPool1d"]) % 3 + 1 if op in _POOL_OPS else (op - 1) % 3 + 1
         kvol_out = _mul(out, _mul(*_fields(row, _K, d)))
-    return [macs, flops, out, _numel(x), bias_out, params, kvol_out, 1]
+    # a (transposed) convolution counted as a direct one: each output a dot of (C_in / groups) * kvol
+    out_dot = macs if op == OPS["Linear"] else 0
+    if op in _CONV_OPS | _CONVT_OPS and row[GROUPS] >= 1:
+        out_dot = _mul(kvol_out, x[1] // row[GROUPS])
+    norms = {OPS[n] for n in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm")}
+    affine_in = _numel(x) if row[FLAGS] & F_AFFINE and op in norms else 0
+    return [macs, flops, out, _numel(x), bias_out, params, kvol_out, 1, out_dot, _mul(params, x[0]),
+            affine_in]
 
 
 def count_arrays(arrays: dict, per_layer: bool = False, conv_weights=None) -> dict:

@@ -134,7 +134,11 @@ cdef enum:
     T_PARAMS = 5  # the layer's params
     T_KVOL_OUT = 6  # numel(y) * kernel volume, for convolutions and pooling windows
     T_ONE = 7  # 1 per layer that runs
-    N_TERMS = 8
+    T_OUT_DOT = 8  # numel(y) * (in_channels / groups) * kernel volume for (transposed) convolutions;
+                   # the MACs for linear layers (a transposed conv counted as if it were direct)
+    T_PARAMS_N = 9  # params * N (the batch: the input's first dimension)
+    T_AFFINE_IN = 10  # numel of the input of a normalisation with affine weights, else 0
+    N_TERMS = 11
 
 cdef int64_t DIM_MAX = 2147483647  # every tensor dimension stays int32, so shape arithmetic is exact
 
@@ -200,6 +204,13 @@ cdef inline int _convention_terms(const int32_t* r, const int64_t* x, const int6
     t[T_KVOL_OUT] = 0
     if d and cc_mul(y[1], kv, &t[T_KVOL_OUT]):
         return E_OVERFLOW
+    t[T_OUT_DOT] = c.macs if op == OP_LINEAR else 0
+    if OP_CONV1D <= op <= OP_CONVT3D and r[C_GROUPS] >= 1:
+        if cc_mul(t[T_KVOL_OUT], x[3] / r[C_GROUPS], &t[T_OUT_DOT]):
+            return E_OVERFLOW
+    if cc_mul(c.params, x[2], &t[T_PARAMS_N]):
+        return E_OVERFLOW
+    t[T_AFFINE_IN] = x[1] if (r[C_FLAGS] & F_AFFINE and (OP_BN1D <= op <= OP_GROUPNORM)) else 0
     return E_OK
 
 
@@ -1205,7 +1216,8 @@ def format_constants():
                  F_IMPLICIT_DIM=F_IMPLICIT_DIM, F_UNUSED=F_UNUSED, F_OUTPUT=F_OUTPUT,
                  FLAG_MASK=FLAG_MASK)
     terms = dict(MACS=T_MACS, FLOPS=T_FLOPS, OUT=T_OUT, IN=T_IN, BIAS_OUT=T_BIAS_OUT,
-                 PARAMS=T_PARAMS, KVOL_OUT=T_KVOL_OUT, ONE=T_ONE)
+                 PARAMS=T_PARAMS, KVOL_OUT=T_KVOL_OUT, ONE=T_ONE, OUT_DOT=T_OUT_DOT,
+                 PARAMS_N=T_PARAMS_N, AFFINE_IN=T_AFFINE_IN)
     return dict(N_FIELDS=NF, N_OPS=N_OPS, ops=ops, errors=errors, columns=columns, flags=flags,
                 DIM_MAX=DIM_MAX, terms=terms, N_TERMS=N_TERMS)
 

@@ -95,6 +95,15 @@ NAMED = {
                               {"params_n": 1})},
         "torchinfo 1.8 summary().total_mult_adds: conv/linear MACs plus one per output with a bias "
         "(transposed conv as a direct conv), norms and PReLU their params times the batch"),
+    "fvcore": Convention(
+        "fvcore", {**_each(MATMUL, {"macs": 1}),
+                   **_each(("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"), {"in": 1, "affine_in": 1}),
+                   **_each(("LayerNorm", "GroupNorm"), {"in": 4, "affine_in": 1}),
+                   **_each(("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"), {"in": 1}),
+                   "Upsample": {"out": 1}},
+        "fvcore 0.1.5 FlopCountAnalysis.total(): conv/linear MACs, BatchNorm (eval) 1 (+1 affine) per "
+        "element, LayerNorm/GroupNorm 4 (+1 affine), adaptive avg pools 1 per input element, Upsample 1 "
+        "per output (its nearest rule); activations, max/avg pools, softmax and element-wise ops 0"),
     "cnncore": Convention(
         "cnncore", _each(F.OPS, {"flops": 1}), "cnncore's own flops (docs/conventions.md)"),
 }

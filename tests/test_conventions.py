@@ -106,7 +106,7 @@ def _peer_models():
     return torch, cases
 
 
-@pytest.mark.parametrize("tool", ["thop", "torchinfo"])
+@pytest.mark.parametrize("tool", ["thop", "torchinfo", "fvcore"])
 def test_thop_and_torchinfo_conventions_equal_the_real_tools(tool):
     """The named table gives exactly the number the installed tool prints, on small models that
     cover the layer types it counts and on ResNet-18 / MobileNetV2 (torchvision's layouts)."""
@@ -124,6 +124,17 @@ def test_thop_and_torchinfo_conventions_equal_the_real_tools(tool):
             warnings.simplefilter("ignore")
             if tool == "thop":
                 want = int(mod.profile(m, inputs=(torch.randn(*shape),), verbose=False)[0])
+            elif tool == "fvcore":
+                import logging
+                logging.disable(logging.WARNING)  # fvcore logs every operator it skips
+                try:
+                    from fvcore.nn import FlopCountAnalysis
+                    fca = FlopCountAnalysis(m, torch.randn(*shape))
+                    fca.unsupported_ops_warnings(False)
+                    fca.uncalled_modules_warnings(False)
+                    want = int(fca.total())
+                finally:
+                    logging.disable(logging.NOTSET)
             else:
                 want = int(mod.summary(m, input_size=shape, verbose=0).total_mult_adds)
         model = cc.from_torch(m, shape[1:], batch_size=shape[0])

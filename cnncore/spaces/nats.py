@@ -36,6 +36,7 @@ from ..graph import Input, Model, add, flatten
 from ..layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU
 from .nb201 import _DATASETS, Template, _Add, _Flatten
 from ._indexed import IndexedSpace
+from .nb201 import residual_reduction
 
 __all__ = ["NATSSize", "CANDIDATES", "BEST_CELL"]
 
@@ -133,15 +134,7 @@ class NATSSize(IndexedSpace):
         for ci, (cout, red) in enumerate(zip(ch, _REDUCTION)):
             name = f"cells.{ci}"
             if red:
-                a = ReLU()(h, name=f"{name}.conv_a.op.0")
-                a = Conv2d(cin, cout, 3, 2, 1, bias=False)(a, name=f"{name}.conv_a.op.1")
-                a = BatchNorm2d(cout)(a, name=f"{name}.conv_a.op.2")
-                b = ReLU()(a, name=f"{name}.conv_b.op.0")
-                b = Conv2d(cout, cout, 3, 1, 1, bias=False)(b, name=f"{name}.conv_b.op.1")
-                b = BatchNorm2d(cout)(b, name=f"{name}.conv_b.op.2")
-                r = AvgPool2d(2, 2, 0)(h, name=f"{name}.downsample.0")
-                r = Conv2d(cin, cout, 1, bias=False)(r, name=f"{name}.downsample.1")
-                h = add(r, b, name=f"{name}.add")
+                h = residual_reduction(h, cin, cout, name)
             else:
                 nodes, acc = [h], {}
                 for e, (j, k, op) in enumerate(_CELL):

@@ -112,6 +112,21 @@ def nb201_flops(x):
     return int(total[0]) if single else total
 
 
+
+def residual_reduction(h, cin, cout, name):
+    """NAS-Bench-201's ResNetBasicblock with stride 2 (also NATS-Bench's): ReLU-conv3x3/2-BN,
+    ReLU-conv3x3-BN, plus an AvgPool2d(2) + conv1x1 shortcut."""
+    a = ReLU()(h, name=f"{name}.conv_a.op.0")
+    a = Conv2d(cin, cout, 3, 2, 1, bias=False)(a, name=f"{name}.conv_a.op.1")
+    a = BatchNorm2d(cout)(a, name=f"{name}.conv_a.op.2")
+    b = ReLU()(a, name=f"{name}.conv_b.op.0")
+    b = Conv2d(cout, cout, 3, 1, 1, bias=False)(b, name=f"{name}.conv_b.op.1")
+    b = BatchNorm2d(cout)(b, name=f"{name}.conv_b.op.2")
+    r = AvgPool2d(2, 2, 0)(h, name=f"{name}.downsample.0")
+    r = Conv2d(cin, cout, 1, bias=False)(r, name=f"{name}.downsample.1")
+    return add(r, b, name=f"{name}.add")
+
+
 class NB201(IndexedSpace):
     """NAS-Bench-201's cell space on one dataset: ``cifar10`` (also ``cifar10-valid``, the same
     network), ``cifar100`` or ``ImageNet16-120`` (input 3x16x16, 120 classes).
@@ -189,15 +204,7 @@ class NB201(IndexedSpace):
         for ci, (cout, red) in enumerate(_layout()):
             name = f"cells.{ci}"
             if red:
-                a = ReLU()(h, name=f"{name}.conv_a.op.0")
-                a = Conv2d(cin, cout, 3, 2, 1, bias=False)(a, name=f"{name}.conv_a.op.1")
-                a = BatchNorm2d(cout)(a, name=f"{name}.conv_a.op.2")
-                b = ReLU()(a, name=f"{name}.conv_b.op.0")
-                b = Conv2d(cout, cout, 3, 1, 1, bias=False)(b, name=f"{name}.conv_b.op.1")
-                b = BatchNorm2d(cout)(b, name=f"{name}.conv_b.op.2")
-                r = AvgPool2d(2, 2, 0)(h, name=f"{name}.downsample.0")
-                r = Conv2d(cin, cout, 1, bias=False)(r, name=f"{name}.downsample.1")
-                h = add(r, b, name=f"{name}.add")
+                h = residual_reduction(h, cin, cout, name)
             else:
                 nodes = [h]
                 acc = {}

@@ -68,7 +68,7 @@ def test_core_raw(benchmark, packed, n_threads):
                output_ndim=np.empty(n, np.int32), error=np.empty(n, np.int32),
                error_layer=np.empty(n, np.int32), scratch=np.empty((n_threads, rows, 8), np.int64),
                pointers=np.empty((n_threads, rows), np.int64),
-               liveness=np.empty((n_threads, 4 * rows + 2), np.int64))
+               liveness=np.empty((n_threads, 4 * rows + 3), np.int64))
     args = (a["layers"], a["extra_src"], a["arch_offsets"], a["input_offsets"], a["input_shape"],
             a["input_ndim"], a["batch_size"], out["totals"], out["output_shape"], out["output_ndim"],
             out["error"], out["error_layer"], out["scratch"], out["pointers"], out["liveness"])

@@ -1052,9 +1052,18 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
     return E_OK
 
 
+cdef inline bint _not_chain_row(const int32_t* r, int64_t k, int64_t nl) noexcept nogil:
+    """Row k cannot be counted by _chain_fast: it does not read just the previous row, it is unused
+    or a model output before the end, or its op is a slice (a view of part of its input) or takes
+    two inputs."""
+    cdef int op = r[C_OP], flags = r[C_FLAGS]
+    return (r[C_SRC] != k - 1 or r[C_NSRC] != 1 or flags & F_UNUSED or (flags & F_OUTPUT and k != nl - 1)
+            or op == OP_SLICE or op == OP_ADD or op == OP_MUL)
+
+
 cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* ishape,
                      int32_t indim, int64_t batch, int64_t* tot, int64_t ts, int64_t* out_shape,
-                     int32_t* out_ndim) noexcept nogil:
+                     int32_t* out_ndim, int64_t* broke) noexcept nogil:
     """The common case, fast: one network input and a chain of one-input ops (every row reads the
     previous one; Slice excluded). The same op functions as _layer run on two local shape records (swapped, never copied), so no pointer
     table, no scratch and no liveness pass are needed and the state stays in registers. Returns 1
@@ -1087,7 +1096,8 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
         r = L + (l0 + k) * NF
         op = r[C_OP]
         flags = r[C_FLAGS]
-        if r[C_SRC] != k - 1 or r[C_NSRC] != 1 or flags & F_UNUSED or (flags & F_OUTPUT and k != nl - 1):
+        if _not_chain_row(r, k, nl):
+            broke[0] = k
             return 0
         c.params = 0
         c.buffers = 0
@@ -1120,8 +1130,8 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
         elif op == OP_IDENTITY and r[C_DIM0] == 0:
             code = E_OK
             moved = False
-        elif op == OP_SLICE or op == OP_ADD or op == OP_MUL or op < 0 or op >= N_OPS:
-            return 0  # a view of part of its input, or not a one-input op: the general path
+        elif op < 0 or op >= N_OPS:
+            return 0  # unknown: the general path gives the error
         else:  # the other one-input ops, out of line (through a copy of c, so that c itself never
             # has its address taken and can live in registers)
             c2 = c
@@ -1235,7 +1245,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     """Count every architecture. The caller validated shapes/dtypes and allocated every output:
     totals (6, n_arch): params, buffers, macs, flops, activation_elements, peak; output_shape (n_arch, 5), output_ndim/error/error_layer (n_arch,),
     scratch (n_threads, max_rows, REC) with max_rows >= max over archs of n_inputs + n_layers,
-    pointers (n_threads, max_rows) (room for one record pointer per row), liveness (n_threads, 4 * max_rows + 2),
+    pointers (n_threads, max_rows) (room for one record pointer per row), liveness (n_threads, 4 * max_rows + 3),
     and optionally the per-layer arrays (n_layers, 4), (n_layers, 5), (n_layers,).
     use_fast=False sends every architecture through the general path (tests compare the two).
     conv_weights (n_conv, N_OPS, N_TERMS) with conv_out (n_conv, n_arch): conventions of other tools
@@ -1254,6 +1264,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     cdef int64_t* buf
     cdef const int64_t** P
     cdef int64_t* aux
+    cdef int64_t* broke
     cdef int tid
     if n_arch <= 0:
         return
@@ -1263,7 +1274,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
             or totals.shape[0] != 6 or output_shape.shape[1] != 5 or input_shape.shape[1] != 4
             or scratch.shape[0] < n_threads or scratch.shape[2] != REC or n_threads < 1
             or pointers.shape[0] < n_threads or pointers.shape[1] < scratch.shape[1]
-            or liveness.shape[0] < n_threads or liveness.shape[1] < 4 * scratch.shape[1] + 2
+            or liveness.shape[0] < n_threads or liveness.shape[1] < 4 * scratch.shape[1] + 3
             or layers.shape[1] != NF or input_ndim.shape[0] < input_shape.shape[0]
             or sizeof(int64_t) < sizeof(void*)):
         raise ValueError("count_packed: output or scratch arrays have the wrong shape")
@@ -1293,6 +1304,10 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
         buf = &scratch[tid, 0, 0]
         P = <const int64_t**>&pointers[tid, 0]
         aux = &liveness[tid, 0]
+        # the row where the last graph of this thread stopped being a chain: an architecture that
+        # is no chain at that row either (a batch of one skeleton) goes straight to _arch
+        broke = &liveness[tid, 4 * max_rows + 2]
+        broke[0] = -1
         for a in prange(n_arch, schedule="static"):
             l0 = arch_offsets[a]
             nl = arch_offsets[a + 1] - l0
@@ -1307,9 +1322,10 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                 error[a] = _arch_conventions(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf,
                                              P, aux, &totals[0, a], n_arch, &error_layer[a],
                                              &output_shape[a, 0], &output_ndim[a], W, n_conv, CO + a)
-            elif lc == NULL and use_fast and ni == 1 and _chain_fast(
+            elif lc == NULL and use_fast and ni == 1 and not (
+                    0 <= broke[0] < nl and _not_chain_row(L + (l0 + broke[0]) * NF, broke[0], nl)) and _chain_fast(
                     L, l0, nl, ish + 4 * i0, ind[i0], batch_size[a], &totals[0, a], n_arch,
-                    &output_shape[a, 0], &output_ndim[a]):
+                    &output_shape[a, 0], &output_ndim[a], broke):
                 error[a] = E_OK
                 error_layer[a] = -1
             elif lc == NULL:

@@ -117,3 +117,25 @@ def test_arrays_mutated_by_another_thread_never_crash():
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
+
+
+def test_chain_memo_never_skips_a_chain():
+    """Each thread remembers the row where its last graph stopped being a chain, and sends the next
+    architecture to the general path when it is no chain at that row either. Interleaved graphs and
+    chains of the same length (a chain whose row 3 differs from the graph's) must all count as the
+    reference counts them; a chain must still come out the fast way (equal answers either way)."""
+    x = cc.Input((4, 8, 8))
+    a = cc.Conv2d(4, 4, 3, padding=1)(x)
+    b = cc.ReLU()(a)
+    c = cc.Conv2d(4, 4, 3, padding=1)(b)
+    graph = cc.Model(x, cc.ReLU()(c + a))  # row 3 (the add) reads rows 2 and 0
+    chain = cc.Sequential(cc.Conv2d(4, 4, 3, padding=1), cc.ReLU(), cc.Conv2d(4, 4, 3, padding=1),
+                          cc.Identity(), cc.ReLU())
+    models = [graph, chain, graph, graph, chain, chain, graph]
+    packed = cc.pack(models, [(4, 8, 8)] * len(models))
+    core = _both(packed)
+    general = run_core(packed.arrays(), n_threads=1, fast_path=False)
+    for k in core:
+        assert np.array_equal(core[k], general[k]), k
+    # by hand: peak of the graph = input 256 + a 256 + relu 256 at the second conv, then a, c, c+a
+    assert list(core["peak_activation_elements"]) == [768, 512, 768, 768, 512, 512, 768]

@@ -49,28 +49,10 @@ _REDUCTION = (False, True, False, True, False)
 
 
 class _VarTemplate(Template):
-    """nb201's Template with per-architecture values of some columns (channels) for a slot."""
-
-    def __init__(self, n):
-        super().__init__(n)
-        self.cols = []
+    """A SlotTable whose per-architecture columns are given by name (``IN=array``)."""
 
     def add(self, layer, src, src2=None, present=True, output=False, **cols):
-        self.cols.append({getattr(F, k): v for k, v in cols.items()})
-        return super().add(layer, src, src2, present, output)
-
-    def finish(self):
-        layers, extra, counts = super().finish()
-        n = self.n
-        P = np.stack([np.broadcast_to(np.asarray(p, bool), (n,)) for p in self.present], axis=1)
-        a_idx, t_idx = np.nonzero(P)  # the same order as Template.finish
-        for slot, cols in enumerate(self.cols):
-            if not cols:
-                continue
-            sel = t_idx == slot
-            for col, v in cols.items():
-                layers[sel, col] = np.broadcast_to(np.asarray(v, np.int64), (n,))[a_idx[sel]]
-        return layers, extra, counts
+        return super().add(layer, src, src2, present, output, {getattr(F, k): v for k, v in cols.items()})
 
 
 class NATSSize(IndexedSpace):

@@ -45,6 +45,7 @@ from ..graph import Input, Model, add, flatten, mul
 from ..layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU
 from ..packing import Packed, pack as _pack_models
 from ._indexed import IndexedSpace
+from ._template import SlotTable as Template
 
 __all__ = ["NB201", "nb201_flops", "OPS", "EDGES"]
 
@@ -291,69 +292,6 @@ class NB201(IndexedSpace):
         h = t.add(_Flatten(), h)
         t.add(Linear(cin, self.num_classes), h, output=True)
         return t.finish()
-
-
-class Template:
-    """A fixed layout of row slots for n architectures at once; each slot is present or not per
-    architecture and reads slots (or network inputs, < 0) chosen per architecture. ``finish``
-    drops absent slots and renumbers references with a cumulative sum: all numpy, no loop over
-    architectures."""
-
-    def __init__(self, n):
-        self.n = n
-        self.rows, self.present, self.src, self.src2 = [], [], [], []
-
-    def add(self, layer, src, src2=None, present=True, output=False):
-        row = layer.row()
-        row[F.NSRC] = 1 if src2 is None else 2
-        if output:
-            row[F.FLAGS] |= F.F_OUTPUT
-        self.rows.append(row)
-        self.present.append(present)
-        self.src.append(src)
-        self.src2.append(-1 if src2 is None else src2)
-        return len(self.rows) - 1
-
-    def finish(self):
-        n = self.n
-        rows = np.array(self.rows, np.int32)
-        P = np.stack([np.broadcast_to(np.asarray(p, bool), (n,)) for p in self.present], axis=1)
-        newpos = np.cumsum(P, axis=1, dtype=np.int32) - 1
-
-        def remap(refs):
-            S = np.stack([np.broadcast_to(np.asarray(s, np.int32), (n,)) for s in refs], axis=1)
-            return np.where(S >= 0, np.take_along_axis(newpos, np.maximum(S, 0), axis=1), S)
-
-        a_idx, t_idx = np.nonzero(P)
-        layers = rows[t_idx]
-        layers[:, F.SRC] = remap(self.src)[a_idx, t_idx]
-        two = layers[:, F.NSRC] == 2
-        extra = remap(self.src2)[a_idx, t_idx][two].astype(np.int32)
-        layers[two, F.XOFF] = np.arange(int(two.sum()), dtype=np.int32)
-        return layers, extra, P.sum(axis=1)
-
-    @staticmethod
-    def concat(pieces, input_shape):
-        """One cc.Packed of chunks from ``finish`` (single network input of ``input_shape``)."""
-        layers, extras, counts, base = [], [], [], 0
-        for lay, ex, cnt in pieces:
-            lay = lay.copy() if base else lay
-            two = lay[:, F.NSRC] == 2
-            lay[two, F.XOFF] += base
-            base += len(ex)
-            layers.append(lay)
-            extras.append(ex)
-            counts.append(cnt)
-        counts = np.concatenate(counts)
-        n = len(counts)
-        shape = np.zeros((n, 4), np.int64)
-        shape[:, :len(input_shape)] = input_shape
-        arrays = dict(layers=np.ascontiguousarray(np.concatenate(layers), dtype=np.int32),
-                      extra_src=np.ascontiguousarray(np.concatenate(extras), dtype=np.int32),
-                      arch_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-                      input_offsets=np.arange(n + 1, dtype=np.int64), input_shape=shape,
-                      input_ndim=np.full(n, len(input_shape), np.int32), batch_size=np.ones(n, np.int64))
-        return Packed.from_arrays(**arrays)
 
 
 def _layout():

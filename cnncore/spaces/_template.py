@@ -263,6 +263,7 @@ class _Expansion:
     per column that holds a choice -- and none per slot or per candidate."""
 
     def __init__(self, model, variables):
+        self._vars = variables
         self.var_pos = {id(v): j for j, v in enumerate(variables)}
         self.n_opt = max(len(v.values) for v in variables)
         if len(model.inputs) != 1:
@@ -297,17 +298,27 @@ class _Expansion:
                 j, vals = self._spec(ch)
                 merged[j] = merged.get(j, True) & self._pad(vals == i, False)
             conds.append(list(merged.items()))
-        self.levels = []
-        for d in range(max((len(c) for c in conds), default=0)):
-            slots = np.array([s for s, c in enumerate(conds) if len(c) > d], np.int64)
-            self.levels.append((slots, np.array([conds[s][d][0] for s in slots], np.int64),
-                                np.stack([conds[s][d][1] for s in slots])))
+        # one column per distinct condition set (column 0: always), so that presence is one take
+        self.cond_sets, index = [()], {(): 0}
+        self.slot_cond = np.zeros(k, np.int64)
+        for slot, c in enumerate(conds):
+            key = tuple((j, m.tobytes()) for j, m in c)
+            if key not in index:
+                index[key] = len(self.cond_sets)
+                self.cond_sets.append(c)
+            self.slot_cond[slot] = index[key]
         # sources: static refs, or a OneOf output (vid >= 0)
         second = np.array([b.extra[r[F.XOFF]] if r[F.NSRC] == 2 else -1 for r in b.rows], np.int64)
         first = np.array([int(r[F.SRC]) for r in b.rows], np.int64)
         self.src = self._split_refs(first)
-        self.two = np.flatnonzero(base[:, F.NSRC] == 2)
-        self.src2 = self._split_refs(second[self.two])
+        # a static source r of slot s sits a fixed number of rows back when every slot between them
+        # exists whenever s does (always, or under s's own conditions): SRC = own row - (s - r)
+        self.rel = np.zeros(k, np.int64)
+        for slot, r in enumerate(first):
+            if 0 <= r < _VIRTUAL and all(self.slot_cond[q] in (0, self.slot_cond[slot]) for q in range(r + 1, slot)):
+                self.rel[slot] = slot - r
+        self.is_two = base[:, F.NSRC] == 2
+        self.src2 = self._split_refs(second)
         base[:, F.SRC] = base[:, F.XOFF] = 0
         # outputs: a static row is flagged once; a OneOf output flags whichever row it picks
         self.virtual_outputs = []
@@ -316,12 +327,36 @@ class _Expansion:
                 self.virtual_outputs.append(o - _VIRTUAL)
             elif o >= 0:
                 base[o, F.FLAGS] |= F.F_OUTPUT
-        self.base = base.astype(np.int32)
-        self.choice_cols = []
+        # every slot's rows for every combination of the choices in its columns ("variants"):
+        # a candidate's rows are then one gather from this table
+        vars_of = {}
         for c, items in choice_cols.items():
-            slots = np.array([s for s, _ in items], np.int64)
-            self.choice_cols.append((c, slots, np.array([sp[0] for _, sp in items], np.int64),
-                                     np.stack([self._pad(sp[1], 0) for _, sp in items])))
+            for slot, (j, _) in items:
+                vars_of.setdefault(slot, set()).add(j)
+        table, self.variant_base, pairs = [], np.zeros(k, np.int64), []
+        for slot in range(k):
+            self.variant_base[slot] = len(table)
+            vs = sorted(vars_of.get(slot, ()))
+            radix = [len(self._vars[j].values) for j in vs]
+            for combo in np.ndindex(*radix):
+                row = base[slot].copy()
+                for c, items in choice_cols.items():
+                    for s2, (j, vals) in items:
+                        if s2 == slot:
+                            row[c] = vals[combo[vs.index(j)]]
+                table.append(row)
+            stride = 1
+            for d in range(len(vs) - 1, -1, -1):
+                pairs.append((len(vs) - 1 - d, slot, vs[d], stride))
+                stride *= radix[d]
+        self.variants = np.array(table, np.int32).reshape(-1, F.N_FIELDS)
+        self.variant_levels = []  # per level: (variable, stride) of every slot (stride 0: none)
+        for d in range(max((p[0] for p in pairs), default=-1) + 1):
+            var, stride = np.zeros(k, np.int64), np.zeros(k, np.int64)
+            for _, slot, j, st in (p for p in pairs if p[0] == d):
+                var[slot], stride[slot] = j, st
+            self.variant_levels.append((var, stride))
+        self.flags = base[:, F.FLAGS].astype(np.int32)
 
     def _spec(self, v):
         """(variable position, values by option index) for a Choice; an int stays an int."""
@@ -343,57 +378,64 @@ class _Expansion:
         virtual = refs >= _VIRTUAL
         return np.where(virtual, 0, refs), np.where(virtual, refs - _VIRTUAL, -1)
 
-    def _resolve(self, refs, vr):
-        """(n, m) slot references (or inputs < 0) of static refs / OneOf outputs."""
+    @staticmethod
+    def _positions(refs, slot, arch, row_base, pos, vr):
+        """Row positions inside their architecture of the references ``refs`` (static, OneOf) of
+        rows (slot, arch); row_base = arch * k indexes pos.ravel()."""
         stat, vid = refs
-        if not (vid >= 0).any():
-            return np.broadcast_to(stat, (len(vr), len(stat)))
-        return np.where(vid >= 0, vr[:, np.maximum(vid, 0)], stat)
+        ref = np.take(stat, slot)
+        rows = np.flatnonzero(np.take(vid, slot) >= 0)
+        if len(rows):
+            ref[rows] = np.take(vr, arch[rows] * vr.shape[1] + np.take(vid, slot[rows]))
+        inside = ref >= 0
+        return np.where(inside, np.take(pos, row_base + np.where(inside, ref, 0)), ref)
 
     def rows(self, idx):
-        """(layers, extra_src, rows per candidate, input shapes) of option indices idx (n, n_vars)."""
+        """(layers, extra_src, rows per candidate, input shapes) of option indices idx (n, n_vars).
+        Per-candidate tables (n, slots) say which slots exist and where; everything else is
+        computed per output row with gathers from the static tables."""
         n, k = len(idx), self.k
-        arch = np.arange(n)
-        pres = np.ones((n, k), bool)
-        for slots, var, table in self.levels:
-            pres[:, slots] &= table[np.arange(len(slots)), idx[:, var]]
+        masks = np.ones((n, len(self.cond_sets)), bool)
+        for c, conds in enumerate(self.cond_sets):
+            for var, allowed in conds:
+                masks[:, c] &= allowed[idx[:, var]]
+        pres = np.take(masks, self.slot_cond, axis=1)
         pos = np.cumsum(pres, axis=1, dtype=np.int32)
         pos -= 1
         counts = pos[:, -1].astype(np.int64) + 1 if k else np.zeros(n, np.int64)
+        arch_ids = np.arange(n)
         vr = np.zeros((n, max(len(self.virt), 1)), np.int64)
         for v, (var, stat, vid) in enumerate(self.virt):
             o = idx[:, var]
             r = stat[o]
             if (vid >= 0).any():
                 sub = vid[o]
-                r = np.where(sub >= 0, vr[arch, np.maximum(sub, 0)], r)
+                r = np.where(sub >= 0, vr[arch_ids, np.maximum(sub, 0)], r)
             vr[:, v] = r
-
-        def positions(refs):
-            return np.where(refs >= 0, np.take_along_axis(pos, np.maximum(refs, 0), axis=1), refs)
-
-        flat = np.flatnonzero(pres)
-        layers = self.base[flat % k] if k else np.zeros((0, F.N_FIELDS), np.int32)
-        layers[:, F.SRC] = positions(self._resolve(self.src, vr)).ravel()[flat]
-        cols = {}
-        for c, slots, var, table in self.choice_cols:
-            m = cols.setdefault(c, np.broadcast_to(self.base[:, c], (n, k)).copy())
-            m[:, slots] = table[np.arange(len(slots)), idx[:, var]]
-        for v in self.virtual_outputs:
-            m = cols.setdefault(F.FLAGS, np.broadcast_to(self.base[:, F.FLAGS], (n, k)).copy())
-            m[arch, vr[:, v]] |= F.F_OUTPUT
-        for c, m in cols.items():
-            layers[:, c] = m.ravel()[flat]
-        two_rows = np.flatnonzero(layers[:, F.NSRC] == 2)
+        flat = np.flatnonzero(pres)  # present (candidate, slot) pairs = output rows, in order
+        slot = flat % k
+        row_base = flat - slot
+        arch = row_base // k
+        variant = np.take(self.variant_base, slot)
+        flat_idx = idx.ravel()
+        n_vars = idx.shape[1]
+        for var, stride in self.variant_levels:
+            variant += np.take(flat_idx, arch * n_vars + np.take(var, slot)) * np.take(stride, slot)
+        layers = np.take(self.variants, variant, axis=0)
+        src = np.take(pos, flat) - np.take(self.rel, slot)  # own position - distance back
+        other = np.flatnonzero(np.take(self.rel, slot) == 0)
+        src[other] = self._positions(self.src, slot[other], arch[other], row_base[other], pos, vr)
+        layers[:, F.SRC] = src
+        if self.virtual_outputs:  # the row a OneOf output picks is flagged an output
+            for v in self.virtual_outputs:
+                picked = np.flatnonzero(slot == vr[arch, v])
+                layers[picked, F.FLAGS] |= F.F_OUTPUT
+        two_rows = np.flatnonzero(self.is_two[slot])
         layers[two_rows, F.XOFF] = np.arange(len(two_rows), dtype=np.int32)
-        extra = np.zeros(0, np.int32)
-        if len(self.two):
-            m = np.zeros((n, k), np.int32)
-            m[:, self.two] = positions(self._resolve(self.src2, vr))
-            extra = np.ascontiguousarray(m.ravel()[flat][two_rows])
+        extra = self._positions(self.src2, slot[two_rows], arch[two_rows], row_base[two_rows], pos, vr)
         shape = np.stack([np.full(n, v, np.int64) if not isinstance(v, tuple) else v[1][idx[:, v[0]]]
                           for v in self.input_shape], axis=1)
-        return layers, extra, counts, shape
+        return layers, np.ascontiguousarray(extra, np.int32), counts, shape
 
 
 # ---- the space ---------------------------------------------------------------------------------------

@@ -307,14 +307,24 @@ class SweepResult:
         return self.table.dtype.names
 
     def to_pandas(self):
+        """A DataFrame of the table (a choice-array field, e.g. OFA's ks, is a column of arrays)."""
         import pandas as pd
-        return pd.DataFrame({f: self.table[f] for f in self.fields})
+        return pd.DataFrame({f: self.table[f] if self.table[f].ndim == 1 else list(np.asarray(self.table[f]))
+                             for f in self.fields})
 
     def to_parquet(self, path):
-        """Write the table as Parquet: to a temporary file beside ``path``, renamed when complete."""
+        """Write the table as Parquet: to a temporary file beside ``path``, renamed when complete.
+        A choice-array field (e.g. OFA's ks, (n, 20)) is a fixed-size list column."""
         import pyarrow as pa
         import pyarrow.parquet as pq
-        tab = pa.table({f: self.table[f] for f in self.fields})
+
+        def column(a):
+            a = np.asarray(a)
+            if a.ndim == 1:
+                return a
+            return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(a).ravel()), a.shape[1])
+
+        tab = pa.table({f: column(self.table[f]) for f in self.fields})
         _atomic_write(path, lambda tmp: pq.write_table(tab, tmp))
         return path
 

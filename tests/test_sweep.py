@@ -332,3 +332,12 @@ def test_dask_lost_worker_chunk_is_retried(client, tmp_path):
     assert os.path.exists(space.marker)  # a worker really died in chunk [6000, 9000)
     local = cc.sweep(Bare(), constraints={"params": 1_000_000}, chunk_size=3000)
     _same(r, local)
+
+
+def test_dask_choice_space_equals_local(client):
+    """OFA candidates are choice arrays, not indices: the same rows, choices and histograms."""
+    space = cc.spaces.OFAMobileNetV3()
+    kw = dict(n=2500, seed=2, constraints={"macs": 300_000_000}, chunk_size=600)
+    local = cc.sweep(space, **kw)
+    assert 0 < local.n_kept < 2500
+    _same(cc.sweep(space, client=client, **kw), local)

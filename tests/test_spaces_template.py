@@ -298,3 +298,11 @@ def test_ofa_sweep_keeps_choice_arrays(mbv3):
     assert t["params"].tolist() == full.params[keep].tolist()
     front = r.pareto()
     assert len(front) and (np.diff(front["params"]) > 0).all()
+
+
+def test_template_rejects_a_repeated_choice():
+    d = Choice([0, 1])
+    with pytest.raises(ValueError, match="repeats one Choice"):
+        TemplateSpace(_template, **{**TOY, "deep": [d, d]})
+    with pytest.raises(ValueError, match="repeats one Choice"):
+        TemplateSpace(_template, **{**TOY, "head": TOY["pool"]})

@@ -222,6 +222,7 @@ class SlotTable:
 
 # ---- tracing a template ------------------------------------------------------------------------------
 _VIRTUAL = 1 << 30  # references >= this are OneOf outputs: resolved per architecture at pack time
+_ROW_BLOCK = 8192  # rows filled at a time (800 KB: stays in cache between the row gather and SRC)
 
 
 class _TemplateBuilder(RowBuilder):
@@ -421,11 +422,14 @@ class _Expansion:
         n_vars = idx.shape[1]
         for var, stride in self.variant_levels:
             variant += np.take(flat_idx, arch * n_vars + np.take(var, slot)) * np.take(stride, slot)
-        layers = np.take(self.variants, variant, axis=0)
         src = np.take(pos, flat) - np.take(self.rel, slot)  # own position - distance back
         other = np.flatnonzero(np.take(self.rel, slot) == 0)
         src[other] = self._positions(self.src, slot[other], arch[other], row_base[other], pos, vr)
-        layers[:, F.SRC] = src
+        layers = np.empty((len(flat), F.N_FIELDS), np.int32)
+        for lo in range(0, len(flat), _ROW_BLOCK):  # each block's rows are written while in cache
+            block = layers[lo:lo + _ROW_BLOCK]
+            np.take(self.variants, variant[lo:lo + _ROW_BLOCK], axis=0, out=block)
+            block[:, F.SRC] = src[lo:lo + _ROW_BLOCK]
         if self.virtual_outputs:  # the row a OneOf output picks is flagged an output
             for v in self.virtual_outputs:
                 picked = np.flatnonzero(slot == vr[arch, v])
@@ -457,12 +461,16 @@ class TemplateSpace:
         if not choices:
             raise ValueError("TemplateSpace: give at least one choice, e.g. width=Choice([16, 32])")
         self.build, self.name = build, name or getattr(build, "__name__", "template")
-        self.fields, self.variables = {}, []
+        self.fields, self.variables, seen = {}, [], set()
         for key, ch in choices.items():
             group = list(ch) if isinstance(ch, (list, tuple)) else [ch]
             for c in group:
                 if not isinstance(c, Choice) or c.var is not c:
                     raise TypeError(f"TemplateSpace: choice {key!r} must be a Choice (or a list of them), got {c!r}")
+                if id(c) in seen:
+                    raise ValueError(f"TemplateSpace: choice {key!r} repeats one Choice object; make one Choice per "
+                                     f"decision (e.g. [Choice([0, 1]) for _ in range(4)])")
+                seen.add(id(c))
             self.fields[key] = (len(self.variables), len(group), isinstance(ch, (list, tuple)))
             self.variables.extend(group)
         self.choices = choices

@@ -148,7 +148,6 @@ def _arch_strings(space, idx):
 def _count_chunk(space, idx, constraints, n_threads, with_arch, first=0):
     """Pack, count and filter one chunk of indices (or choice arrays, stream positions from
     ``first``) -> (kept rows, histogram counts, n_valid, timings: pack, count, filter)."""
-    t0 = time.perf_counter()
     choice_dt = _choice_dtype(space)
     idx = np.asarray(idx) if choice_dt is not None else np.asarray(idx, dtype=np.int64)
     res, t_pack, t_count = _count_batches(space, idx, n_threads)

@@ -357,7 +357,6 @@ class _Expansion:
             for _, slot, j, st in (p for p in pairs if p[0] == d):
                 var[slot], stride[slot] = j, st
             self.variant_levels.append((var, stride))
-        self.flags = base[:, F.FLAGS].astype(np.int32)
 
     def _spec(self, v):
         """(variable position, values by option index) for a Choice; an int stays an int."""

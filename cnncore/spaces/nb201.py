@@ -41,7 +41,7 @@ import numpy as np
 
 from .. import _format as F
 from ..counting import BatchResult, run_core
-from ..graph import Input, Model, add, flatten, mul
+from ..graph import Input, Model, add, flatten
 from ..layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU
 from ..packing import Packed, pack as _pack_models
 from ._indexed import IndexedSpace
@@ -258,21 +258,30 @@ def _network(ops, input_shape, num_classes, name):
             nodes, acc = [h], {}
             for e, ((j, k), op) in enumerate(zip(EDGES, ops)):
                 y = OneOf([_edge(o, cout) for o in range(len(OPS))], op)(nodes[k], name=f"{name_c}.layers.{e}")
-                if j in acc:
-                    n_add = sum(1 for (jj, kk) in EDGES[:e] if jj == j) - 1
-                    acc[j] = add(acc[j], y, name=f"{name_c}.node{j}.add" + (f"_{n_add}" if n_add else ""))
-                else:
-                    acc[j] = y
-                if k == j - 1:  # the node's last edge: its sum is complete
-                    nodes.append(acc[j])
+                sum_into_node(acc, nodes, j, k, y, sum(1 for (jj, _) in EDGES[:e] if jj == j), name_c)
             h = nodes[3]
         cin = cout
+    return Model(x, tiny_head(h, cin, num_classes), name=name)
+
+
+def sum_into_node(acc, nodes, j, k, y, n_earlier, name):
+    """Add edge j<-k's output y to node j's sum (torch's ``sum(...)`` order; n_earlier edges into j
+    came before); the node is complete after its edge from node j-1."""
+    if n_earlier:
+        acc[j] = add(acc[j], y, name=f"{name}.node{j}.add" + (f"_{n_earlier - 1}" if n_earlier > 1 else ""))
+    else:
+        acc[j] = y
+    if k == j - 1:
+        nodes.append(acc[j])
+
+
+def tiny_head(h, cin, num_classes):
+    """TinyNetwork's lastact (BN, ReLU), global pooling, view and classifier (NB201 and NATS)."""
     h = BatchNorm2d(cin)(h, name="lastact.0")
     h = ReLU()(h, name="lastact.1")
     h = AdaptiveAvgPool2d(1)(h, name="global_pooling")
     h = flatten(h, 1, name="view")
-    h = Linear(cin, num_classes)(h, name="classifier")
-    return Model(x, h, name=name)
+    return Linear(cin, num_classes)(h, name="classifier")
 
 
 def _layout():

@@ -306,3 +306,14 @@ def test_template_rejects_a_repeated_choice():
         TemplateSpace(_template, **{**TOY, "deep": [d, d]})
     with pytest.raises(ValueError, match="repeats one Choice"):
         TemplateSpace(_template, **{**TOY, "head": TOY["pool"]})
+
+
+def test_oneof_with_a_fixed_pick_inside_a_template():
+    """A OneOf whose choice is a plain int is just that module, in a template as outside one."""
+    def build(w):
+        x = cc.Input((3, 8, 8))
+        h = OneOf([cc.ReLU(), cc.Conv2d(3, 3, 3, padding=1)], choice=1)(x)
+        return cc.Model(x, cc.Conv2d(3, w, 1)(h))
+    space = TemplateSpace(build, w=Choice([4, 8]))
+    r = cc.count(space.pack(space.candidates(0, 2)))
+    assert r.params.tolist() == [cc.count(build(w)).params for w in (4, 8)] == [84 + 16, 84 + 32]

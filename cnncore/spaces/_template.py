@@ -3,15 +3,17 @@ many candidates at once with numpy (no Python object per candidate).
 
 Two layers of machinery:
 
-- ``SlotTable``: a fixed list of row slots for n architectures. Each slot is a packed row, present
-  or absent per architecture, reading other slots (or network inputs, < 0) chosen per
-  architecture, with per-architecture values for some columns. ``finish`` drops absent slots and
-  writes the rows slot by slot with vectorized indexing (one numpy pass per slot, never one per
-  architecture). NB201, NATSSize and every TemplateSpace end here.
 - ``TemplateSpace(build, **choices)``: ``build(**values)`` makes a cc.Model. Called once with
-  ``Choice`` objects it gives the template (traced into slots: which columns hold which choice,
-  which slots depend on which ``Optional`` / ``OneOf``); called with plain values it gives one
-  candidate's model. ``pack(candidates)`` fills the template from numpy arrays of choices.
+  ``Choice`` objects it gives the template, traced (``_TemplateBuilder``) into row slots: which
+  columns hold which choice, which slots exist under which ``Optional`` / ``OneOf`` pick, which
+  sources are a OneOf's output. ``_Expansion`` compiles that into static tables: every slot's row
+  for every combination of its choices ("variants"), presence conditions, relative sources. For
+  candidates (numpy arrays of option indices) it then writes the packed rows with a few gathers
+  per table, never a Python step per slot and candidate. Called with plain values, ``build``
+  gives one candidate's model. NB201 and the OFA spaces are built this way.
+- ``SlotTable``: the hand-written variant (NATSSize): slots added one by one with per-architecture
+  presence, sources and column values as arrays; ``finish`` writes the rows with one gather per
+  column. ``SlotTable.concat`` wraps either's rows into a cc.Packed.
 
 A ``Choice`` is an ``int`` whose value is its first option, so torch-named layers accept it as an
 argument and a template is an ordinary model (shapes are checked on the first option). A value
@@ -241,6 +243,9 @@ class _TemplateBuilder(RowBuilder):
         return ref
 
     def one_of(self, node, name, srcs):
+        if not isinstance(node.choice, Choice):  # a fixed pick: only that module exists
+            m = node.modules[int(node.choice)]
+            return srcs[0] if m is None else emit(m, self, name, srcs)
         refs = []
         outer = self._stack
         for i, m in enumerate(node.modules):
@@ -252,8 +257,6 @@ class _TemplateBuilder(RowBuilder):
                 refs.append(emit(m, self, f"{name}.{i}" if name else str(i), srcs))
             finally:
                 self._stack = outer
-        if not isinstance(node.choice, Choice):  # a fixed pick
-            return refs[int(node.choice)]
         self.virtual.append((node.choice, refs))
         return _VIRTUAL + len(self.virtual) - 1
 

@@ -278,7 +278,7 @@ def test_cli_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli_main(["sweep", "nb201", "--all", "--max-params", "abc"])
     assert "expected a size like" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="unknown space 'nb999'; available spaces: nb201"):
+    with pytest.raises(SystemExit, match="unknown space 'nb999'; available spaces: nats, nb201, ofa-mbv3, ofa-proxyless"):
         cli_main(["sweep", "nb999", "--all"])
     with pytest.raises(SystemExit, match="does not exist"):
         cli_main(["sweep", "nb201", "--samples", "10", "--out", str(tmp_path / "no" / "r.parquet")])

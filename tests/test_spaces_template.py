@@ -151,6 +151,9 @@ def test_template_errors(toy):
         toy.pack(c)
     with pytest.raises(TypeError, match="structured array"):
         toy.pack(np.arange(3))
+    floats = np.zeros(2, [(k, np.float64) if k not in ("deep",) else (k, np.float64, (2,)) for k in toy.fields])
+    with pytest.raises(TypeError, match="'width' must hold integers"):
+        toy.pack(floats)
     with pytest.raises(ValueError, match="no candidates"):
         toy.pack(toy.sample(0))
     with pytest.raises(IndexError):

@@ -515,6 +515,8 @@ class TemplateSpace:
         c = c.ravel()
         idx = np.empty((len(c), len(self.variables)), np.int64)
         for key, (j0, cnt, is_list) in self.fields.items():
+            if c[key].dtype.kind not in "iu":
+                raise TypeError(f"{self.name}: candidate field {key!r} must hold integers, got dtype {c[key].dtype}")
             vals = np.asarray(c[key], np.int64).reshape(len(c), cnt)
             for q in range(cnt):
                 lo, lut = self._luts[j0 + q]

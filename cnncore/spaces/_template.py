@@ -263,8 +263,8 @@ class _TemplateBuilder(RowBuilder):
 
 class _Expansion:
     """A traced template compiled into static tables, so that ``rows(idx)`` (idx: (n, n_vars)
-    option indices) costs a few numpy operations per table -- per condition depth, per OneOf and
-    per column that holds a choice -- and none per slot or per candidate."""
+    option indices) costs a few numpy operations per distinct presence condition, per OneOf and
+    per level of variant choices, plus passes over the output rows -- none per slot or candidate."""
 
     def __init__(self, model, variables):
         self._vars = variables
@@ -294,7 +294,7 @@ class _Expansion:
             stat = np.array([r if r < _VIRTUAL else 0 for r in picked], np.int64)
             vid = np.array([r - _VIRTUAL if r >= _VIRTUAL else -1 for r in picked], np.int64)
             self.virt.append((j, self._pad(stat, 0), self._pad(vid, -1)))
-        # presence: AND of (variable, allowed options) conditions, one table per nesting depth
+        # presence: AND of (variable, allowed options) conditions (one per enclosing OneOf)
         conds = []
         for cs in b.conds:
             merged = {}

@@ -1,5 +1,6 @@
 """The `cnncore` command: `cnncore demo`, `cnncore summary <zoo name | file.py:obj>`,
-`cnncore sweep <space> --samples N | --all [--max-params 5M --max-macs 300M ...] --out x.parquet --plot x.png`."""
+`cnncore sweep <space> --samples N | --all [--max-params 5M --max-macs 300M ...] --out x.parquet --plot x.png`,
+`cnncore bench` (BENCHMARKS.md's comparison at a smaller size)."""
 from __future__ import annotations
 
 import argparse
@@ -108,15 +109,20 @@ def _size_arg(text):
 
 
 def _spaces():
-    from .spaces import NB201
-    return {"nb201": lambda dataset: NB201(dataset or "cifar10")}
+    from .spaces import NB201, NATSSize, OFAMobileNetV3, OFAProxylessNAS
+    return {"nb201": lambda dataset: NB201(dataset or "cifar10"),
+            "nats": lambda dataset: NATSSize(dataset or "cifar10"),
+            "ofa-mbv3": lambda dataset: OFAMobileNetV3(),
+            "ofa-proxyless": lambda dataset: OFAProxylessNAS()}
 
 
 def _make_space(name, dataset):
     spaces = _spaces()
-    key = name.lower().replace("-", "").replace("_", "")
+    key = name.lower().replace("_", "-")
     if key not in spaces:
         raise SystemExit(f"cnncore: unknown space {name!r}; available spaces: {', '.join(sorted(spaces))}")
+    if dataset is not None and key.startswith("ofa"):
+        raise SystemExit(f"cnncore: --dataset applies to nb201 and nats, not to {key} (ImageNet)")
     try:
         return spaces[key](dataset)
     except ValueError as e:
@@ -214,6 +220,85 @@ def run_sweep(a):
     return 0
 
 
+def _median_seconds(fn, repeat):
+    times = []
+    for _ in range(max(int(repeat), 1)):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def run_bench(a, out=None):
+    """BENCHMARKS.md's comparison on a smaller batch: the core (1 thread, all threads), the numpy
+    baseline and the pure-Python reference on the same generated architectures, each checked
+    against the core before it is timed; then one model, cnncore against torch's FlopCounterMode."""
+    import cnncore as cc
+    from ._benchdata import DEPTH, make_batch, numpy_count, slice_batch
+    from .counting import run_reference
+    out = out or sys.stdout
+    if a.archs < 100:
+        raise SystemExit("cnncore: --archs must be at least 100")
+    arrays = make_batch(a.archs, seed=0)
+    packed = cc.Packed.from_arrays(**arrays)
+    n_layers = len(arrays["layers"])
+    core = cc.count(packed)
+    base = numpy_count(arrays)
+    ok = core.valid
+    if not (np.array_equal(base["valid"], ok) and all(np.array_equal(base[f][ok], getattr(core, f)[ok])
+                                                      for f in ("params", "buffers", "macs", "flops"))):
+        raise SystemExit("cnncore bench: the numpy baseline disagrees with the core")
+    n_ref = max(a.archs // 100, 10)
+    ref_arrays = slice_batch(arrays, n_ref)
+    ref = run_reference(ref_arrays)
+    if not (np.array_equal(ref["macs"], core.macs[:n_ref]) and np.array_equal(ref["error"], core.error[:n_ref])):
+        raise SystemExit("cnncore bench: the reference disagrees with the core")
+    rows = [("core, cc.count(packed, n_threads=1)", n_layers,
+             _median_seconds(lambda: cc.count(packed, n_threads=1), a.repeat)),
+            (f"core, cc.count(packed) ({'OpenMP' if cc.openmp_enabled() else 'serial'})", n_layers,
+             _median_seconds(lambda: cc.count(packed), a.repeat)),
+            ("numpy baseline (same checks, layer position by position)", n_layers,
+             _median_seconds(lambda: numpy_count(arrays), a.repeat)),
+            (f"pure-Python reference ({n_ref} archs)", n_ref * DEPTH,
+             _median_seconds(lambda: run_reference(ref_arrays), max(1, a.repeat // 2)))]
+    core_per_layer = rows[0][2] / rows[0][1]
+    print(f"cnncore bench: {a.archs:,} generated CNNs x {DEPTH} layers = {n_layers:,} layers "
+          f"(benchmarks/_data.py's mix), median of {a.repeat}; all backends checked equal to the core", file=out)
+    print(f"{'backend':58} {'median':>10} {'M layers/s':>11} {'time/layer vs core(1)':>22}", file=out)
+    for name, layers, sec in rows:
+        print(f"{name:58} {sec * 1e3:8.2f} ms {layers / sec / 1e6:11.2f} {sec / layers / core_per_layer:21.1f}x",
+              file=out)
+    try:
+        import torch
+        from torch.utils.flop_counter import FlopCounterMode
+    except ImportError:
+        print("(torch not importable: no FlopCounterMode row)", file=out)
+        return 0
+    model = cc.zoo.resnet18()
+    net = cc.to_torch(model).eval()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as benchmarks/test_bench_peers.py: 2 OpenMP threads on a shared machine stall
+    x = torch.zeros(1, 3, 224, 224)
+
+    def flop_counter():
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            net(x)
+        return fc.get_total_flops()
+
+    try:
+        if flop_counter() != 2 * cc.count(model).macs:
+            raise SystemExit("cnncore bench: FlopCounterMode disagrees with the core on ResNet-18")
+        t_cc = _median_seconds(lambda: cc.count(model), a.repeat)
+        t_fc = _median_seconds(flop_counter, a.repeat)
+    finally:
+        torch.set_num_threads(threads)
+    print("\none model, ResNet-18 at 1x3x224x224 (MACs checked equal):", file=out)
+    print(f"{'cnncore, cc.count(model)':58} {t_cc * 1e3:8.2f} ms", file=out)
+    print(f"{'torch FlopCounterMode (a forward pass, 1 thread)':58} {t_fc * 1e3:8.2f} ms "
+          f"{t_fc / t_cc:.0f}x cnncore's time", file=out)
+    return 0
+
+
 def main(argv=None):
     import cnncore as cc
     p = argparse.ArgumentParser(prog="cnncore", description="Count CNN parameters, MACs, FLOPs and shapes.")
@@ -225,11 +310,11 @@ def main(argv=None):
     s.add_argument("--input", help="input shape without batch, e.g. 3x224x224")
     s.add_argument("--batch", type=int, default=None, help="batch size (default: the model's, else 1)")
     w = sub.add_parser("sweep", help="count a search space, keep what fits a budget, write Parquet / a Pareto plot")
-    w.add_argument("space", help="search space: nb201")
+    w.add_argument("space", help="search space: nb201, nats, ofa-mbv3, ofa-proxyless")
     g = w.add_mutually_exclusive_group(required=True)
     g.add_argument("--samples", type=_size_arg, metavar="N", help="N uniform random architectures (e.g. 100000 or 1M)")
     g.add_argument("--all", action="store_true", help="every architecture of the space")
-    w.add_argument("--dataset", default=None, help="nb201: cifar10 (default), cifar100, ImageNet16-120")
+    w.add_argument("--dataset", default=None, help="nb201, nats: cifar10 (default), cifar100, ImageNet16-120")
     w.add_argument("--max-params", type=_size_arg, metavar="SIZE", help="e.g. 5M")
     w.add_argument("--max-macs", type=_size_arg, metavar="SIZE", help="e.g. 300M")
     w.add_argument("--max-flops", type=_size_arg, metavar="SIZE", help="e.g. 1.2G")
@@ -240,8 +325,13 @@ def main(argv=None):
     w.add_argument("--out", help="kept rows as Parquet (written to a temporary file, then renamed)")
     w.add_argument("--plot", help="params vs MACs scatter with the Pareto front (PNG)")
     w.add_argument("--quiet", action="store_true", help="no progress line")
+    b = sub.add_parser("bench", help="BENCHMARKS.md's speed comparison at a smaller size (core, numpy, reference, torch)")
+    b.add_argument("--archs", type=_size_arg, default=20_000, metavar="N", help="generated architectures (default 20000)")
+    b.add_argument("--repeat", type=int, default=5, help="timed runs per backend (the median is shown)")
     a = p.parse_args(argv)
     try:
+        if a.cmd == "bench":
+            return run_bench(a)
         if a.cmd == "sweep":
             return run_sweep(a)
         if a.cmd == "summary":

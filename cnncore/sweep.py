@@ -1,7 +1,11 @@
 """cc.sweep: stream a search space through the core, keep what fits a budget, and summarise it.
 
 A space is any object with ``.size``, ``.pack(indices) -> cc.Packed`` and ``.sample(n, seed)``
-(``.arch_str(i)`` is used when it has one). The indices (all of them, or ``space.sample(n, seed)``)
+(``.arch_str(i)`` is used when it has one). Spaces too large for integer indices (OFA, template
+spaces) give candidates as numpy structured arrays instead (``space.dtype``; ``space.candidates(lo,
+hi)`` for n=None): the kept table then has ``index`` = the position in the stream plus one column
+per choice field. Chunks are packed and counted in batches of ``_PACK_BATCH`` candidates, so the
+packed rows of a whole chunk never sit in memory at once. The indices (all of them, or ``space.sample(n, seed)``)
 are cut into chunks; each chunk is packed, counted by the core and filtered, and only the kept rows
 and the per-chunk histogram counts survive it, so memory is bounded by the kept rows whatever n is.
 With ``client=`` (a ``dask.distributed.Client``) every chunk is one task keyed by its index range;
@@ -29,6 +33,7 @@ __all__ = ["sweep", "SweepResult", "pareto_mask", "COUNT_FIELDS"]
 COUNT_FIELDS = ("params", "buffers", "macs", "flops", "peak_activation_bytes")
 _CONSTRAINABLE = COUNT_FIELDS + ("param_bytes", "activation_elements")
 _SAMPLE_BLOCK = 1 << 22  # indices drawn per space.sample call (32 MB of int64)
+_PACK_BATCH = 2048  # candidates packed and counted at once: bounded memory, and buffers malloc reuses
 _SUB_PER_OCTAVE = 8
 HIST_EDGES = np.concatenate([[0.0], 2.0 ** (np.arange(0, 63 * _SUB_PER_OCTAVE + 1) / _SUB_PER_OCTAVE)])
 
@@ -66,12 +71,41 @@ def _batch_field(res, name):
 
 
 # ---- one chunk (runs locally or on a Dask worker) --------------------------------------------------
-def _row_dtype(with_arch, str_width=1):
+def _row_dtype(with_arch, str_width=1, choice_dtype=None):
     fields = [("index", np.int64)]
     if with_arch:
         fields.append(("arch_str", f"U{max(int(str_width), 1)}"))
+    if choice_dtype is not None:
+        fields += [(name, choice_dtype.fields[name][0]) for name in choice_dtype.names]
     fields += [(f, np.int64) for f in COUNT_FIELDS]
     return np.dtype(fields)
+
+
+def _choice_dtype(space):
+    """The structured dtype of a space whose candidates are choice arrays, else None."""
+    dt = getattr(space, "dtype", None)
+    return dt if isinstance(dt, np.dtype) and dt.names else None
+
+
+def _count_batches(space, cands, n_threads):
+    """cc.count of space.pack over the candidates, _PACK_BATCH at a time
+    -> ({field: array}, seconds packing, seconds counting)."""
+    wanted = ("valid",) + _CONSTRAINABLE
+    parts, t_pack, t_count = [], 0.0, 0.0
+    for lo in range(0, len(cands), _PACK_BATCH):
+        part = cands[lo:lo + _PACK_BATCH]
+        t0 = time.perf_counter()
+        packed = space.pack(part)
+        t1 = time.perf_counter()
+        res = count(packed, n_threads=n_threads)
+        del packed  # free the rows before the next batch: malloc hands the same pages back
+        t_pack, t_count = t_pack + t1 - t0, t_count + time.perf_counter() - t1
+        if len(res) != len(part):
+            raise ValueError(f"space.pack returned {len(res)} architectures for {len(part)} candidates")
+        parts.append({f: _batch_field(res, f) for f in wanted})
+    if len(parts) == 1:
+        return parts[0], t_pack, t_count
+    return {f: np.concatenate([p[f] for p in parts]) for f in wanted}, t_pack, t_count
 
 
 def _has_arch_str(space):
@@ -111,20 +145,17 @@ def _arch_strings(space, idx):
     return np.array([str(space.arch_str(int(i))) for i in idx])
 
 
-def _count_chunk(space, idx, constraints, n_threads, with_arch):
-    """Pack, count and filter one chunk of indices -> (kept rows, histogram counts, n_valid, timings)."""
-    t0 = time.perf_counter()
-    idx = np.asarray(idx, dtype=np.int64)
-    packed = space.pack(idx)
-    t1 = time.perf_counter()
-    res = count(packed, n_threads=n_threads)
+def _count_chunk(space, idx, constraints, n_threads, with_arch, first=0):
+    """Pack, count and filter one chunk of indices (or choice arrays, stream positions from
+    ``first``) -> (kept rows, histogram counts, n_valid, timings: pack, count, filter)."""
+    choice_dt = _choice_dtype(space)
+    idx = np.asarray(idx) if choice_dt is not None else np.asarray(idx, dtype=np.int64)
+    res, t_pack, t_count = _count_batches(space, idx, n_threads)
     t2 = time.perf_counter()
-    if len(res) != len(idx):
-        raise ValueError(f"space.pack returned {len(res)} architectures for {len(idx)} indices")
-    keep = res.valid.copy()
+    keep = res["valid"].copy()
     n_valid = int(keep.sum())
     for k, (lo, hi) in constraints.items():
-        v = _batch_field(res, k)
+        v = res[k]
         if lo is not None:
             keep &= v >= lo
         if hi is not None:
@@ -132,15 +163,20 @@ def _count_chunk(space, idx, constraints, n_threads, with_arch):
     sel = np.nonzero(keep)[0]
     strs = _arch_strings(space, idx[sel]) if with_arch else None
     width = max((strs.dtype.itemsize // 4) if strs is not None and len(strs) else 1, 1)
-    rows = np.empty(len(sel), _row_dtype(with_arch, width))
-    rows["index"] = idx[sel]
+    rows = np.empty(len(sel), _row_dtype(with_arch, width, choice_dt))
+    if choice_dt is None:
+        rows["index"] = idx[sel]
+    else:
+        rows["index"] = first + sel
+        for name in choice_dt.names:
+            rows[name] = idx[name][sel]
     if with_arch:
         rows["arch_str"] = strs
     for f in COUNT_FIELDS:
-        rows[f] = _batch_field(res, f)[sel]
+        rows[f] = res[f][sel]
     hist = np.stack([_hist(rows[f]) for f in COUNT_FIELDS])
     t3 = time.perf_counter()
-    return rows, hist, n_valid, np.array([t1 - t0, t2 - t1, t3 - t2])
+    return rows, hist, n_valid, np.array([t_pack, t_count, t3 - t2])
 
 
 def _hist(values):
@@ -151,8 +187,13 @@ def _hist(values):
 def _remote_chunk(space, lo, hi, idx, constraints, n_threads, with_arch):
     """A Dask task: the chunk [lo, hi) of the index stream (``idx`` given for samples, else arange)."""
     if idx is None:
-        idx = np.arange(lo, hi, dtype=np.int64)
-    return _count_chunk(space, idx, constraints, n_threads, with_arch)
+        idx = _all_candidates(space, lo, hi)
+    return _count_chunk(space, idx, constraints, n_threads, with_arch, lo)
+
+
+def _all_candidates(space, lo, hi):
+    """Candidates lo..hi-1 of the whole space: indices, or ``space.candidates`` for choice spaces."""
+    return space.candidates(lo, hi) if _choice_dtype(space) is not None else np.arange(lo, hi, dtype=np.int64)
 
 
 # ---- index stream ---------------------------------------------------------------------------------
@@ -169,7 +210,8 @@ def _index_chunks(space, n, seed, chunk_size):
     for b, blo in enumerate(range(0, n, _SAMPLE_BLOCK)):
         m = min(_SAMPLE_BLOCK, n - blo)
         s = seed if b == 0 else int(np.random.SeedSequence([0 if seed is None else int(seed), b]).generate_state(1)[0])
-        block = np.asarray(space.sample(m, s), dtype=np.int64)
+        block = space.sample(m, s)
+        block = np.asarray(block) if _choice_dtype(space) is not None else np.asarray(block, dtype=np.int64)
         for lo in range(0, m, chunk_size):
             part = block[lo:lo + chunk_size]
             yield pos, pos + len(part), part
@@ -177,11 +219,11 @@ def _index_chunks(space, n, seed, chunk_size):
 
 
 # ---- result ---------------------------------------------------------------------------------------
-def _concat_rows(parts, with_arch):
+def _concat_rows(parts, with_arch, choice_dt=None):
     if not parts:
-        return np.zeros(0, _row_dtype(with_arch)).view(np.recarray)
+        return np.zeros(0, _row_dtype(with_arch, 1, choice_dt)).view(np.recarray)
     width = max((p.dtype["arch_str"].itemsize // 4 for p in parts), default=1) if with_arch else 1
-    dt = _row_dtype(with_arch, width)
+    dt = _row_dtype(with_arch, width, choice_dt)
     return np.concatenate([p.astype(dt, copy=False) for p in parts]).view(np.recarray)
 
 
@@ -264,14 +306,24 @@ class SweepResult:
         return self.table.dtype.names
 
     def to_pandas(self):
+        """A DataFrame of the table (a choice-array field, e.g. OFA's ks, is a column of arrays)."""
         import pandas as pd
-        return pd.DataFrame({f: self.table[f] for f in self.fields})
+        return pd.DataFrame({f: self.table[f] if self.table[f].ndim == 1 else list(np.asarray(self.table[f]))
+                             for f in self.fields})
 
     def to_parquet(self, path):
-        """Write the table as Parquet: to a temporary file beside ``path``, renamed when complete."""
+        """Write the table as Parquet: to a temporary file beside ``path``, renamed when complete.
+        A choice-array field (e.g. OFA's ks, (n, 20)) is a fixed-size list column."""
         import pyarrow as pa
         import pyarrow.parquet as pq
-        tab = pa.table({f: self.table[f] for f in self.fields})
+
+        def column(a):
+            a = np.asarray(a)
+            if a.ndim == 1:
+                return a
+            return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(a).ravel()), a.shape[1])
+
+        tab = pa.table({f: column(self.table[f]) for f in self.fields})
         _atomic_write(path, lambda tmp: pq.write_table(tab, tmp))
         return path
 
@@ -353,6 +405,9 @@ def sweep(space, n=None, seed=0, constraints=None, chunk_size=65536, n_threads=N
     if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
         raise ValueError(f"n must be None (every index) or a non-negative int, got {n!r}")
     chunk_size = int(chunk_size)
+    if n is None and _choice_dtype(space) is not None and space.size >= 2 ** 63:
+        raise ValueError(f"sweep: the space has {space.size:.3g} candidates, too many to count them all; "
+                         f"pass n (a number of samples)")
     total = int(space.size) if n is None else int(n)
     cons = _normalize_constraints(constraints)
     objectives = (objectives,) if isinstance(objectives, str) else tuple(objectives)
@@ -365,8 +420,8 @@ def sweep(space, n=None, seed=0, constraints=None, chunk_size=65536, n_threads=N
     if client is None:
         parts, hist, n_valid, tim, done = [], np.zeros((len(COUNT_FIELDS), len(HIST_EDGES) - 1), np.int64), 0, np.zeros(3), 0
         for lo, hi, idx in chunks:
-            rows, h, nv, t = _count_chunk(space, np.arange(lo, hi, dtype=np.int64) if idx is None else idx,
-                                          cons, n_threads, with_arch)
+            rows, h, nv, t = _count_chunk(space, _all_candidates(space, lo, hi) if idx is None else idx,
+                                          cons, n_threads, with_arch, lo)
             parts.append(rows)
             hist += h
             n_valid += nv
@@ -377,7 +432,7 @@ def sweep(space, n=None, seed=0, constraints=None, chunk_size=65536, n_threads=N
     else:
         parts, hist, n_valid, tim = _dask_sweep(client, space, chunks, total, cons, n_threads, with_arch,
                                                 progress, max_in_flight)
-    table = _concat_rows(parts, with_arch)
+    table = _concat_rows(parts, with_arch, _choice_dtype(space))
     timings = dict(zip(("pack", "count", "filter"), tim.tolist()))
     return SweepResult(table, hist, total, n_valid, cons, objectives, time.perf_counter() - t0, timings)
 

@@ -206,7 +206,7 @@ def _torch_ofa(cfg, size):
     class Block(nn.Module):
         def __init__(self, b):
             super().__init__()
-            c = b["mobile_inverted_conv"]
+            c = b.get("mobile_inverted_conv", b.get("conv"))  # older and newer OFA configs
             self.conv = None if c["name"] == "ZeroLayer" else MB(c)
             self.short = b["shortcut"] is not None
 

@@ -278,7 +278,7 @@ def test_cli_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli_main(["sweep", "nb201", "--all", "--max-params", "abc"])
     assert "expected a size like" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="unknown space 'nb999'; available spaces: nb201"):
+    with pytest.raises(SystemExit, match="unknown space 'nb999'; available spaces: nats, nb201, ofa-mbv3, ofa-proxyless"):
         cli_main(["sweep", "nb999", "--all"])
     with pytest.raises(SystemExit, match="does not exist"):
         cli_main(["sweep", "nb201", "--samples", "10", "--out", str(tmp_path / "no" / "r.parquet")])
@@ -332,3 +332,12 @@ def test_dask_lost_worker_chunk_is_retried(client, tmp_path):
     assert os.path.exists(space.marker)  # a worker really died in chunk [6000, 9000)
     local = cc.sweep(Bare(), constraints={"params": 1_000_000}, chunk_size=3000)
     _same(r, local)
+
+
+def test_dask_choice_space_equals_local(client):
+    """OFA candidates are choice arrays, not indices: the same rows, choices and histograms."""
+    space = cc.spaces.OFAMobileNetV3()
+    kw = dict(n=2500, seed=2, constraints={"macs": 300_000_000}, chunk_size=600)
+    local = cc.sweep(space, **kw)
+    assert 0 < local.n_kept < 2500
+    _same(cc.sweep(space, client=client, **kw), local)

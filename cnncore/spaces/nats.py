@@ -32,11 +32,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _format as F
-from ..graph import Input, Model, add, flatten
+from ..graph import Input, Model
 from ..layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU
 from .nb201 import _DATASETS, Template, _Add, _Flatten
 from ._indexed import IndexedSpace
-from .nb201 import residual_reduction
+from .nb201 import residual_reduction, sum_into_node, tiny_head
 
 __all__ = ["NATSSize", "CANDIDATES", "BEST_CELL"]
 
@@ -49,28 +49,10 @@ _REDUCTION = (False, True, False, True, False)
 
 
 class _VarTemplate(Template):
-    """nb201's Template with per-architecture values of some columns (channels) for a slot."""
-
-    def __init__(self, n):
-        super().__init__(n)
-        self.cols = []
+    """A SlotTable whose per-architecture columns are given by name (``IN=array``)."""
 
     def add(self, layer, src, src2=None, present=True, output=False, **cols):
-        self.cols.append({getattr(F, k): v for k, v in cols.items()})
-        return super().add(layer, src, src2, present, output)
-
-    def finish(self):
-        layers, extra, counts = super().finish()
-        n = self.n
-        P = np.stack([np.broadcast_to(np.asarray(p, bool), (n,)) for p in self.present], axis=1)
-        a_idx, t_idx = np.nonzero(P)  # the same order as Template.finish
-        for slot, cols in enumerate(self.cols):
-            if not cols:
-                continue
-            sel = t_idx == slot
-            for col, v in cols.items():
-                layers[sel, col] = np.broadcast_to(np.asarray(v, np.int64), (n,))[a_idx[sel]]
-        return layers, extra, counts
+        return super().add(layer, src, src2, present, output, {getattr(F, k): v for k, v in cols.items()})
 
 
 class NATSSize(IndexedSpace):
@@ -150,21 +132,10 @@ class NATSSize(IndexedSpace):
                         y = ReLU()(src, name=f"{en}.op.0")
                         y = Conv2d(c_in, cout, 3, 1, 1, bias=False)(y, name=f"{en}.op.1")
                         y = BatchNorm2d(cout)(y, name=f"{en}.op.2")
-                    if j in acc:
-                        n_add = sum(1 for (jj, _, _) in _CELL[:e] if jj == j) - 1
-                        acc[j] = add(acc[j], y, name=f"{name}.node{j}.add" + (f"_{n_add}" if n_add else ""))
-                    else:
-                        acc[j] = y
-                    if k == j - 1:
-                        nodes.append(acc[j])
+                    sum_into_node(acc, nodes, j, k, y, sum(1 for (jj, _, _) in _CELL[:e] if jj == j), name)
                 h = nodes[3]
             cin = cout
-        h = BatchNorm2d(cin)(h, name="lastact.0")
-        h = ReLU()(h, name="lastact.1")
-        h = AdaptiveAvgPool2d(1)(h, name="global_pooling")
-        h = flatten(h, 1, name="view")
-        h = Linear(cin, self.num_classes)(h, name="classifier")
-        return Model(x, h, name=f"nats_sss_{self.dataset}_{int(i)}")
+        return Model(x, tiny_head(h, cin, self.num_classes), name=f"nats_sss_{self.dataset}_{int(i)}")
 
     # ---- many: packed arrays straight from the channel choices ----------------------------------
     def pack(self, indices, chunk_size=4096):

@@ -41,10 +41,11 @@ import numpy as np
 
 from .. import _format as F
 from ..counting import BatchResult, run_core
-from ..graph import Input, Model, add, flatten, mul
+from ..graph import Input, Model, add, flatten
 from ..layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU
 from ..packing import Packed, pack as _pack_models
 from ._indexed import IndexedSpace
+from ._template import Choice, OneOf, SlotTable as Template, _Expansion
 
 __all__ = ["NB201", "nb201_flops", "OPS", "EDGES"]
 
@@ -197,163 +198,90 @@ class NB201(IndexedSpace):
     def model(self, i):
         """Architecture i as a cc.Model (same rows, in the same order, as ``pack([i])``)."""
         c = self.choices([i])[0]
-        x = Input(self.input_shape)
-        h = Conv2d(3, _C, 3, padding=1, bias=False)(x, name="stem.0")
-        h = BatchNorm2d(_C)(h, name="stem.1")
-        cin = _C
-        for ci, (cout, red) in enumerate(_layout()):
-            name = f"cells.{ci}"
-            if red:
-                h = residual_reduction(h, cin, cout, name)
-            else:
-                nodes = [h]
-                acc = {}
-                for e, ((j, k), op) in enumerate(zip(EDGES, c)):
-                    src, en = nodes[k], f"{name}.layers.{e}"
-                    if op == _NONE:
-                        y = mul(src, src, name=en)
-                    elif op == _SKIP:
-                        y = src
-                    elif op == _POOL:
-                        y = AvgPool2d(3, 1, 1, count_include_pad=False)(src, name=f"{en}.op")
-                    else:
-                        ks = 1 if op == _CONV1 else 3
-                        y = ReLU()(src, name=f"{en}.op.0")
-                        y = Conv2d(cout, cout, ks, 1, ks // 2, bias=False)(y, name=f"{en}.op.1")
-                        y = BatchNorm2d(cout)(y, name=f"{en}.op.2")
-                    if j in acc:
-                        n_add = sum(1 for (jj, kk) in EDGES[:e] if jj == j) - 1
-                        acc[j] = add(acc[j], y, name=f"{name}.node{j}.add" + (f"_{n_add}" if n_add else ""))
-                    else:
-                        acc[j] = y
-                    if k == j - 1:  # the node's last edge: its sum is complete
-                        nodes.append(acc[j])
-                h = nodes[3]
-            cin = cout
-        h = BatchNorm2d(cin)(h, name="lastact.0")
-        h = ReLU()(h, name="lastact.1")
-        h = AdaptiveAvgPool2d(1)(h, name="global_pooling")
-        h = flatten(h, 1, name="view")
-        h = Linear(cin, self.num_classes)(h, name="classifier")
-        return Model(x, h, name=f"nb201_{self.dataset}_{int(i)}")
+        return _network([int(op) for op in c], self.input_shape, self.num_classes, f"nb201_{self.dataset}_{int(i)}")
 
     # ---- many: packed arrays straight from the choices ------------------------------------------
-    def pack(self, indices, chunk_size=4096):
+    def pack(self, indices, chunk_size=2048):
         """A cc.Packed of the architectures ``indices`` (official indices), written with numpy from
-        the (n, 6) choice array: no Python object per candidate. Row for row what
+        the (n, 6) choice array (the network traced once with a ``OneOf`` per edge, see
+        _template.py): no Python object per candidate. Row for row what
         ``cc.pack([self.model(i) for i in indices])`` writes (without row names)."""
         idx = self._check(np.atleast_1d(indices)).ravel()
         if len(idx) == 0:
             raise ValueError("NB201.pack: no indices")
+        if not hasattr(self, "_expansion"):
+            ops = [Choice(range(len(OPS))) for _ in EDGES]
+            self._expansion = _Expansion(_network(ops, self.input_shape, self.num_classes, "nb201"), ops)
         ch = _choices(_lex_to_official()[idx])
-        pieces = [self._pack_choices(ch[s:s + chunk_size]) for s in range(0, len(ch), chunk_size)]
+        pieces = [self._expansion.rows(ch[s:s + chunk_size])[:3] for s in range(0, len(ch), chunk_size)]
         return Template.concat(pieces, self.input_shape)
 
-    def _pack_choices(self, ch):
-        n = len(ch)
-        t = Template(n)
-        h = t.add(Conv2d(3, _C, 3, padding=1, bias=False), -1)
-        h = t.add(BatchNorm2d(_C), h)
-        cin = _C
-        for cout, red in _layout():
-            if red:
-                a = t.add(ReLU(), h)
-                a = t.add(Conv2d(cin, cout, 3, 2, 1, bias=False), a)
-                a = t.add(BatchNorm2d(cout), a)
-                b = t.add(ReLU(), a)
-                b = t.add(Conv2d(cout, cout, 3, 1, 1, bias=False), b)
-                b = t.add(BatchNorm2d(cout), b)
-                r = t.add(AvgPool2d(2, 2, 0), h)
-                r = t.add(Conv2d(cin, cout, 1, bias=False), r)
-                h = t.add(_Add(), r, b)
-            else:
-                nodes = [np.broadcast_to(np.int64(h), (n,)) if np.ndim(h) == 0 else h]
-                acc = {}
-                for e, (j, k) in enumerate(EDGES):
-                    op = ch[:, e]
-                    src = nodes[k]
-                    is_conv = (op == _CONV1) | (op == _CONV3)
-                    z = t.add(_Mul(), src, src, present=op == _NONE)
-                    p = t.add(AvgPool2d(3, 1, 1, count_include_pad=False), src, present=op == _POOL)
-                    r = t.add(ReLU(), src, present=is_conv)
-                    c1 = t.add(Conv2d(cout, cout, 1, 1, 0, bias=False), r, present=op == _CONV1)
-                    c3 = t.add(Conv2d(cout, cout, 3, 1, 1, bias=False), r, present=op == _CONV3)
-                    bn = t.add(BatchNorm2d(cout), np.where(op == _CONV1, c1, c3), present=is_conv)
-                    y = np.select([op == _NONE, op == _POOL, is_conv], [z, p, bn], default=src)
-                    acc[j] = t.add(_Add(), acc[j], y) if j in acc else y
-                    if k == j - 1:
-                        nodes.append(acc[j])
-                h = nodes[3]
-            cin = cout
-        h = t.add(BatchNorm2d(cin), h)
-        h = t.add(ReLU(), h)
-        h = t.add(AdaptiveAvgPool2d(1), h)
-        h = t.add(_Flatten(), h)
-        t.add(Linear(cin, self.num_classes), h, output=True)
-        return t.finish()
+    def __getstate__(self):  # the traced template is rebuilt where it is needed (e.g. a Dask worker)
+        return {k: v for k, v in self.__dict__.items() if k not in ("_expansion", "_inverse")}
 
 
-class Template:
-    """A fixed layout of row slots for n architectures at once; each slot is present or not per
-    architecture and reads slots (or network inputs, < 0) chosen per architecture. ``finish``
-    drops absent slots and renumbers references with a cumulative sum: all numpy, no loop over
-    architectures."""
+class _Zero:
+    """xautodl's Zero op (``x.mul(0.)``), written ``x * x``: one Mul row reading its input twice."""
 
-    def __init__(self, n):
-        self.n = n
-        self.rows, self.present, self.src, self.src2 = [], [], [], []
+    type = "Zero"
 
-    def add(self, layer, src, src2=None, present=True, output=False):
-        row = layer.row()
-        row[F.NSRC] = 1 if src2 is None else 2
-        if output:
-            row[F.FLAGS] |= F.F_OUTPUT
-        self.rows.append(row)
-        self.present.append(present)
-        self.src.append(src)
-        self.src2.append(-1 if src2 is None else src2)
-        return len(self.rows) - 1
+    def _emit(self, builder, name, srcs):
+        from ..graph import Mul
+        return builder.add(Mul(), name, [srcs[0], srcs[0]])
 
-    def finish(self):
-        n = self.n
-        rows = np.array(self.rows, np.int32)
-        P = np.stack([np.broadcast_to(np.asarray(p, bool), (n,)) for p in self.present], axis=1)
-        newpos = np.cumsum(P, axis=1, dtype=np.int32) - 1
 
-        def remap(refs):
-            S = np.stack([np.broadcast_to(np.asarray(s, np.int32), (n,)) for s in refs], axis=1)
-            return np.where(S >= 0, np.take_along_axis(newpos, np.maximum(S, 0), axis=1), S)
+def _edge(op, c):
+    """The modules of one edge op (positions of ``OPS``; None = skip_connect), named as xautodl's."""
+    from collections import OrderedDict
+    from ..model import Sequential
+    if op == _NONE:
+        return _Zero()
+    if op == _SKIP:
+        return None
+    if op == _POOL:
+        return Sequential(OrderedDict(op=AvgPool2d(3, 1, 1, count_include_pad=False)))
+    ks = 1 if op == _CONV1 else 3
+    return Sequential(OrderedDict(op=Sequential(ReLU(), Conv2d(c, c, ks, 1, ks // 2, bias=False), BatchNorm2d(c))))
 
-        a_idx, t_idx = np.nonzero(P)
-        layers = rows[t_idx]
-        layers[:, F.SRC] = remap(self.src)[a_idx, t_idx]
-        two = layers[:, F.NSRC] == 2
-        extra = remap(self.src2)[a_idx, t_idx][two].astype(np.int32)
-        layers[two, F.XOFF] = np.arange(int(two.sum()), dtype=np.int32)
-        return layers, extra, P.sum(axis=1)
 
-    @staticmethod
-    def concat(pieces, input_shape):
-        """One cc.Packed of chunks from ``finish`` (single network input of ``input_shape``)."""
-        layers, extras, counts, base = [], [], [], 0
-        for lay, ex, cnt in pieces:
-            lay = lay.copy() if base else lay
-            two = lay[:, F.NSRC] == 2
-            lay[two, F.XOFF] += base
-            base += len(ex)
-            layers.append(lay)
-            extras.append(ex)
-            counts.append(cnt)
-        counts = np.concatenate(counts)
-        n = len(counts)
-        shape = np.zeros((n, 4), np.int64)
-        shape[:, :len(input_shape)] = input_shape
-        arrays = dict(layers=np.ascontiguousarray(np.concatenate(layers), dtype=np.int32),
-                      extra_src=np.ascontiguousarray(np.concatenate(extras), dtype=np.int32),
-                      arch_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-                      input_offsets=np.arange(n + 1, dtype=np.int64), input_shape=shape,
-                      input_ndim=np.full(n, len(input_shape), np.int32), batch_size=np.ones(n, np.int64))
-        return Packed.from_arrays(**arrays)
+def _network(ops, input_shape, num_classes, name):
+    """TinyNetwork (C=16, N=5) with the cell's 6 edge ops ``ops`` (ints, or Choices for the template)."""
+    x = Input(input_shape)
+    h = Conv2d(3, _C, 3, padding=1, bias=False)(x, name="stem.0")
+    h = BatchNorm2d(_C)(h, name="stem.1")
+    cin = _C
+    for ci, (cout, red) in enumerate(_layout()):
+        name_c = f"cells.{ci}"
+        if red:
+            h = residual_reduction(h, cin, cout, name_c)
+        else:
+            nodes, acc = [h], {}
+            for e, ((j, k), op) in enumerate(zip(EDGES, ops)):
+                y = OneOf([_edge(o, cout) for o in range(len(OPS))], op)(nodes[k], name=f"{name_c}.layers.{e}")
+                sum_into_node(acc, nodes, j, k, y, sum(1 for (jj, _) in EDGES[:e] if jj == j), name_c)
+            h = nodes[3]
+        cin = cout
+    return Model(x, tiny_head(h, cin, num_classes), name=name)
+
+
+def sum_into_node(acc, nodes, j, k, y, n_earlier, name):
+    """Add edge j<-k's output y to node j's sum (torch's ``sum(...)`` order; n_earlier edges into j
+    came before); the node is complete after its edge from node j-1."""
+    if n_earlier:
+        acc[j] = add(acc[j], y, name=f"{name}.node{j}.add" + (f"_{n_earlier - 1}" if n_earlier > 1 else ""))
+    else:
+        acc[j] = y
+    if k == j - 1:
+        nodes.append(acc[j])
+
+
+def tiny_head(h, cin, num_classes):
+    """TinyNetwork's lastact (BN, ReLU), global pooling, view and classifier (NB201 and NATS)."""
+    h = BatchNorm2d(cin)(h, name="lastact.0")
+    h = ReLU()(h, name="lastact.1")
+    h = AdaptiveAvgPool2d(1)(h, name="global_pooling")
+    h = flatten(h, 1, name="view")
+    return Linear(cin, num_classes)(h, name="classifier")
 
 
 def _layout():
@@ -365,11 +293,6 @@ def _layout():
 def _Add():
     from ..graph import Add
     return Add()
-
-
-def _Mul():
-    from ..graph import Mul
-    return Mul()
 
 
 def _Flatten():

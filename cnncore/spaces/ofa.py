@@ -23,12 +23,17 @@ names (``blocks.3.conv.depth_conv.se.fc.reduce``...).
   feature_mix_layer, global mean, classifier.
 - Activations: relu, relu6, h_swish (Hardswish), h_sigmoid (Hardsigmoid), sigmoid, tanh.
   Dropout is the identity at inference and is kept as a Dropout row only where OFA has a module.
+
+The OFA sampling spaces (ofa_spaces.py) build their template through this same code: an MBConv's
+``kernel_size``, ``expand_ratio`` / ``mid_channels`` and ``image_size`` may be ``Choice`` values,
+and a block may carry ``"_when"`` (a Choice: the block exists when it is true, a depth choice).
 """
 from __future__ import annotations
 
 from ..graph import Input, Model, add, flatten, mul
 from ..layers import (AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Dropout2d, Hardsigmoid, Hardswish,
                       Linear, ReLU, ReLU6, Sigmoid, Tanh)
+from ._template import Choice, Optional, derive
 
 __all__ = ["from_ofa_config", "make_divisible"]
 
@@ -44,6 +49,11 @@ def make_divisible(v, divisor=8, min_val=None):
     if new_v < 0.9 * v:  # never round down by more than 10%
         new_v += divisor
     return new_v
+
+
+def _int(v):
+    """int(v), except that a Choice stays a Choice (a searchable value of a template)."""
+    return v if isinstance(v, Choice) else int(v)
 
 
 def _act(name, x, where):
@@ -87,7 +97,7 @@ def _linear_layer(cfg, x, where):
 
 
 def _se(x, channels, where):
-    mid = make_divisible(channels // 4, 8)
+    mid = derive(channels, lambda c: make_divisible(c // 4, 8))
     s = AdaptiveAvgPool2d(1)(x, name=f"{where}.mean")
     s = Conv2d(channels, mid, 1, 1, 0, bias=True)(s, name=f"{where}.fc.reduce")
     s = ReLU()(s, name=f"{where}.fc.relu")
@@ -98,19 +108,23 @@ def _se(x, channels, where):
 
 def _mbconv(cfg, x, where):
     cin, cout = int(cfg["in_channels"]), int(cfg["out_channels"])
-    k, stride = int(cfg["kernel_size"]), int(cfg.get("stride", 1))
+    k, stride = _int(cfg["kernel_size"]), int(cfg.get("stride", 1))
     e = cfg.get("expand_ratio", 6)
     mid = cfg.get("mid_channels")
-    feature = int(round(cin * e)) if mid is None else int(mid)
+    feature = derive(e, lambda r: int(round(cin * r))) if mid is None else _int(mid)
+    expands = {v != 1 for v in (e.values if isinstance(e, Choice) else (e,))}
+    if len(expands) > 1:
+        raise ValueError(f"from_ofa_config: {where}: expand_ratio choices {list(e.values)} mix 1 (no expansion "
+                         f"layer) with other ratios; not supported")
     act = cfg.get("act_func", "relu6")
     groups = cfg.get("groups")
     if groups is not None:
         raise ValueError(f"from_ofa_config: {where}: grouped MBConv (groups={groups}) is not supported")
-    if e != 1:
+    if expands.pop():
         x = Conv2d(cin, feature, 1, 1, 0, bias=False)(x, name=f"{where}.inverted_bottleneck.conv")
         x = BatchNorm2d(feature)(x, name=f"{where}.inverted_bottleneck.bn")
         x = _act(act, x, f"{where}.inverted_bottleneck")
-    x = Conv2d(feature, feature, k, stride, k // 2, groups=feature, bias=False)(x, name=f"{where}.depth_conv.conv")
+    x = Conv2d(feature, feature, k, stride, derive(k, lambda v: v // 2), groups=feature, bias=False)(x, name=f"{where}.depth_conv.conv")
     x = BatchNorm2d(feature)(x, name=f"{where}.depth_conv.bn")
     x = _act(act, x, f"{where}.depth_conv")
     if cfg.get("use_se", False):
@@ -120,6 +134,13 @@ def _mbconv(cfg, x, where):
 
 
 def _block(cfg, x, where):
+    when = cfg.get("_when")
+    if isinstance(when, Choice) and len(set(when.values)) > 1:  # a depth choice: the block may be skipped
+        inner = Input(x.shape[1:])
+        body = _block({k: v for k, v in cfg.items() if k != "_when"}, inner, where)
+        return Optional(Model(inner, body, name=where), when)(x, name=where)
+    if when is not None and not int(when):
+        return x
     conv = cfg.get("conv", cfg.get("mobile_inverted_conv"))
     short = cfg.get("shortcut")
     if short is not None and short.get("name") not in ("IdentityLayer", "ZeroLayer"):
@@ -143,7 +164,7 @@ def from_ofa_config(net_config: dict, image_size: int) -> Model:
     kind = net_config.get("name")
     if kind not in ("MobileNetV3", "ProxylessNASNets"):
         raise ValueError(f"from_ofa_config: unknown network {kind!r}; expected 'MobileNetV3' or 'ProxylessNASNets'")
-    size = int(image_size)
+    size = _int(image_size)
     x = Input((3, size, size))
     h = _conv_layer(net_config["first_conv"], x, "first_conv")
     for i, b in enumerate(net_config["blocks"]):

@@ -1,0 +1,595 @@
+"""Template spaces: one model whose layer arguments are choices, expanded into packed arrays for
+many candidates at once with numpy (no Python object per candidate).
+
+Two layers of machinery:
+
+- ``TemplateSpace(build, **choices)``: ``build(**values)`` makes a cc.Model. Called once with
+  ``Choice`` objects it gives the template, traced (``_TemplateBuilder``) into row slots: which
+  columns hold which choice, which slots exist under which ``Optional`` / ``OneOf`` pick, which
+  sources are a OneOf's output. ``_Expansion`` compiles that into static tables: every slot's row
+  for every combination of its choices ("variants"), presence conditions, relative sources. For
+  candidates (numpy arrays of option indices) it then writes the packed rows with a few gathers
+  per table, never a Python step per slot and candidate. Called with plain values, ``build``
+  gives one candidate's model. NB201 and the OFA spaces are built this way.
+- ``SlotTable``: the hand-written variant (NATSSize): slots added one by one with per-architecture
+  presence, sources and column values as arrays; ``finish`` writes the rows with one gather per
+  column. ``SlotTable.concat`` wraps either's rows into a cc.Packed.
+
+A ``Choice`` is an ``int`` whose value is its first option, so torch-named layers accept it as an
+argument and a template is an ordinary model (shapes are checked on the first option). A value
+computed from a choice must say so with ``derive(choice, fn)`` (``k // 2`` of a Choice would be a
+plain int).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _format as F
+from ..model import RowBuilder, emit
+from ..packing import Packed
+
+__all__ = ["Choice", "derive", "Optional", "OneOf", "TemplateSpace", "SlotTable"]
+
+
+# ---- choices ------------------------------------------------------------------------------------
+class Choice(int):
+    """One searchable value: ``Choice([16, 32, 64])``. Its int value is the first option.
+    ``c.map(fn)`` (or ``derive(c, fn)``) is a value computed from the same choice."""
+
+    def __new__(cls, options, name=None):
+        opts = tuple(options)
+        if not opts:
+            raise ValueError("Choice: needs at least one option")
+        vals = []
+        for o in opts:
+            if isinstance(o, (bool, np.bool_)) or not isinstance(o, (int, np.integer)):
+                raise TypeError(f"Choice: options must be ints, got {o!r}")
+            vals.append(int(o))
+        obj = int.__new__(cls, vals[0])
+        obj.values, obj.var, obj.name = tuple(vals), None, name
+        obj.var = obj  # the root choice: candidates give its option
+        return obj
+
+    @property
+    def options(self):
+        return self.var.values
+
+    def map(self, fn):
+        """The same choice seen through fn: option i gives fn(self.values[i])."""
+        vals = tuple(fn(v) for v in self.values)
+        obj = int.__new__(Choice, int(vals[0]))
+        obj.values, obj.var, obj.name = tuple(int(v) for v in vals), self.var, None
+        return obj
+
+    def __repr__(self):
+        return f"Choice({list(self.values)})" if self.var is self else f"Choice(derived: {list(self.values)})"
+
+    def __reduce__(self):  # pickled (e.g. to Dask workers) as what it is, not as a plain int
+        return (_rebuild_choice, (self.values, self.var if self.var is not self else None, self.name))
+
+
+def _rebuild_choice(values, var, name):
+    if var is None:
+        return Choice(values, name)
+    obj = int.__new__(Choice, values[0])
+    obj.values, obj.var, obj.name = values, var, name
+    return obj
+
+
+def derive(value, fn):
+    """fn(value) for a plain value; ``value.map(fn)`` for a Choice (a value computed from it)."""
+    return value.map(fn) if isinstance(value, Choice) else fn(value)
+
+
+class OneOf:
+    """One of several modules, picked by ``choice`` (option value i -> ``modules[i]``); a ``None``
+    module is the identity (the input passes through). Outside a template (a plain int choice) it
+    is just the picked module."""
+
+    type = "OneOf"
+
+    def __init__(self, modules, choice=None):
+        self.modules = list(modules)
+        if not self.modules:
+            raise ValueError("OneOf: needs at least one module")
+        for m in self.modules:
+            if m is not None and not hasattr(m, "_emit") and not hasattr(m, "row"):
+                raise TypeError(f"OneOf: {m!r} is not a cnncore layer, container or None")
+        self.choice = Choice(range(len(self.modules))) if choice is None else choice
+        vals = self.choice.values if isinstance(self.choice, Choice) else (int(self.choice),)
+        bad = [v for v in vals if not 0 <= v < len(self.modules)]
+        if bad:
+            raise ValueError(f"OneOf: choice values {bad} do not index the {len(self.modules)} modules")
+
+    def _emit(self, builder, name, srcs):
+        if isinstance(builder, _TemplateBuilder):
+            return builder.one_of(self, name, srcs)
+        m = self.modules[int(self.choice)]
+        return srcs[0] if m is None else emit(m, builder, name, srcs)
+
+    def __call__(self, *inputs, name=None):
+        from ..graph import apply_container
+        return apply_container(self, inputs, name)
+
+
+class Optional(OneOf):
+    """``module`` when ``when`` is true, else the identity: a skippable layer or block (depth
+    choices: ``Optional(block, when=derive(depth, lambda d: d > 2))``). The module must keep the
+    shape of its input."""
+
+    type = "Optional"
+
+    def __init__(self, module, when=None):
+        when = Choice([1, 0]) if when is None else when
+        super().__init__([None, module], derive(when, lambda v: int(bool(v))))
+
+
+# ---- slots ------------------------------------------------------------------------------------------
+class SlotTable:
+    """Row slots for n architectures (see the module docstring). ``add`` takes a layer (or a row),
+    its source(s) -- a slot, a network input (< 0) or an (n,) array of either -- ``present`` (bool
+    or (n,) bool) and ``cols`` {column: value or (n,) array}; it returns the slot number."""
+
+    def __init__(self, n):
+        self.n = n
+        self.rows, self.present, self.src, self.src2, self.cols = [], [], [], [], []
+
+    def add(self, layer, src, src2=None, present=True, output=False, cols=None):
+        row = list(layer.row()) if hasattr(layer, "row") else list(layer)
+        row[F.NSRC] = 1 if src2 is None else 2
+        if output:
+            row[F.FLAGS] |= F.F_OUTPUT
+        self.rows.append([int(v) for v in row])
+        self.present.append(present)
+        self.src.append(src)
+        self.src2.append(src2)
+        self.cols.append(cols or {})
+        return len(self.rows) - 1
+
+    def finish(self):
+        """(layers, extra_src, rows per architecture): the present slots of every architecture in
+        slot order, references renumbered, two-input rows reading ``extra_src`` in row order.
+
+        Everything is laid out (architecture, slot) so that the rows are written in order by one
+        gather per column: per-slot work is one vector per slot, never one row per architecture."""
+        n, k = self.n, len(self.rows)
+        rows = np.array(self.rows, np.int32).reshape(k, F.N_FIELDS)
+        pres = np.empty((n, k), bool)
+        for s, p in enumerate(self.present):
+            pres[:, s] = p
+        pos = np.cumsum(pres, axis=1, dtype=np.int32)  # 1 + position of the slot's row in its architecture
+        pos -= 1
+        counts = pos[:, -1].astype(np.int64) + 1 if k else np.zeros(n, np.int64)
+        flat = np.flatnonzero(pres)  # present (architecture, slot) pairs, in output row order
+        layers = rows[flat % k] if k else np.zeros((0, F.N_FIELDS), np.int32)
+        arch = np.arange(n)
+
+        def gather(values_of_slot, default):
+            m = np.empty((n, k), np.int32)
+            m[:] = default
+            for s, v in values_of_slot:
+                m[:, s] = v
+            return m.ravel()[flat]
+
+        layers[:, F.SRC] = gather(((s, self._ref(r, pos, arch)) for s, r in enumerate(self.src)), 0)
+        by_col = {}
+        for s, cols in enumerate(self.cols):
+            for col, v in cols.items():
+                by_col.setdefault(col, []).append((s, v))
+        for col, items in by_col.items():
+            layers[:, col] = gather(items, rows[:, col])
+        two = np.flatnonzero(layers[:, F.NSRC] == 2)
+        layers[two, F.XOFF] = np.arange(len(two), dtype=np.int32)
+        second = [(s, self._ref(r, pos, arch)) for s, r in enumerate(self.src2) if r is not None]
+        extra = gather(second, 0)[two] if second else np.zeros(0, np.int32)
+        return layers, np.ascontiguousarray(extra, np.int32), counts
+
+    @staticmethod
+    def _ref(ref, pos, arch):
+        """A reference (slot >= 0 or input < 0, scalar or per architecture) as row positions."""
+        if np.ndim(ref) == 0:
+            ref = int(ref)
+            return ref if ref < 0 else pos[:, ref]
+        ref = np.asarray(ref)
+        return np.where(ref >= 0, pos[arch, np.maximum(ref, 0)], ref)
+
+    @staticmethod
+    def concat(pieces, input_shape):
+        """One cc.Packed of ``finish`` results with a single network input: ``input_shape`` is one
+        shape (without batch) for all, or an (n, ndim) array, one per architecture."""
+        layers, extras, counts, base = [], [], [], 0
+        for lay, ex, cnt in pieces:
+            if base:
+                lay = lay.copy()
+                lay[lay[:, F.NSRC] == 2, F.XOFF] += base
+            base += len(ex)
+            layers.append(lay)
+            extras.append(ex)
+            counts.append(cnt)
+        counts = np.concatenate(counts)
+        n = len(counts)
+        ishape = np.asarray(input_shape, np.int64)
+        ndim = ishape.shape[-1]
+        shape = np.zeros((n, 4), np.int64)
+        shape[:, :ndim] = ishape
+        off = np.zeros(n + 1, np.int64)
+        np.cumsum(counts, out=off[1:])
+        one = len(pieces) == 1  # no copy: touching fresh memory is not free
+        arrays = dict(layers=np.ascontiguousarray(layers[0] if one else np.concatenate(layers), dtype=np.int32),
+                      extra_src=np.ascontiguousarray(extras[0] if one else np.concatenate(extras), dtype=np.int32),
+                      arch_offsets=off, input_offsets=np.arange(n + 1, dtype=np.int64), input_shape=shape,
+                      input_ndim=np.full(n, ndim, np.int32), batch_size=np.ones(n, np.int64))
+        return Packed.from_arrays(**arrays)
+
+
+# ---- tracing a template ------------------------------------------------------------------------------
+_VIRTUAL = 1 << 30  # references >= this are OneOf outputs: resolved per architecture at pack time
+_ROW_BLOCK = 8192  # rows filled at a time (800 KB: stays in cache between the row gather and SRC)
+
+
+class _TemplateBuilder(RowBuilder):
+    """Flattens a template model into slots: rows (Choice objects left in their columns), the
+    conditions under which each row exists, and OneOf outputs as virtual references."""
+
+    def __init__(self):
+        super().__init__()
+        self.conds = []  # per row: tuple of (choice, allowed option values)
+        self.virtual = []  # per OneOf call: (choice, [ref per module])
+        self._stack = ()
+
+    def add(self, layer, name, srcs):
+        ref = super().add(layer, name, srcs)
+        self.conds.append(self._stack)
+        return ref
+
+    def one_of(self, node, name, srcs):
+        if not isinstance(node.choice, Choice):  # a fixed pick: only that module exists
+            m = node.modules[int(node.choice)]
+            return srcs[0] if m is None else emit(m, self, name, srcs)
+        refs = []
+        outer = self._stack
+        for i, m in enumerate(node.modules):
+            if m is None:
+                refs.append(srcs[0])
+                continue
+            self._stack = outer + ((node.choice, i),)
+            try:
+                refs.append(emit(m, self, f"{name}.{i}" if name else str(i), srcs))
+            finally:
+                self._stack = outer
+        self.virtual.append((node.choice, refs))
+        return _VIRTUAL + len(self.virtual) - 1
+
+
+class _Expansion:
+    """A traced template compiled into static tables, so that ``rows(idx)`` (idx: (n, n_vars)
+    option indices) costs a few numpy operations per distinct presence condition, per OneOf and
+    per level of variant choices, plus passes over the output rows -- none per slot or candidate."""
+
+    def __init__(self, model, variables):
+        self._vars = variables
+        self.var_pos = {id(v): j for j, v in enumerate(variables)}
+        self.n_opt = max(len(v.values) for v in variables)
+        if len(model.inputs) != 1:
+            raise ValueError("TemplateSpace: the template model must have exactly one input")
+        b = _TemplateBuilder()
+        model._emit(b, "", [-1])
+        k = self.k = len(b.rows)
+        self.input_shape = [self._spec(v) for v in model.inputs[0].input_shape]
+        base = np.zeros((k, F.N_FIELDS), np.int64)
+        choice_cols = {}
+        for s, r in enumerate(b.rows):
+            for c, v in enumerate(r):
+                if isinstance(v, Choice):
+                    choice_cols.setdefault(c, []).append((s, self._spec(v)))
+                else:
+                    base[s, c] = int(v)
+        if (base[:, F.NSRC] > 2).any():
+            raise ValueError("TemplateSpace: layers with more than two inputs (cat of 3+) are not supported yet")
+        # OneOf outputs: per root option, a static reference or another OneOf's output
+        self.virt = []
+        for ch, refs in b.virtual:
+            j, vals = self._spec(ch)
+            picked = [refs[v] for v in vals]
+            stat = np.array([r if r < _VIRTUAL else 0 for r in picked], np.int64)
+            vid = np.array([r - _VIRTUAL if r >= _VIRTUAL else -1 for r in picked], np.int64)
+            self.virt.append((j, self._pad(stat, 0), self._pad(vid, -1)))
+        # presence: AND of (variable, allowed options) conditions (one per enclosing OneOf)
+        conds = []
+        for cs in b.conds:
+            merged = {}
+            for ch, i in cs:
+                j, vals = self._spec(ch)
+                merged[j] = merged.get(j, True) & self._pad(vals == i, False)
+            conds.append(list(merged.items()))
+        # one column per distinct condition set (column 0: always), so that presence is one take
+        self.cond_sets, index = [()], {(): 0}
+        self.slot_cond = np.zeros(k, np.int64)
+        for slot, c in enumerate(conds):
+            key = tuple((j, m.tobytes()) for j, m in c)
+            if key not in index:
+                index[key] = len(self.cond_sets)
+                self.cond_sets.append(c)
+            self.slot_cond[slot] = index[key]
+        # sources: static refs, or a OneOf output (vid >= 0)
+        second = np.array([b.extra[r[F.XOFF]] if r[F.NSRC] == 2 else -1 for r in b.rows], np.int64)
+        first = np.array([int(r[F.SRC]) for r in b.rows], np.int64)
+        self.src = self._split_refs(first)
+        # a static source r of slot s sits a fixed number of rows back when every slot between them
+        # exists whenever s does (always, or under s's own conditions): SRC = own row - (s - r)
+        self.rel = np.zeros(k, np.int64)
+        for slot, r in enumerate(first):
+            if 0 <= r < _VIRTUAL and all(self.slot_cond[q] in (0, self.slot_cond[slot]) for q in range(r + 1, slot)):
+                self.rel[slot] = slot - r
+        self.is_two = base[:, F.NSRC] == 2
+        self.src2 = self._split_refs(second)
+        base[:, F.SRC] = base[:, F.XOFF] = 0
+        # outputs: a static row is flagged once; a OneOf output flags whichever row it picks
+        self.virtual_outputs = []
+        for o in model._last_refs:
+            if o >= _VIRTUAL:
+                self.virtual_outputs.append(o - _VIRTUAL)
+            elif o >= 0:
+                base[o, F.FLAGS] |= F.F_OUTPUT
+        # every slot's rows for every combination of the choices in its columns ("variants"):
+        # a candidate's rows are then one gather from this table
+        vars_of = {}
+        for c, items in choice_cols.items():
+            for slot, (j, _) in items:
+                vars_of.setdefault(slot, set()).add(j)
+        table, self.variant_base, pairs = [], np.zeros(k, np.int64), []
+        for slot in range(k):
+            self.variant_base[slot] = len(table)
+            vs = sorted(vars_of.get(slot, ()))
+            radix = [len(self._vars[j].values) for j in vs]
+            for combo in np.ndindex(*radix):
+                row = base[slot].copy()
+                for c, items in choice_cols.items():
+                    for s2, (j, vals) in items:
+                        if s2 == slot:
+                            row[c] = vals[combo[vs.index(j)]]
+                table.append(row)
+            stride = 1
+            for d in range(len(vs) - 1, -1, -1):
+                pairs.append((len(vs) - 1 - d, slot, vs[d], stride))
+                stride *= radix[d]
+        self.variants = np.array(table, np.int32).reshape(-1, F.N_FIELDS)
+        self.variant_levels = []  # per level: (variable, stride) of every slot (stride 0: none)
+        for d in range(max((p[0] for p in pairs), default=-1) + 1):
+            var, stride = np.zeros(k, np.int64), np.zeros(k, np.int64)
+            for _, slot, j, st in (p for p in pairs if p[0] == d):
+                var[slot], stride[slot] = j, st
+            self.variant_levels.append((var, stride))
+
+    def _spec(self, v):
+        """(variable position, values by option index) for a Choice; an int stays an int."""
+        if not isinstance(v, Choice):
+            return int(v)
+        j = self.var_pos.get(id(v.var))
+        if j is None:
+            raise ValueError(f"TemplateSpace: the template uses {v!r}, which is not one of the space's choices "
+                             f"(pass every Choice to TemplateSpace)")
+        return j, np.asarray(v.values, np.int64)
+
+    def _pad(self, a, fill):
+        out = np.full(self.n_opt, fill, np.asarray(a).dtype)
+        out[:len(a)] = a
+        return out
+
+    @staticmethod
+    def _split_refs(refs):
+        virtual = refs >= _VIRTUAL
+        return np.where(virtual, 0, refs), np.where(virtual, refs - _VIRTUAL, -1)
+
+    @staticmethod
+    def _positions(refs, slot, arch, row_base, pos, vr):
+        """Row positions inside their architecture of the references ``refs`` (static, OneOf) of
+        rows (slot, arch); row_base = arch * k indexes pos.ravel()."""
+        stat, vid = refs
+        ref = np.take(stat, slot)
+        rows = np.flatnonzero(np.take(vid, slot) >= 0)
+        if len(rows):
+            ref[rows] = np.take(vr, arch[rows] * vr.shape[1] + np.take(vid, slot[rows]))
+        inside = ref >= 0
+        return np.where(inside, np.take(pos, row_base + np.where(inside, ref, 0)), ref)
+
+    def rows(self, idx):
+        """(layers, extra_src, rows per candidate, input shapes) of option indices idx (n, n_vars).
+        Per-candidate tables (n, slots) say which slots exist and where; everything else is
+        computed per output row with gathers from the static tables."""
+        n, k = len(idx), self.k
+        masks = np.ones((n, len(self.cond_sets)), bool)
+        for c, conds in enumerate(self.cond_sets):
+            for var, allowed in conds:
+                masks[:, c] &= allowed[idx[:, var]]
+        pres = np.take(masks, self.slot_cond, axis=1)
+        pos = np.cumsum(pres, axis=1, dtype=np.int32)
+        pos -= 1
+        counts = pos[:, -1].astype(np.int64) + 1 if k else np.zeros(n, np.int64)
+        arch_ids = np.arange(n)
+        vr = np.zeros((n, max(len(self.virt), 1)), np.int64)
+        for v, (var, stat, vid) in enumerate(self.virt):
+            o = idx[:, var]
+            r = stat[o]
+            if (vid >= 0).any():
+                sub = vid[o]
+                r = np.where(sub >= 0, vr[arch_ids, np.maximum(sub, 0)], r)
+            vr[:, v] = r
+        flat = np.flatnonzero(pres)  # present (candidate, slot) pairs = output rows, in order
+        slot = flat % k
+        row_base = flat - slot
+        arch = row_base // k
+        variant = np.take(self.variant_base, slot)
+        flat_idx = idx.ravel()
+        n_vars = idx.shape[1]
+        for var, stride in self.variant_levels:
+            variant += np.take(flat_idx, arch * n_vars + np.take(var, slot)) * np.take(stride, slot)
+        src = np.take(pos, flat) - np.take(self.rel, slot)  # own position - distance back
+        other = np.flatnonzero(np.take(self.rel, slot) == 0)
+        src[other] = self._positions(self.src, slot[other], arch[other], row_base[other], pos, vr)
+        layers = np.empty((len(flat), F.N_FIELDS), np.int32)
+        for lo in range(0, len(flat), _ROW_BLOCK):  # each block's rows are written while in cache
+            block = layers[lo:lo + _ROW_BLOCK]
+            np.take(self.variants, variant[lo:lo + _ROW_BLOCK], axis=0, out=block)
+            block[:, F.SRC] = src[lo:lo + _ROW_BLOCK]
+        if self.virtual_outputs:  # the row a OneOf output picks is flagged an output
+            for v in self.virtual_outputs:
+                picked = np.flatnonzero(slot == vr[arch, v])
+                layers[picked, F.FLAGS] |= F.F_OUTPUT
+        two_rows = np.flatnonzero(self.is_two[slot])
+        layers[two_rows, F.XOFF] = np.arange(len(two_rows), dtype=np.int32)
+        extra = self._positions(self.src2, slot[two_rows], arch[two_rows], row_base[two_rows], pos, vr)
+        shape = np.stack([np.full(n, v, np.int64) if not isinstance(v, tuple) else v[1][idx[:, v[0]]]
+                          for v in self.input_shape], axis=1)
+        return layers, np.ascontiguousarray(extra, np.int32), counts, shape
+
+
+# ---- the space ---------------------------------------------------------------------------------------
+class TemplateSpace:
+    """A search space from a model-building function and its choices.
+
+    ``build(**values)`` returns a cc.Model (one input). ``choices``: name -> Choice, or a list of
+    Choices (a field of that many columns). ``TemplateSpace`` calls ``build`` once with the Choices
+    (the template) and ``.model(candidate)`` calls it with one candidate's values.
+
+    Candidates are numpy structured arrays with one field per choice name, holding option *values*
+    (``space.sample(n, seed)``, ``space.candidates(lo, hi)``: the lo..hi-1-th in mixed-radix order,
+    the last choice varying fastest). ``.pack(candidates)`` writes a cc.Packed with numpy.
+    """
+
+    def __init__(self, build, name=None, **choices):
+        if not callable(build):
+            raise TypeError("TemplateSpace: build must be a function returning a cc.Model")
+        if not choices:
+            raise ValueError("TemplateSpace: give at least one choice, e.g. width=Choice([16, 32])")
+        self.build, self.name = build, name or getattr(build, "__name__", "template")
+        self.fields, self.variables, seen = {}, [], set()
+        for key, ch in choices.items():
+            group = list(ch) if isinstance(ch, (list, tuple)) else [ch]
+            for c in group:
+                if not isinstance(c, Choice) or c.var is not c:
+                    raise TypeError(f"TemplateSpace: choice {key!r} must be a Choice (or a list of them), got {c!r}")
+                if id(c) in seen:
+                    raise ValueError(f"TemplateSpace: choice {key!r} repeats one Choice object; make one Choice per "
+                                     f"decision (e.g. [Choice([0, 1]) for _ in range(4)])")
+                seen.add(id(c))
+            self.fields[key] = (len(self.variables), len(group), isinstance(ch, (list, tuple)))
+            self.variables.extend(group)
+        self.choices = choices
+        self.radix = np.array([len(v.values) for v in self.variables], np.int64)
+        self.size = int(np.prod([int(r) for r in self.radix], dtype=object))
+        vmax = max(max(abs(x) for x in v.values) for v in self.variables)
+        itype = np.int16 if vmax < 2 ** 15 else np.int32 if vmax < 2 ** 31 else np.int64
+        self.dtype = np.dtype([(k, itype, (cnt,)) if is_list else (k, itype)
+                               for k, (_, cnt, is_list) in self.fields.items()])
+        # value -> option index, per variable
+        self._luts = []
+        for v in self.variables:
+            lo = min(v.values)
+            lut = np.full(max(v.values) - lo + 1, -1, np.int64)
+            for i, x in reversed(list(enumerate(v.values))):
+                lut[x - lo] = i
+            self._luts.append((lo, lut))
+        self._expansion = _Expansion(self._build_checked(choices), self.variables)
+
+    def __len__(self):
+        return self.size if self.size < 2 ** 63 else 2 ** 63 - 1
+
+    def __repr__(self):
+        return f"TemplateSpace({self.name!r}: {len(self.variables)} choices, {self.size:.3g} candidates)"
+
+    def _build_checked(self, values):
+        m = self.build(**values)
+        if not hasattr(m, "_emit") or not hasattr(m, "inputs"):
+            raise TypeError(f"TemplateSpace: build returned {type(m).__name__}, expected a cc.Model")
+        return m
+
+    # ---- candidates ------------------------------------------------------------------------------
+    def _option_indices(self, cands):
+        """(n, n_vars) option indices of a structured candidate array (ValueError on a value that is
+        not an option)."""
+        c = np.atleast_1d(np.asarray(cands))
+        if c.dtype.names is None or any(k not in c.dtype.names for k in self.fields):
+            raise TypeError(f"{self.name}: candidates must be a structured array with fields "
+                            f"{list(self.fields)} (from .sample or .candidates)")
+        c = c.ravel()
+        idx = np.empty((len(c), len(self.variables)), np.int64)
+        for key, (j0, cnt, is_list) in self.fields.items():
+            if c[key].dtype.kind not in "iu":
+                raise TypeError(f"{self.name}: candidate field {key!r} must hold integers, got dtype {c[key].dtype}")
+            vals = np.asarray(c[key], np.int64).reshape(len(c), cnt)
+            for q in range(cnt):
+                lo, lut = self._luts[j0 + q]
+                v = vals[:, q] - lo
+                ok = (v >= 0) & (v < len(lut))
+                i = np.where(ok, lut[np.clip(v, 0, len(lut) - 1)], -1)
+                if (i < 0).any():
+                    bad = int(vals[np.argmax(i < 0), q])
+                    where = f"{key}[{q}]" if is_list else key
+                    raise ValueError(f"{self.name}: {where} = {bad} is not one of its options "
+                                     f"{list(self.variables[j0 + q].values)}")
+                idx[:, j0 + q] = i
+        return idx
+
+    def _from_option_indices(self, idx):
+        out = np.empty(len(idx), self.dtype)
+        vals = [np.asarray(v.values, np.int64) for v in self.variables]
+        for key, (j0, cnt, is_list) in self.fields.items():
+            cols = np.stack([vals[j0 + q][idx[:, j0 + q]] for q in range(cnt)], axis=1)
+            out[key] = cols if is_list else cols[:, 0]
+        return out
+
+    def sample(self, n, seed=None):
+        """n candidates, every choice uniform and independent (numpy's default_rng(seed))."""
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, self.radix, size=(int(n), len(self.radix)), dtype=np.int64)
+        return self._from_option_indices(idx)
+
+    def candidates(self, lo, hi):
+        """Candidates number lo..hi-1 of the space in mixed-radix order (the last choice fastest)."""
+        if not 0 <= lo <= hi <= self.size:
+            raise IndexError(f"{self.name}: range {lo}..{hi} outside 0..{self.size}")
+        if self.size >= 2 ** 63:
+            raise ValueError(f"{self.name}: {self.size:.3g} candidates cannot be enumerated; sample them")
+        k = np.arange(lo, hi, dtype=np.int64)
+        idx = np.empty((len(k), len(self.radix)), np.int64)
+        for j in range(len(self.radix) - 1, -1, -1):
+            idx[:, j] = k % self.radix[j]
+            k //= self.radix[j]
+        return self._from_option_indices(idx)
+
+    def values(self, candidate):
+        """{name: value or list of values} of one candidate (a record of a candidate array or a dict)."""
+        if isinstance(candidate, dict):
+            rec = np.zeros(1, self.dtype)
+            for k in self.fields:
+                if k not in candidate:
+                    raise ValueError(f"{self.name}: candidate has no {k!r}")
+                rec[k] = candidate[k]
+            candidate = rec
+        idx = self._option_indices(candidate)
+        if len(idx) != 1:
+            raise ValueError(f"{self.name}: expected one candidate, got {len(idx)}")
+        out = {}
+        for key, (j0, cnt, is_list) in self.fields.items():
+            vals = [self.variables[j0 + q].values[idx[0, j0 + q]] for q in range(cnt)]
+            out[key] = vals if is_list else vals[0]
+        return out
+
+    # ---- models and packs --------------------------------------------------------------------------
+    def model(self, candidate):
+        """One candidate as a cc.Model: ``build`` called with its values."""
+        return self._build_checked(self.values(candidate))
+
+    def pack(self, candidates, chunk_size=8192):
+        """A cc.Packed of the candidates (a structured array), written with numpy: the same counts as
+        ``cc.pack([self.model(c) for c in candidates])``."""
+        idx = self._option_indices(candidates)
+        if len(idx) == 0:
+            raise ValueError(f"{self.name}.pack: no candidates")
+        pieces, shapes = [], []
+        for s in range(0, len(idx), chunk_size):
+            *piece, shape = self._expansion.rows(idx[s:s + chunk_size])
+            pieces.append(piece)
+            shapes.append(shape)
+        return SlotTable.concat(pieces, np.concatenate(shapes))

@@ -1,0 +1,322 @@
+"""Template spaces (cc.spaces.TemplateSpace, Choice, Optional, OneOf) and Once-for-All's sampling
+spaces (OFAMobileNetV3, OFAProxylessNAS).
+
+Truth: models written out one by one without any choice machinery (plain cnncore layers, counted
+by the single-model path), torch modules built independently (parameters, FlopCounterMode // 2),
+and OFA's 50 published specialized sub-networks (han-cai/files ofa/ofa_specialized, commit
+a7c9bcd): each one inside the released space's resolution range is a candidate of the space and
+must come out at the counts of its published net.config.
+"""
+import glob
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+import cnncore as cc
+from cnncore.spaces import Choice, OFAMobileNetV3, OFAProxylessNAS, OneOf, Optional, TemplateSpace, derive
+
+DATA = os.environ.get("CNNCORE_NAS_DATA",
+                      os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "nas"))
+if not os.path.isdir(DATA):
+    DATA = "/work/shared/data/nas"
+needs_data = pytest.mark.skipif(not os.path.isdir(DATA), reason="NAS test data not available")
+FIELDS = ("params", "buffers", "macs", "flops", "activation_elements", "peak_activation_bytes", "valid")
+
+
+def _same_counts(batch, models):
+    single = [cc.count(m) for m in models]
+    for f in FIELDS:
+        want = [getattr(r, f) if f != "valid" else True for r in single]
+        assert getattr(batch, f).tolist() == want, f
+    assert [tuple(s) for s in batch.output_shape.tolist()] == [tuple(r.output_shape) + (0,) * (5 - len(r.output_shape))
+                                                              for r in single]
+
+
+# ---- a small template against the same networks written out by hand -------------------------------
+def _template(width, k, deep, pool, res, head):
+    x = cc.Input((3, res, res))
+    h = cc.Conv2d(3, width, k, padding=derive(k, lambda v: v // 2))(x)
+    h = cc.BatchNorm2d(width)(h)
+    h = cc.ReLU()(h)
+    for d in deep:
+        block = cc.Sequential(cc.Conv2d(width, width, 3, padding=1), cc.BatchNorm2d(width), cc.ReLU())
+        h = Optional(block, when=d)(h)
+    h = OneOf([cc.MaxPool2d(2), cc.AvgPool2d(2), None], choice=pool)(h)
+    h = h + cc.Conv2d(width, width, 1)(h)
+    h = cc.Flatten()(cc.AdaptiveAvgPool2d(1)(h))
+    h = cc.Linear(width, 10)(h)
+    return cc.Model(x, OneOf([None, cc.Softmax(1)], choice=head)(h))  # the output row itself is a choice
+
+
+def _by_hand(width, k, deep, pool, res, head):
+    x = cc.Input((3, res, res))
+    h = cc.ReLU()(cc.BatchNorm2d(width)(cc.Conv2d(3, width, k, padding=k // 2)(x)))
+    for d in deep:
+        if d:
+            h = cc.ReLU()(cc.BatchNorm2d(width)(cc.Conv2d(width, width, 3, padding=1)(h)))
+    if pool == 0:
+        h = cc.MaxPool2d(2)(h)
+    elif pool == 1:
+        h = cc.AvgPool2d(2)(h)
+    h = cc.add(h, cc.Conv2d(width, width, 1)(h))
+    h = cc.Linear(width, 10)(cc.Flatten()(cc.AdaptiveAvgPool2d(1)(h)))
+    return cc.Model(x, cc.Softmax(1)(h) if head else h)
+
+
+TOY = dict(width=Choice([8, 16, 24]), k=Choice([1, 3, 5]), deep=[Choice([0, 1]), Choice([1, 0])],
+           pool=Choice([0, 1, 2]), res=Choice([16, 32]), head=Choice([0, 1]))
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return TemplateSpace(_template, name="toy", **TOY)
+
+
+def test_template_every_candidate_equals_the_model_written_by_hand(toy):
+    assert toy.size == 3 * 3 * 2 * 2 * 3 * 2 * 2
+    cands = toy.candidates(0, toy.size)
+    r = cc.count(toy.pack(cands, chunk_size=100))
+    hand = [_by_hand(**toy.values(c)) for c in cands]
+    _same_counts(r, hand)
+    # and .model(c) is build() with the candidate's plain values: the same rows
+    for i in (0, 57, toy.size - 1):
+        a = cc.pack([toy.model(cands[i])]).arrays()["layers"]
+        b = cc.pack([hand[i]]).arrays()["layers"]
+        assert np.array_equal(a, b)
+
+
+def test_template_against_torch(toy):
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    from torch.utils.flop_counter import FlopCounterMode
+
+    class Net(nn.Module):
+        def __init__(self, width, k, deep, pool, res, head):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, width, k, padding=k // 2), nn.BatchNorm2d(width), nn.ReLU())
+            self.deep = nn.Sequential(*[nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width),
+                                                      nn.ReLU()) for d in deep if d])
+            self.pool = [nn.MaxPool2d(2), nn.AvgPool2d(2), nn.Identity()][pool]
+            self.proj = nn.Conv2d(width, width, 1)
+            self.fc = nn.Linear(width, 10)
+            self.head = nn.Softmax(1) if head else nn.Identity()
+
+        def forward(self, x):
+            h = self.pool(self.deep(self.stem(x)))
+            h = h + self.proj(h)
+            return self.head(self.fc(h.mean((2, 3))))
+
+    cands = toy.sample(12, seed=5)
+    r = cc.count(toy.pack(cands))
+    for i, c in enumerate(cands):
+        v = toy.values(c)
+        net = Net(**v).eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            out = net(torch.zeros(1, 3, v["res"], v["res"]))
+        assert r.params[i] == sum(p.numel() for p in net.parameters())
+        assert r.macs[i] == fc.get_total_flops() // 2
+        assert tuple(r.output_shape[i][:2]) == tuple(out.shape)
+
+
+def test_template_sample_candidates_and_values(toy):
+    a, b = toy.sample(500, seed=3), toy.sample(500, seed=3)
+    assert np.array_equal(a, b) and a.dtype == toy.dtype
+    assert set(a["width"].tolist()) == {8, 16, 24} and set(a["deep"].ravel().tolist()) == {0, 1}
+    allc = toy.candidates(0, toy.size)
+    assert len(np.unique(allc)) == toy.size  # mixed-radix enumeration: every candidate once
+    assert toy.values(allc[-1]) == dict(width=24, k=5, deep=[1, 0], pool=2, res=32, head=1)
+    assert toy.values({"width": 16, "k": 3, "deep": [0, 0], "pool": 1, "res": 16, "head": 0})["width"] == 16
+
+
+def test_template_sweep_all_equals_pack(toy):
+    r = cc.sweep(toy, constraints={"params": 3000}, chunk_size=50)
+    full = cc.count(toy.pack(toy.candidates(0, toy.size)))
+    keep = np.flatnonzero(full.params <= 3000)
+    assert r.table["index"].tolist() == keep.tolist()
+    assert r.table["macs"].tolist() == full.macs[keep].tolist()
+    assert r.table["width"].tolist() == toy.candidates(0, toy.size)["width"][keep].tolist()
+
+
+def test_template_errors(toy):
+    with pytest.raises(ValueError, match=r"width = 12 is not one of its options \[8, 16, 24\]"):
+        c = toy.sample(3, seed=0)
+        c["width"][1] = 12
+        toy.pack(c)
+    with pytest.raises(ValueError, match=r"deep\[1\] = 2"):
+        c = toy.sample(3, seed=0)
+        c["deep"][0, 1] = 2
+        toy.pack(c)
+    with pytest.raises(TypeError, match="structured array"):
+        toy.pack(np.arange(3))
+    floats = np.zeros(2, [(k, np.float64) if k not in ("deep",) else (k, np.float64, (2,)) for k in toy.fields])
+    with pytest.raises(TypeError, match="'width' must hold integers"):
+        toy.pack(floats)
+    with pytest.raises(ValueError, match="no candidates"):
+        toy.pack(toy.sample(0))
+    with pytest.raises(IndexError):
+        toy.candidates(0, toy.size + 1)
+    with pytest.raises(ValueError, match="at least one option"):
+        Choice([])
+    with pytest.raises(TypeError, match="ints"):
+        Choice([1.5, 2])
+    with pytest.raises(TypeError, match="must be a Choice"):
+        TemplateSpace(_template, width=16)
+    with pytest.raises(ValueError, match="do not index"):
+        OneOf([cc.ReLU()], choice=Choice([0, 1]))
+    # a Choice the space was not given
+    stray = Choice([3, 4])
+    with pytest.raises(ValueError, match="not one of the space's choices"):
+        TemplateSpace(lambda w: cc.Model(x := cc.Input((stray, 8, 8)), cc.Conv2d(stray, w, 1)(x)), w=Choice([2, 4]))
+
+
+def test_choice_is_an_int_and_pickles():
+    c = Choice([5, 3, 7])
+    d = c.map(lambda v: v // 2)
+    assert c == 5 and isinstance(c, int) and d == 2 and d.values == (2, 1, 3) and d.var is c
+    assert derive(7, lambda v: v // 2) == 3 and type(derive(7, lambda v: v // 2)) is int
+    c2 = pickle.loads(pickle.dumps(c))
+    assert c2.values == (5, 3, 7) and c2.var is c2
+
+
+# ---- Once-for-All ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mbv3():
+    return OFAMobileNetV3()
+
+
+@pytest.fixture(scope="module")
+def proxyless():
+    return OFAProxylessNAS()
+
+
+def _candidate_of(space, cfg, r):
+    """The space's candidate for a specialized net: ks, e of its blocks stage by stage (skipped
+    blocks: 3), d = blocks per elastic stage. A stage is a block without shortcut and the blocks
+    with an identity shortcut after it."""
+    blocks = cfg["blocks"][1:]
+    nb = sum(space.stage_blocks)
+    ks, e, d = [3] * nb, [3] * nb, []
+    i = b = 0
+    for n in space.stage_blocks:
+        cnt = 0
+        while i < len(blocks) and (cnt == 0 or blocks[i]["shortcut"] is not None):
+            conv = blocks[i].get("mobile_inverted_conv", blocks[i].get("conv"))
+            ks[b + cnt], e[b + cnt] = conv["kernel_size"], conv["expand_ratio"]
+            cnt, i = cnt + 1, i + 1
+        if n > 1:
+            d.append(cnt)
+        b += n
+    assert i == len(blocks)
+    rec = np.zeros(1, space.dtype)
+    for k, v in dict(ks=ks, e=e, d=d, r=r).items():
+        rec[k] = v
+    return rec
+
+
+SPECIALIZED = sorted(glob.glob(os.path.join(DATA, "ofa_specialized", "*")))
+
+
+@needs_data
+def test_ofa_specialized_nets_are_candidates_of_the_spaces(mbv3, proxyless):
+    spaces = {("MobileNetV3", 16): mbv3, ("MobileNetV3", 24): OFAMobileNetV3(width_mult=1.2),
+              ("ProxylessNASNets", 40): proxyless}
+    checked = 0
+    for d in SPECIALIZED:
+        with open(os.path.join(d, "net.config")) as f:
+            cfg = json.load(f)
+        with open(os.path.join(d, "run.config")) as f:
+            r = json.load(f)["image_size"]
+        space = spaces[cfg["name"], cfg["first_conv"]["out_channels"]]
+        if r not in range(128, 225, 4):
+            continue  # fine-tuned at a resolution outside the released space's 128..224
+        cand = _candidate_of(space, cfg, r)
+        published = cc.count(cc.spaces.from_ofa_config(cfg, r))
+        one = cc.count(space.model(cand[0]))
+        batch = cc.count(space.pack(cand))
+        assert (one.params, one.macs) == (published.params, published.macs), d
+        assert (batch.params[0], batch.macs[0], batch.flops[0]) == (one.params, one.macs, one.flops), d
+        name = os.path.basename(d)
+        if name.startswith("flops-"):  # OFA names these by their MACs
+            assert round(one.macs / 1e6) == int(name.split("-")[1].rstrip("M").split("M")[0])
+        checked += 1
+    assert checked == 46
+
+
+@pytest.mark.parametrize("make", [OFAMobileNetV3, lambda: OFAMobileNetV3(width_mult=1.2), OFAProxylessNAS],
+                         ids=["mbv3_w1.0", "mbv3_w1.2", "proxyless_w1.3"])
+def test_ofa_pack_equals_models(make):
+    space = make()
+    cands = space.sample(40, seed=11)
+    _same_counts(cc.count(space.pack(cands, chunk_size=16)), [space.model(c) for c in cands])
+
+
+def test_ofa_subnets_against_torch(mbv3, proxyless):
+    from test_spaces import _torch_ofa  # OFA's modules written in torch, independent of cnncore.spaces
+    for space in (mbv3, proxyless):
+        cands = space.sample(3, seed=2)
+        r = cc.count(space.pack(cands))
+        for i, c in enumerate(cands):
+            assert (r.params[i], r.macs[i]) == _torch_ofa(space.net_config(c), int(c["r"]))
+
+
+def test_ofa_space_shape(mbv3, proxyless):
+    assert mbv3.dtype["ks"].shape == (20,) and mbv3.dtype["d"].shape == (5,)
+    assert proxyless.dtype["ks"].shape == (21,) and proxyless.dtype["d"].shape == (5,)
+    assert mbv3.size == 3 ** 20 * 3 ** 20 * 3 ** 5 * 25
+    c = mbv3.sample(2000, seed=0)
+    assert set(c["r"].tolist()) == set(range(128, 225, 4)) and set(c["ks"].ravel().tolist()) == {3, 5, 7}
+    # depth 2 everywhere: 1 + 5 * 2 MBConv blocks; the arch dict is OFA's format
+    c["d"] = 2
+    cfg = mbv3.net_config(c[0])
+    assert len(cfg["blocks"]) == 11 and mbv3.arch_dict(c[0])["d"] == [2] * 5
+    assert cfg["blocks"][1]["conv"]["mid_channels"] == cc.spaces.ofa.make_divisible(round(16 * c["e"][0][0]), 8)
+
+
+def test_ofa_errors(mbv3):
+    with pytest.raises(ValueError, match="expand ratio 1"):
+        OFAMobileNetV3(expand=(1, 3))
+    with pytest.raises(ValueError, match="odd"):
+        OFAMobileNetV3(ks=(3, 4))
+    c = mbv3.sample(2, seed=0)
+    c["r"][0] = 130
+    with pytest.raises(ValueError, match=r"r = 130 is not one of its options"):
+        mbv3.pack(c)
+    with pytest.raises(ValueError, match="too many to count them all"):
+        cc.sweep(mbv3)
+
+
+def test_ofa_sweep_keeps_choice_arrays(mbv3):
+    r = cc.sweep(mbv3, n=3000, seed=9, constraints={"macs": 250_000_000}, chunk_size=700)
+    cands = mbv3.sample(3000, seed=9)
+    full = cc.count(mbv3.pack(cands))
+    keep = np.flatnonzero(full.macs <= 250_000_000)
+    assert 0 < len(keep) < 3000 and r.n_counted == 3000 and r.n_kept == len(keep)
+    t = r.table
+    assert t["index"].tolist() == keep.tolist()
+    for f in ("ks", "e", "d", "r"):
+        assert np.array_equal(t[f], cands[f][keep]), f
+    assert t["params"].tolist() == full.params[keep].tolist()
+    front = r.pareto()
+    assert len(front) and (np.diff(front["params"]) > 0).all()
+
+
+def test_template_rejects_a_repeated_choice():
+    d = Choice([0, 1])
+    with pytest.raises(ValueError, match="repeats one Choice"):
+        TemplateSpace(_template, **{**TOY, "deep": [d, d]})
+    with pytest.raises(ValueError, match="repeats one Choice"):
+        TemplateSpace(_template, **{**TOY, "head": TOY["pool"]})
+
+
+def test_oneof_with_a_fixed_pick_inside_a_template():
+    """A OneOf whose choice is a plain int is just that module, in a template as outside one."""
+    def build(w):
+        x = cc.Input((3, 8, 8))
+        h = OneOf([cc.ReLU(), cc.Conv2d(3, 3, 3, padding=1)], choice=1)(x)
+        return cc.Model(x, cc.Conv2d(3, w, 1)(h))
+    space = TemplateSpace(build, w=Choice([4, 8]))
+    r = cc.count(space.pack(space.candidates(0, 2)))
+    assert r.params.tolist() == [cc.count(build(w)).params for w in (4, 8)] == [84 + 16, 84 + 32]

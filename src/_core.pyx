@@ -1096,8 +1096,8 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
         r = L + (l0 + k) * NF
         op = r[C_OP]
         flags = r[C_FLAGS]
-        if _not_chain_row(r, k, nl):
-            broke[0] = k
+        if r[C_SRC] != k - 1 or r[C_NSRC] != 1 or flags & F_UNUSED or (flags & F_OUTPUT and k != nl - 1):
+            broke[0] = k  # (the op checks of _not_chain_row come last, in the dispatch below)
             return 0
         c.params = 0
         c.buffers = 0
@@ -1130,8 +1130,10 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
         elif op == OP_IDENTITY and r[C_DIM0] == 0:
             code = E_OK
             moved = False
-        elif op < 0 or op >= N_OPS:
-            return 0  # unknown: the general path gives the error
+        elif op == OP_SLICE or op == OP_ADD or op == OP_MUL or op < 0 or op >= N_OPS:
+            if op == OP_SLICE or op == OP_ADD or op == OP_MUL:
+                broke[0] = k  # a view of part of its input, or not a one-input op: the general path
+            return 0  # (an unknown op: the general path gives the error)
         else:  # the other one-input ops, out of line (through a copy of c, so that c itself never
             # has its address taken and can live in registers)
             c2 = c

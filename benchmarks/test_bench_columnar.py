@@ -65,7 +65,7 @@ def test_columnar_kernel(benchmark, columnar):
     n = len(columnar)
     args = (p["program"], p["deaths"], p["cat_src"], tuple(columnar._columns.get(f) for f in COLUMN_FIELDS),
             p["consts"], columnar.input_shape, columnar.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
-            p["out_slot"], p["out_nd"], p["limit"], np.zeros((6, n), np.int64), np.zeros((n, 5), np.int64),
+            p["out_slot"], p["out_nd"], np.zeros((6, n), np.int64), np.zeros((n, 5), np.int64),
             np.zeros(n, np.uint8), np.empty((1, _columnar.scratch_size(p["n_slots"], p["n_live"])), np.int64))
     benchmark.pedantic(_columnar.count_columnar, args=args, rounds=21, iterations=1, warmup_rounds=2)
     assert not args[-2].any()  # every architecture counted by the kernel itself

@@ -336,8 +336,7 @@ def plan(t) -> dict | None:
     n_live, in_birth, deaths = _live_slots(rows, srcs, G, flagged, out_k)
     return dict(program=G, consts=consts, cat_src=np.array(cat_src, np.int64),
                 deaths=np.array(deaths, np.int64), n_slots=n_slots, n_live=n_live, in_birth=in_birth,
-                out_slot=int(G[out_k, _P["ys"]]), out_nd=int(G[out_k, _P["ndy"]]),
-                limit=2**62 // (nl + 2))  # every addend below it: no count can overflow int64
+                out_slot=int(G[out_k, _P["ys"]]), out_nd=int(G[out_k, _P["ndy"]]))
 
 
 def _shape_slots(rows, srcs, G, out_k):
@@ -425,7 +424,7 @@ def count_columnar(col: Columnar, n_threads: int) -> dict:
         columns = tuple(col._columns.get(f) for f in COLUMN_FIELDS)
         _columnar.count_columnar(p["program"], p["deaths"], p["cat_src"], columns, p["consts"],
                                  col.input_shape, col.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
-                                 p["out_slot"], p["out_nd"], p["limit"], totals, raw["output_shape"],
+                                 p["out_slot"], p["out_nd"], totals, raw["output_shape"],
                                  needs, scratch, n_threads=n_threads)
         raw["output_ndim"][:] = p["out_nd"]
         generic = np.nonzero(needs)[0]

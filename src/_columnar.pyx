@@ -9,16 +9,25 @@ tile the outer loop is the layer position and the inner loop the architectures: 
 once per position, and every per-architecture value sits in a contiguous array of the tile.
 
 The kernel computes exact counts for valid architectures only. Anything a valid architecture
-cannot have (a field out of range, a channel mismatch, a size < 1, a count near int64's limit...)
+cannot have (a field out of range, a channel mismatch, a size < 1...), or a count of 2^53 or more,
 only sets the architecture's `needs_generic` flag: cnncore.columnar then counts those architectures
 with the generic core, which gives the exact error code and row. So this file never decides an
 error code, and the columnar path cannot disagree with the generic one on an invalid architecture.
-Arithmetic on a flagged architecture may be garbage, but is done in uint64 and double, with every
+Arithmetic on a flagged architecture may be garbage, but it is float64 arithmetic, with every
 size clamped to 1 .. 2^31 - 1 and every divisor to >= 1: nothing traps.
 """
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memcpy
 from cython.parallel cimport prange, parallel, threadid
+
+cdef extern from *:
+    """
+    /* The kernel never reads floating-point exception flags: let gcc if-convert (and so vectorize)
+       conditional float64 arithmetic, which -ftrapping-math (the default) forbids. */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #pragma GCC optimize ("no-trapping-math")
+    #endif
+    """
 
 cdef extern from "_checked.h" nogil:
     bint cc_mul(int64_t a, int64_t b, int64_t* r)
@@ -96,7 +105,7 @@ cdef enum:
 
 cdef enum:
     REC = 6  # a shape slot holds REC arrays of TILE: numel, then dims 0..4 (dim 0 = the batch)
-    N_ACC = 11  # per-architecture accumulators of a tile
+    N_ACC = 13  # per-architecture accumulators of a tile
     A_PARAMS = 0
     A_BUFFERS = 1
     A_MACS = 2
@@ -108,39 +117,40 @@ cdef enum:
     A_SAVED_MACS = 8  # an unused row's macs and flops are dropped: the totals before it
     A_SAVED_FLOPS = 9
     A_IN = 10  # the network input's elements
+    A_TEMP = 11  # two rows of per-architecture temporaries of one op
 
 cdef enum:
     TILE = 128  # architectures per tile: one tile's shape slots stay in L1
 
-cdef int64_t DIM_MAX = 2147483647
+cdef enum:
+    DIM_MAX = 2147483647  # every tensor dimension stays int32, as in the core
 cdef int64_t ACT_FLOPS[11]
 ACT_FLOPS[:] = [1, 2, 2, 2, 4, 5, 4, 3, 1, 5, 4]
 
 
-# ---- arithmetic that never traps ---------------------------------------------------------------
-cdef inline int64_t _qdiv(int64_t a, int64_t b) noexcept nogil:
-    """floor(a / b) for 0 <= a < 2^40, 1 <= b < 2^31. Strides and groups are nearly always 1 or 2;
-    otherwise a float64 divide, exact here (ulp(a / b) < 1 / b) and cheaper than an integer one."""
-    if b == 1:
-        return a
-    if b == 2:
-        return a >> 1
-    return <int64_t>(<double>a / <double>b)
+# ---- exact integer arithmetic in float64 ---------------------------------------------------------
+# Every per-architecture value of a tile is an integer held in a double: exact below 2^53, and
+# float64 arithmetic vectorizes across architectures where int64 (multiplies, compares) does not on
+# baseline x86-64. A product or sum that reaches 2^53 rounds to >= 2^53 (rounding is monotone), so
+# the totals checked against EXACT at the end of the tile catch every inexact value (subtractions
+# check their operand first); such an architecture goes to the generic core.
+cdef double EXACT = 9007199254740992.0  # 2^53
+cdef double ROUND = 6755399441055744.0  # 2^52 + 2^51: (q + ROUND) - ROUND rounds q to an integer
 
 
-cdef inline void _acc(int64_t* total, int64_t v) noexcept nogil:
-    # wraps instead of overflowing (a set top bit flags the architecture afterwards)
-    total[0] = <int64_t>(<uint64_t>total[0] + <uint64_t>v)
+cdef inline double _b(bint cond) noexcept nogil:
+    return 1.0 if cond else 0.0
 
 
-cdef inline void _flag(int64_t* acc, int a, int64_t bad, int64_t mag) noexcept nogil:
-    """Record a problem (bad: 0 or 1, kept in the top bit) and the addends of a row (OR-ed: the
-    tile's end flags an architecture whose addends ever reach the limit, so no sum can overflow)."""
-    acc[A_BAD * TILE + a] |= (bad << 63) | mag
+cdef inline double _fdiv(double a, double b) noexcept nogil:
+    """floor(a / b) for integers 0 <= a < 2^51, b >= 1: the quotient rounded to the nearest integer
+    (SSE2 has no vector floor), then one step down if that overshot."""
+    cdef double r = (a / b + ROUND) - ROUND
+    return r - _b(r * b > a)
 
 
-cdef inline int64_t _at_least_1(int64_t v) noexcept nogil:
-    return v if v >= 1 else 1
+cdef inline double _at_least_1(double v) noexcept nogil:
+    return v if v >= 1.0 else 1.0
 
 
 cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
@@ -158,267 +168,269 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
 
 # ---- one layer position over one tile ------------------------------------------------------------
 # X, Y, B: shape slots (X[j * TILE + a]: j = 0 numel, 1 + i dim i); V: the fields (V[f * TILE + a]);
-# acc: the accumulators. A problem only sets acc[A_BAD]; the sizes written are then clamped to
-# 1 .. 2^31-1 (so nothing downstream can trap) and the counts are meaningless.
+# acc: the accumulators. A problem only adds to acc[A_BAD]; sizes are then clamped to
+# 1 .. 2^31-1 (so nothing downstream is undefined) and the counts are meaningless.
 # d (spatial dims) is a literal at every call: the C compiler unrolls the loops over it.
 
-cdef inline void _conv(int nt, int d, int64_t flags, const int64_t* V, const int64_t* X, int64_t* Y,
-                       int64_t* acc) noexcept nogil:
+cdef inline void _conv(int nt, int d, int64_t flags, const double* V, const double* X, double* Y,
+                       double* acc) noexcept nogil:
+    # one pass per spatial dimension, each over the architectures (an inner loop the compiler
+    # vectorizes); the running kernel volume and problems of each architecture wait in acc
     cdef int a, i
-    cdef int64_t inn, out, g, ch, cpg, k, s, p, dl, eff, padded, o, kvol, numel, n, t, m, f, bias, bad
+    cdef double inn, out, g, ch, cpg, k, s, p, dl, eff, pad, padded, o, n
+    cdef double bias = 1.0 if flags & F_BIAS else 0.0
     cdef bint same = (flags & F_SAME) != 0
-    bias = 1 if flags & F_BIAS else 0
+    cdef double* kvol = acc + A_TEMP * TILE
+    cdef double* bad = acc + (A_TEMP + 1) * TILE
+    cdef double* numel = Y
+    cdef const double* vk
+    cdef const double* vs
+    cdef const double* vp
+    cdef const double* vd
+    cdef const double* xi
+    cdef double* yi
     for a in range(nt):
         inn = V[V_IN * TILE + a]
         out = V[V_OUT * TILE + a]
         g = V[V_GROUPS * TILE + a]
         ch = X[2 * TILE + a]
-        bad = ((out - 1) | (g - 1) | inn) < 0
-        bad |= (inn != 0) & (inn != ch)
+        bad[a] = _b((out < 1.0) | (g < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
         g = _at_least_1(g)
         out = _at_least_1(out)
-        cpg = _qdiv(ch, g)
-        bad |= (cpg * g != ch) | (_qdiv(out, g) * g != out)
-        kvol = 1
-        numel = X[TILE + a] * out  # both < 2^31
-        for i in range(d):
-            k = V[(V_K + i) * TILE + a]
-            s = V[(V_S + i) * TILE + a]
-            p = V[(V_P + i) * TILE + a]
-            dl = V[(V_D + i) * TILE + a]
-            bad |= ((k - 1) | (s - 1) | (dl - 1) | p) < 0
+        cpg = _fdiv(ch, g)
+        bad[a] += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
+        kvol[a] = cpg  # times the kernel volume below: the dot-product length n
+        Y[TILE + a] = X[TILE + a]
+        Y[2 * TILE + a] = out
+        Y[a] = X[TILE + a] * out  # times the spatial sizes below: numel(y)
+    for i in range(d):
+        # row pointers of dimension i, so that every access in the loop is base[a]
+        vk, vs, vp, vd = V + (V_K + i) * TILE, V + (V_S + i) * TILE, V + (V_P + i) * TILE, V + (V_D + i) * TILE
+        xi, yi = X + (3 + i) * TILE, Y + (3 + i) * TILE
+        for a in range(nt):
+            k, s, p, dl = vk[a], vs[a], vp[a], vd[a]
+            bad[a] += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0))
             k = _at_least_1(k)
             s = _at_least_1(s)
             dl = _at_least_1(dl)
-            eff = dl * (k - 1) + 1  # < 2^62
-            if same:
-                bad |= s != 1
-                o = X[(3 + i) * TILE + a]
-            else:
-                padded = X[(3 + i) * TILE + a] + 2 * (p if p > 0 else 0)
-                bad |= padded < eff
-                o = _qdiv(padded - eff, s) + 1 if padded >= eff else 1
-                if o > DIM_MAX:
-                    bad = 1
-                    o = 1
-            Y[(3 + i) * TILE + a] = o
-            bad |= cc_mul(numel, o, &numel)
-            bad |= cc_mul(kvol, k, &kvol)
-        Y[TILE + a] = X[TILE + a]
-        Y[2 * TILE + a] = out
-        Y[a] = numel
+            eff = dl * (k - 1.0) + 1.0
+            # 'same' pads eff - 1 in all (stride 1 only): the output keeps the input's size
+            pad = 2.0 * p if p > 0.0 else 0.0
+            pad = eff - 1.0 if same else pad
+            padded = xi[a] + pad
+            bad[a] += _b(padded < eff) + _b(same & (s != 1.0))
+            o = padded - eff
+            o = _fdiv(o if o > 0.0 else 0.0, s) + 1.0
+            bad[a] += _b(o > DIM_MAX)
+            o = 1.0 if o > DIM_MAX else o
+            yi[a] = o
+            numel[a] = numel[a] * o
+            kvol[a] = kvol[a] * k
+    for a in range(nt):
         # params = out*n + bias*out; macs = numel*n; flops = numel*(2n - 1 + bias)
-        bad |= cc_mul(cpg, kvol, &n)
-        bad |= cc_mul(out, n, &t) | cc_add(t, bias * out, &t)
-        _acc(acc + A_PARAMS * TILE + a, t)
-        bad |= cc_mul(numel, n, &m)
-        _acc(acc + A_MACS * TILE + a, m)
-        bad |= cc_mul(n, 2, &f) | cc_mul(numel, f - 1 + bias, &f)
-        _acc(acc + A_FLOPS * TILE + a, f)
-        _flag(acc, a, bad, t | m | f | numel)
+        n = kvol[a]
+        out = Y[2 * TILE + a]
+        acc[A_PARAMS * TILE + a] += out * n + bias * out
+        acc[A_MACS * TILE + a] += Y[a] * n
+        acc[A_FLOPS * TILE + a] += Y[a] * (2.0 * n - 1.0 + bias)
+        acc[A_BAD * TILE + a] += bad[a] + _b(n >= EXACT)
 
 
-cdef inline void _linear(int nt, int last, int64_t flags, const int64_t* V, const int64_t* X, int64_t* Y,
-                         int64_t* acc, int ndx) noexcept nogil:
+cdef inline void _linear(int nt, int last, int64_t flags, const double* V, const double* X, double* Y,
+                         double* acc, int ndx) noexcept nogil:
     cdef int a, j
-    cdef int64_t inn, out, ch, numel, bias, bad, t, m, f
-    bias = 1 if flags & F_BIAS else 0
+    cdef double inn, out, ch, numel
+    cdef double bias = 1.0 if flags & F_BIAS else 0.0
     for a in range(nt):
         inn = V[V_IN * TILE + a]
         out = V[V_OUT * TILE + a]
         ch = X[(1 + last) * TILE + a]
-        bad = (out < 1) | (inn < 0) | ((inn != 0) & (inn != ch))
+        acc[A_BAD * TILE + a] += _b((out < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
         out = _at_least_1(out)
         numel = out
         for j in range(1, ndx + 1):
             Y[j * TILE + a] = X[j * TILE + a]
             if j != 1 + last:
-                bad |= cc_mul(numel, X[j * TILE + a], &numel)
+                numel = numel * X[j * TILE + a]
         Y[(1 + last) * TILE + a] = out
         Y[a] = numel
-        bad |= cc_mul(ch, out, &t) | cc_add(t, bias * out, &t)
-        _acc(acc + A_PARAMS * TILE + a, t)
-        bad |= cc_mul(numel, ch, &m)
-        _acc(acc + A_MACS * TILE + a, m)
-        bad |= cc_mul(numel, 2 * ch - 1 + bias, &f)
-        _acc(acc + A_FLOPS * TILE + a, f)
-        _flag(acc, a, bad, t | m | f | numel)
+        acc[A_PARAMS * TILE + a] += ch * out + bias * out
+        acc[A_MACS * TILE + a] += numel * ch
+        acc[A_FLOPS * TILE + a] += numel * (2.0 * ch - 1.0 + bias)
 
 
-cdef inline void _batchnorm(int nt, int64_t flags, const int64_t* V, const int64_t* X, int64_t* acc) noexcept nogil:
+cdef inline void _batchnorm(int nt, int64_t flags, const double* V, const double* X, double* acc) noexcept nogil:
     cdef int a
-    cdef int64_t inn, ch, bias, per, bad, t
-    cdef bint checked = (flags & (F_AFFINE | F_TRACK)) != 0, batch_stats = (flags & F_TRACK) == 0
-    bias = 1 if flags & F_BIAS else 0
-    per = 2 + (1 + bias if flags & F_AFFINE else 0)  # flops per element
+    cdef double inn, ch
+    cdef double checked = _b((flags & (F_AFFINE | F_TRACK)) != 0), batch_stats = _b((flags & F_TRACK) == 0)
+    cdef double bias = 1.0 if flags & F_BIAS else 0.0
+    cdef double weights = (1.0 + bias) if flags & F_AFFINE else 0.0  # per channel
+    cdef double stats = 2.0 if flags & F_TRACK else 0.0, tracked = _b((flags & F_TRACK) != 0)
+    cdef double per = 2.0 + weights  # flops per element
     for a in range(nt):
         inn = V[V_IN * TILE + a]
         ch = X[2 * TILE + a]
-        bad = (inn < 0) | (checked & (inn != 0) & (ch != inn))
-        bad |= batch_stats & (X[a] == ch)  # statistics over one value per channel
-        if flags & F_AFFINE:
-            _acc(acc + A_PARAMS * TILE + a, ch * (1 + bias))
-        if flags & F_TRACK:
-            _acc(acc + A_BUFFERS * TILE + a, 2 * ch + 1)
-        bad |= cc_mul(X[a], per, &t)
-        _acc(acc + A_FLOPS * TILE + a, t)
-        _flag(acc, a, bad, t)
+        acc[A_BAD * TILE + a] += (_b(inn < 0.0) + checked * _b((inn != 0.0) & (ch != inn))
+                                  + batch_stats * _b(X[a] == ch))  # statistics over one value per channel
+        acc[A_PARAMS * TILE + a] += weights * ch
+        acc[A_BUFFERS * TILE + a] += stats * ch + tracked
+        acc[A_FLOPS * TILE + a] += X[a] * per
 
 
-cdef inline void _elementwise(int nt, int64_t per, const int64_t* X, int64_t* acc) noexcept nogil:
+cdef inline void _elementwise(int nt, double per, const double* X, double* acc) noexcept nogil:
     """An activation: per flops per element, the shape unchanged."""
     cdef int a
-    cdef int64_t t
     for a in range(nt):
-        _flag(acc, a, cc_mul(X[a], per, &t), t)
-        _acc(acc + A_FLOPS * TILE + a, t)
+        acc[A_FLOPS * TILE + a] += X[a] * per
 
 
-cdef inline void _prelu(int nt, int ndx, const int64_t* V, const int64_t* X, int64_t* acc) noexcept nogil:
+cdef inline void _prelu(int nt, int ndx, const double* V, const double* X, double* acc) noexcept nogil:
     cdef int a
-    cdef int64_t n, bad, t
+    cdef double n
     for a in range(nt):
         n = V[V_IN * TILE + a]
-        bad = (n < 1) | ((n > 1) & ((ndx < 2) | (X[2 * TILE + a] != n)))
-        _acc(acc + A_PARAMS * TILE + a, n if n > 0 else 0)
-        bad |= cc_mul(X[a], 2, &t)
-        _acc(acc + A_FLOPS * TILE + a, t)
-        _flag(acc, a, bad, t)
+        acc[A_BAD * TILE + a] += _b((n < 1.0) | ((n > 1.0) & ((ndx < 2) | (X[2 * TILE + a] != n))))
+        acc[A_PARAMS * TILE + a] += n if n > 0.0 else 0.0
+        acc[A_FLOPS * TILE + a] += X[a] * 2.0
 
 
-cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, const int64_t* V, const int64_t* X,
-                       int64_t* Y, int64_t* acc) noexcept nogil:
+cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, const double* V, const double* X,
+                       double* Y, double* acc) noexcept nogil:
+    # one pass per spatial dimension, as _conv
     cdef int a, i
-    cdef int64_t k, s, p, dl, num, o, kvol, numel, bad, xi, t
-    cdef bint ceil = (flags & F_CEIL) != 0
+    cdef double k, s, p, dl, num, o, xi
+    cdef double ceil = _b((flags & F_CEIL) != 0)
+    cdef double* kvol = acc + A_TEMP * TILE
+    cdef double* bad = acc + (A_TEMP + 1) * TILE
+    cdef double* numel = Y
+    cdef const double* vk
+    cdef const double* vs
+    cdef const double* vp
+    cdef const double* vd
+    cdef const double* xd
+    cdef double* yi
     for a in range(nt):
-        bad = 0
-        kvol = 1
-        numel = X[TILE + a] * X[2 * TILE + a]  # both < 2^31
-        for i in range(d):
-            k = V[(V_K + i) * TILE + a]
-            s = V[(V_S + i) * TILE + a]
-            p = V[(V_P + i) * TILE + a]
-            dl = V[(V_D + i) * TILE + a] if is_max else 1
-            xi = X[(3 + i) * TILE + a]
-            bad |= ((k - 1) | (s - 1) | (dl - 1) | p) < 0
-            bad |= p > k / 2
+        kvol[a] = 1.0
+        bad[a] = 0.0
+        Y[TILE + a] = X[TILE + a]
+        Y[2 * TILE + a] = X[2 * TILE + a]
+        Y[a] = X[TILE + a] * X[2 * TILE + a]
+    for i in range(d):
+        vk, vs, vp, vd = V + (V_K + i) * TILE, V + (V_S + i) * TILE, V + (V_P + i) * TILE, V + (V_D + i) * TILE
+        xd, yi = X + (3 + i) * TILE, Y + (3 + i) * TILE
+        for a in range(nt):
+            k, s, p, xi = vk[a], vs[a], vp[a], xd[a]
+            dl = vd[a] if is_max else 1.0
+            bad[a] += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0) | (2.0 * p > k))  # p <= k / 2
             if d == 3 and not is_max:
-                bad |= xi < k  # ATen's avg_pool3d: the unpadded input at least the kernel
+                bad[a] += _b(xi < k)  # ATen's avg_pool3d: the unpadded input at least the kernel
             k = _at_least_1(k)
             s = _at_least_1(s)
             dl = _at_least_1(dl)
-            p = p if p > 0 else 0
-            num = xi + 2 * p - dl * (k - 1) - 1
-            if ceil:
-                num += s - 1
-            bad |= num < 0  # an output size < 1
-            o = _qdiv(num, s) + 1 if num >= 0 else 1
-            if ceil and (o - 1) * s >= xi + p:  # the last window must start inside
-                o -= 1
-            bad |= o < 1
+            p = p if p > 0.0 else 0.0
+            num = xi + 2.0 * p - dl * (k - 1.0) - 1.0 + ceil * (s - 1.0)
+            bad[a] += _b(num < 0.0)  # an output size < 1
+            o = _fdiv(num if num > 0.0 else 0.0, s) + 1.0
+            o = o - ceil * _b((o - 1.0) * s >= xi + p)  # the last window must start inside
+            bad[a] += _b(o < 1.0)
             o = _at_least_1(o)
-            Y[(3 + i) * TILE + a] = o  # <= the input size: no overflow
-            numel *= o
-            bad |= cc_mul(kvol, k, &kvol)
-        Y[TILE + a] = X[TILE + a]
-        Y[2 * TILE + a] = X[2 * TILE + a]
-        Y[a] = numel
-        bad |= cc_mul(numel, kvol - 1 if is_max else kvol, &t)
-        _acc(acc + A_FLOPS * TILE + a, t)
-        _flag(acc, a, bad, t | numel)
-
-
-cdef inline void _adaptive(int nt, int d, bint is_max, const int64_t* V, const int64_t* X, int64_t* Y,
-                           int64_t* acc) noexcept nogil:
-    cdef int a, i
-    cdef int64_t n, o, total, numel, bad
+            yi[a] = o  # <= the padded input: no overflow
+            numel[a] = numel[a] * o
+            kvol[a] = kvol[a] * k
     for a in range(nt):
-        bad = 0
-        total = X[TILE + a] * X[2 * TILE + a]  # both < 2^31
+        acc[A_FLOPS * TILE + a] += Y[a] * (kvol[a] - 1.0 if is_max else kvol[a])
+        acc[A_BAD * TILE + a] += bad[a] + _b(kvol[a] >= EXACT)
+
+
+cdef inline void _adaptive(int nt, int d, bint is_max, const double* V, const double* X, double* Y,
+                           double* acc) noexcept nogil:
+    cdef int a, i
+    cdef int64_t n, o
+    cdef double total, numel, bad
+    for a in range(nt):  # (a gcd per dimension: not vectorized; one such layer per network)
+        bad = 0.0
+        total = X[TILE + a] * X[2 * TILE + a]
         numel = total
         for i in range(d):
-            n = X[(3 + i) * TILE + a]
-            o = V[(V_K + i) * TILE + a]
-            bad |= o < 0
+            n = <int64_t>X[(3 + i) * TILE + a]
+            o = <int64_t>V[(V_K + i) * TILE + a]
+            bad += _b(o < 0)
             o = n if o <= 0 else o
-            Y[(3 + i) * TILE + a] = o
+            Y[(3 + i) * TILE + a] = <double>o
             # the windows [floor(j n / o), ceil((j + 1) n / o)) add up to n + o - gcd(n, o)
-            bad |= cc_mul(total, n + o - _gcd(n, o), &total)
-            bad |= cc_mul(numel, o, &numel)
+            total = total * <double>(n + o - _gcd(n, o))
+            numel = numel * <double>o
         Y[TILE + a] = X[TILE + a]
         Y[2 * TILE + a] = X[2 * TILE + a]
         Y[a] = numel
-        _acc(acc + A_FLOPS * TILE + a, total - numel if is_max else total)
-        _flag(acc, a, bad, total | numel)
+        acc[A_FLOPS * TILE + a] += total - numel if is_max else total
+        acc[A_BAD * TILE + a] += bad + _b(total >= EXACT)
 
 
-cdef inline void _flatten(int nt, int s, int e, int ndx, const int64_t* X, int64_t* Y, int64_t* acc) noexcept nogil:
+cdef inline void _flatten(int nt, int s, int e, int ndx, const double* X, double* Y, double* acc) noexcept nogil:
     cdef int a, i
-    cdef int64_t v
+    cdef double v
     for a in range(nt):
-        v = 1
+        v = 1.0
         for i in range(s, e + 1):
-            v *= X[(1 + i) * TILE + a]  # divides numel(x): no overflow
+            v = v * X[(1 + i) * TILE + a]  # divides numel(x): exact
         for i in range(s):
             Y[(1 + i) * TILE + a] = X[(1 + i) * TILE + a]
         for i in range(e + 1, ndx):
             Y[(1 + i - (e - s)) * TILE + a] = X[(1 + i) * TILE + a]
-        if v > DIM_MAX:  # the generic path: OVERFLOW
-            _flag(acc, a, 1, 0)
-            v = 1
-        Y[(1 + s) * TILE + a] = v
+        acc[A_BAD * TILE + a] += _b(v > DIM_MAX)  # the generic path: OVERFLOW
+        Y[(1 + s) * TILE + a] = 1.0 if v > DIM_MAX else v
         Y[a] = X[a]
 
 
-cdef inline void _broadcast(int nt, int na, int nb, const int64_t* X, const int64_t* B, int64_t* Y,
-                            int64_t* acc) noexcept nogil:
+cdef inline void _broadcast(int nt, int na, int nb, const double* X, const double* B, double* Y,
+                            double* acc) noexcept nogil:
     cdef int a, i, nd = na if na > nb else nb
-    cdef int64_t da, db, numel, bad
+    cdef double da, db, numel, bad
     for a in range(nt):
-        bad = 0
-        numel = 1
+        bad = 0.0
+        numel = 1.0
         for i in range(nd):  # i counts from the right
-            da = X[(na - i) * TILE + a] if i < na else 1
-            db = B[(nb - i) * TILE + a] if i < nb else 1
-            bad |= (da != db) & (da != 1) & (db != 1)
-            da = da if db == 1 else db
+            da = X[(na - i) * TILE + a] if i < na else 1.0
+            db = B[(nb - i) * TILE + a] if i < nb else 1.0
+            bad += _b((da != db) & (da != 1.0) & (db != 1.0))
+            da = da if db == 1.0 else db
             Y[(nd - i) * TILE + a] = da
-            bad |= cc_mul(numel, da, &numel)
+            numel = numel * da
         Y[a] = numel
-        _acc(acc + A_FLOPS * TILE + a, numel)
-        _flag(acc, a, bad, numel)
+        acc[A_FLOPS * TILE + a] += numel
+        acc[A_BAD * TILE + a] += bad
 
 
-cdef inline void _cat(int nt, int dim, int nd, const int64_t* X, const int64_t* S, const int64_t* src,
-                      int64_t cn, int64_t* Y, int64_t* acc) noexcept nogil:
+cdef inline void _cat(int nt, int dim, int nd, const double* X, const double* S, const int64_t* src,
+                      int64_t cn, double* Y, double* acc) noexcept nogil:
     cdef int a, i
-    cdef int64_t j, total, numel, bad
-    cdef const int64_t* T
+    cdef int64_t j
+    cdef double total, numel, bad
+    cdef const double* T
     for a in range(nt):
-        bad = 0
+        bad = 0.0
         total = X[(1 + dim) * TILE + a]
         for j in range(cn):
             T = S + src[j] * REC * TILE
             for i in range(nd):
                 if i != dim:
-                    bad |= T[(1 + i) * TILE + a] != X[(1 + i) * TILE + a]
-            total += T[(1 + dim) * TILE + a]  # each < 2^31
-        if total > DIM_MAX:
-            bad = 1
-            total = 1
+                    bad += _b(T[(1 + i) * TILE + a] != X[(1 + i) * TILE + a])
+            total = total + T[(1 + dim) * TILE + a]  # each < 2^31
+        bad += _b(total > DIM_MAX)
+        total = 1.0 if total > DIM_MAX else total
         for i in range(nd):
             Y[(1 + i) * TILE + a] = X[(1 + i) * TILE + a]
         Y[(1 + dim) * TILE + a] = total
-        numel = 1
+        numel = 1.0
         for i in range(nd):
-            bad |= cc_mul(numel, Y[(1 + i) * TILE + a], &numel)
+            numel = numel * Y[(1 + i) * TILE + a]
         Y[a] = numel
-        _flag(acc, a, bad, numel)
+        acc[A_BAD * TILE + a] += bad
 
 
-cdef inline void _run_op(int64_t op, const int64_t* g, int nt, const int64_t* V, int64_t* S,
-                         const int64_t* X, int64_t* Y, int64_t* acc, const int64_t* cat_src) noexcept nogil:
+cdef inline void _run_op(int64_t op, const int64_t* g, int nt, const double* V, double* S,
+                         const double* X, double* Y, double* acc, const int64_t* cat_src) noexcept nogil:
     """Layer position g over one tile: one op, its dims as literals."""
     cdef int64_t flags = g[G_FLAGS]
     if op == OP_CONV2D:
@@ -474,28 +486,28 @@ cdef inline void _run_op(int64_t op, const int64_t* g, int nt, const int64_t* V,
 cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t* deaths,
                 const int64_t* cat_src, const int32_t** cols, const int32_t* consts, int64_t n,
                 const int64_t* ishape, int ind, const int64_t* batch, int64_t in_birth,
-                int64_t out_slot, int out_nd, int64_t limit, int64_t* S, int64_t* V, int64_t* acc, int64_t* LS,
+                int64_t out_slot, int out_nd, double* S, double* V, double* acc, double* LS,
                 int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic) noexcept nogil:
     cdef int a, f, j
-    cdef int64_t k, op, ls, v
+    cdef int64_t k, op, ls
     cdef const int64_t* g
     cdef const int32_t* c
-    cdef const int64_t* dies
-    cdef int64_t* live
-    cdef int64_t* X
-    cdef int64_t* Y
-    cdef bint unused
+    cdef double* X
+    cdef double* Y
+    cdef double* live
+    cdef const double* dies
+    cdef double v
+    cdef bint unused, ok
     for j in range(N_ACC * TILE):
-        acc[j] = 0
+        acc[j] = 0.0
     # the network input: slot 0, its storage alive from moment 0 (live slot in_birth)
     for a in range(nt):
-        v = batch[a0 + a]
+        v = <double>batch[a0 + a]
         S[TILE + a] = v
         for j in range(ind):
-            S[(2 + j) * TILE + a] = ishape[(a0 + a) * ind + j]
-            _flag(acc, a, cc_mul(v, ishape[(a0 + a) * ind + j], &v), 0)
+            S[(2 + j) * TILE + a] = <double>ishape[(a0 + a) * ind + j]
+            v = v * S[(2 + j) * TILE + a]
         S[a] = v
-        _flag(acc, a, 0, v)
         acc[A_IN * TILE + a] = v
         acc[A_LIVE * TILE + a] = v
         acc[A_PEAK * TILE + a] = v
@@ -511,23 +523,23 @@ cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t*
             if c != NULL:
                 c = c + k * n + a0
                 for a in range(nt):
-                    V[f * TILE + a] = c[a]
+                    V[f * TILE + a] = <double>c[a]
             else:
-                v = consts[k * N_VAR + f]
+                v = <double>consts[k * N_VAR + f]
                 for a in range(nt):
                     V[f * TILE + a] = v
         X = S + g[G_XS] * REC * TILE
         Y = S + g[G_YS] * REC * TILE
         unused = g[G_UNUSED] != 0
         if unused:  # params and buffers count, nothing else: restore macs and flops after
-            memcpy(acc + A_SAVED_MACS * TILE, acc + A_MACS * TILE, 2 * TILE * sizeof(int64_t))
+            memcpy(acc + A_SAVED_MACS * TILE, acc + A_MACS * TILE, 2 * TILE * sizeof(double))
         _run_op(op, g, nt, V, S, X, Y, acc, cat_src)
         if unused:
-            memcpy(acc + A_MACS * TILE, acc + A_SAVED_MACS * TILE, 2 * TILE * sizeof(int64_t))
-        # activations; liveness: storages whose last reader has run are freed, this row's is born
-        if not unused:
+            memcpy(acc + A_MACS * TILE, acc + A_SAVED_MACS * TILE, 2 * TILE * sizeof(double))
+        else:
             for a in range(nt):
-                _acc(acc + A_ACT * TILE + a, Y[a])
+                acc[A_ACT * TILE + a] += Y[a]
+        # liveness: storages whose last reader has run are freed, this row's storage is born
         live = acc + A_LIVE * TILE
         for j in range(g[G_DN]):
             dies = LS + deaths[g[G_DOFF] + j] * TILE
@@ -539,16 +551,19 @@ cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t*
                 LS[ls * TILE + a] = Y[a]
                 live[a] += Y[a]  # <= inputs + activations
         for a in range(nt):
-            if live[a] > acc[A_PEAK * TILE + a]:
-                acc[A_PEAK * TILE + a] = live[a]
+            acc[A_PEAK * TILE + a] = live[a] if live[a] > acc[A_PEAK * TILE + a] else acc[A_PEAK * TILE + a]
+    # every total below 2^53 (so exact, and so was every addend), and no problem: the kernel's answer
     X = S + out_slot * REC * TILE
     for a in range(nt):
+        ok = (acc[A_BAD * TILE + a] == 0.0) & (acc[A_PARAMS * TILE + a] < EXACT) & (acc[A_BUFFERS * TILE + a] < EXACT)
+        ok &= (acc[A_MACS * TILE + a] < EXACT) & (acc[A_FLOPS * TILE + a] < EXACT)
+        ok &= acc[A_ACT * TILE + a] + acc[A_IN * TILE + a] < EXACT
+        needs_generic[a0 + a] = not ok
         for j in range(A_ACT + 1):
-            tot[j * ts + a0 + a] = acc[j * TILE + a]
-        tot[5 * ts + a0 + a] = acc[A_PEAK * TILE + a]
+            tot[j * ts + a0 + a] = <int64_t>acc[j * TILE + a] if ok else 0
+        tot[5 * ts + a0 + a] = <int64_t>acc[A_PEAK * TILE + a] if ok else 0
         for j in range(5):
-            out_shape[(a0 + a) * 5 + j] = X[(1 + j) * TILE + a] if j < out_nd else 0
-        needs_generic[a0 + a] = <uint64_t>acc[A_BAD * TILE + a] >= <uint64_t>limit
+            out_shape[(a0 + a) * 5 + j] = <int64_t>X[(1 + j) * TILE + a] if (ok and j < out_nd) else 0
 
 
 def openmp_enabled():
@@ -576,21 +591,21 @@ def scratch_size(int64_t n_slots, int64_t n_live):
 def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, const int64_t[::1] cat_src,
                    tuple columns, const int32_t[:, ::1] consts, const int64_t[:, ::1] input_shape,
                    const int64_t[::1] batch_size, int64_t n_slots, int64_t n_live, int64_t in_birth,
-                   int64_t out_slot, int out_nd, int64_t limit,
+                   int64_t out_slot, int out_nd,
                    int64_t[:, ::1] totals, int64_t[:, ::1] output_shape, unsigned char[::1] needs_generic,
                    int64_t[:, ::1] scratch, int n_threads=1):
     """Count n architectures of one planned template. columns: N_VAR entries, each None (the
     template's value, consts[row, field]) or an int32 array (n_layers, n), C-contiguous.
     totals (6, n): params, buffers, macs, flops, activation elements, peak; output_shape (n, 5);
-    needs_generic (n,): 1 where the generic core must count the architecture instead: a problem,
-    or an addend of some count (or a size) >= limit, which must keep (n_layers + 2) * limit < 2^63."""
+    needs_generic (n,): 1 where the generic core must count the architecture instead (a problem,
+    or a count that reaches 2^53); its entries of totals and output_shape are then 0."""
     cdef int64_t n = batch_size.shape[0], nl = program.shape[0], n_tiles, t, a0
     cdef int nt, f, tid
     cdef int ind = <int>input_shape.shape[1]
     cdef const int32_t* cols[N_VAR]
     cdef const int32_t[:, ::1] col
     cdef int64_t need = scratch_size(n_slots, n_live)
-    cdef int64_t* base
+    cdef double* base
     if (program.shape[1] != N_PROG or len(columns) != N_VAR or consts.shape[0] != nl
             or consts.shape[1] != N_VAR or input_shape.shape[0] != n or totals.shape[0] != 6
             or totals.shape[1] != n or output_shape.shape[0] != n or output_shape.shape[1] != 5
@@ -612,13 +627,13 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     n_tiles = (n + TILE - 1) // TILE
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
-        base = &scratch[tid, 0]
+        base = <double*>&scratch[tid, 0]  # the scratch's int64 slots hold doubles
         for t in prange(n_tiles, schedule="static"):
             a0 = t * TILE
             nt = <int>(n - a0 if n - a0 < TILE else TILE)
             _tile(a0, nt, &program[0, 0] if nl > 0 else NULL, nl, &deaths[0] if deaths.shape[0] else NULL,
                   &cat_src[0] if cat_src.shape[0] else NULL, cols, &consts[0, 0] if nl > 0 else NULL, n,
-                  &input_shape[0, 0], ind, &batch_size[0], in_birth, out_slot, out_nd, limit,
+                  &input_shape[0, 0], ind, &batch_size[0], in_birth, out_slot, out_nd,
                   base, base + REC * n_slots * TILE, base + (REC * n_slots + N_VAR) * TILE,
                   base + (REC * n_slots + N_VAR + N_ACC) * TILE,
                   &totals[0, 0], n, &output_shape[0, 0], &needs_generic[0])

@@ -216,7 +216,7 @@ def _kernel_flags(col, p):
     _columnar.count_columnar(p["program"], p["deaths"], p["cat_src"],
                              tuple(col._columns.get(f) for f in COLUMN_FIELDS), p["consts"], col.input_shape,
                              col.batch_size, p["n_slots"], p["n_live"], p["in_birth"], p["out_slot"], p["out_nd"],
-                             p["limit"], np.zeros((6, n), np.int64), np.zeros((n, 5), np.int64), needs,
+                             np.zeros((6, n), np.int64), np.zeros((n, 5), np.int64), needs,
                              np.empty((1, _columnar.scratch_size(p["n_slots"], p["n_live"])), np.int64))
     return needs
 

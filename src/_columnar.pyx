@@ -29,6 +29,11 @@ cdef extern from *:
     #endif
     """
 
+cdef extern from *:
+    # a pointer the compiler may assume no other pointer of the loop aliases (so it vectorizes
+    # without run-time overlap checks); every caller passes rows of distinct tile arrays
+    ctypedef double* rdouble "double *__restrict__"
+
 cdef extern from "_checked.h" nogil:
     bint cc_mul(int64_t a, int64_t b, int64_t* r)
     bint cc_add(int64_t a, int64_t b, int64_t* r)
@@ -105,7 +110,7 @@ cdef enum:
 
 cdef enum:
     REC = 6  # a shape slot holds REC arrays of TILE: numel, then dims 0..4 (dim 0 = the batch)
-    N_ACC = 13  # per-architecture accumulators of a tile
+    N_ACC = 14  # per-architecture accumulators of a tile
     A_PARAMS = 0
     A_BUFFERS = 1
     A_MACS = 2
@@ -117,7 +122,7 @@ cdef enum:
     A_SAVED_MACS = 8  # an unused row's macs and flops are dropped: the totals before it
     A_SAVED_FLOPS = 9
     A_IN = 10  # the network input's elements
-    A_TEMP = 11  # two rows of per-architecture temporaries of one op
+    A_TEMP = 11  # three rows of per-architecture temporaries of one op
 
 cdef enum:
     TILE = 128  # architectures per tile: one tile's shape slots stay in L1
@@ -172,6 +177,32 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
 # 1 .. 2^31-1 (so nothing downstream is undefined) and the counts are meaningless.
 # d (spatial dims) is a literal at every call: the C compiler unrolls the loops over it.
 
+cdef inline void _conv_dim(int nt, bint same, rdouble vk, rdouble vs, rdouble vp, rdouble vd, rdouble xi,
+                           rdouble yi, rdouble numel, rdouble kvol, rdouble bad) noexcept nogil:
+    """One spatial dimension of a convolution over the tile (fields k, s, p, d; input and output size)."""
+    cdef int a
+    cdef double k, s, p, dl, eff, pad, padded, o
+    for a in range(nt):
+        k, s, p, dl = vk[a], vs[a], vp[a], vd[a]
+        bad[a] += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0))
+        k = _at_least_1(k)
+        s = _at_least_1(s)
+        dl = _at_least_1(dl)
+        eff = dl * (k - 1.0) + 1.0
+        # 'same' pads eff - 1 in all (stride 1 only): the output keeps the input's size
+        pad = 2.0 * p if p > 0.0 else 0.0
+        pad = eff - 1.0 if same else pad
+        padded = xi[a] + pad
+        bad[a] += _b(padded < eff) + _b(same & (s != 1.0))
+        o = padded - eff
+        o = _fdiv(o if o > 0.0 else 0.0, s) + 1.0
+        bad[a] += _b(o > DIM_MAX)
+        o = 1.0 if o > DIM_MAX else o
+        yi[a] = o
+        numel[a] = numel[a] * o
+        kvol[a] = kvol[a] * k
+
+
 cdef inline void _conv(int nt, int d, int64_t flags, const double* V, const double* X, double* Y,
                        double* acc) noexcept nogil:
     # one pass per spatial dimension, each over the architectures (an inner loop the compiler
@@ -182,13 +213,6 @@ cdef inline void _conv(int nt, int d, int64_t flags, const double* V, const doub
     cdef bint same = (flags & F_SAME) != 0
     cdef double* kvol = acc + A_TEMP * TILE
     cdef double* bad = acc + (A_TEMP + 1) * TILE
-    cdef double* numel = Y
-    cdef const double* vk
-    cdef const double* vs
-    cdef const double* vp
-    cdef const double* vd
-    cdef const double* xi
-    cdef double* yi
     for a in range(nt):
         inn = V[V_IN * TILE + a]
         out = V[V_OUT * TILE + a]
@@ -204,28 +228,8 @@ cdef inline void _conv(int nt, int d, int64_t flags, const double* V, const doub
         Y[2 * TILE + a] = out
         Y[a] = X[TILE + a] * out  # times the spatial sizes below: numel(y)
     for i in range(d):
-        # row pointers of dimension i, so that every access in the loop is base[a]
-        vk, vs, vp, vd = V + (V_K + i) * TILE, V + (V_S + i) * TILE, V + (V_P + i) * TILE, V + (V_D + i) * TILE
-        xi, yi = X + (3 + i) * TILE, Y + (3 + i) * TILE
-        for a in range(nt):
-            k, s, p, dl = vk[a], vs[a], vp[a], vd[a]
-            bad[a] += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0))
-            k = _at_least_1(k)
-            s = _at_least_1(s)
-            dl = _at_least_1(dl)
-            eff = dl * (k - 1.0) + 1.0
-            # 'same' pads eff - 1 in all (stride 1 only): the output keeps the input's size
-            pad = 2.0 * p if p > 0.0 else 0.0
-            pad = eff - 1.0 if same else pad
-            padded = xi[a] + pad
-            bad[a] += _b(padded < eff) + _b(same & (s != 1.0))
-            o = padded - eff
-            o = _fdiv(o if o > 0.0 else 0.0, s) + 1.0
-            bad[a] += _b(o > DIM_MAX)
-            o = 1.0 if o > DIM_MAX else o
-            yi[a] = o
-            numel[a] = numel[a] * o
-            kvol[a] = kvol[a] * k
+        _conv_dim(nt, same, V + (V_K + i) * TILE, V + (V_S + i) * TILE, V + (V_P + i) * TILE,
+                  V + (V_D + i) * TILE, X + (3 + i) * TILE, Y + (3 + i) * TILE, Y, kvol, bad)
     for a in range(nt):
         # params = out*n + bias*out; macs = numel*n; flops = numel*(2n - 1 + bias)
         n = kvol[a]
@@ -294,6 +298,31 @@ cdef inline void _prelu(int nt, int ndx, const double* V, const double* X, doubl
         acc[A_FLOPS * TILE + a] += X[a] * 2.0
 
 
+cdef inline void _pool_dim(int nt, bint unpadded_check, double ceil, rdouble vk, rdouble vs, rdouble vp,
+                           rdouble vd, rdouble xd, rdouble yi, rdouble numel, rdouble kvol, rdouble bad) noexcept nogil:
+    """One spatial dimension of a max / avg pooling over the tile (ceil: 1.0 for ceil_mode)."""
+    cdef int a
+    cdef double k, s, p, dl, num, o, xi
+    for a in range(nt):
+        k, s, p, dl, xi = vk[a], vs[a], vp[a], vd[a], xd[a]
+        bad[a] += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0) | (2.0 * p > k))  # p <= k / 2
+        if unpadded_check:
+            bad[a] += _b(xi < k)  # ATen's avg_pool3d: the unpadded input at least the kernel
+        k = _at_least_1(k)
+        s = _at_least_1(s)
+        dl = _at_least_1(dl)
+        p = p if p > 0.0 else 0.0
+        num = xi + 2.0 * p - dl * (k - 1.0) - 1.0 + ceil * (s - 1.0)
+        bad[a] += _b(num < 0.0)  # an output size < 1
+        o = _fdiv(num if num > 0.0 else 0.0, s) + 1.0
+        o = o - ceil * _b((o - 1.0) * s >= xi + p)  # the last window must start inside
+        bad[a] += _b(o < 1.0)
+        o = _at_least_1(o)
+        yi[a] = o  # <= the padded input: no overflow
+        numel[a] = numel[a] * o
+        kvol[a] = kvol[a] * k
+
+
 cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, const double* V, const double* X,
                        double* Y, double* acc) noexcept nogil:
     # one pass per spatial dimension, as _conv
@@ -302,41 +331,18 @@ cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, const double* 
     cdef double ceil = _b((flags & F_CEIL) != 0)
     cdef double* kvol = acc + A_TEMP * TILE
     cdef double* bad = acc + (A_TEMP + 1) * TILE
-    cdef double* numel = Y
-    cdef const double* vk
-    cdef const double* vs
-    cdef const double* vp
-    cdef const double* vd
-    cdef const double* xd
-    cdef double* yi
+    cdef double* ones = acc + (A_TEMP + 2) * TILE  # avg pooling's dilation
     for a in range(nt):
         kvol[a] = 1.0
         bad[a] = 0.0
+        ones[a] = 1.0
         Y[TILE + a] = X[TILE + a]
         Y[2 * TILE + a] = X[2 * TILE + a]
         Y[a] = X[TILE + a] * X[2 * TILE + a]
     for i in range(d):
-        vk, vs, vp, vd = V + (V_K + i) * TILE, V + (V_S + i) * TILE, V + (V_P + i) * TILE, V + (V_D + i) * TILE
-        xd, yi = X + (3 + i) * TILE, Y + (3 + i) * TILE
-        for a in range(nt):
-            k, s, p, xi = vk[a], vs[a], vp[a], xd[a]
-            dl = vd[a] if is_max else 1.0
-            bad[a] += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0) | (2.0 * p > k))  # p <= k / 2
-            if d == 3 and not is_max:
-                bad[a] += _b(xi < k)  # ATen's avg_pool3d: the unpadded input at least the kernel
-            k = _at_least_1(k)
-            s = _at_least_1(s)
-            dl = _at_least_1(dl)
-            p = p if p > 0.0 else 0.0
-            num = xi + 2.0 * p - dl * (k - 1.0) - 1.0 + ceil * (s - 1.0)
-            bad[a] += _b(num < 0.0)  # an output size < 1
-            o = _fdiv(num if num > 0.0 else 0.0, s) + 1.0
-            o = o - ceil * _b((o - 1.0) * s >= xi + p)  # the last window must start inside
-            bad[a] += _b(o < 1.0)
-            o = _at_least_1(o)
-            yi[a] = o  # <= the padded input: no overflow
-            numel[a] = numel[a] * o
-            kvol[a] = kvol[a] * k
+        _pool_dim(nt, d == 3 and not is_max, ceil, V + (V_K + i) * TILE, V + (V_S + i) * TILE,
+                  V + (V_P + i) * TILE, V + (V_D + i) * TILE if is_max else ones, X + (3 + i) * TILE,
+                  Y + (3 + i) * TILE, Y, kvol, bad)
     for a in range(nt):
         acc[A_FLOPS * TILE + a] += Y[a] * (kvol[a] - 1.0 if is_max else kvol[a])
         acc[A_BAD * TILE + a] += bad[a] + _b(kvol[a] >= EXACT)

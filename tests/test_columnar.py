@@ -134,7 +134,7 @@ def gen_columnar(r, template_arrays, n_max=12):
         for a in range(n):
             for k in range(nl):
                 if r.p(0.15):
-                    col[a, k] = r.pick((base[k] + 1, max(base[k] - 1, 0), r.int(0, 9), r.int(1, 64)))
+                    col[a, k] = r.pick((min(base[k] + 1, DIM_MAX), max(base[k] - 1, 0), r.int(0, 9), r.int(1, 64)))
                 elif r.p(0.03):
                     col[a, k] = r.pick(HOSTILE)
         columns[name] = col

@@ -14,18 +14,10 @@ from cnncore import _columnar
 from cnncore.columnar import COLUMN_FIELDS
 
 import _data
+from test_bench_core import _record
 
 GROUP = "one skeleton, 2.1 M layers (100 k archs x 21)"
 FIELDS = ("params", "buffers", "macs", "flops", "activation_elements", "output_shape", "valid")
-
-
-def _record(benchmark, n_layers, **info):
-    benchmark.extra_info["layers"] = int(n_layers)
-    benchmark.extra_info.update(info)
-    st = getattr(benchmark, "stats", None)
-    if st is not None:  # None under --benchmark-disable
-        benchmark.extra_info["median_s"] = st.stats.median
-        benchmark.extra_info["layers_per_s"] = n_layers / st.stats.median
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,6 @@ cdef extern from "_checked.h" nogil:
 cdef enum:
     OP_IDENTITY = 0
     OP_CONV1D = 1
-    OP_CONV2D = 2
     OP_CONV3D = 3
     OP_LINEAR = 7
     OP_BN1D = 8
@@ -52,16 +51,12 @@ cdef enum:
     OP_PRELU = 16
     OP_HARDSIGMOID = 23
     OP_MAXPOOL1D = 25
-    OP_MAXPOOL2D = 26
     OP_MAXPOOL3D = 27
     OP_AVGPOOL1D = 28
-    OP_AVGPOOL2D = 29
     OP_AVGPOOL3D = 30
     OP_ADAPTIVEAVG1D = 31
-    OP_ADAPTIVEAVG2D = 32
     OP_ADAPTIVEAVG3D = 33
     OP_ADAPTIVEMAX1D = 34
-    OP_ADAPTIVEMAX2D = 35
     OP_ADAPTIVEMAX3D = 36
     OP_FLATTEN = 37
     OP_ADD = 41
@@ -175,7 +170,7 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
 # X, Y, B: shape slots (X[j * TILE + a]: j = 0 numel, 1 + i dim i); V: the fields (V[f * TILE + a]);
 # acc: the accumulators. A problem only adds to acc[A_BAD]; sizes are then clamped to
 # 1 .. 2^31-1 (so nothing downstream is undefined) and the counts are meaningless.
-# d (spatial dims) is a literal at every call: the C compiler unrolls the loops over it.
+# Loops over spatial dims stay outside the loops over architectures, which the compiler vectorizes.
 
 cdef inline void _conv_dim(int nt, bint same, rdouble vk, rdouble vs, rdouble vp, rdouble vd, rdouble xi,
                            rdouble yi, rdouble numel, rdouble kvol, rdouble bad) noexcept nogil:
@@ -437,10 +432,10 @@ cdef inline void _cat(int nt, int dim, int nd, const double* X, const double* S,
 
 cdef inline void _run_op(int64_t op, const int64_t* g, int nt, const double* V, double* S,
                          const double* X, double* Y, double* acc, const int64_t* cat_src) noexcept nogil:
-    """Layer position g over one tile: one op, its dims as literals."""
+    """Layer position g over one tile (the spatial dims of a family: 1, 2, 3 in op-code order)."""
     cdef int64_t flags = g[G_FLAGS]
-    if op == OP_CONV2D:
-        _conv(nt, 2, flags, V, X, Y, acc)
+    if OP_CONV1D <= op <= OP_CONV3D:
+        _conv(nt, <int>(op - OP_CONV1D + 1), flags, V, X, Y, acc)
     elif op == OP_RELU:
         _elementwise(nt, 1, X, acc)
     elif OP_BN1D <= op <= OP_BN3D:
@@ -449,12 +444,10 @@ cdef inline void _run_op(int64_t op, const int64_t* g, int nt, const double* V, 
         _prelu(nt, <int>g[G_NDX], V, X, acc)
     elif OP_RELU < op <= OP_HARDSIGMOID:
         _elementwise(nt, ACT_FLOPS[op - OP_RELU], X, acc)
-    elif op == OP_MAXPOOL2D:
-        _pool(nt, 2, True, flags, V, X, Y, acc)
-    elif op == OP_AVGPOOL2D:
-        _pool(nt, 2, False, flags, V, X, Y, acc)
-    elif op == OP_ADAPTIVEAVG2D:
-        _adaptive(nt, 2, False, V, X, Y, acc)
+    elif OP_MAXPOOL1D <= op <= OP_AVGPOOL3D:
+        _pool(nt, <int>((op - OP_MAXPOOL1D) % 3 + 1), op <= OP_MAXPOOL3D, flags, V, X, Y, acc)
+    elif OP_ADAPTIVEAVG1D <= op <= OP_ADAPTIVEMAX3D:
+        _adaptive(nt, <int>((op - OP_ADAPTIVEAVG1D) % 3 + 1), op >= OP_ADAPTIVEMAX1D, V, X, Y, acc)
     elif op == OP_LINEAR:
         _linear(nt, <int>g[G_DIMS], flags, V, X, Y, acc, <int>g[G_NDX])
     elif op == OP_FLATTEN:
@@ -463,28 +456,6 @@ cdef inline void _run_op(int64_t op, const int64_t* g, int nt, const double* V, 
         _broadcast(nt, <int>g[G_NDX], <int>g[G_NDB], X, S + g[G_BS] * REC * TILE, Y, acc)
     elif op == OP_CAT:
         _cat(nt, <int>g[G_A], <int>g[G_NDX], X, S, cat_src + g[G_COFF], g[G_CN], Y, acc)
-    elif op == OP_CONV1D:
-        _conv(nt, 1, flags, V, X, Y, acc)
-    elif op == OP_CONV3D:
-        _conv(nt, 3, flags, V, X, Y, acc)
-    elif op == OP_MAXPOOL1D:
-        _pool(nt, 1, True, flags, V, X, Y, acc)
-    elif op == OP_MAXPOOL3D:
-        _pool(nt, 3, True, flags, V, X, Y, acc)
-    elif op == OP_AVGPOOL1D:
-        _pool(nt, 1, False, flags, V, X, Y, acc)
-    elif op == OP_AVGPOOL3D:
-        _pool(nt, 3, False, flags, V, X, Y, acc)
-    elif op == OP_ADAPTIVEAVG1D:
-        _adaptive(nt, 1, False, V, X, Y, acc)
-    elif op == OP_ADAPTIVEAVG3D:
-        _adaptive(nt, 3, False, V, X, Y, acc)
-    elif op == OP_ADAPTIVEMAX1D:
-        _adaptive(nt, 1, True, V, X, Y, acc)
-    elif op == OP_ADAPTIVEMAX2D:
-        _adaptive(nt, 2, True, V, X, Y, acc)
-    elif op == OP_ADAPTIVEMAX3D:
-        _adaptive(nt, 3, True, V, X, Y, acc)
     # (Identity and Dropout: nothing to count, the shape is the input's)
 
 

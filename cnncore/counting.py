@@ -286,7 +286,7 @@ def _count_stream(chunks, dtype, n_threads, backend, conventions=()):
     bounded by one chunk whatever the total number of architectures."""
     for i, chunk in enumerate(chunks):
         if not isinstance(chunk, (Packed, Columnar)):
-            raise TypeError(f"cc.count over an iterable expects cc.Packed or cc.Columnar chunks; item {i} is "
+            raise TypeError(f"cc.count over an iterable expects cc.Packed chunks (or cc.Columnar chunks); item {i} is "
                             f"{type(chunk).__name__} (pack models first with cc.pack)")
         yield count(chunk, dtype=dtype, n_threads=n_threads, backend=backend, conventions=conventions)
 

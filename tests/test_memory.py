@@ -1,7 +1,8 @@
 """Bounded memory: 50 M architectures counted as a stream of chunks stay under 1 GiB resident.
 
-Each case runs in a fresh subprocess (so the peak resident set, resource.getrusage's ru_maxrss, is
-that of the count alone, not of the test session) and checks its totals against a hand calculation:
+Each case runs in a fresh process (so the peak resident set, resource.getrusage's ru_maxrss, is that
+of the count alone; Linux carries ru_maxrss across exec, so the count runs as a child of a small
+shell, never as the exec'd image of a fork of the test session) and checks its totals against a hand calculation:
 Conv2d(1, w, 3) on a 1x8x8 input gives a 6x6 output, so params = 9w + w = 10w and
 macs = 36 * 9w = 324w; with w = 1 + (a mod 8) over 50 M architectures, sum(w) = 50 M / 8 * 36.
 """
@@ -59,8 +60,8 @@ print(json.dumps(dict(counted=counted, valid=valid, params=params, macs=macs,
 @pytest.mark.parametrize("kind", ["columnar", "packed"])
 def test_50M_architectures_streamed_stay_under_1_GiB(kind):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, kind, str(N_ARCH), str(CHUNK)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    cmd = ["/bin/sh", "-c", '"$@"; exit $?', "sh", sys.executable, "-c", SCRIPT, kind, str(N_ARCH), str(CHUNK)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     sum_w = N_ARCH // 8 * 36  # w = 1..8, evenly

@@ -1,4 +1,4 @@
-"""Builds the private extension cnncore._core from src/_core.pyx.
+"""Builds the private extensions cnncore._core (src/_core.pyx) and cnncore._columnar (src/_columnar.pyx).
 
 OpenMP is probed: the extension is compiled with -fopenmp when the compiler accepts it and
 serially otherwise (cnncore._core.openmp_enabled() tells which). CNNCORE_DEBUG=1 builds with
@@ -49,5 +49,6 @@ class BuildExt(build_ext):
 debug = os.environ.get("CNNCORE_DEBUG") == "1"
 directives = {"language_level": 3, "boundscheck": debug, "wraparound": False,
               "initializedcheck": debug, "cdivision": True}
-ext = Extension("cnncore._core", ["src/_core.pyx"], include_dirs=["src"])
-setup(ext_modules=cythonize([ext], compiler_directives=directives), cmdclass={"build_ext": BuildExt})
+exts = [Extension("cnncore._core", ["src/_core.pyx"], include_dirs=["src"]),
+        Extension("cnncore._columnar", ["src/_columnar.pyx"], include_dirs=["src"])]
+setup(ext_modules=cythonize(exts, compiler_directives=directives), cmdclass={"build_ext": BuildExt})

@@ -13,6 +13,7 @@ from .layers import __all__ as _layer_names
 from .graph import Input, Model, Tensor, add, cat, chunk, flatten, mul, split
 from .model import Sequential
 from .packing import Packed, pack
+from .columnar import Columnar
 from . import reference, zoo
 from .torch_bridge import from_torch, register_torch_module, to_torch
 from . import spaces
@@ -21,6 +22,6 @@ from .sweep import SweepResult, sweep
 openmp_enabled = _core.openmp_enabled
 
 __version__ = "0.1.0"
-__all__ = ["count", "summary", "explain", "Convention", "conventions", "pack", "Packed", "Result", "BatchResult", "LayerRow",
+__all__ = ["count", "summary", "explain", "Convention", "conventions", "pack", "Packed", "Columnar", "Result", "BatchResult", "LayerRow",
            "ShapeError", "Sequential", "Input", "Model", "Tensor", "add", "mul", "cat", "split", "chunk",
            "flatten", "openmp_enabled", "from_torch", "to_torch", "register_torch_module", "spaces", "sweep", "SweepResult", *_layer_names]

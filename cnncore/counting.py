@@ -14,6 +14,7 @@ from . import _core
 from . import _format as F
 from .errors import ShapeError, layer_message
 from .conventions import resolve as resolve_conventions
+from .columnar import Columnar, count_columnar
 from .packing import Packed, check_offsets, pack
 
 DTYPE_BYTES = {"float32": 4, "float": 4, "float16": 2, "half": 2, "bfloat16": 2, "float64": 8,
@@ -216,6 +217,14 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
     run = BACKENDS[backend]
     nbytes = _dtype_bytes(dtype)
     conv_names, conv_w = resolve_conventions(conventions)
+    if isinstance(model, Columnar):
+        if backend != "core" or conv_names:  # the kernel counts the core's totals only
+            model = model.to_packed()
+        else:
+            raw = count_columnar(model, _resolve_threads(n_threads, len(model)))
+            res = BatchResult(raw, model, str(dtype).replace("torch.", ""))
+            res.conventions = {}
+            return res
     if not isinstance(model, Packed) and _is_chunk_stream(model):
         return _count_stream(model, dtype, n_threads, backend, conventions)
     if isinstance(model, Packed):
@@ -276,14 +285,19 @@ def _count_stream(chunks, dtype, n_threads, backend, conventions=()):
     """Count an iterable of cc.Packed chunks lazily: one BatchResult per chunk, so memory stays
     bounded by one chunk whatever the total number of architectures."""
     for i, chunk in enumerate(chunks):
-        if not isinstance(chunk, Packed):
-            raise TypeError(f"cc.count over an iterable expects cc.Packed chunks; item {i} is "
+        if not isinstance(chunk, (Packed, Columnar)):
+            raise TypeError(f"cc.count over an iterable expects cc.Packed chunks (or cc.Columnar chunks); item {i} is "
                             f"{type(chunk).__name__} (pack models first with cc.pack)")
         yield count(chunk, dtype=dtype, n_threads=n_threads, backend=backend, conventions=conventions)
 
 
 def explain(packed: Packed, i: int, backend="core") -> str:
-    """In words: why architecture i of a packed batch is invalid (or that it is valid)."""
+    """In words: why architecture i of a packed (or columnar) batch is invalid (or that it is valid)."""
+    if isinstance(packed, Columnar):
+        n = len(packed)
+        if not -n <= i < n:
+            raise IndexError(f"architecture {i} out of range for a batch of {n}")
+        return explain(packed.to_packed([i % n]), 0, backend).replace("architecture 0", f"architecture {i % n}")
     if not isinstance(packed, Packed):
         raise TypeError(f"explain expects a cc.Packed batch (from cc.pack or cc.Packed.from_arrays), "
                         f"got {type(packed).__name__}; a single model raises cc.ShapeError from cc.count")

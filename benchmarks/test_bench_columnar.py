@@ -1,0 +1,80 @@
+"""The columnar path (cc.Columnar) against the generic path and a numpy count written for one skeleton.
+
+All timed entries count the same 100 k architectures of one skeleton (benchmarks/_data.py,
+make_columnar: 6 x Conv2d -> BatchNorm2d -> ReLU, then AdaptiveAvgPool2d, Flatten, Linear; 21 rows;
+widths, kernels, strides, classes and input resolutions vary per architecture): 2.1 M layers.
+
+    pytest benchmarks/test_bench_columnar.py
+"""
+import numpy as np
+import pytest
+
+import cnncore as cc
+from cnncore import _columnar
+from cnncore.columnar import COLUMN_FIELDS
+
+import _data
+from test_bench_core import _record
+
+GROUP = "one skeleton, 2.1 M layers (100 k archs x 21)"
+FIELDS = ("params", "buffers", "macs", "flops", "activation_elements", "output_shape", "valid")
+
+
+@pytest.fixture(scope="module")
+def columnar():
+    return _data.make_columnar(_data.N_ARCH_DEFAULT, 0)
+
+
+@pytest.fixture(scope="module")
+def generic_result(columnar):
+    return cc.count(columnar.to_packed(), n_threads=1)
+
+
+def test_skeleton_baseline_agrees():
+    """The numpy skeleton count and the columnar path give the generic core's numbers."""
+    col = _data.make_columnar(_data.N_ARCH_SMALL, 1)
+    want = cc.count(col.to_packed(), n_threads=1)
+    got = cc.count(col, n_threads=1)
+    base = _data.numpy_skeleton_count(col)
+    for k in FIELDS:
+        assert np.array_equal(getattr(got, k), getattr(want, k)), k
+        assert np.array_equal(base[k], getattr(want, k)), k
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_columnar(benchmark, columnar, generic_result, n_threads):
+    benchmark.group = GROUP
+    res = benchmark.pedantic(cc.count, args=(columnar,), kwargs=dict(n_threads=n_threads),
+                             rounds=21, iterations=1, warmup_rounds=2)
+    assert np.array_equal(res.flops, generic_result.flops)
+    _record(benchmark, len(columnar) * columnar.n_layers, n_threads=n_threads, entry="cc.count(columnar)")
+
+
+def test_columnar_kernel(benchmark, columnar):
+    """The compiled kernel alone, 1 thread: outputs allocated once outside the timing."""
+    benchmark.group = GROUP
+    p = columnar._program()
+    n = len(columnar)
+    args = (p["program"], p["deaths"], p["cat_src"], tuple(columnar._columns.get(f) for f in COLUMN_FIELDS),
+            p["consts"], columnar.input_shape, columnar.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
+            p["out_slot"], p["out_nd"], np.zeros((6, n), np.int64), np.zeros((n, 5), np.int64),
+            np.zeros(n, np.uint8), np.empty((1, _columnar.scratch_size(p["n_slots"], p["n_live"])), np.int64))
+    benchmark.pedantic(_columnar.count_columnar, args=args, rounds=21, iterations=1, warmup_rounds=2)
+    assert not args[-2].any()  # every architecture counted by the kernel itself
+    _record(benchmark, n * columnar.n_layers, n_threads=1, entry="_columnar.count_columnar")
+
+
+def test_generic_same_skeleton(benchmark, columnar):
+    benchmark.group = GROUP
+    packed = columnar.to_packed()
+    benchmark.pedantic(cc.count, args=(packed,), kwargs=dict(n_threads=1), rounds=11, iterations=1,
+                       warmup_rounds=1)
+    _record(benchmark, packed.n_layers, n_threads=1, entry="cc.count(columnar.to_packed())")
+
+
+def test_numpy_skeleton(benchmark, columnar, generic_result):
+    benchmark.group = GROUP
+    res = benchmark.pedantic(_data.numpy_skeleton_count, args=(columnar,), rounds=7, iterations=1,
+                             warmup_rounds=1)
+    assert np.array_equal(res["flops"], generic_result.flops)
+    _record(benchmark, len(columnar) * columnar.n_layers, entry="_data.numpy_skeleton_count")

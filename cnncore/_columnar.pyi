@@ -1,0 +1,13 @@
+# Stubs of the private columnar kernel (src/_columnar.pyx). Arrays are C-contiguous numpy arrays.
+from typing import Optional, Tuple
+
+import numpy as np
+
+def openmp_enabled() -> bool: ...
+def constants() -> dict: ...
+def scratch_size(n_slots: int, n_live: int) -> int: ...
+def count_columnar(program: np.ndarray, deaths: np.ndarray, cat_src: np.ndarray,
+                   columns: Tuple[Optional[np.ndarray], ...], consts: np.ndarray, input_shape: np.ndarray,
+                   batch_size: np.ndarray, n_slots: int, n_live: int, in_birth: int, out_slot: int,
+                   out_nd: int, totals: np.ndarray, output_shape: np.ndarray, needs_generic: np.ndarray,
+                   scratch: np.ndarray, n_threads: int = ...) -> None: ...

@@ -1,0 +1,636 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""cnncore's columnar kernel: architectures that share one topology, counted layer position by
+layer position across a tile of architectures (docs/format.md, "Columnar batches").
+
+Private. cnncore.columnar plans the template once in Python (static ndims, which shape record each
+row reads and writes, when each storage is born and freed) and calls `count_columnar`, which walks
+tiles of TILE architectures without the GIL (OpenMP `prange` over tiles when built with it). Inside a
+tile the outer loop is the layer position and the inner loop the architectures: the op is known
+once per position, and every per-architecture value sits in a contiguous array of the tile.
+
+The kernel computes exact counts for valid architectures only. Anything a valid architecture
+cannot have (a field out of range, a channel mismatch, a size < 1...), or a count of 2^53 or more,
+only sets the architecture's `needs_generic` flag: cnncore.columnar then counts those architectures
+with the generic core, which gives the exact error code and row. So this file never decides an
+error code, and the columnar path cannot disagree with the generic one on an invalid architecture.
+Arithmetic on a flagged architecture may be garbage, but it is float64 arithmetic, with every
+size clamped to 1 .. 2^31 - 1 and every divisor to >= 1: nothing traps.
+"""
+from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.string cimport memcpy
+from cython.parallel cimport prange, parallel, threadid
+
+cdef extern from *:
+    """
+    /* The kernel never reads floating-point exception flags: let gcc if-convert (and so vectorize)
+       conditional float64 arithmetic, which -ftrapping-math (the default) forbids. */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #pragma GCC optimize ("no-trapping-math")
+    #endif
+    """
+
+cdef extern from *:
+    # a pointer the compiler may assume no other pointer of the loop aliases (so it vectorizes
+    # without run-time overlap checks); every caller passes rows of distinct tile arrays
+    ctypedef double* rdouble "double *__restrict__"
+
+cdef extern from "_checked.h" nogil:
+    bint cc_mul(int64_t a, int64_t b, int64_t* r)
+    bint cc_add(int64_t a, int64_t b, int64_t* r)
+    int CC_OPENMP
+
+# ---- the format's op codes (cnncore/_format.py; tests/test_columnar.py checks they agree) ----
+cdef enum:
+    OP_IDENTITY = 0
+    OP_CONV1D = 1
+    OP_CONV3D = 3
+    OP_LINEAR = 7
+    OP_BN1D = 8
+    OP_BN3D = 10
+    OP_RELU = 13
+    OP_PRELU = 16
+    OP_HARDSIGMOID = 23
+    OP_MAXPOOL1D = 25
+    OP_MAXPOOL3D = 27
+    OP_AVGPOOL1D = 28
+    OP_AVGPOOL3D = 30
+    OP_ADAPTIVEAVG1D = 31
+    OP_ADAPTIVEAVG3D = 33
+    OP_ADAPTIVEMAX1D = 34
+    OP_ADAPTIVEMAX3D = 36
+    OP_FLATTEN = 37
+    OP_ADD = 41
+    OP_MUL = 42
+    OP_CAT = 43
+
+cdef enum:
+    F_BIAS = 1
+    F_AFFINE = 2
+    F_TRACK = 4
+    F_CEIL = 8
+    F_SAME = 16
+
+# the per-architecture fields a column may vary (cnncore.columnar.COLUMN_FIELDS, same order)
+cdef enum:
+    V_IN = 0
+    V_OUT = 1
+    V_GROUPS = 2
+    V_K = 3
+    V_S = 6
+    V_P = 9
+    V_D = 12
+    N_VAR = 15
+
+# the static program: one row of int64 per layer row (cnncore.columnar.PROGRAM_COLUMNS, same order)
+cdef enum:
+    G_OP = 0  # op code
+    G_DIMS = 1  # spatial dims of a conv / pool / adaptive pool / batchnorm; linear: index of the last dim
+    G_XS = 2  # shape slot of the first input
+    G_YS = 3  # shape slot of the output (= G_XS for ops that keep the shape)
+    G_BS = 4  # shape slot of the second input (add, mul)
+    G_FLAGS = 5
+    G_A = 6  # flatten start dim / cat dim (normalised)
+    G_B = 7  # flatten end dim (normalised)
+    G_UNUSED = 8  # 1: params and buffers only
+    G_BIRTH = 9  # live slot that stores the size of the storage this row creates, or -1
+    G_DOFF = 10  # storages freed at this row's moment: live slots deaths[DOFF : DOFF + DN]
+    G_DN = 11
+    G_COFF = 12  # cat: shape slots of inputs 2.. in cat_src[COFF : COFF + CN]
+    G_CN = 13
+    G_NDX = 14  # ndim of the first input (batch included)
+    G_NDY = 15  # ndim of the output
+    G_NDB = 16  # ndim of the second input (add, mul)
+    G_NEED = 17  # bit set of the V_* fields the op reads
+    N_PROG = 18
+
+cdef enum:
+    REC = 6  # a shape slot holds REC arrays of TILE: numel, then dims 0..4 (dim 0 = the batch)
+    N_ACC = 14  # per-architecture accumulators of a tile
+    A_PARAMS = 0
+    A_BUFFERS = 1
+    A_MACS = 2
+    A_FLOPS = 3
+    A_ACT = 4
+    A_BAD = 5
+    A_LIVE = 6
+    A_PEAK = 7
+    A_SAVED_MACS = 8  # an unused row's macs and flops are dropped: the totals before it
+    A_SAVED_FLOPS = 9
+    A_IN = 10  # the network input's elements
+    A_TEMP = 11  # three rows of per-architecture temporaries of one op
+
+cdef enum:
+    TILE = 128  # architectures per tile: one tile's shape slots stay in L1
+
+cdef enum:
+    DIM_MAX = 2147483647  # every tensor dimension stays int32, as in the core
+cdef int64_t ACT_FLOPS[11]
+ACT_FLOPS[:] = [1, 2, 2, 2, 4, 5, 4, 3, 1, 5, 4]
+
+
+# ---- exact integer arithmetic in float64 ---------------------------------------------------------
+# Every per-architecture value of a tile is an integer held in a double: exact below 2^53, and
+# float64 arithmetic vectorizes across architectures where int64 (multiplies, compares) does not on
+# baseline x86-64. A product or sum that reaches 2^53 rounds to >= 2^53 (rounding is monotone), so
+# the totals checked against EXACT at the end of the tile catch every inexact value (subtractions
+# check their operand first); such an architecture goes to the generic core.
+cdef double EXACT = 9007199254740992.0  # 2^53
+cdef double ROUND = 6755399441055744.0  # 2^52 + 2^51: (q + ROUND) - ROUND rounds q to an integer
+
+
+cdef inline double _b(bint cond) noexcept nogil:
+    return 1.0 if cond else 0.0
+
+
+cdef inline double _fdiv(double a, double b) noexcept nogil:
+    """floor(a / b) for integers 0 <= a < 2^51, b >= 1: the quotient rounded to the nearest integer
+    (SSE2 has no vector floor), then one step down if that overshot."""
+    cdef double r = (a / b + ROUND) - ROUND
+    return r - _b(r * b > a)
+
+
+cdef inline double _at_least_1(double v) noexcept nogil:
+    return v if v >= 1.0 else 1.0
+
+
+cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
+    cdef int64_t t
+    if b == 1 or a == 1:
+        return 1
+    if a == b:
+        return a
+    while b:
+        t = a % b
+        a = b
+        b = t
+    return a
+
+
+# ---- one layer position over one tile ------------------------------------------------------------
+# X, Y, B: shape slots (X[j * TILE + a]: j = 0 numel, 1 + i dim i); V: the fields (V[f * TILE + a]);
+# acc: the accumulators. A problem only adds to acc[A_BAD]; sizes are then clamped to
+# 1 .. 2^31-1 (so nothing downstream is undefined) and the counts are meaningless.
+# Loops over spatial dims stay outside the loops over architectures, which the compiler vectorizes.
+
+cdef inline void _conv_dim(int nt, bint same, rdouble vk, rdouble vs, rdouble vp, rdouble vd, rdouble xi,
+                           rdouble yi, rdouble numel, rdouble kvol, rdouble bad) noexcept nogil:
+    """One spatial dimension of a convolution over the tile (fields k, s, p, d; input and output size)."""
+    cdef int a
+    cdef double k, s, p, dl, eff, pad, padded, o
+    for a in range(nt):
+        k, s, p, dl = vk[a], vs[a], vp[a], vd[a]
+        bad[a] += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0))
+        k = _at_least_1(k)
+        s = _at_least_1(s)
+        dl = _at_least_1(dl)
+        eff = dl * (k - 1.0) + 1.0
+        # 'same' pads eff - 1 in all (stride 1 only): the output keeps the input's size
+        pad = 2.0 * p if p > 0.0 else 0.0
+        pad = eff - 1.0 if same else pad
+        padded = xi[a] + pad
+        bad[a] += _b(padded < eff) + _b(same & (s != 1.0))
+        o = padded - eff
+        o = _fdiv(o if o > 0.0 else 0.0, s) + 1.0
+        bad[a] += _b(o > DIM_MAX)
+        o = 1.0 if o > DIM_MAX else o
+        yi[a] = o
+        numel[a] = numel[a] * o
+        kvol[a] = kvol[a] * k
+
+
+cdef inline void _conv(int nt, int d, int64_t flags, const double* V, const double* X, double* Y,
+                       double* acc) noexcept nogil:
+    # one pass per spatial dimension, each over the architectures (an inner loop the compiler
+    # vectorizes); the running kernel volume and problems of each architecture wait in acc
+    cdef int a, i
+    cdef double inn, out, g, ch, cpg, k, s, p, dl, eff, pad, padded, o, n
+    cdef double bias = 1.0 if flags & F_BIAS else 0.0
+    cdef bint same = (flags & F_SAME) != 0
+    cdef double* kvol = acc + A_TEMP * TILE
+    cdef double* bad = acc + (A_TEMP + 1) * TILE
+    for a in range(nt):
+        inn = V[V_IN * TILE + a]
+        out = V[V_OUT * TILE + a]
+        g = V[V_GROUPS * TILE + a]
+        ch = X[2 * TILE + a]
+        bad[a] = _b((out < 1.0) | (g < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
+        g = _at_least_1(g)
+        out = _at_least_1(out)
+        cpg = _fdiv(ch, g)
+        bad[a] += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
+        kvol[a] = cpg  # times the kernel volume below: the dot-product length n
+        Y[TILE + a] = X[TILE + a]
+        Y[2 * TILE + a] = out
+        Y[a] = X[TILE + a] * out  # times the spatial sizes below: numel(y)
+    for i in range(d):
+        _conv_dim(nt, same, V + (V_K + i) * TILE, V + (V_S + i) * TILE, V + (V_P + i) * TILE,
+                  V + (V_D + i) * TILE, X + (3 + i) * TILE, Y + (3 + i) * TILE, Y, kvol, bad)
+    for a in range(nt):
+        # params = out*n + bias*out; macs = numel*n; flops = numel*(2n - 1 + bias)
+        n = kvol[a]
+        out = Y[2 * TILE + a]
+        acc[A_PARAMS * TILE + a] += out * n + bias * out
+        acc[A_MACS * TILE + a] += Y[a] * n
+        acc[A_FLOPS * TILE + a] += Y[a] * (2.0 * n - 1.0 + bias)
+        acc[A_BAD * TILE + a] += bad[a] + _b(n >= EXACT)
+
+
+cdef inline void _linear(int nt, int last, int64_t flags, const double* V, const double* X, double* Y,
+                         double* acc, int ndx) noexcept nogil:
+    cdef int a, j
+    cdef double inn, out, ch, numel
+    cdef double bias = 1.0 if flags & F_BIAS else 0.0
+    for a in range(nt):
+        inn = V[V_IN * TILE + a]
+        out = V[V_OUT * TILE + a]
+        ch = X[(1 + last) * TILE + a]
+        acc[A_BAD * TILE + a] += _b((out < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
+        out = _at_least_1(out)
+        numel = out
+        for j in range(1, ndx + 1):
+            Y[j * TILE + a] = X[j * TILE + a]
+            if j != 1 + last:
+                numel = numel * X[j * TILE + a]
+        Y[(1 + last) * TILE + a] = out
+        Y[a] = numel
+        acc[A_PARAMS * TILE + a] += ch * out + bias * out
+        acc[A_MACS * TILE + a] += numel * ch
+        acc[A_FLOPS * TILE + a] += numel * (2.0 * ch - 1.0 + bias)
+
+
+cdef inline void _batchnorm(int nt, int64_t flags, const double* V, const double* X, double* acc) noexcept nogil:
+    cdef int a
+    cdef double inn, ch
+    cdef double checked = _b((flags & (F_AFFINE | F_TRACK)) != 0), batch_stats = _b((flags & F_TRACK) == 0)
+    cdef double bias = 1.0 if flags & F_BIAS else 0.0
+    cdef double weights = (1.0 + bias) if flags & F_AFFINE else 0.0  # per channel
+    cdef double stats = 2.0 if flags & F_TRACK else 0.0, tracked = _b((flags & F_TRACK) != 0)
+    cdef double per = 2.0 + weights  # flops per element
+    for a in range(nt):
+        inn = V[V_IN * TILE + a]
+        ch = X[2 * TILE + a]
+        acc[A_BAD * TILE + a] += (_b(inn < 0.0) + checked * _b((inn != 0.0) & (ch != inn))
+                                  + batch_stats * _b(X[a] == ch))  # statistics over one value per channel
+        acc[A_PARAMS * TILE + a] += weights * ch
+        acc[A_BUFFERS * TILE + a] += stats * ch + tracked
+        acc[A_FLOPS * TILE + a] += X[a] * per
+
+
+cdef inline void _elementwise(int nt, double per, const double* X, double* acc) noexcept nogil:
+    """An activation: per flops per element, the shape unchanged."""
+    cdef int a
+    for a in range(nt):
+        acc[A_FLOPS * TILE + a] += X[a] * per
+
+
+cdef inline void _prelu(int nt, int ndx, const double* V, const double* X, double* acc) noexcept nogil:
+    cdef int a
+    cdef double n
+    for a in range(nt):
+        n = V[V_IN * TILE + a]
+        acc[A_BAD * TILE + a] += _b((n < 1.0) | ((n > 1.0) & ((ndx < 2) | (X[2 * TILE + a] != n))))
+        acc[A_PARAMS * TILE + a] += n if n > 0.0 else 0.0
+        acc[A_FLOPS * TILE + a] += X[a] * 2.0
+
+
+cdef inline void _pool_dim(int nt, bint unpadded_check, double ceil, rdouble vk, rdouble vs, rdouble vp,
+                           rdouble vd, rdouble xd, rdouble yi, rdouble numel, rdouble kvol, rdouble bad) noexcept nogil:
+    """One spatial dimension of a max / avg pooling over the tile (ceil: 1.0 for ceil_mode)."""
+    cdef int a
+    cdef double k, s, p, dl, num, o, xi
+    for a in range(nt):
+        k, s, p, dl, xi = vk[a], vs[a], vp[a], vd[a], xd[a]
+        bad[a] += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0) | (2.0 * p > k))  # p <= k / 2
+        if unpadded_check:
+            bad[a] += _b(xi < k)  # ATen's avg_pool3d: the unpadded input at least the kernel
+        k = _at_least_1(k)
+        s = _at_least_1(s)
+        dl = _at_least_1(dl)
+        p = p if p > 0.0 else 0.0
+        num = xi + 2.0 * p - dl * (k - 1.0) - 1.0 + ceil * (s - 1.0)
+        bad[a] += _b(num < 0.0)  # an output size < 1
+        o = _fdiv(num if num > 0.0 else 0.0, s) + 1.0
+        o = o - ceil * _b((o - 1.0) * s >= xi + p)  # the last window must start inside
+        bad[a] += _b(o < 1.0)
+        o = _at_least_1(o)
+        yi[a] = o  # <= the padded input: no overflow
+        numel[a] = numel[a] * o
+        kvol[a] = kvol[a] * k
+
+
+cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, const double* V, const double* X,
+                       double* Y, double* acc) noexcept nogil:
+    # one pass per spatial dimension, as _conv
+    cdef int a, i
+    cdef double k, s, p, dl, num, o, xi
+    cdef double ceil = _b((flags & F_CEIL) != 0)
+    cdef double* kvol = acc + A_TEMP * TILE
+    cdef double* bad = acc + (A_TEMP + 1) * TILE
+    cdef double* ones = acc + (A_TEMP + 2) * TILE  # avg pooling's dilation
+    for a in range(nt):
+        kvol[a] = 1.0
+        bad[a] = 0.0
+        ones[a] = 1.0
+        Y[TILE + a] = X[TILE + a]
+        Y[2 * TILE + a] = X[2 * TILE + a]
+        Y[a] = X[TILE + a] * X[2 * TILE + a]
+    for i in range(d):
+        _pool_dim(nt, d == 3 and not is_max, ceil, V + (V_K + i) * TILE, V + (V_S + i) * TILE,
+                  V + (V_P + i) * TILE, V + (V_D + i) * TILE if is_max else ones, X + (3 + i) * TILE,
+                  Y + (3 + i) * TILE, Y, kvol, bad)
+    for a in range(nt):
+        acc[A_FLOPS * TILE + a] += Y[a] * (kvol[a] - 1.0 if is_max else kvol[a])
+        acc[A_BAD * TILE + a] += bad[a] + _b(kvol[a] >= EXACT)
+
+
+cdef inline void _adaptive(int nt, int d, bint is_max, const double* V, const double* X, double* Y,
+                           double* acc) noexcept nogil:
+    cdef int a, i
+    cdef int64_t n, o
+    cdef double total, numel, bad
+    for a in range(nt):  # (a gcd per dimension: not vectorized; one such layer per network)
+        bad = 0.0
+        total = X[TILE + a] * X[2 * TILE + a]
+        numel = total
+        for i in range(d):
+            n = <int64_t>X[(3 + i) * TILE + a]
+            o = <int64_t>V[(V_K + i) * TILE + a]
+            bad += _b(o < 0)
+            o = n if o <= 0 else o
+            Y[(3 + i) * TILE + a] = <double>o
+            # the windows [floor(j n / o), ceil((j + 1) n / o)) add up to n + o - gcd(n, o)
+            total = total * <double>(n + o - _gcd(n, o))
+            numel = numel * <double>o
+        Y[TILE + a] = X[TILE + a]
+        Y[2 * TILE + a] = X[2 * TILE + a]
+        Y[a] = numel
+        acc[A_FLOPS * TILE + a] += total - numel if is_max else total
+        acc[A_BAD * TILE + a] += bad + _b(total >= EXACT)
+
+
+cdef inline void _flatten(int nt, int s, int e, int ndx, const double* X, double* Y, double* acc) noexcept nogil:
+    cdef int a, i
+    cdef double v
+    for a in range(nt):
+        v = 1.0
+        for i in range(s, e + 1):
+            v = v * X[(1 + i) * TILE + a]  # divides numel(x): exact
+        for i in range(s):
+            Y[(1 + i) * TILE + a] = X[(1 + i) * TILE + a]
+        for i in range(e + 1, ndx):
+            Y[(1 + i - (e - s)) * TILE + a] = X[(1 + i) * TILE + a]
+        acc[A_BAD * TILE + a] += _b(v > DIM_MAX)  # the generic path: OVERFLOW
+        Y[(1 + s) * TILE + a] = 1.0 if v > DIM_MAX else v
+        Y[a] = X[a]
+
+
+cdef inline void _broadcast(int nt, int na, int nb, const double* X, const double* B, double* Y,
+                            double* acc) noexcept nogil:
+    cdef int a, i, nd = na if na > nb else nb
+    cdef double da, db, numel, bad
+    for a in range(nt):
+        bad = 0.0
+        numel = 1.0
+        for i in range(nd):  # i counts from the right
+            da = X[(na - i) * TILE + a] if i < na else 1.0
+            db = B[(nb - i) * TILE + a] if i < nb else 1.0
+            bad += _b((da != db) & (da != 1.0) & (db != 1.0))
+            da = da if db == 1.0 else db
+            Y[(nd - i) * TILE + a] = da
+            numel = numel * da
+        Y[a] = numel
+        acc[A_FLOPS * TILE + a] += numel
+        acc[A_BAD * TILE + a] += bad
+
+
+cdef inline void _cat(int nt, int dim, int nd, const double* X, const double* S, const int64_t* src,
+                      int64_t cn, double* Y, double* acc) noexcept nogil:
+    cdef int a, i
+    cdef int64_t j
+    cdef double total, numel, bad
+    cdef const double* T
+    for a in range(nt):
+        bad = 0.0
+        total = X[(1 + dim) * TILE + a]
+        for j in range(cn):
+            T = S + src[j] * REC * TILE
+            for i in range(nd):
+                if i != dim:
+                    bad += _b(T[(1 + i) * TILE + a] != X[(1 + i) * TILE + a])
+            total = total + T[(1 + dim) * TILE + a]  # each < 2^31
+        bad += _b(total > DIM_MAX)
+        total = 1.0 if total > DIM_MAX else total
+        for i in range(nd):
+            Y[(1 + i) * TILE + a] = X[(1 + i) * TILE + a]
+        Y[(1 + dim) * TILE + a] = total
+        numel = 1.0
+        for i in range(nd):
+            numel = numel * Y[(1 + i) * TILE + a]
+        Y[a] = numel
+        acc[A_BAD * TILE + a] += bad
+
+
+cdef inline void _run_op(int64_t op, const int64_t* g, int nt, const double* V, double* S,
+                         const double* X, double* Y, double* acc, const int64_t* cat_src) noexcept nogil:
+    """Layer position g over one tile (the spatial dims of a family: 1, 2, 3 in op-code order)."""
+    cdef int64_t flags = g[G_FLAGS]
+    if OP_CONV1D <= op <= OP_CONV3D:
+        _conv(nt, <int>(op - OP_CONV1D + 1), flags, V, X, Y, acc)
+    elif op == OP_RELU:
+        _elementwise(nt, 1, X, acc)
+    elif OP_BN1D <= op <= OP_BN3D:
+        _batchnorm(nt, flags, V, X, acc)
+    elif op == OP_PRELU:
+        _prelu(nt, <int>g[G_NDX], V, X, acc)
+    elif OP_RELU < op <= OP_HARDSIGMOID:
+        _elementwise(nt, ACT_FLOPS[op - OP_RELU], X, acc)
+    elif OP_MAXPOOL1D <= op <= OP_AVGPOOL3D:
+        _pool(nt, <int>((op - OP_MAXPOOL1D) % 3 + 1), op <= OP_MAXPOOL3D, flags, V, X, Y, acc)
+    elif OP_ADAPTIVEAVG1D <= op <= OP_ADAPTIVEMAX3D:
+        _adaptive(nt, <int>((op - OP_ADAPTIVEAVG1D) % 3 + 1), op >= OP_ADAPTIVEMAX1D, V, X, Y, acc)
+    elif op == OP_LINEAR:
+        _linear(nt, <int>g[G_DIMS], flags, V, X, Y, acc, <int>g[G_NDX])
+    elif op == OP_FLATTEN:
+        _flatten(nt, <int>g[G_A], <int>g[G_B], <int>g[G_NDX], X, Y, acc)
+    elif op == OP_ADD or op == OP_MUL:
+        _broadcast(nt, <int>g[G_NDX], <int>g[G_NDB], X, S + g[G_BS] * REC * TILE, Y, acc)
+    elif op == OP_CAT:
+        _cat(nt, <int>g[G_A], <int>g[G_NDX], X, S, cat_src + g[G_COFF], g[G_CN], Y, acc)
+    # (Identity and Dropout: nothing to count, the shape is the input's)
+
+
+# ---- one tile --------------------------------------------------------------------------------------
+cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t* deaths,
+                const int64_t* cat_src, const int32_t** cols, const int32_t* consts, int64_t n,
+                const int64_t* ishape, int ind, const int64_t* batch, int64_t in_birth,
+                int64_t out_slot, int out_nd, double* S, double* V, double* acc, double* LS,
+                int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic) noexcept nogil:
+    cdef int a, f, j
+    cdef int64_t k, op, ls
+    cdef const int64_t* g
+    cdef const int32_t* c
+    cdef double* X
+    cdef double* Y
+    cdef double* live
+    cdef const double* dies
+    cdef double v
+    cdef bint unused, ok
+    for j in range(N_ACC * TILE):
+        acc[j] = 0.0
+    # the network input: slot 0, its storage alive from moment 0 (live slot in_birth)
+    for a in range(nt):
+        v = <double>batch[a0 + a]
+        S[TILE + a] = v
+        for j in range(ind):
+            S[(2 + j) * TILE + a] = <double>ishape[(a0 + a) * ind + j]
+            v = v * S[(2 + j) * TILE + a]
+        S[a] = v
+        acc[A_IN * TILE + a] = v
+        acc[A_LIVE * TILE + a] = v
+        acc[A_PEAK * TILE + a] = v
+        LS[in_birth * TILE + a] = v
+    for k in range(nl):
+        g = G + k * N_PROG
+        op = g[G_OP]
+        # the fields this op reads: a column's slice, or the template's value repeated
+        for f in range(N_VAR):
+            if not (g[G_NEED] >> f) & 1:
+                continue
+            c = cols[f]
+            if c != NULL:
+                c = c + k * n + a0
+                for a in range(nt):
+                    V[f * TILE + a] = <double>c[a]
+            else:
+                v = <double>consts[k * N_VAR + f]
+                for a in range(nt):
+                    V[f * TILE + a] = v
+        X = S + g[G_XS] * REC * TILE
+        Y = S + g[G_YS] * REC * TILE
+        unused = g[G_UNUSED] != 0
+        if unused:  # params and buffers count, nothing else: restore macs and flops after
+            memcpy(acc + A_SAVED_MACS * TILE, acc + A_MACS * TILE, 2 * TILE * sizeof(double))
+        _run_op(op, g, nt, V, S, X, Y, acc, cat_src)
+        if unused:
+            memcpy(acc + A_MACS * TILE, acc + A_SAVED_MACS * TILE, 2 * TILE * sizeof(double))
+        else:
+            for a in range(nt):
+                acc[A_ACT * TILE + a] += Y[a]
+        # liveness: storages whose last reader has run are freed, this row's storage is born
+        live = acc + A_LIVE * TILE
+        for j in range(g[G_DN]):
+            dies = LS + deaths[g[G_DOFF] + j] * TILE
+            for a in range(nt):
+                live[a] -= dies[a]
+        ls = g[G_BIRTH]
+        if ls >= 0:
+            for a in range(nt):
+                LS[ls * TILE + a] = Y[a]
+                live[a] += Y[a]  # <= inputs + activations
+        for a in range(nt):
+            acc[A_PEAK * TILE + a] = live[a] if live[a] > acc[A_PEAK * TILE + a] else acc[A_PEAK * TILE + a]
+    # every total below 2^53 (so exact, and so was every addend), and no problem: the kernel's answer
+    X = S + out_slot * REC * TILE
+    for a in range(nt):
+        ok = (acc[A_BAD * TILE + a] == 0.0) & (acc[A_PARAMS * TILE + a] < EXACT) & (acc[A_BUFFERS * TILE + a] < EXACT)
+        ok &= (acc[A_MACS * TILE + a] < EXACT) & (acc[A_FLOPS * TILE + a] < EXACT)
+        ok &= acc[A_ACT * TILE + a] + acc[A_IN * TILE + a] < EXACT
+        needs_generic[a0 + a] = not ok
+        for j in range(A_ACT + 1):
+            tot[j * ts + a0 + a] = <int64_t>acc[j * TILE + a] if ok else 0
+        tot[5 * ts + a0 + a] = <int64_t>acc[A_PEAK * TILE + a] if ok else 0
+        for j in range(5):
+            out_shape[(a0 + a) * 5 + j] = <int64_t>X[(1 + j) * TILE + a] if (ok and j < out_nd) else 0
+
+
+def openmp_enabled():
+    return bool(CC_OPENMP)
+
+
+def constants():
+    """The numbers compiled into this kernel, for the planner (cnncore.columnar) and the tests."""
+    return dict(TILE=TILE, REC=REC, N_PROG=N_PROG, N_VAR=N_VAR,
+                ops=dict(Identity=OP_IDENTITY, Conv1d=OP_CONV1D, Conv3d=OP_CONV3D, Linear=OP_LINEAR,
+                         BatchNorm1d=OP_BN1D, BatchNorm3d=OP_BN3D, ReLU=OP_RELU, PReLU=OP_PRELU,
+                         Hardsigmoid=OP_HARDSIGMOID, MaxPool1d=OP_MAXPOOL1D, MaxPool3d=OP_MAXPOOL3D,
+                         AvgPool1d=OP_AVGPOOL1D, AvgPool3d=OP_AVGPOOL3D,
+                         AdaptiveAvgPool1d=OP_ADAPTIVEAVG1D, AdaptiveAvgPool3d=OP_ADAPTIVEAVG3D,
+                         AdaptiveMaxPool1d=OP_ADAPTIVEMAX1D, AdaptiveMaxPool3d=OP_ADAPTIVEMAX3D,
+                         Flatten=OP_FLATTEN, Add=OP_ADD, Mul=OP_MUL, Cat=OP_CAT),
+                flags=dict(F_BIAS=F_BIAS, F_AFFINE=F_AFFINE, F_TRACK=F_TRACK, F_CEIL=F_CEIL, F_SAME=F_SAME))
+
+
+def scratch_size(int64_t n_slots, int64_t n_live):
+    """int64 entries of one thread's scratch: shape slots, fields, accumulators, live sizes."""
+    return TILE * (REC * n_slots + N_VAR + N_ACC + n_live)
+
+
+def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, const int64_t[::1] cat_src,
+                   tuple columns, const int32_t[:, ::1] consts, const int64_t[:, ::1] input_shape,
+                   const int64_t[::1] batch_size, int64_t n_slots, int64_t n_live, int64_t in_birth,
+                   int64_t out_slot, int out_nd,
+                   int64_t[:, ::1] totals, int64_t[:, ::1] output_shape, unsigned char[::1] needs_generic,
+                   int64_t[:, ::1] scratch, int n_threads=1):
+    """Count n architectures of one planned template. columns: N_VAR entries, each None (the
+    template's value, consts[row, field]) or an int32 array (n_layers, n), C-contiguous.
+    totals (6, n): params, buffers, macs, flops, activation elements, peak; output_shape (n, 5);
+    needs_generic (n,): 1 where the generic core must count the architecture instead (a problem,
+    or a count that reaches 2^53); its entries of totals and output_shape are then 0."""
+    cdef int64_t n = batch_size.shape[0], nl = program.shape[0], n_tiles, t, a0
+    cdef int nt, f, tid
+    cdef int ind = <int>input_shape.shape[1]
+    cdef const int32_t* cols[N_VAR]
+    cdef const int32_t[:, ::1] col
+    cdef int64_t need = scratch_size(n_slots, n_live)
+    cdef double* base
+    if (program.shape[1] != N_PROG or len(columns) != N_VAR or consts.shape[0] != nl
+            or consts.shape[1] != N_VAR or input_shape.shape[0] != n or totals.shape[0] != 6
+            or totals.shape[1] != n or output_shape.shape[0] != n or output_shape.shape[1] != 5
+            or needs_generic.shape[0] != n or n_threads < 1 or scratch.shape[0] < n_threads
+            or scratch.shape[1] < need or not 0 <= out_slot < n_slots or not 0 <= in_birth < n_live
+            or not 1 <= ind <= 4 or not 1 <= out_nd <= 5):
+        raise ValueError("count_columnar: arrays of the wrong shape")
+    for f in range(N_VAR):
+        cols[f] = NULL
+        if columns[f] is not None:
+            col = columns[f]
+            if col.shape[0] != nl or col.shape[1] != n:
+                raise ValueError(f"count_columnar: column {f} has shape {col.shape[0], col.shape[1]}")
+            if n > 0 and nl > 0:
+                cols[f] = &col[0, 0]
+    if n == 0:
+        return
+    _check_program(program, deaths, cat_src, n_slots, n_live)
+    n_tiles = (n + TILE - 1) // TILE
+    with nogil, parallel(num_threads=n_threads):
+        tid = threadid()
+        base = <double*>&scratch[tid, 0]  # the scratch's int64 slots hold doubles
+        for t in prange(n_tiles, schedule="static"):
+            a0 = t * TILE
+            nt = <int>(n - a0 if n - a0 < TILE else TILE)
+            _tile(a0, nt, &program[0, 0] if nl > 0 else NULL, nl, &deaths[0] if deaths.shape[0] else NULL,
+                  &cat_src[0] if cat_src.shape[0] else NULL, cols, &consts[0, 0] if nl > 0 else NULL, n,
+                  &input_shape[0, 0], ind, &batch_size[0], in_birth, out_slot, out_nd,
+                  base, base + REC * n_slots * TILE, base + (REC * n_slots + N_VAR) * TILE,
+                  base + (REC * n_slots + N_VAR + N_ACC) * TILE,
+                  &totals[0, 0], n, &output_shape[0, 0], &needs_generic[0])
+
+
+cdef _check_program(const int64_t[:, ::1] G, const int64_t[::1] deaths, const int64_t[::1] cat_src,
+                    int64_t n_slots, int64_t n_live):
+    """The planner is ours, but a bad slot index would write outside the scratch: check them all."""
+    cdef Py_ssize_t k, j
+    for k in range(G.shape[0]):
+        if not (0 <= G[k, G_XS] < n_slots and 0 <= G[k, G_YS] < n_slots and 0 <= G[k, G_BS] < n_slots
+                and -1 <= G[k, G_BIRTH] < n_live and G[k, G_DOFF] >= 0 and G[k, G_DN] >= 0
+                and G[k, G_DOFF] + G[k, G_DN] <= deaths.shape[0] and G[k, G_COFF] >= 0
+                and G[k, G_CN] >= 0 and G[k, G_COFF] + G[k, G_CN] <= cat_src.shape[0]
+                and 1 <= G[k, G_NDX] <= 5 and 1 <= G[k, G_NDY] <= 5 and 1 <= G[k, G_NDB] <= 5
+                and 0 <= G[k, G_A] <= G[k, G_B] < 5 and 0 <= G[k, G_DIMS] <= 4):
+            raise ValueError(f"count_columnar: bad program row {k}")
+    for j in range(deaths.shape[0]):
+        if not 0 <= deaths[j] < n_live:
+            raise ValueError("count_columnar: bad live slot")
+    for j in range(cat_src.shape[0]):
+        if not 0 <= cat_src[j] < n_slots:
+            raise ValueError("count_columnar: bad cat slot")

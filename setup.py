@@ -1,4 +1,5 @@
-"""Builds the private extensions cnncore._core (src/_core.pyx) and cnncore._columnar (src/_columnar.pyx).
+"""Builds the private extensions cnncore._core (src/_core.pyx) and cnncore._columnar (src/_columnar.pyx),
+and the same columnar kernel for AVX2 CPUs (cnncore._columnar_avx2) where the compiler can target them.
 
 OpenMP is probed: the extension is compiled with -fopenmp when the compiler accepts it and
 serially otherwise (cnncore._core.openmp_enabled() tells which). CNNCORE_DEBUG=1 builds with
@@ -13,11 +14,16 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 
-def _compiler_accepts(compiler, flags):
+OMP_PROBE = "#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n"
+AVX2_PROBE = "#include <immintrin.h>\nint main(void) { return _mm256_testz_si256(_mm256_set1_epi32(1), _mm256_set1_epi32(1)); }\n"
+AVX2 = ["-mavx2", "-mfma", "-ffp-contract=off"]  # no fused a*b+c: the kernel's float64 must round as written
+
+
+def _compiler_accepts(compiler, flags, probe=OMP_PROBE):
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "probe.c")
         with open(src, "w") as f:
-            f.write("#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n")
+            f.write(probe)
         try:
             objs = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
             compiler.link_executable(objs, os.path.join(tmp, "probe"), extra_postargs=flags)
@@ -36,8 +42,10 @@ class BuildExt(build_ext):
         # Python's own CFLAGS carry -fwrapv; the core checks every overflow itself, so let the
         # compiler assume signed arithmetic does not wrap (better loop and address code)
         opt = ["-O0", "-g", "-fno-omit-frame-pointer"] if debug else ["-O3", "-fno-wrapv"]
+        if self.compiler.compiler_type == "msvc" or not _compiler_accepts(self.compiler, AVX2, AVX2_PROBE):
+            self.extensions = [e for e in self.extensions if not e.name.endswith("_avx2")]
         for ext in self.extensions:
-            ext.extra_compile_args = opt + omp
+            ext.extra_compile_args = opt + omp + (AVX2 if ext.name.endswith("_avx2") else [])
             ext.extra_link_args = omp
             if self.compiler.compiler_type != "msvc" and not debug:
                 # inline every per-op helper into the per-architecture loop, so shapes and counts
@@ -50,5 +58,6 @@ debug = os.environ.get("CNNCORE_DEBUG") == "1"
 directives = {"language_level": 3, "boundscheck": debug, "wraparound": False,
               "initializedcheck": debug, "cdivision": True}
 exts = [Extension("cnncore._core", ["src/_core.pyx"], include_dirs=["src"]),
-        Extension("cnncore._columnar", ["src/_columnar.pyx"], include_dirs=["src"])]
+        Extension("cnncore._columnar", ["src/_columnar.pyx"], include_dirs=["src"]),
+        Extension("cnncore._columnar_avx2", ["src/_columnar_avx2.pyx"], include_dirs=["src"])]
 setup(ext_modules=cythonize(exts, compiler_directives=directives), cmdclass={"build_ext": BuildExt})

@@ -16,12 +16,38 @@ Slice) is counted by the generic core instead, chunk by chunk, with the same res
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from . import _columnar
 from . import _core
 from . import _format as F
 from .packing import Packed, pack
+
+
+def _kernel():
+    """The columnar kernel built for AVX2 + FMA when this CPU has them (about 1.7x faster here), else
+    the baseline build; CNNCORE_NO_AVX2=1 forces the baseline. The AVX2 build is never imported on a
+    CPU without AVX2: its module code itself may use those instructions."""
+    if os.environ.get("CNNCORE_NO_AVX2") != "1":
+        try:
+            from numpy._core._multiarray_umath import __cpu_features__ as features
+        except ImportError:  # numpy < 2
+            try:
+                from numpy.core._multiarray_umath import __cpu_features__ as features
+            except ImportError:
+                features = {}
+        if features.get("AVX2") and features.get("FMA3"):
+            try:
+                from . import _columnar_avx2
+                return _columnar_avx2
+            except ImportError:  # built by a compiler without AVX2 support
+                pass
+    from . import _columnar as baseline
+    return baseline
+
+
+_columnar = _kernel()
 
 COLUMN_FIELDS = ("in", "out", "groups", "k0", "k1", "k2", "s0", "s1", "s2", "p0", "p1", "p2",
                  "d0", "d1", "d2")

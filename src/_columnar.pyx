@@ -311,9 +311,10 @@ cdef inline void _pool_dim(int nt, bint unpadded_check, double ceil, rdouble vk,
         bad[a] += _b(num < 0.0)  # an output size < 1
         o = _fdiv(num if num > 0.0 else 0.0, s) + 1.0
         o = o - ceil * _b((o - 1.0) * s >= xi + p)  # the last window must start inside
-        bad[a] += _b(o < 1.0)
+        bad[a] += _b(o < 1.0) + _b(o > DIM_MAX)  # padding can take the output past DIM_MAX: OVERFLOW
         o = _at_least_1(o)
-        yi[a] = o  # <= the padded input: no overflow
+        o = 1.0 if o > DIM_MAX else o
+        yi[a] = o
         numel[a] = numel[a] * o
         kvol[a] = kvol[a] * k
 

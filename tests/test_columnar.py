@@ -221,6 +221,31 @@ def _kernel_flags(col, p):
     return needs
 
 
+def test_both_kernel_builds_agree(monkeypatch):
+    """The baseline build and the AVX2 build (where this machine has one) count alike: each is
+    checked against the generic core on the same fixed sample."""
+    import importlib
+    import cnncore.columnar as C
+    kernels = [importlib.import_module("cnncore._columnar")]
+    if C._columnar.__name__.endswith("_avx2"):
+        kernels.append(C._columnar)
+    r = G.NpRng(11)
+    cols = [gen_columnar(r, gen_skeleton(r), n_max=40) for _ in range(25)]
+    for kernel in kernels:
+        monkeypatch.setattr(C, "_columnar", kernel)
+        for col in cols:
+            assert_same(col, n_threads=1)
+
+
+def test_pool_padding_past_dim_max_is_overflow():
+    """Found by hypothesis: AvgPool1d(4, 1, padding=2) on length 2^31 - 1 outputs length 2^31, past
+    every dimension's int32 bound: OVERFLOW (19) at the pool row, as the generic core says."""
+    template = cc.Sequential(cc.ReLU(), cc.AvgPool1d(4, 1, padding=2))
+    col = cc.Columnar(template, input_shape=np.array([[1, 5], [1, 2**31 - 1]]))
+    want = assert_same(col)
+    assert want.error.tolist() == [0, 19] and want.error_layer.tolist() == [-1, 1]
+
+
 def test_kernel_op_codes_match_format():
     for name, code in _columnar.constants()["ops"].items():
         assert F.OPS[name] == code, name

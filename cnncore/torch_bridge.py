@@ -21,6 +21,8 @@ import re
 import warnings
 from collections import OrderedDict
 
+from . import _format as F_
+from . import graph as _graph
 from . import layers as L
 from .graph import Add, Cat, Input, Model, Mul, Slice, Tensor, _call, add, cat, chunk, flatten, mul, split
 from .layers import Layer
@@ -734,7 +736,9 @@ def from_torch(module, input_shape, batch_size=1, name=None):
             env[node] = node.target(*args, **kwargs)
             continue
         try:
+            first_id = next(_graph._ids)
             env[node] = handler(_op_name(node), *args, **kwargs)
+            _flag_functional(env[node], first_id)
         except _Unsupported as e:
             raise fail(node, ValueError, str(e)) from None
         except TypeError as e:
@@ -750,6 +754,20 @@ def from_torch(module, input_shape, batch_size=1, name=None):
                         f"from its input, got {outputs!r}")
     _attach_uncalled(module, tracer, leaf_calls, inputs)
     return Model(inputs, outs, name=name or type(module).__name__)
+
+
+def _flag_functional(result, first_id):
+    """Flag functional (FLAGS bit 256) the rows one function call made: every call node created
+    since first_id that result depends on (F.relu is one row; x.mean((2, 3)) a pool and a flatten).
+    Conventions of tools that see modules and functions differently read the flag."""
+    stack = [t for t in _leaves(result) if isinstance(t, Tensor)]
+    while stack:
+        node = stack.pop().node
+        if node is not None and node._id > first_id and isinstance(node.module, Layer):
+            fields = node.module._fields
+            if not fields.get(F_.FLAGS, 0) & F_.F_FUNCTIONAL:
+                fields[F_.FLAGS] = fields.get(F_.FLAGS, 0) | F_.F_FUNCTIONAL
+                stack.extend(node.inputs)
 
 
 def _leaves(v):

@@ -49,7 +49,8 @@ cdef enum:
     F_IMPLICIT_DIM = 32
     F_UNUSED = 64
     F_OUTPUT = 128
-    FLAG_MASK = 255
+    F_FUNCTIONAL = 256
+    FLAG_MASK = 511
 
 cdef enum:
     OP_IDENTITY = 0
@@ -138,7 +139,12 @@ cdef enum:
                    # the MACs for linear layers (a transposed conv counted as if it were direct)
     T_PARAMS_N = 9  # params * N (the batch: the input's first dimension)
     T_AFFINE_IN = 10  # numel of the input of a normalisation with affine weights, else 0
-    N_TERMS = 11
+    T_UP_NEAREST = 11  # numel(y) of an Upsample in mode nearest (T_UP_NEAREST + mode for the others)
+    T_UP_LINEAR = 12
+    T_UP_BILINEAR = 13
+    T_UP_BICUBIC = 14
+    T_UP_TRILINEAR = 15
+    N_TERMS = 16
 
 cdef int64_t DIM_MAX = 2147483647  # every tensor dimension stays int32, so shape arithmetic is exact
 
@@ -211,17 +217,20 @@ cdef inline int _convention_terms(const int32_t* r, const int64_t* x, const int6
     if cc_mul(c.params, x[2], &t[T_PARAMS_N]):
         return E_OVERFLOW
     t[T_AFFINE_IN] = x[1] if (r[C_FLAGS] & F_AFFINE and (OP_BN1D <= op <= OP_GROUPNORM)) else 0
+    for i in range(5):  # Upsample per mode (modes 0..4 in the order of the T_UP_* terms)
+        t[T_UP_NEAREST + i] = y[1] if (op == OP_UPSAMPLE and r[C_DIM0] == i) else 0
     return E_OK
 
 
 cdef inline int _add_conventions(const int64_t* W, int n_conv, int op, const int64_t* t,
                                  int64_t* out, int64_t os) noexcept nogil:
-    """out[j * os] += sum over terms of W[j, op, term] * t[term], for every convention j."""
+    """out[j * os] += sum over terms of W[j, op, term] * t[term], for every convention j
+    (op is the weight row: the op code, + N_OPS for a row flagged functional)."""
     cdef int j, m
     cdef int64_t v, w
     for j in range(n_conv):
         for m in range(N_TERMS):
-            w = W[(j * N_OPS + op) * N_TERMS + m]
+            w = W[(j * 2 * N_OPS + op) * N_TERMS + m]
             if w != 0 and (cc_mul(w, t[m], &v) or cc_add(out[j * os], v, &out[j * os])):
                 return E_OVERFLOW
     return E_OK
@@ -1013,7 +1022,8 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
             xin = prev if r[C_SRC] == k - 1 else _ref(r[C_SRC], k, ni, P)
             code = E_BAD_INPUT_REF if xin == NULL else _convention_terms(r, xin, y, &c, terms)
             if code == E_OK:
-                code = _add_conventions(W, n_conv, r[C_OP], terms, conv_out, ts)
+                code = _add_conventions(W, n_conv, r[C_OP] + (N_OPS if flags & F_FUNCTIONAL else 0), terms,
+                                        conv_out, ts)
             if code != E_OK:
                 err_layer[0] = <int32_t>k
                 break
@@ -1213,11 +1223,13 @@ def format_constants():
                    GROUPS=C_GROUPS, FLAGS=C_FLAGS, DIM0=C_DIM0, DIM1=C_DIM1, K0=C_K, S0=C_S,
                    P0=C_P, D0=C_D, O0=C_O)
     flags = dict(F_BIAS=F_BIAS, F_AFFINE=F_AFFINE, F_TRACK=F_TRACK, F_CEIL=F_CEIL, F_SAME=F_SAME,
-                 F_IMPLICIT_DIM=F_IMPLICIT_DIM, F_UNUSED=F_UNUSED, F_OUTPUT=F_OUTPUT,
+                 F_IMPLICIT_DIM=F_IMPLICIT_DIM, F_UNUSED=F_UNUSED, F_OUTPUT=F_OUTPUT, F_FUNCTIONAL=F_FUNCTIONAL,
                  FLAG_MASK=FLAG_MASK)
     terms = dict(MACS=T_MACS, FLOPS=T_FLOPS, OUT=T_OUT, IN=T_IN, BIAS_OUT=T_BIAS_OUT,
                  PARAMS=T_PARAMS, KVOL_OUT=T_KVOL_OUT, ONE=T_ONE, OUT_DOT=T_OUT_DOT,
-                 PARAMS_N=T_PARAMS_N, AFFINE_IN=T_AFFINE_IN)
+                 PARAMS_N=T_PARAMS_N, AFFINE_IN=T_AFFINE_IN, UP_NEAREST=T_UP_NEAREST,
+                 UP_LINEAR=T_UP_LINEAR, UP_BILINEAR=T_UP_BILINEAR, UP_BICUBIC=T_UP_BICUBIC,
+                 UP_TRILINEAR=T_UP_TRILINEAR)
     return dict(N_FIELDS=NF, N_OPS=N_OPS, ops=ops, errors=errors, columns=columns, flags=flags,
                 DIM_MAX=DIM_MAX, terms=terms, N_TERMS=N_TERMS)
 
@@ -1238,8 +1250,8 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     pointers (n_threads, max_rows) (room for one record pointer per row), liveness (n_threads, 4 * max_rows + 2),
     and optionally the per-layer arrays (n_layers, 4), (n_layers, 5), (n_layers,).
     use_fast=False sends every architecture through the general path (tests compare the two).
-    conv_weights (n_conv, N_OPS, N_TERMS) with conv_out (n_conv, n_arch): conventions of other tools
-    (batch path only)."""
+    conv_weights (n_conv, 2 * N_OPS, N_TERMS) with conv_out (n_conv, n_arch): conventions of other
+    tools (batch path only); weight row op weighs module rows, N_OPS + op rows flagged functional."""
     cdef Py_ssize_t n_arch = arch_offsets.shape[0] - 1
     cdef Py_ssize_t a
     cdef int64_t n_xs = extra_src.shape[0], l0, nl, i0, ni, j
@@ -1271,7 +1283,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     cdef int64_t* CO = NULL
     cdef int n_conv = 0
     if conv_weights is not None:
-        if (conv_out is None or conv_weights.shape[1] != N_OPS or conv_weights.shape[2] != N_TERMS
+        if (conv_out is None or conv_weights.shape[1] != 2 * N_OPS or conv_weights.shape[2] != N_TERMS
                 or conv_out.shape[0] != conv_weights.shape[0] or conv_out.shape[1] != n_arch
                 or layer_counts is not None):
             raise ValueError("count_packed: convention arrays have the wrong shape")

@@ -14,7 +14,10 @@ one (1 per layer), out_dot (numel of the output times (in_channels / groups) tim
 volume for convolutions and transposed convolutions, the MACs for linear layers), params_n (params
 times the batch), affine_in (numel of the input of a BatchNorm / LayerNorm / GroupNorm with affine
 weights), up_nearest / up_linear / up_bilinear / up_bicubic / up_trilinear (numel of the output of
-an Upsample in that mode). docs/conventions.md has the table of what each named convention counts.
+an Upsample in that mode), up_size (an Upsample given a size: that size, one value alone or the
+product of the values given, as calflops and DeepSpeed count it), up_scale_in / up_scale_out (an
+Upsample given a scale factor: numel of its input / output). docs/conventions.md has the table of
+what each named convention counts.
 
 Rows flagged functional (FLAGS bit 256: from_torch sets it for F.relu, F.adaptive_avg_pool2d, a + b...)
 are weighed by the `functional` table where it lists their layer type, else like the module:
@@ -28,7 +31,8 @@ import numpy as np
 from . import _format as F
 
 TERMS = ("macs", "flops", "out", "in", "bias_out", "params", "kvol_out", "one", "out_dot", "params_n",
-         "affine_in", "up_nearest", "up_linear", "up_bilinear", "up_bicubic", "up_trilinear")
+         "affine_in", "up_nearest", "up_linear", "up_bilinear", "up_bicubic", "up_trilinear", "up_size",
+         "up_scale_in", "up_scale_out")
 N_TERMS = len(TERMS)
 
 CONV = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
@@ -181,17 +185,20 @@ NAMED = {
         "ptflops 0.7.5, backend='aten': aten.convolution / addmm / mm MACs plus one per output with a "
         "bias; everything else 0"),
     "calflops": Convention(
-        "calflops", {**_PATCHED_FUNCTIONALS, **_each(CONV[3:], {"macs": 2, "bias_out": 1}), "Upsample": {"in": 1}},
+        "calflops", {**_PATCHED_FUNCTIONALS, **_each(CONV[3:], {"macs": 2, "bias_out": 1}),
+                     "Upsample": {"up_size": 1, "up_scale_in": 1}},
         "calflops 0.3.2 calculate_flops (FLOPs): conv 2 per MAC + 1 per output with a bias, linear 2 per MAC "
         "(bias ignored), BatchNorm (eval) 1 (+1 affine), LayerNorm/GroupNorm 4 (+1 affine), ReLU-like "
-        "activations, softmax and every pool 1 per input element, Upsample by scale 1 per input element "
-        "(its scale multiplication is a no-op), ReLU6 module 0",
+        "activations, softmax and every pool 1 per input element, Upsample: by size the size alone (not "
+        "times batch and channels), by scale 1 per input element (its scale multiplication is a no-op), "
+        "ReLU6 module 0 (F.hardtanh is not patched)",
         functional={"ReLU6": {"in": 1}}),
     "deepspeed": Convention(
         "deepspeed", {**_PATCHED_FUNCTIONALS, **_each(CONV[3:], {"macs": 2, "bias_out": 1}),
-                      "Upsample": {"out": 1}},
+                      "Upsample": {"up_size": 1, "up_scale_out": 1}},
         "DeepSpeed 0.19.8 flops profiler get_model_profile (flops): as calflops, with transposed "
-        "convolutions right (2 per MAC + bias) and Upsample by scale numel(x) * scale^d",
+        "convolutions right (2 per MAC + bias) and Upsample by scale numel(x) * scale^d (by size: the size "
+        "alone, as calflops)",
         functional={"ReLU6": {"in": 1}}),
     "cnncore": Convention(
         "cnncore", _each(F.OPS, {"flops": 1}), "cnncore's own flops (docs/conventions.md)"),

@@ -581,8 +581,13 @@ def _convention_terms(row, x, y, params, macs, flops):
     # Upsample's output once per mode (codes 0..4: nearest, linear, bilinear, bicubic, trilinear),
     # so a tool may weigh nearest and bilinear differently
     per_mode = [out if op == OPS["Upsample"] and row[DIM0] == mode else 0 for mode in range(5)]
+    # size mode (K0 != 0): the size as calflops / DeepSpeed multiply it out: one value (DIM1 = 0)
+    # is taken alone, else the product of the DIM1 values given; scale mode: numel in and out
+    size_mode = op == OPS["Upsample"] and row[K0] != 0
+    scale_mode = op == OPS["Upsample"] and row[K0] == 0
+    up_size = _mul(*row[K0:K0 + max(1, min(row[DIM1], 3))]) if size_mode else 0
     return [macs, flops, out, _numel(x), bias_out, params, kvol_out, 1, out_dot, _mul(params, x[0]),
-            affine_in] + per_mode
+            affine_in] + per_mode + [up_size, _numel(x) if scale_mode else 0, out if scale_mode else 0]
 
 
 def count_arrays(arrays: dict, per_layer: bool = False, conv_weights=None) -> dict:

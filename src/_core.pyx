@@ -144,7 +144,10 @@ cdef enum:
     T_UP_BILINEAR = 13
     T_UP_BICUBIC = 14
     T_UP_TRILINEAR = 15
-    N_TERMS = 16
+    T_UP_SIZE = 16  # an Upsample in size mode: its size as calflops/DeepSpeed read it (K0 if one value, else prod K)
+    T_UP_SCALE_IN = 17  # an Upsample in scale mode: numel(x)
+    T_UP_SCALE_OUT = 18  # an Upsample in scale mode: numel(y)
+    N_TERMS = 19
 
 cdef int64_t DIM_MAX = 2147483647  # every tensor dimension stays int32, so shape arithmetic is exact
 
@@ -219,6 +222,17 @@ cdef inline int _convention_terms(const int32_t* r, const int64_t* x, const int6
     t[T_AFFINE_IN] = x[1] if (r[C_FLAGS] & F_AFFINE and (OP_BN1D <= op <= OP_GROUPNORM)) else 0
     for i in range(5):  # Upsample per mode (modes 0..4 in the order of the T_UP_* terms)
         t[T_UP_NEAREST + i] = y[1] if (op == OP_UPSAMPLE and r[C_DIM0] == i) else 0
+    t[T_UP_SIZE] = 0
+    t[T_UP_SCALE_IN] = 0
+    t[T_UP_SCALE_OUT] = 0
+    if op == OP_UPSAMPLE and r[C_K] != 0:  # size mode (the op checked the sizes: >= 1, int32)
+        t[T_UP_SIZE] = r[C_K]
+        for i in range(1, r[C_DIM1] if r[C_DIM1] <= 3 else 3):
+            if cc_mul(t[T_UP_SIZE], r[C_K + i], &t[T_UP_SIZE]):
+                return E_OVERFLOW
+    elif op == OP_UPSAMPLE:
+        t[T_UP_SCALE_IN] = x[1]
+        t[T_UP_SCALE_OUT] = y[1]
     return E_OK
 
 
@@ -1229,7 +1243,8 @@ def format_constants():
                  PARAMS=T_PARAMS, KVOL_OUT=T_KVOL_OUT, ONE=T_ONE, OUT_DOT=T_OUT_DOT,
                  PARAMS_N=T_PARAMS_N, AFFINE_IN=T_AFFINE_IN, UP_NEAREST=T_UP_NEAREST,
                  UP_LINEAR=T_UP_LINEAR, UP_BILINEAR=T_UP_BILINEAR, UP_BICUBIC=T_UP_BICUBIC,
-                 UP_TRILINEAR=T_UP_TRILINEAR)
+                 UP_TRILINEAR=T_UP_TRILINEAR, UP_SIZE=T_UP_SIZE, UP_SCALE_IN=T_UP_SCALE_IN,
+                 UP_SCALE_OUT=T_UP_SCALE_OUT)
     return dict(N_FIELDS=NF, N_OPS=N_OPS, ops=ops, errors=errors, columns=columns, flags=flags,
                 DIM_MAX=DIM_MAX, terms=terms, N_TERMS=N_TERMS)
 

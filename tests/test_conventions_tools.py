@@ -151,7 +151,11 @@ def tool_count(tool, m, shape):
 
 
 def cnncore_count(tool, m, shape):
-    model = cc.from_torch(m, shape[1:], batch_size=shape[0])
+    with warnings.catch_warnings():
+        # a random graph's dead branch may hold a module from_torch cannot give an input to: it
+        # warns that its params are not counted; it never runs, so no tool counts its operations
+        warnings.filterwarnings("ignore", "from_torch: module .* is never called", UserWarning)
+        model = cc.from_torch(m, shape[1:], batch_size=shape[0])
     return cc.count(model, conventions=(tool,)).conventions[tool]
 
 
@@ -165,9 +169,6 @@ def test_convention_equals_the_installed_tool(tool, kind):
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")  # deepspeed and calflops warn on import (accelerator, transformers)
         pytest.importorskip(_IMPORT[tool])
-    if tool == "fvcore" and kind == "random":
-        pytest.skip("fvcore counts BatchNorm without running stats and ceil_mode pools as the random graphs "
-                    "use them by rules cnncore does not reproduce (docs/conventions.md)")
     bad = []
     for name, m, shape in cases(kind):
         if (tool, name) in SKIP:

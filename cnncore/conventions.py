@@ -179,7 +179,7 @@ NAMED = {
         "see: ReLU/PReLU/ELU/GELU modules and pools twice (hook + F call), Upsample 2 per output, "
         "LeakyReLU/ReLU6 once, SiLU/Softmax once; functional calls once; a + b 0",
         functional={**_each(("ReLU", "ReLU6", "ELU", "GELU", "SiLU", "Softmax"), {"in": 1}),
-                    **_each(POOLS, {"in": 1}), "Upsample": {"out": 1}}),
+                    **_each(POOLS, {"in": 1}), "Upsample": {"out": 1}, "LeakyReLU": {}}),
     "ptflops-aten": Convention(
         "ptflops-aten", _each(MATMUL, {"macs": 1, "bias_out": 1}),
         "ptflops 0.7.5, backend='aten': aten.convolution / addmm / mm MACs plus one per output with a "

@@ -47,7 +47,7 @@ class Functional(nn.Module):
         x = TF.relu(self.conv(x))
         x = TF.max_pool2d(x, 2)
         x = TF.silu(TF.relu6(x))
-        x = TF.elu(TF.gelu(x))
+        x = TF.elu(TF.gelu(TF.leaky_relu(x)))
         x = TF.interpolate(x, scale_factor=2)
         x = TF.softmax(TF.avg_pool2d(x, 2), dim=1)
         return TF.adaptive_avg_pool2d(x, 1)

@@ -12,6 +12,7 @@ MobileNetV2, and random graphs (tests/test_graph_torch.py's generator); cnncore'
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
@@ -100,7 +101,9 @@ def random_cases():
     for seed in range(400):
         g, outputs = T.make_case(seed)
         if g.batch == 1 and len(outputs) == 1:
-            out.append((f"random-{seed}", T.TorchDag(g.nodes, g.modules, outputs).eval(), (1, *g.in_shape)))
+            # a copy: make_case is cached for test_graph_torch, and thop leaves buffers on the modules it profiles
+            dag = copy.deepcopy(T.TorchDag(g.nodes, g.modules, outputs)).eval()
+            out.append((f"random-{seed}", dag, (1, *g.in_shape)))
         if len(out) == N_RANDOM:
             return out
     return out

@@ -12,6 +12,7 @@ Errors are status codes returned up the call chain; nothing here raises or alloc
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.math cimport floor
 from libc.string cimport memcpy
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython.parallel cimport prange, parallel, threadid
 
 cdef extern from "_checked.h" nogil:
@@ -236,16 +237,43 @@ cdef inline int _convention_terms(const int32_t* r, const int64_t* x, const int6
     return E_OK
 
 
+# a convention's weight row compacted (count_packed builds it): [k, term_1, weight_1, ..., term_k, weight_k],
+# the nonzero weights in term order, so a row of zeros (most ops of most tools) costs one load
+cdef enum:
+    W_STRIDE = 1 + 2 * N_TERMS
+
+
+cdef int64_t* _compact_weights(const int64_t[:, :, ::1] w) except NULL:
+    """The (n_conv, 2 * N_OPS, N_TERMS) weights as compacted rows of W_STRIDE (free with PyMem_Free)."""
+    cdef Py_ssize_t j, r, m, k
+    cdef int64_t* e
+    cdef int64_t* c = <int64_t*>PyMem_Malloc(w.shape[0] * 2 * N_OPS * W_STRIDE * sizeof(int64_t))
+    if c == NULL:
+        raise MemoryError()
+    for j in range(w.shape[0]):
+        for r in range(2 * N_OPS):
+            e = c + (j * 2 * N_OPS + r) * W_STRIDE
+            k = 0
+            for m in range(N_TERMS):
+                if w[j, r, m] != 0:
+                    e[1 + 2 * k] = m
+                    e[2 + 2 * k] = w[j, r, m]
+                    k += 1
+            e[0] = k
+    return c
+
+
 cdef inline int _add_conventions(const int64_t* W, int n_conv, int op, const int64_t* t,
                                  int64_t* out, int64_t os) noexcept nogil:
-    """out[j * os] += sum over terms of W[j, op, term] * t[term], for every convention j
-    (op is the weight row: the op code, + N_OPS for a row flagged functional)."""
-    cdef int j, m
-    cdef int64_t v, w
+    """out[j * os] += sum over terms of weight[j, op, term] * t[term], for every convention j
+    (op is the weight row: the op code, + N_OPS for a row flagged functional; W is compacted)."""
+    cdef int j, i
+    cdef int64_t v
+    cdef const int64_t* e
     for j in range(n_conv):
-        for m in range(N_TERMS):
-            w = W[(j * 2 * N_OPS + op) * N_TERMS + m]
-            if w != 0 and (cc_mul(w, t[m], &v) or cc_add(out[j * os], v, &out[j * os])):
+        e = W + (j * 2 * N_OPS + op) * W_STRIDE
+        for i in range(e[0]):
+            if cc_mul(e[2 + 2 * i], t[e[1 + 2 * i]], &v) or cc_add(out[j * os], v, &out[j * os]):
                 return E_OVERFLOW
     return E_OK
 
@@ -1295,6 +1323,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
             or sizeof(int64_t) < sizeof(void*)):
         raise ValueError("count_packed: output or scratch arrays have the wrong shape")
     cdef const int64_t* W = NULL
+    cdef int64_t* compact = NULL
     cdef int64_t* CO = NULL
     cdef int n_conv = 0
     if conv_weights is not None:
@@ -1303,9 +1332,6 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                 or layer_counts is not None):
             raise ValueError("count_packed: convention arrays have the wrong shape")
         n_conv = conv_weights.shape[0]
-        if n_conv > 0:
-            W = &conv_weights[0, 0, 0]
-            CO = &conv_out[0, 0]
     if layer_counts is not None:
         if (layer_shape is None or layer_ndim is None or layer_counts.shape[0] < layers.shape[0]
                 or layer_counts.shape[1] != 4 or layer_shape.shape[1] != 5
@@ -1315,6 +1341,9 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
             lc = &layer_counts[0, 0]
             ls = &layer_shape[0, 0]
             ln = &layer_ndim[0]
+    if n_conv > 0:  # after every check that raises: freed below
+        W = compact = _compact_weights(conv_weights)
+        CO = &conv_out[0, 0]
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         buf = &scratch[tid, 0, 0]
@@ -1347,6 +1376,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                 error[a] = _arch_rows(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf, P,
                                       aux, &totals[0, a], n_arch, &error_layer[a], &output_shape[a, 0],
                                       &output_ndim[a], lc, ls, ln)
+    PyMem_Free(compact)  # the parallel loop cannot raise; NULL when there are no conventions
 
 
 def validate_rows(const int32_t[:, ::1] layers, const int64_t[::1] arch_offsets,

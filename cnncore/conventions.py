@@ -16,8 +16,10 @@ times the batch), affine_in (numel of the input of a BatchNorm / LayerNorm / Gro
 weights), up_nearest / up_linear / up_bilinear / up_bicubic / up_trilinear (numel of the output of
 an Upsample in that mode), up_size (an Upsample given a size: that size, one value alone or the
 product of the values given, as calflops and DeepSpeed count it), up_scale_in / up_scale_out (an
-Upsample given a scale factor: numel of its input / output). docs/conventions.md has the table of
-what each named convention counts.
+Upsample given a scale factor: numel of its input / output), batchstats_in (numel of the input of a
+BatchNorm without running stats, which normalises by batch statistics in eval too), avg_window
+(AvgPool: batch x channels x the product over dimensions of the window sizes clipped to the padded
+input). docs/conventions.md has the table of what each named convention counts.
 
 Rows flagged functional (FLAGS bit 256: from_torch sets it for F.relu, F.adaptive_avg_pool2d, a + b...)
 are weighed by the `functional` table where it lists their layer type, else like the module:
@@ -32,7 +34,7 @@ from . import _format as F
 
 TERMS = ("macs", "flops", "out", "in", "bias_out", "params", "kvol_out", "one", "out_dot", "params_n",
          "affine_in", "up_nearest", "up_linear", "up_bilinear", "up_bicubic", "up_trilinear", "up_size",
-         "up_scale_in", "up_scale_out")
+         "up_scale_in", "up_scale_out", "batchstats_in", "avg_window")
 N_TERMS = len(TERMS)
 
 CONV = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
@@ -100,7 +102,8 @@ NO_FUNCTIONAL = _each(F.OPS, {})
 _PATCHED_FUNCTIONALS = {
     "Conv1d": {"macs": 2, "bias_out": 1}, "Conv2d": {"macs": 2, "bias_out": 1}, "Conv3d": {"macs": 2, "bias_out": 1},
     "Linear": {"macs": 2},  # _linear_flops_compute ignores the bias
-    **_each(BATCHNORM, {"in": 1, "affine_in": 1}),  # eval (running stats): 1 (+1 affine) per element
+    # running stats: 1 (+1 affine) per element; batch statistics: the training rule 4 (+1 affine)
+    **_each(BATCHNORM, {"in": 1, "affine_in": 1, "batchstats_in": 3}),
     **_each(("LayerNorm", "GroupNorm"), {"in": 4, "affine_in": 1}),
     **_each(("ReLU", "PReLU", "ELU", "LeakyReLU", "SiLU", "GELU", "Softmax"), {"in": 1}),
     **_each(POOLS, {"in": 1}),
@@ -135,7 +138,7 @@ NAMED = {
     "ultralytics-thop": Convention(
         "ultralytics-thop", {**_each(MATMUL, {"macs": 1}),
                              **_each(BATCHNORM + ("LayerNorm", "GroupNorm"), {"in": 2, "affine_in": 2}),
-                             **_each(AVGPOOL, {"kvol_out": 1, "out": 1}),
+                             **_each(AVGPOOL, {"avg_window": 1, "out": 1}),
                              **_each(ADAPTIVE_AVG, {"flops": 1, "out": 1}),
                              "Softmax": {"flops": 1}, "PReLU": {"in": 1},
                              "Upsample": {"up_linear": 5, "up_bilinear": 11, "up_bicubic": 259, "up_trilinear": 31}},
@@ -155,12 +158,13 @@ NAMED = {
         functional=NO_FUNCTIONAL),
     "fvcore": Convention(
         "fvcore", {**_each(MATMUL, {"macs": 1}),
-                   **_each(BATCHNORM, {"in": 1, "affine_in": 1}),
+                   **_each(BATCHNORM, {"in": 1, "affine_in": 1, "batchstats_in": 3}),
                    **_each(("LayerNorm", "GroupNorm"), {"in": 4, "affine_in": 1}),
                    "AdaptiveAvgPool2d": {"in": 1},
                    "Upsample": {"up_nearest": 1, "up_bilinear": 4}},
-        "fvcore 0.1.5 FlopCountAnalysis.total(): conv/linear MACs, BatchNorm (eval) 1 (+1 affine) per "
-        "element, LayerNorm/GroupNorm 4 (+1 affine), AdaptiveAvgPool2d 1 per input element (1d/3d: 0), "
+        "fvcore 0.1.5 FlopCountAnalysis.total(): conv/linear MACs, BatchNorm 1 (+1 affine) per element "
+        "(4 (+1) without running stats), LayerNorm/GroupNorm 4 (+1 affine), AdaptiveAvgPool2d 1 per input "
+        "element (1d/3d: 0), "
         "Upsample per output: nearest 1 (2-d only in fvcore), bilinear 4; activations, max/avg pools, "
         "softmax and element-wise ops 0; it traces ATen ops, so functional calls count as modules"),
     "ptflops": Convention(

@@ -586,8 +586,22 @@ def _convention_terms(row, x, y, params, macs, flops):
     size_mode = op == OPS["Upsample"] and row[K0] != 0
     scale_mode = op == OPS["Upsample"] and row[K0] == 0
     up_size = _mul(*row[K0:K0 + max(1, min(row[DIM1], 3))]) if size_mode else 0
+    bn = {OPS[n] for n in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")}
+    batchstats_in = _numel(x) if op in bn and not row[FLAGS] & F_TRACK else 0
+    avg_window = 0
+    if op in {OPS[f"AvgPool{d}d"] for d in (1, 2, 3)}:
+        # window j covers [j*S - P, j*S - P + K) clipped to the padded input [-P, in + P): K less
+        # j*S + K - (in + 2P) for every j from first_over (the first window that overhangs) on
+        avg_window = _mul(y[0], y[1])
+        for i in range(len(y) - 2):
+            k, s, p, n, m = row[K0 + i], row[S0 + i], row[P0 + i], x[2 + i], y[2 + i]
+            first_over = (n + 2 * p - k) // s + 1
+            over = max(0, m - first_over)  # windows j = first_over .. m - 1
+            cut = s * (first_over + m - 1) * over // 2 + (k - n - 2 * p) * over
+            avg_window = _mul(avg_window, m * k - cut)
     return [macs, flops, out, _numel(x), bias_out, params, kvol_out, 1, out_dot, _mul(params, x[0]),
-            affine_in] + per_mode + [up_size, _numel(x) if scale_mode else 0, out if scale_mode else 0]
+            affine_in] + per_mode + [up_size, _numel(x) if scale_mode else 0, out if scale_mode else 0,
+                                     batchstats_in, avg_window]
 
 
 def count_arrays(arrays: dict, per_layer: bool = False, conv_weights=None) -> dict:

@@ -148,7 +148,9 @@ cdef enum:
     T_UP_SIZE = 16  # an Upsample in size mode: its size as calflops/DeepSpeed read it (K0 if one value, else prod K)
     T_UP_SCALE_IN = 17  # an Upsample in scale mode: numel(x)
     T_UP_SCALE_OUT = 18  # an Upsample in scale mode: numel(y)
-    N_TERMS = 19
+    T_BATCHSTATS_IN = 19  # numel(x) of a BatchNorm without running stats (batch statistics in eval too)
+    T_AVG_WINDOW = 20  # AvgPool: N * C * prod over dims of the window sizes clipped to the padded input
+    N_TERMS = 21
 
 cdef int64_t DIM_MAX = 2147483647  # every tensor dimension stays int32, so shape arithmetic is exact
 
@@ -234,6 +236,17 @@ cdef inline int _convention_terms(const int32_t* r, const int64_t* x, const int6
     elif op == OP_UPSAMPLE:
         t[T_UP_SCALE_IN] = x[1]
         t[T_UP_SCALE_OUT] = y[1]
+    t[T_BATCHSTATS_IN] = x[1] if (OP_BN1D <= op <= OP_BN3D and not r[C_FLAGS] & F_TRACK) else 0
+    t[T_AVG_WINDOW] = 0
+    if OP_AVGPOOL1D <= op <= OP_AVGPOOL3D:
+        # y_i windows of K_i, less what the last one (ceil_mode) reaches past the right padding
+        if cc_mul(y[2], y[3], &kv):
+            return E_OVERFLOW
+        for i in range(op - OP_AVGPOOL1D + 1):
+            if cc_mul(kv, y[4 + i] * r[C_K + i] - max(0, (y[4 + i] - 1) * r[C_S + i] + r[C_K + i]
+                                                        - x[4 + i] - 2 * r[C_P + i]), &kv):
+                return E_OVERFLOW
+        t[T_AVG_WINDOW] = kv
     return E_OK
 
 
@@ -1272,7 +1285,7 @@ def format_constants():
                  PARAMS_N=T_PARAMS_N, AFFINE_IN=T_AFFINE_IN, UP_NEAREST=T_UP_NEAREST,
                  UP_LINEAR=T_UP_LINEAR, UP_BILINEAR=T_UP_BILINEAR, UP_BICUBIC=T_UP_BICUBIC,
                  UP_TRILINEAR=T_UP_TRILINEAR, UP_SIZE=T_UP_SIZE, UP_SCALE_IN=T_UP_SCALE_IN,
-                 UP_SCALE_OUT=T_UP_SCALE_OUT)
+                 UP_SCALE_OUT=T_UP_SCALE_OUT, BATCHSTATS_IN=T_BATCHSTATS_IN, AVG_WINDOW=T_AVG_WINDOW)
     return dict(N_FIELDS=NF, N_OPS=N_OPS, ops=ops, errors=errors, columns=columns, flags=flags,
                 DIM_MAX=DIM_MAX, terms=terms, N_TERMS=N_TERMS)
 

@@ -124,6 +124,24 @@ def test_upsample_terms_by_hand(backend):
         assert r.conventions == {t: w.get(t, 0) for t in terms}, up
 
 
+def test_avg_window_and_batchstats_terms_by_hand(backend):
+    # AvgPool2d(3, 2, ceil_mode=True) on 4x8x7 (batch 1): rows ceil(5/2)+1 = 4 windows starting at
+    # 0, 2, 4, 6: the last covers 6..8 of 0..7, so 2 of 3 -> 3+3+3+2 = 11; columns ceil(4/2)+1 = 3
+    # starting at 0, 2, 4, the last covers 4..6 of 0..6: 3+3+3 = 9. avg_window = 4 channels * 11 * 9
+    p = Convention("p", {"AvgPool2d": {"avg_window": 1}})
+    r = cc.count(cc.Sequential(cc.AvgPool2d(3, 2, ceil_mode=True)), (4, 8, 7), conventions=(p,), backend=backend)
+    assert r.conventions["p"] == 4 * 11 * 9
+    # with padding 1: padded rows -1..8 (10 wide), windows at -1, 1, 3, 5, 7 -> the last covers 7..9: 2
+    r = cc.count(cc.Sequential(cc.AvgPool2d(3, 2, padding=1, ceil_mode=True)), (4, 8, 7), conventions=(p,),
+                 backend=backend)
+    assert r.conventions["p"] == 4 * (3 + 3 + 3 + 3 + 2) * (3 + 3 + 3 + 3)
+    # batchstats_in: only a BatchNorm without running stats (2 * 4 * 3 = 24 input elements)
+    b = Convention("b", {"BatchNorm1d": {"batchstats_in": 1}})
+    got = [cc.count(cc.Sequential(cc.BatchNorm1d(4, track_running_stats=t)), (4, 3), batch_size=2,
+                    conventions=(b,), backend=backend).conventions["b"] for t in (True, False)]
+    assert got == [0, 24]
+
+
 def test_functional_table_errors_are_clear():
     with pytest.raises(ValueError, match="unknown layer type 'relu' in functional"):
         Convention("x", {}, functional={"relu": {"in": 1}})

@@ -82,6 +82,10 @@ def layer_cases():
         ("upsample-linear", nn.Sequential(nn.Conv1d(2, 2, 1), nn.Upsample(scale_factor=2, mode="linear")), (1, 2, 4)),
         ("upsample-trilinear", nn.Sequential(
             nn.Conv3d(2, 2, 1), nn.Upsample(scale_factor=2, mode="trilinear")), (1, 2, 3, 3, 3)),
+        ("batch-stats-avgpool-ceil", nn.Sequential(  # the last AvgPool window overhangs the input by 1
+            nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4, track_running_stats=False), nn.AvgPool2d(3, 2, ceil_mode=True),
+            nn.BatchNorm2d(4, affine=False, track_running_stats=False), nn.AvgPool2d(2, 1, padding=1, ceil_mode=True)),
+         (1, 2, 10, 10)),
         ("functional", Functional(), (1, 3, 8, 8)),
     ]
 

@@ -21,7 +21,8 @@ BatchNorm without running stats, which normalises by batch statistics in eval to
 (AvgPool: batch x channels x the product over dimensions of the window sizes clipped to the padded
 input). docs/conventions.md has the table of what each named convention counts.
 
-Rows flagged functional (FLAGS bit 256: from_torch sets it for F.relu, F.adaptive_avg_pool2d, a + b...)
+Rows flagged functional (FLAGS bit 256: from_torch sets it for F.relu, F.adaptive_avg_pool2d, torch.add,
+x.mean((2, 3))...; not for the operators a + b, a * b)
 are weighed by the `functional` table where it lists their layer type, else like the module:
 tools that hook modules only (thop) do not see functional calls, tools that patch torch.nn.functional
 (ptflops) see both and count an nn.ReLU twice (its hook and the F.relu it calls).
@@ -98,7 +99,9 @@ NO_FUNCTIONAL = _each(F.OPS, {})
 
 # calflops and DeepSpeed's flops profiler share one design (calflops copied DeepSpeed's): they patch
 # torch.nn.functional, so a module counts through the function it calls; nn.ReLU6 calls F.hardtanh,
-# which is not patched (0), while F.relu6 is (numel of the input).
+# which is not patched (0), while F.relu6 is (numel of the input). Like ptflops they patch torch.add /
+# Tensor.add and torch.mul / Tensor.mul (numel of the output), not the operators a + b, a * b.
+_PATCHED_CALLS = {"ReLU6": {"in": 1}, "Add": {"out": 1}, "Mul": {"out": 1}}
 _PATCHED_FUNCTIONALS = {
     "Conv1d": {"macs": 2, "bias_out": 1}, "Conv2d": {"macs": 2, "bias_out": 1}, "Conv3d": {"macs": 2, "bias_out": 1},
     "Linear": {"macs": 2},  # _linear_flops_compute ignores the bias
@@ -181,9 +184,11 @@ NAMED = {
         "input batch of 1): conv/transposed conv/linear MACs plus one per output with a bias, norms 1 "
         "(+1 affine; LayerNorm never affine) per element, and everything its torch.nn.functional patches "
         "see: ReLU/PReLU/ELU/GELU modules and pools twice (hook + F call), Upsample 2 per output, "
-        "LeakyReLU/ReLU6 once, SiLU/Softmax once; functional calls once; a + b 0",
+        "LeakyReLU/ReLU6 once, SiLU/Softmax once; functional calls once; torch.add(a, b) / a.add(b) (and mul) "
+        "1 per output, a + b 0",
         functional={**_each(("ReLU", "ReLU6", "ELU", "GELU", "SiLU", "Softmax"), {"in": 1}),
-                    **_each(POOLS, {"in": 1}), "Upsample": {"out": 1}, "LeakyReLU": {}}),
+                    **_each(POOLS, {"in": 1}), "Upsample": {"out": 1}, "LeakyReLU": {},
+                    "Add": {"out": 1}, "Mul": {"out": 1}}),
     "ptflops-aten": Convention(
         "ptflops-aten", _each(MATMUL, {"macs": 1, "bias_out": 1}),
         "ptflops 0.7.5, backend='aten': aten.convolution / addmm / mm MACs plus one per output with a "
@@ -196,14 +201,14 @@ NAMED = {
         "activations, softmax and every pool 1 per input element, Upsample: by size the size alone (not "
         "times batch and channels), by scale 1 per input element (its scale multiplication is a no-op), "
         "ReLU6 module 0 (F.hardtanh is not patched)",
-        functional={"ReLU6": {"in": 1}}),
+        functional=_PATCHED_CALLS),
     "deepspeed": Convention(
         "deepspeed", {**_PATCHED_FUNCTIONALS, **_each(CONV[3:], {"macs": 2, "bias_out": 1}),
                       "Upsample": {"up_size": 1, "up_scale_out": 1}},
         "DeepSpeed 0.19.8 flops profiler get_model_profile (flops): as calflops, with transposed "
         "convolutions right (2 per MAC + bias) and Upsample by scale numel(x) * scale^d (by size: the size "
         "alone, as calflops)",
-        functional={"ReLU6": {"in": 1}}),
+        functional=_PATCHED_CALLS),
     "cnncore": Convention(
         "cnncore", _each(F.OPS, {"flops": 1}), "cnncore's own flops (docs/conventions.md)"),
 }

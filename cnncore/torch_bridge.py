@@ -738,7 +738,8 @@ def from_torch(module, input_shape, batch_size=1, name=None):
         try:
             first_id = next(_graph._ids)
             env[node] = handler(_op_name(node), *args, **kwargs)
-            _flag_functional(env[node], first_id)
+            if not (node.op == "call_function" and node.target in _OPERATORS):
+                _flag_functional(env[node], first_id)
         except _Unsupported as e:
             raise fail(node, ValueError, str(e)) from None
         except TypeError as e:
@@ -754,6 +755,11 @@ def from_torch(module, input_shape, batch_size=1, name=None):
                         f"from its input, got {outputs!r}")
     _attach_uncalled(module, tracer, leaf_calls, inputs)
     return Model(inputs, outs, name=name or type(module).__name__)
+
+
+# `a + b`, `a += b`, `a * b`: operators are not function calls for the tools that patch torch.add
+# and Tensor.add (ptflops, calflops, deepspeed count torch.add(a, b) and a.add(b), never a + b)
+_OPERATORS = {operator.add, operator.iadd, operator.mul, operator.imul}
 
 
 def _flag_functional(result, first_id):

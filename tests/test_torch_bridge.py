@@ -482,9 +482,10 @@ def test_errors_name_the_node():
 
 
 def test_functional_calls_are_flagged_functional():
-    """Rows from a torch.nn.functional / torch call or an operator carry FLAGS bit 256 (conventions
-    of tools that treat them differently read it); rows from modules do not. x.mean((2, 3)) makes
-    two rows (a pool and a flatten), both from the one call."""
+    """Rows from a torch.nn.functional / torch call or a tensor method carry FLAGS bit 256
+    (conventions of tools that treat them differently read it); rows from modules and from the
+    operators a + b, a * b do not. x.mean((2, 3)) makes two rows (a pool and a flatten), both from
+    the one call."""
     from cnncore import _format as FMT
 
     class Net(nn.Module):
@@ -495,11 +496,12 @@ def test_functional_calls_are_flagged_functional():
 
         def forward(self, x):
             y = self.conv(x)
-            z = F.relu(y) + y
+            z = torch.add(F.relu(y) + y, y).mul(y) * y
             return torch.cat([self.pool(z).flatten(1), z.mean((2, 3))], 1)
 
     model = cc.from_torch(Net(), (3, 8, 8))
     rows = cc.pack([model]).arrays()["layers"]
     got = [(FMT.OP_NAMES[int(r[FMT.OP])], bool(r[FMT.FLAGS] & FMT.F_FUNCTIONAL)) for r in rows]
-    assert got == [("Conv2d", False), ("ReLU", True), ("Add", True), ("AdaptiveAvgPool2d", False),
-                   ("Flatten", True), ("AdaptiveAvgPool2d", True), ("Flatten", True), ("Cat", True)]
+    assert got == [("Conv2d", False), ("ReLU", True), ("Add", False), ("Add", True), ("Mul", True), ("Mul", False),
+                   ("AdaptiveAvgPool2d", False), ("Flatten", True), ("AdaptiveAvgPool2d", True), ("Flatten", True),
+                   ("Cat", True)]

@@ -6,8 +6,9 @@ flops profiler, thop 0.1.1, fvcore 0.1.5 and ultralytics-thop 2.2.3 (which insta
 Truth is the number each tool returns by default for the same torch module and input (ptflops and
 its batch of 1 built from input_res; calflops' FLOPs; DeepSpeed's flops), on small models covering
 every layer type the tool counts, modules and functional calls, torchvision's ResNet-18 and
-MobileNetV2, and random graphs (tests/test_graph_torch.py's generator); cnncore's side is
-`cc.count(cc.from_torch(module, ...), conventions=(tool,))`.
+MobileNetV2, random graphs (tests/test_graph_torch.py's generator) and cnncore zoo models run in
+torch through cc.to_torch; cnncore's side is `cc.count(cc.from_torch(module, ...), conventions=(tool,))`
+(for the zoo models, `cc.count(cc.zoo.<name>(), ...)` on the model itself).
 """
 from __future__ import annotations
 
@@ -114,8 +115,17 @@ def random_cases():
     return out
 
 
+CC_ZOO = ("mobilenet_v3_small", "shufflenet_v2_x0_5", "squeezenet1_0", "efficientnet_b0", "mnasnet0_5")
+
+
+def cc_zoo_cases():
+    """cnncore's own zoo models built with its API, run in torch through cc.to_torch (SE blocks,
+    Hardswish, channel shuffle, concat): the tool counts the torch module, cnncore the model."""
+    return [(f"cc.zoo.{n}", cc.to_torch(getattr(cc.zoo, n)()).eval(), (1, 3, 224, 224)) for n in CC_ZOO]
+
+
 def cases(kind):
-    return {"layers": layer_cases, "zoo": zoo_cases, "random": random_cases}[kind]()
+    return {"layers": layer_cases, "zoo": zoo_cases, "random": random_cases, "cc-zoo": cc_zoo_cases}[kind]()
 
 
 # What a tool cannot take or what cnncore's table does not reproduce (docs/conventions.md says why)
@@ -158,7 +168,9 @@ def tool_count(tool, m, shape):
     raise AssertionError(tool)
 
 
-def cnncore_count(tool, m, shape):
+def cnncore_count(tool, m, shape, name=""):
+    if name.startswith("cc.zoo."):
+        return cc.count(getattr(cc.zoo, name[len("cc.zoo."):])(), conventions=(tool,)).conventions[tool]
     with warnings.catch_warnings():
         # a random graph's dead branch may hold a module from_torch cannot give an input to: it
         # warns that its params are not counted; it never runs, so no tool counts its operations
@@ -171,7 +183,7 @@ _IMPORT = {"ptflops": "ptflops", "ptflops-aten": "ptflops", "calflops": "calflop
            "deepspeed": "deepspeed.profiling.flops_profiler", "thop": "thop", "fvcore": "fvcore"}
 
 
-@pytest.mark.parametrize("kind", ["layers", "zoo", "random"])
+@pytest.mark.parametrize("kind", ["layers", "zoo", "random", "cc-zoo"])
 @pytest.mark.parametrize("tool", IN_PROCESS)
 def test_convention_equals_the_installed_tool(tool, kind):
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -181,7 +193,7 @@ def test_convention_equals_the_installed_tool(tool, kind):
     for name, m, shape in cases(kind):
         if (tool, name) in SKIP:
             continue
-        want, got = tool_count(tool, m, shape), cnncore_count(tool, m, shape)
+        want, got = tool_count(tool, m, shape), cnncore_count(tool, m, shape, name)
         if got != want:
             bad.append((name, got, want))
     assert not bad, f"{tool}: (case, cnncore, tool) {bad}"
@@ -211,7 +223,7 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.parametrize("kind", ["layers", "zoo", "random"])
+@pytest.mark.parametrize("kind", ["layers", "zoo", "random", "cc-zoo"])
 def test_ultralytics_thop_convention_equals_the_tool(uthop_dir, kind):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(uthop_dir), str(ROOT / "tests"), str(ROOT / "benchmarks")]))
     proc = subprocess.run([sys.executable, "-c", _UTHOP_SCRIPT, str(uthop_dir), kind], cwd=ROOT, env=env,
@@ -219,5 +231,5 @@ def test_ultralytics_thop_convention_equals_the_tool(uthop_dir, kind):
     assert proc.returncode == 0, proc.stderr[-2000:]
     want = json.loads(proc.stdout.strip().splitlines()[-1])
     assert want
-    got = {name: cnncore_count("ultralytics-thop", m, shape) for name, m, shape in cases(kind) if name in want}
+    got = {name: cnncore_count("ultralytics-thop", m, shape, name) for name, m, shape in cases(kind) if name in want}
     assert got == want

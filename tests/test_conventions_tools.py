@@ -1,6 +1,6 @@
 """The named conventions of other counters against the real tools, installed from PyPI (pinned in
 the `test` extra): ptflops 0.7.5 (pytorch and aten backends), calflops 0.3.2, DeepSpeed 0.19.8's
-flops profiler, thop 0.1.1, fvcore 0.1.5 and ultralytics-thop 2.2.3 (which installs a module named
+flops profiler, thop 0.1.1, fvcore 0.1.5, torchinfo 1.8 and ultralytics-thop 2.2.3 (which installs a module named
 `thop` too, so it runs in a subprocess with its own install directory first on sys.path).
 
 Truth is the number each tool returns by default for the same torch module and input (ptflops and
@@ -33,7 +33,7 @@ import cnncore as cc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 UTHOP = "ultralytics-thop==2.2.3"
-IN_PROCESS = ("ptflops", "ptflops-aten", "calflops", "deepspeed", "thop", "fvcore")
+IN_PROCESS = ("ptflops", "ptflops-aten", "calflops", "deepspeed", "thop", "fvcore", "torchinfo")
 N_RANDOM = 25  # random graphs per tool
 
 
@@ -155,6 +155,9 @@ def tool_count(tool, m, shape):
         if tool in ("thop", "ultralytics-thop"):  # the same module name; which one is on sys.path decides
             from thop import profile
             return int(profile(m, inputs=(x,), verbose=False)[0])
+        if tool == "torchinfo":
+            from torchinfo import summary
+            return int(summary(m, input_size=tuple(shape), verbose=0).total_mult_adds)
         if tool == "fvcore":
             from fvcore.nn import FlopCountAnalysis
             logging.disable(logging.WARNING)  # fvcore logs every operator it skips
@@ -180,7 +183,8 @@ def cnncore_count(tool, m, shape, name=""):
 
 
 _IMPORT = {"ptflops": "ptflops", "ptflops-aten": "ptflops", "calflops": "calflops",
-           "deepspeed": "deepspeed.profiling.flops_profiler", "thop": "thop", "fvcore": "fvcore"}
+           "deepspeed": "deepspeed.profiling.flops_profiler", "thop": "thop", "fvcore": "fvcore",
+           "torchinfo": "torchinfo"}
 
 
 @pytest.mark.parametrize("kind", ["layers", "zoo", "random", "cc-zoo"])

@@ -1,6 +1,7 @@
 """The named conventions of other counters against the real tools, installed from PyPI (pinned in
 the `test` extra): ptflops 0.7.5 (pytorch and aten backends), calflops 0.3.2, DeepSpeed 0.19.8's
-flops profiler, thop 0.1.1, fvcore 0.1.5, torchinfo 1.8 and ultralytics-thop 2.2.3 (which installs a module named
+flops profiler, thop 0.1.1, fvcore 0.1.5, torchinfo 1.8, ultralytics-thop 2.2.3, and torch's own
+FlopCounterMode (which installs a module named
 `thop` too, so it runs in a subprocess with its own install directory first on sys.path).
 
 Truth is the number each tool returns by default for the same torch module and input (ptflops and
@@ -33,7 +34,7 @@ import cnncore as cc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 UTHOP = "ultralytics-thop==2.2.3"
-IN_PROCESS = ("ptflops", "ptflops-aten", "calflops", "deepspeed", "thop", "fvcore", "torchinfo")
+IN_PROCESS = ("ptflops", "ptflops-aten", "calflops", "deepspeed", "thop", "fvcore", "torchinfo", "flopcounter")
 N_RANDOM = 25  # random graphs per tool
 
 
@@ -155,6 +156,11 @@ def tool_count(tool, m, shape):
         if tool in ("thop", "ultralytics-thop"):  # the same module name; which one is on sys.path decides
             from thop import profile
             return int(profile(m, inputs=(x,), verbose=False)[0])
+        if tool == "flopcounter":
+            from torch.utils.flop_counter import FlopCounterMode
+            with FlopCounterMode(display=False) as fc:
+                m(x)
+            return fc.get_total_flops()
         if tool == "torchinfo":
             from torchinfo import summary
             return int(summary(m, input_size=tuple(shape), verbose=0).total_mult_adds)
@@ -184,7 +190,7 @@ def cnncore_count(tool, m, shape, name=""):
 
 _IMPORT = {"ptflops": "ptflops", "ptflops-aten": "ptflops", "calflops": "calflops",
            "deepspeed": "deepspeed.profiling.flops_profiler", "thop": "thop", "fvcore": "fvcore",
-           "torchinfo": "torchinfo"}
+           "torchinfo": "torchinfo", "flopcounter": "torch.utils.flop_counter"}
 
 
 @pytest.mark.parametrize("kind", ["layers", "zoo", "random", "cc-zoo"])

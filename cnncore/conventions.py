@@ -19,7 +19,10 @@ product of the values given, as calflops and DeepSpeed count it), up_scale_in / 
 Upsample given a scale factor: numel of its input / output), batchstats_in (numel of the input of a
 BatchNorm without running stats, which normalises by batch statistics in eval too), avg_window
 (AvgPool: batch x channels x the product over dimensions of the window sizes clipped to the padded
-input). docs/conventions.md has the table of what each named convention counts.
+input), sym_macs / sym_bias_out (a convolution's macs / bias_out, except that padding='same' is
+taken as d(k-1)//2 on both sides, one output short per dimension with an odd total padding, as
+calflops and DeepSpeed size it), same_macs (the macs of a convolution with padding='same', else 0).
+docs/conventions.md has the table of what each named convention counts.
 
 Rows flagged functional (FLAGS bit 256: from_torch sets it for F.relu, F.adaptive_avg_pool2d, torch.add,
 x.mean((2, 3))...; not for the operators a + b, a * b)
@@ -35,7 +38,8 @@ from . import _format as F
 
 TERMS = ("macs", "flops", "out", "in", "bias_out", "params", "kvol_out", "one", "out_dot", "params_n",
          "affine_in", "up_nearest", "up_linear", "up_bilinear", "up_bicubic", "up_trilinear", "up_size",
-         "up_scale_in", "up_scale_out", "batchstats_in", "avg_window")
+         "up_scale_in", "up_scale_out", "batchstats_in", "avg_window", "sym_macs", "sym_bias_out",
+         "same_macs")
 N_TERMS = len(TERMS)
 
 CONV = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
@@ -103,7 +107,7 @@ NO_FUNCTIONAL = _each(F.OPS, {})
 # Tensor.add and torch.mul / Tensor.mul (numel of the output), not the operators a + b, a * b.
 _PATCHED_CALLS = {"ReLU6": {"in": 1}, "Add": {"out": 1}, "Mul": {"out": 1}}
 _PATCHED_FUNCTIONALS = {
-    "Conv1d": {"macs": 2, "bias_out": 1}, "Conv2d": {"macs": 2, "bias_out": 1}, "Conv3d": {"macs": 2, "bias_out": 1},
+    **_each(CONV[:3], {"sym_macs": 2, "sym_bias_out": 1}),
     "Linear": {"macs": 2},  # _linear_flops_compute ignores the bias
     # running stats: 1 (+1 affine) per element; batch statistics: the training rule 4 (+1 affine)
     **_each(BATCHNORM, {"in": 1, "affine_in": 1, "batchstats_in": 3}),
@@ -161,12 +165,14 @@ NAMED = {
         functional=NO_FUNCTIONAL),
     "fvcore": Convention(
         "fvcore", {**_each(MATMUL, {"macs": 1}),
+                   # padding='same' runs aten::_convolution_mode, which fvcore has no handle for: 0
+                   **_each(CONV[:3], {"macs": 1, "same_macs": -1}),
                    **_each(BATCHNORM, {"in": 1, "affine_in": 1, "batchstats_in": 3}),
                    **_each(("LayerNorm", "GroupNorm"), {"in": 4, "affine_in": 1}),
                    "AdaptiveAvgPool2d": {"in": 1},
                    "Upsample": {"up_nearest": 1, "up_bilinear": 4}},
-        "fvcore 0.1.5 FlopCountAnalysis.total(): conv/linear MACs, BatchNorm 1 (+1 affine) per element "
-        "(4 (+1) without running stats), LayerNorm/GroupNorm 4 (+1 affine), AdaptiveAvgPool2d 1 per input "
+        "fvcore 0.1.5 FlopCountAnalysis.total(): conv/linear MACs (a conv with padding='same' 0), BatchNorm "
+        "1 (+1 affine) per element (4 (+1) without running stats), LayerNorm/GroupNorm 4 (+1 affine), AdaptiveAvgPool2d 1 per input "
         "element (1d/3d: 0), "
         "Upsample per output: nearest 1 (2-d only in fvcore), bilinear 4; activations, max/avg pools, "
         "softmax and element-wise ops 0; it traces ATen ops, so functional calls count as modules"),
@@ -196,7 +202,8 @@ NAMED = {
     "calflops": Convention(
         "calflops", {**_PATCHED_FUNCTIONALS, **_each(CONV[3:], {"macs": 2, "bias_out": 1}),
                      "Upsample": {"up_size": 1, "up_scale_in": 1}},
-        "calflops 0.3.2 calculate_flops (FLOPs): conv 2 per MAC + 1 per output with a bias, linear 2 per MAC "
+        "calflops 0.3.2 calculate_flops (FLOPs): conv 2 per MAC + 1 per output with a bias (padding='same' "
+        "sized as d(k-1)//2 on both sides), linear 2 per MAC "
         "(bias ignored), BatchNorm (eval) 1 (+1 affine), LayerNorm/GroupNorm 4 (+1 affine), ReLU-like "
         "activations, softmax and every pool 1 per input element, Upsample: by size the size alone (not "
         "times batch and channels), by scale 1 per input element (its scale multiplication is a no-op), "

@@ -599,9 +599,20 @@ def _convention_terms(row, x, y, params, macs, flops):
             over = max(0, m - first_over)  # windows j = first_over .. m - 1
             cut = s * (first_over + m - 1) * over // 2 + (k - n - 2 * p) * over
             avg_window = _mul(avg_window, m * k - cut)
+    sym_macs, sym_bias_out = macs, bias_out
+    if op in _CONV_OPS and row[FLAGS] & F_SAME:
+        # calflops / DeepSpeed size a padding='same' conv as if padded d(k-1)//2 on both sides
+        dims = []
+        for i in range(len(x) - 2):
+            k, dil = row[K0 + i], row[D0 + i]
+            dims.append(x[2 + i] + 2 * (dil * (k - 1) // 2) - dil * (k - 1))
+        sym_out = _mul(y[0], y[1], *dims)
+        sym_bias_out = sym_out if row[FLAGS] & F_BIAS else 0
+        sym_macs = _mul(sym_out, x[1] // row[GROUPS], *_fields(row, _K, len(dims)))
     return [macs, flops, out, _numel(x), bias_out, params, kvol_out, 1, out_dot, _mul(params, x[0]),
             affine_in] + per_mode + [up_size, _numel(x) if scale_mode else 0, out if scale_mode else 0,
-                                     batchstats_in, avg_window]
+                                     batchstats_in, avg_window, sym_macs, sym_bias_out,
+                                     macs if op in _CONV_OPS and row[FLAGS] & F_SAME else 0]
 
 
 def count_arrays(arrays: dict, per_layer: bool = False, conv_weights=None) -> dict:

@@ -150,7 +150,10 @@ cdef enum:
     T_UP_SCALE_OUT = 18  # an Upsample in scale mode: numel(y)
     T_BATCHSTATS_IN = 19  # numel(x) of a BatchNorm without running stats (batch statistics in eval too)
     T_AVG_WINDOW = 20  # AvgPool: N * C * prod over dims of the window sizes clipped to the padded input
-    N_TERMS = 21
+    T_SYM_MACS = 21  # a direct conv's MACs with padding='same' taken as d(k-1)//2 on both sides
+    T_SYM_BIAS_OUT = 22  # its outputs so sized when it has a bias (else 0)
+    T_SAME_MACS = 23  # the MACs of a direct conv with padding='same' (else 0)
+    N_TERMS = 24
 
 cdef int64_t DIM_MAX = 2147483647  # every tensor dimension stays int32, so shape arithmetic is exact
 
@@ -236,6 +239,18 @@ cdef inline int _convention_terms(const int32_t* r, const int64_t* x, const int6
     elif op == OP_UPSAMPLE:
         t[T_UP_SCALE_IN] = x[1]
         t[T_UP_SCALE_OUT] = y[1]
+    t[T_SYM_MACS] = c.macs
+    t[T_SYM_BIAS_OUT] = t[T_BIAS_OUT]
+    t[T_SAME_MACS] = c.macs if (OP_CONV1D <= op <= OP_CONV3D and r[C_FLAGS] & F_SAME) else 0
+    if OP_CONV1D <= op <= OP_CONV3D and r[C_FLAGS] & F_SAME and r[C_GROUPS] >= 1:
+        # stride 1: each dimension one shorter where the total padding d(k-1) is odd
+        sym = y[2] * y[3]
+        for i in range(d):
+            if cc_mul(sym, y[4 + i] - (r[C_D + i] * <int64_t>(r[C_K + i] - 1)) % 2, &sym):
+                return E_OVERFLOW
+        t[T_SYM_BIAS_OUT] = sym if r[C_FLAGS] & F_BIAS else 0
+        if cc_mul(sym, kv, &sym) or cc_mul(sym, x[3] / r[C_GROUPS], &t[T_SYM_MACS]):
+            return E_OVERFLOW
     t[T_BATCHSTATS_IN] = x[1] if (OP_BN1D <= op <= OP_BN3D and not r[C_FLAGS] & F_TRACK) else 0
     t[T_AVG_WINDOW] = 0
     if OP_AVGPOOL1D <= op <= OP_AVGPOOL3D:
@@ -1285,7 +1300,8 @@ def format_constants():
                  PARAMS_N=T_PARAMS_N, AFFINE_IN=T_AFFINE_IN, UP_NEAREST=T_UP_NEAREST,
                  UP_LINEAR=T_UP_LINEAR, UP_BILINEAR=T_UP_BILINEAR, UP_BICUBIC=T_UP_BICUBIC,
                  UP_TRILINEAR=T_UP_TRILINEAR, UP_SIZE=T_UP_SIZE, UP_SCALE_IN=T_UP_SCALE_IN,
-                 UP_SCALE_OUT=T_UP_SCALE_OUT, BATCHSTATS_IN=T_BATCHSTATS_IN, AVG_WINDOW=T_AVG_WINDOW)
+                 UP_SCALE_OUT=T_UP_SCALE_OUT, BATCHSTATS_IN=T_BATCHSTATS_IN, AVG_WINDOW=T_AVG_WINDOW,
+                 SYM_MACS=T_SYM_MACS, SYM_BIAS_OUT=T_SYM_BIAS_OUT, SAME_MACS=T_SAME_MACS)
     return dict(N_FIELDS=NF, N_OPS=N_OPS, ops=ops, errors=errors, columns=columns, flags=flags,
                 DIM_MAX=DIM_MAX, terms=terms, N_TERMS=N_TERMS)
 

@@ -89,6 +89,9 @@ def layer_cases():
             nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4, track_running_stats=False), nn.AvgPool2d(3, 2, ceil_mode=True),
             nn.BatchNorm2d(4, affine=False, track_running_stats=False), nn.AvgPool2d(2, 1, padding=1, ceil_mode=True)),
          (1, 2, 10, 10)),
+        ("conv-same-even-kernel", nn.Sequential(  # calflops/deepspeed: one output short per even d(k-1)
+            nn.Conv2d(2, 3, 4, padding="same"), nn.Conv2d(3, 4, (2, 3), padding="same", dilation=(1, 2), bias=False),
+            nn.Identity()), (1, 2, 8, 8)),
         ("functional", Functional(), (1, 3, 8, 8)),
     ]
 

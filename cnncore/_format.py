@@ -40,7 +40,9 @@ F_SAME = 16  # convolution padding='same'
 F_IMPLICIT_DIM = 32  # Softmax(dim=None): torch's legacy implicit dim
 F_UNUSED = 64  # the layer exists but no output depends on it: params/buffers only (no MACs, FLOPs, activations)
 F_OUTPUT = 128  # the layer's output is a model output (kept to the end); the last such row is "the" output
-FLAG_MASK = 255
+F_FUNCTIONAL = 256  # the row came from a function call (F.relu, torch.add, a + b), not an nn.Module:
+# only conventions of other tools read it (some count a functional call and a module differently)
+FLAG_MASK = 511
 
 # ---- op codes -----------------------------------------------------------------------------------
 OPS = {

@@ -36,8 +36,8 @@ from functools import partial
 from math import gcd
 
 from cnncore._format import (
-    D0, DIM0, DIM1, F_AFFINE, F_BIAS, F_CEIL, F_IMPLICIT_DIM, F_OUTPUT, F_SAME, F_TRACK, F_UNUSED, FLAGS,
-    GROUPS, IN, K0, MAX_NDIM, N_FIELDS, NSRC, O0, OP, OPS, OUT, P0, P1, P2, S0, SRC, XOFF,
+    D0, DIM0, DIM1, F_AFFINE, F_BIAS, F_CEIL, F_IMPLICIT_DIM, F_FUNCTIONAL, F_OUTPUT, F_SAME, F_TRACK, F_UNUSED, FLAGS,
+    GROUPS, IN, K0, MAX_NDIM, N_FIELDS, N_OPS, NSRC, O0, OP, OPS, OUT, P0, P1, P2, S0, SRC, XOFF,
     ERROR_CODES,
 )
 
@@ -578,8 +578,41 @@ def _convention_terms(row, x, y, params, macs, flops):
         out_dot = _mul(kvol_out, x[1] // row[GROUPS])
     norms = {OPS[n] for n in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm")}
     affine_in = _numel(x) if row[FLAGS] & F_AFFINE and op in norms else 0
+    # Upsample's output once per mode (codes 0..4: nearest, linear, bilinear, bicubic, trilinear),
+    # so a tool may weigh nearest and bilinear differently
+    per_mode = [out if op == OPS["Upsample"] and row[DIM0] == mode else 0 for mode in range(5)]
+    # size mode (K0 != 0): the size as calflops / DeepSpeed multiply it out: one value (DIM1 = 0)
+    # is taken alone, else the product of the DIM1 values given; scale mode: numel in and out
+    size_mode = op == OPS["Upsample"] and row[K0] != 0
+    scale_mode = op == OPS["Upsample"] and row[K0] == 0
+    up_size = _mul(*row[K0:K0 + max(1, min(row[DIM1], 3))]) if size_mode else 0
+    bn = {OPS[n] for n in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")}
+    batchstats_in = _numel(x) if op in bn and not row[FLAGS] & F_TRACK else 0
+    avg_window = 0
+    if op in {OPS[f"AvgPool{d}d"] for d in (1, 2, 3)}:
+        # window j covers [j*S - P, j*S - P + K) clipped to the padded input [-P, in + P): K less
+        # j*S + K - (in + 2P) for every j from first_over (the first window that overhangs) on
+        avg_window = _mul(y[0], y[1])
+        for i in range(len(y) - 2):
+            k, s, p, n, m = row[K0 + i], row[S0 + i], row[P0 + i], x[2 + i], y[2 + i]
+            first_over = (n + 2 * p - k) // s + 1
+            over = max(0, m - first_over)  # windows j = first_over .. m - 1
+            cut = s * (first_over + m - 1) * over // 2 + (k - n - 2 * p) * over
+            avg_window = _mul(avg_window, m * k - cut)
+    sym_macs, sym_bias_out = macs, bias_out
+    if op in _CONV_OPS and row[FLAGS] & F_SAME:
+        # calflops / DeepSpeed size a padding='same' conv as if padded d(k-1)//2 on both sides
+        dims = []
+        for i in range(len(x) - 2):
+            k, dil = row[K0 + i], row[D0 + i]
+            dims.append(x[2 + i] + 2 * (dil * (k - 1) // 2) - dil * (k - 1))
+        sym_out = _mul(y[0], y[1], *dims)
+        sym_bias_out = sym_out if row[FLAGS] & F_BIAS else 0
+        sym_macs = _mul(sym_out, x[1] // row[GROUPS], *_fields(row, _K, len(dims)))
     return [macs, flops, out, _numel(x), bias_out, params, kvol_out, 1, out_dot, _mul(params, x[0]),
-            affine_in]
+            affine_in] + per_mode + [up_size, _numel(x) if scale_mode else 0, out if scale_mode else 0,
+                                     batchstats_in, avg_window, sym_macs, sym_bias_out,
+                                     macs if op in _CONV_OPS and row[FLAGS] & F_SAME else 0]
 
 
 def count_arrays(arrays: dict, per_layer: bool = False, conv_weights=None) -> dict:
@@ -608,7 +641,7 @@ def count_arrays(arrays: dict, per_layer: bool = False, conv_weights=None) -> di
     out["output_shape"] = [[0] * MAX_NDIM for _ in range(n_arch)]
     out["error_layer"] = [-1] * n_arch
     n_conv = len(conv_weights) if conv_weights else 0
-    if n_conv:  # conventions of other tools: conv_weights[j][op][term] (cnncore/conventions.py)
+    if n_conv:  # conventions of other tools: conv_weights[j][op (+ N_OPS if functional)][term] (conventions.py)
         out["conventions"] = [[0] * n_arch for _ in range(n_conv)]
     if per_layer:
         for k in ("layer_params", "layer_buffers", "layer_macs", "layer_flops", "layer_ndim"):
@@ -629,8 +662,10 @@ def count_arrays(arrays: dict, per_layer: bool = False, conv_weights=None) -> di
                 if n_conv and not layers[g][FLAGS] & F_UNUSED:  # only layers that run
                     x = _resolve(layers[g][SRC], index, shapes, inputs)
                     terms = _convention_terms(layers[g], x, y, params, macs, flops)
+                    # a row flagged functional (F.relu, not nn.ReLU) reads the second half of the table
+                    table_row = layers[g][OP] + (N_OPS if layers[g][FLAGS] & F_FUNCTIONAL else 0)
                     for j in range(n_conv):
-                        w = conv_weights[j][layers[g][OP]]
+                        w = conv_weights[j][table_row]
                         for t in range(len(terms)):  # term by term, each step within int64
                             if w[t]:
                                 conv[j] = _c(conv[j] + _mul(w[t], terms[t]))

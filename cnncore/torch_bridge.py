@@ -21,6 +21,8 @@ import re
 import warnings
 from collections import OrderedDict
 
+from . import _format as F_
+from . import graph as _graph
 from . import layers as L
 from .graph import Add, Cat, Input, Model, Mul, Slice, Tensor, _call, add, cat, chunk, flatten, mul, split
 from .layers import Layer
@@ -734,7 +736,10 @@ def from_torch(module, input_shape, batch_size=1, name=None):
             env[node] = node.target(*args, **kwargs)
             continue
         try:
+            first_id = next(_graph._ids)
             env[node] = handler(_op_name(node), *args, **kwargs)
+            if not (node.op == "call_function" and node.target in _OPERATORS):
+                _flag_functional(env[node], first_id)
         except _Unsupported as e:
             raise fail(node, ValueError, str(e)) from None
         except TypeError as e:
@@ -750,6 +755,25 @@ def from_torch(module, input_shape, batch_size=1, name=None):
                         f"from its input, got {outputs!r}")
     _attach_uncalled(module, tracer, leaf_calls, inputs)
     return Model(inputs, outs, name=name or type(module).__name__)
+
+
+# `a + b`, `a += b`, `a * b`: operators are not function calls for the tools that patch torch.add
+# and Tensor.add (ptflops, calflops, deepspeed count torch.add(a, b) and a.add(b), never a + b)
+_OPERATORS = {operator.add, operator.iadd, operator.mul, operator.imul}
+
+
+def _flag_functional(result, first_id):
+    """Flag functional (FLAGS bit 256) the rows one function call made: every call node created
+    since first_id that result depends on (F.relu is one row; x.mean((2, 3)) a pool and a flatten).
+    Conventions of tools that see modules and functions differently read the flag."""
+    stack = [t for t in _leaves(result) if isinstance(t, Tensor)]
+    while stack:
+        node = stack.pop().node
+        if node is not None and node._id > first_id and isinstance(node.module, Layer):
+            fields = node.module._fields
+            if not fields.get(F_.FLAGS, 0) & F_.F_FUNCTIONAL:
+                fields[F_.FLAGS] = fields.get(F_.FLAGS, 0) | F_.F_FUNCTIONAL
+                stack.extend(node.inputs)
 
 
 def _leaves(v):

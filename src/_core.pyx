@@ -12,6 +12,7 @@ Errors are status codes returned up the call chain; nothing here raises or alloc
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.math cimport floor
 from libc.string cimport memcpy
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython.parallel cimport prange, parallel, threadid
 
 cdef extern from "_checked.h" nogil:
@@ -49,7 +50,8 @@ cdef enum:
     F_IMPLICIT_DIM = 32
     F_UNUSED = 64
     F_OUTPUT = 128
-    FLAG_MASK = 255
+    F_FUNCTIONAL = 256
+    FLAG_MASK = 511
 
 cdef enum:
     OP_IDENTITY = 0
@@ -138,7 +140,20 @@ cdef enum:
                    # the MACs for linear layers (a transposed conv counted as if it were direct)
     T_PARAMS_N = 9  # params * N (the batch: the input's first dimension)
     T_AFFINE_IN = 10  # numel of the input of a normalisation with affine weights, else 0
-    N_TERMS = 11
+    T_UP_NEAREST = 11  # numel(y) of an Upsample in mode nearest (T_UP_NEAREST + mode for the others)
+    T_UP_LINEAR = 12
+    T_UP_BILINEAR = 13
+    T_UP_BICUBIC = 14
+    T_UP_TRILINEAR = 15
+    T_UP_SIZE = 16  # an Upsample in size mode: its size as calflops/DeepSpeed read it (K0 if one value, else prod K)
+    T_UP_SCALE_IN = 17  # an Upsample in scale mode: numel(x)
+    T_UP_SCALE_OUT = 18  # an Upsample in scale mode: numel(y)
+    T_BATCHSTATS_IN = 19  # numel(x) of a BatchNorm without running stats (batch statistics in eval too)
+    T_AVG_WINDOW = 20  # AvgPool: N * C * prod over dims of the window sizes clipped to the padded input
+    T_SYM_MACS = 21  # a direct conv's MACs with padding='same' taken as d(k-1)//2 on both sides
+    T_SYM_BIAS_OUT = 22  # its outputs so sized when it has a bias (else 0)
+    T_SAME_MACS = 23  # the MACs of a direct conv with padding='same' (else 0)
+    N_TERMS = 24
 
 cdef int64_t DIM_MAX = 2147483647  # every tensor dimension stays int32, so shape arithmetic is exact
 
@@ -211,18 +226,82 @@ cdef inline int _convention_terms(const int32_t* r, const int64_t* x, const int6
     if cc_mul(c.params, x[2], &t[T_PARAMS_N]):
         return E_OVERFLOW
     t[T_AFFINE_IN] = x[1] if (r[C_FLAGS] & F_AFFINE and (OP_BN1D <= op <= OP_GROUPNORM)) else 0
+    for i in range(5):  # Upsample per mode (modes 0..4 in the order of the T_UP_* terms)
+        t[T_UP_NEAREST + i] = y[1] if (op == OP_UPSAMPLE and r[C_DIM0] == i) else 0
+    t[T_UP_SIZE] = 0
+    t[T_UP_SCALE_IN] = 0
+    t[T_UP_SCALE_OUT] = 0
+    if op == OP_UPSAMPLE and r[C_K] != 0:  # size mode (the op checked the sizes: >= 1, int32)
+        t[T_UP_SIZE] = r[C_K]
+        for i in range(1, r[C_DIM1] if r[C_DIM1] <= 3 else 3):
+            if cc_mul(t[T_UP_SIZE], r[C_K + i], &t[T_UP_SIZE]):
+                return E_OVERFLOW
+    elif op == OP_UPSAMPLE:
+        t[T_UP_SCALE_IN] = x[1]
+        t[T_UP_SCALE_OUT] = y[1]
+    t[T_SYM_MACS] = c.macs
+    t[T_SYM_BIAS_OUT] = t[T_BIAS_OUT]
+    t[T_SAME_MACS] = c.macs if (OP_CONV1D <= op <= OP_CONV3D and r[C_FLAGS] & F_SAME) else 0
+    if OP_CONV1D <= op <= OP_CONV3D and r[C_FLAGS] & F_SAME and r[C_GROUPS] >= 1:
+        # stride 1: each dimension one shorter where the total padding d(k-1) is odd
+        sym = y[2] * y[3]
+        for i in range(d):
+            if cc_mul(sym, y[4 + i] - (r[C_D + i] * <int64_t>(r[C_K + i] - 1)) % 2, &sym):
+                return E_OVERFLOW
+        t[T_SYM_BIAS_OUT] = sym if r[C_FLAGS] & F_BIAS else 0
+        if cc_mul(sym, kv, &sym) or cc_mul(sym, x[3] / r[C_GROUPS], &t[T_SYM_MACS]):
+            return E_OVERFLOW
+    t[T_BATCHSTATS_IN] = x[1] if (OP_BN1D <= op <= OP_BN3D and not r[C_FLAGS] & F_TRACK) else 0
+    t[T_AVG_WINDOW] = 0
+    if OP_AVGPOOL1D <= op <= OP_AVGPOOL3D:
+        # y_i windows of K_i, less what the last one (ceil_mode) reaches past the right padding
+        if cc_mul(y[2], y[3], &kv):
+            return E_OVERFLOW
+        for i in range(op - OP_AVGPOOL1D + 1):
+            if cc_mul(kv, y[4 + i] * r[C_K + i] - max(0, (y[4 + i] - 1) * r[C_S + i] + r[C_K + i]
+                                                        - x[4 + i] - 2 * r[C_P + i]), &kv):
+                return E_OVERFLOW
+        t[T_AVG_WINDOW] = kv
     return E_OK
+
+
+# a convention's weight row compacted (count_packed builds it): [k, term_1, weight_1, ..., term_k, weight_k],
+# the nonzero weights in term order, so a row of zeros (most ops of most tools) costs one load
+cdef enum:
+    W_STRIDE = 1 + 2 * N_TERMS
+
+
+cdef int64_t* _compact_weights(const int64_t[:, :, ::1] w) except NULL:
+    """The (n_conv, 2 * N_OPS, N_TERMS) weights as compacted rows of W_STRIDE (free with PyMem_Free)."""
+    cdef Py_ssize_t j, r, m, k
+    cdef int64_t* e
+    cdef int64_t* c = <int64_t*>PyMem_Malloc(w.shape[0] * 2 * N_OPS * W_STRIDE * sizeof(int64_t))
+    if c == NULL:
+        raise MemoryError()
+    for j in range(w.shape[0]):
+        for r in range(2 * N_OPS):
+            e = c + (j * 2 * N_OPS + r) * W_STRIDE
+            k = 0
+            for m in range(N_TERMS):
+                if w[j, r, m] != 0:
+                    e[1 + 2 * k] = m
+                    e[2 + 2 * k] = w[j, r, m]
+                    k += 1
+            e[0] = k
+    return c
 
 
 cdef inline int _add_conventions(const int64_t* W, int n_conv, int op, const int64_t* t,
                                  int64_t* out, int64_t os) noexcept nogil:
-    """out[j * os] += sum over terms of W[j, op, term] * t[term], for every convention j."""
-    cdef int j, m
-    cdef int64_t v, w
+    """out[j * os] += sum over terms of weight[j, op, term] * t[term], for every convention j
+    (op is the weight row: the op code, + N_OPS for a row flagged functional; W is compacted)."""
+    cdef int j, i
+    cdef int64_t v
+    cdef const int64_t* e
     for j in range(n_conv):
-        for m in range(N_TERMS):
-            w = W[(j * N_OPS + op) * N_TERMS + m]
-            if w != 0 and (cc_mul(w, t[m], &v) or cc_add(out[j * os], v, &out[j * os])):
+        e = W + (j * 2 * N_OPS + op) * W_STRIDE
+        for i in range(e[0]):
+            if cc_mul(e[2 + 2 * i], t[e[1 + 2 * i]], &v) or cc_add(out[j * os], v, &out[j * os]):
                 return E_OVERFLOW
     return E_OK
 
@@ -1013,7 +1092,8 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
             xin = prev if r[C_SRC] == k - 1 else _ref(r[C_SRC], k, ni, P)
             code = E_BAD_INPUT_REF if xin == NULL else _convention_terms(r, xin, y, &c, terms)
             if code == E_OK:
-                code = _add_conventions(W, n_conv, r[C_OP], terms, conv_out, ts)
+                code = _add_conventions(W, n_conv, r[C_OP] + (N_OPS if flags & F_FUNCTIONAL else 0), terms,
+                                        conv_out, ts)
             if code != E_OK:
                 err_layer[0] = <int32_t>k
                 break
@@ -1225,11 +1305,15 @@ def format_constants():
                    GROUPS=C_GROUPS, FLAGS=C_FLAGS, DIM0=C_DIM0, DIM1=C_DIM1, K0=C_K, S0=C_S,
                    P0=C_P, D0=C_D, O0=C_O)
     flags = dict(F_BIAS=F_BIAS, F_AFFINE=F_AFFINE, F_TRACK=F_TRACK, F_CEIL=F_CEIL, F_SAME=F_SAME,
-                 F_IMPLICIT_DIM=F_IMPLICIT_DIM, F_UNUSED=F_UNUSED, F_OUTPUT=F_OUTPUT,
+                 F_IMPLICIT_DIM=F_IMPLICIT_DIM, F_UNUSED=F_UNUSED, F_OUTPUT=F_OUTPUT, F_FUNCTIONAL=F_FUNCTIONAL,
                  FLAG_MASK=FLAG_MASK)
     terms = dict(MACS=T_MACS, FLOPS=T_FLOPS, OUT=T_OUT, IN=T_IN, BIAS_OUT=T_BIAS_OUT,
                  PARAMS=T_PARAMS, KVOL_OUT=T_KVOL_OUT, ONE=T_ONE, OUT_DOT=T_OUT_DOT,
-                 PARAMS_N=T_PARAMS_N, AFFINE_IN=T_AFFINE_IN)
+                 PARAMS_N=T_PARAMS_N, AFFINE_IN=T_AFFINE_IN, UP_NEAREST=T_UP_NEAREST,
+                 UP_LINEAR=T_UP_LINEAR, UP_BILINEAR=T_UP_BILINEAR, UP_BICUBIC=T_UP_BICUBIC,
+                 UP_TRILINEAR=T_UP_TRILINEAR, UP_SIZE=T_UP_SIZE, UP_SCALE_IN=T_UP_SCALE_IN,
+                 UP_SCALE_OUT=T_UP_SCALE_OUT, BATCHSTATS_IN=T_BATCHSTATS_IN, AVG_WINDOW=T_AVG_WINDOW,
+                 SYM_MACS=T_SYM_MACS, SYM_BIAS_OUT=T_SYM_BIAS_OUT, SAME_MACS=T_SAME_MACS)
     return dict(N_FIELDS=NF, N_OPS=N_OPS, ops=ops, errors=errors, columns=columns, flags=flags,
                 DIM_MAX=DIM_MAX, terms=terms, N_TERMS=N_TERMS)
 
@@ -1250,8 +1334,8 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     pointers (n_threads, max_rows) (room for one record pointer per row), liveness (n_threads, 4 * max_rows + 3),
     and optionally the per-layer arrays (n_layers, 4), (n_layers, 5), (n_layers,).
     use_fast=False sends every architecture through the general path (tests compare the two).
-    conv_weights (n_conv, N_OPS, N_TERMS) with conv_out (n_conv, n_arch): conventions of other tools
-    (batch path only)."""
+    conv_weights (n_conv, 2 * N_OPS, N_TERMS) with conv_out (n_conv, n_arch): conventions of other
+    tools (batch path only); weight row op weighs module rows, N_OPS + op rows flagged functional."""
     cdef Py_ssize_t n_arch = arch_offsets.shape[0] - 1
     cdef Py_ssize_t a
     cdef int64_t n_xs = extra_src.shape[0], l0, nl, i0, ni, j
@@ -1281,17 +1365,15 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
             or sizeof(int64_t) < sizeof(void*)):
         raise ValueError("count_packed: output or scratch arrays have the wrong shape")
     cdef const int64_t* W = NULL
+    cdef int64_t* compact = NULL
     cdef int64_t* CO = NULL
     cdef int n_conv = 0
     if conv_weights is not None:
-        if (conv_out is None or conv_weights.shape[1] != N_OPS or conv_weights.shape[2] != N_TERMS
+        if (conv_out is None or conv_weights.shape[1] != 2 * N_OPS or conv_weights.shape[2] != N_TERMS
                 or conv_out.shape[0] != conv_weights.shape[0] or conv_out.shape[1] != n_arch
                 or layer_counts is not None):
             raise ValueError("count_packed: convention arrays have the wrong shape")
         n_conv = conv_weights.shape[0]
-        if n_conv > 0:
-            W = &conv_weights[0, 0, 0]
-            CO = &conv_out[0, 0]
     if layer_counts is not None:
         if (layer_shape is None or layer_ndim is None or layer_counts.shape[0] < layers.shape[0]
                 or layer_counts.shape[1] != 4 or layer_shape.shape[1] != 5
@@ -1301,6 +1383,9 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
             lc = &layer_counts[0, 0]
             ls = &layer_shape[0, 0]
             ln = &layer_ndim[0]
+    if n_conv > 0:  # after every check that raises: freed below
+        W = compact = _compact_weights(conv_weights)
+        CO = &conv_out[0, 0]
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         buf = &scratch[tid, 0, 0]
@@ -1338,6 +1423,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                 error[a] = _arch_rows(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf, P,
                                       aux, &totals[0, a], n_arch, &error_layer[a], &output_shape[a, 0],
                                       &output_ndim[a], lc, ls, ln)
+    PyMem_Free(compact)  # the parallel loop cannot raise; NULL when there are no conventions
 
 
 def validate_rows(const int32_t[:, ::1] layers, const int64_t[::1] arch_offsets,

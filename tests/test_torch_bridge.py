@@ -479,3 +479,29 @@ def test_errors_name_the_node():
         cc.from_torch(cc.zoo.resnet18(), (3, 224, 224))
     with pytest.raises(TypeError, match="to_torch"):
         cc.to_torch(nn.Conv2d(1, 1, 1))
+
+
+def test_functional_calls_are_flagged_functional():
+    """Rows from a torch.nn.functional / torch call or a tensor method carry FLAGS bit 256
+    (conventions of tools that treat them differently read it); rows from modules and from the
+    operators a + b, a * b do not. x.mean((2, 3)) makes two rows (a pool and a flatten), both from
+    the one call."""
+    from cnncore import _format as FMT
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            z = torch.add(F.relu(y) + y, y).mul(y) * y
+            return torch.cat([self.pool(z).flatten(1), z.mean((2, 3))], 1)
+
+    model = cc.from_torch(Net(), (3, 8, 8))
+    rows = cc.pack([model]).arrays()["layers"]
+    got = [(FMT.OP_NAMES[int(r[FMT.OP])], bool(r[FMT.FLAGS] & FMT.F_FUNCTIONAL)) for r in rows]
+    assert got == [("Conv2d", False), ("ReLU", True), ("Add", False), ("Add", True), ("Mul", True), ("Mul", False),
+                   ("AdaptiveAvgPool2d", False), ("Flatten", True), ("AdaptiveAvgPool2d", True), ("Flatten", True),
+                   ("Cat", True)]

@@ -166,7 +166,7 @@ class Columnar:
         return {name: col.T for name, col in self._columns.items()}
 
     def slice(self, start, stop) -> "Columnar":
-        """Architectures start:stop as a Columnar sharing this one's template (views, no copies)."""
+        """Architectures start:stop as a Columnar sharing this one's template (their columns copied)."""
         start, stop, _ = slice(start, stop).indices(self._n)
         stop = max(start, stop)
         return Columnar(self.template, {k: v[start:stop] for k, v in self.columns.items()},

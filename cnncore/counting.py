@@ -14,7 +14,7 @@ from . import _core
 from . import _format as F
 from .errors import ShapeError, layer_message
 from .conventions import resolve as resolve_conventions
-from .columnar import Columnar, count_columnar
+from .columnar import _CHUNK as COLUMNAR_CHUNK, Columnar, count_columnar
 from .packing import Packed, check_offsets, pack
 
 DTYPE_BYTES = {"float32": 4, "float": 4, "float16": 2, "half": 2, "bfloat16": 2, "float64": 8,
@@ -218,8 +218,14 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
     nbytes = _dtype_bytes(dtype)
     conv_names, conv_w = resolve_conventions(conventions)
     if isinstance(model, Columnar):
-        if backend != "core" or conv_names:  # the kernel counts the core's totals only
-            model = model.to_packed()
+        if backend != "core" or conv_names:  # the kernel counts the core's totals only: rows, in chunks
+            w = conv_w if conv_names else None
+            parts = [run(model.slice(s, s + COLUMNAR_CHUNK).to_packed()._arrays, False, n_threads, conv_weights=w)
+                     for s in range(0, len(model), COLUMNAR_CHUNK)] or [run(model.to_packed()._arrays, False, 1, conv_weights=w)]
+            raw = {k: np.concatenate([p[k] for p in parts], axis=1 if k == "conventions" else 0) for k in parts[0]}
+            res = BatchResult(raw, model, str(dtype).replace("torch.", ""))
+            res.conventions = {n: raw["conventions"][j] for j, n in enumerate(conv_names)}
+            return res
         else:
             raw = count_columnar(model, _resolve_threads(n_threads, len(model)))
             res = BatchResult(raw, model, str(dtype).replace("torch.", ""))

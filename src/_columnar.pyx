@@ -482,8 +482,11 @@ cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t*
     for a in range(nt):
         v = <double>batch[a0 + a]
         S[TILE + a] = v
+        # validated by Columnar, but its arrays can change afterwards: the generic core then says why
+        acc[A_BAD * TILE + a] += _b((v < 1.0) | (v > DIM_MAX))
         for j in range(ind):
             S[(2 + j) * TILE + a] = <double>ishape[(a0 + a) * ind + j]
+            acc[A_BAD * TILE + a] += _b((S[(2 + j) * TILE + a] < 1.0) | (S[(2 + j) * TILE + a] > DIM_MAX))
             v = v * S[(2 + j) * TILE + a]
         S[a] = v
         acc[A_IN * TILE + a] = v

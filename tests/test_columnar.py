@@ -246,6 +246,34 @@ def test_pool_padding_past_dim_max_is_overflow():
     assert want.error.tolist() == [0, 19] and want.error_layer.tolist() == [-1, 1]
 
 
+def test_arrays_changed_after_validation_are_not_trusted():
+    """Found in review: a batch size set to -3 after the Columnar validated it was counted as valid.
+    The kernel re-checks the inputs; the generic core then gives its error (BAD_FIELD, 3)."""
+    col = cc.Columnar(cc.Sequential(cc.Conv2d(3, 8, 3), cc.ReLU()), input_shape=(3, 16, 16),
+                      batch_size=np.array([1, 2, 3]))
+    col.batch_size[1] = -3
+    col.input_shape[2, 1] = 0
+    want = assert_same(col)
+    assert want.valid.tolist() == [True, False, False] and want.error.tolist() == [0, 3, 3]
+
+
+def test_conventions_on_a_columnar_are_counted_in_chunks(monkeypatch):
+    """Conventions take the generic core, chunk by chunk (bounded memory): the pieces must join into
+    the answer of the whole batch counted as packed rows."""
+    import cnncore.counting as counting
+    r = G.NpRng(5)
+    col = gen_columnar(r, gen_skeleton(r), n_max=40)
+    while len(col) <= 14:  # at least three chunks of 7
+        col = gen_columnar(r, gen_skeleton(r), n_max=40)
+    want = cc.count(col.to_packed(), conventions=("thop", "fvcore"))
+    monkeypatch.setattr(counting, "COLUMNAR_CHUNK", 7)
+    got = cc.count(col, conventions=("thop", "fvcore"))
+    for name in ("thop", "fvcore"):
+        np.testing.assert_array_equal(got.conventions[name], want.conventions[name])
+    for field in cc.BatchResult.FIELDS:
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+
+
 def test_kernel_op_codes_match_format():
     for name, code in _columnar.constants()["ops"].items():
         assert F.OPS[name] == code, name

@@ -40,11 +40,9 @@ def columnar_chunks():
         yield cc.Columnar(template, {"out": out})
 
 def packed_chunks():
-    # one chunk of `chunk` architectures written once (widths repeat every 8, chunk is a multiple
-    # of 8), streamed n_arch / chunk times: the stream holds one chunk at a time
-    one = next(columnar_chunks()).to_packed()
-    for _ in range(n_arch // chunk):
-        yield one
+    # a fresh Packed per chunk, as a real stream makes them: only one is alive at a time
+    for col in columnar_chunks():
+        yield col.to_packed()
 
 counted = params = macs = valid = 0
 for res in cc.count(columnar_chunks() if kind == "columnar" else packed_chunks()):

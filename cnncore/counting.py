@@ -217,6 +217,9 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
     run = BACKENDS[backend]
     nbytes = _dtype_bytes(dtype)
     conv_names, conv_w = resolve_conventions(conventions)
+    if isinstance(model, (Packed, Columnar)) and (input_shape is not None or batch_size is not None):
+        raise TypeError(f"cc.count: a {type(model).__name__} batch carries its own input shapes and batch sizes; "
+                        f"input_shape and batch_size are for a single model")
     if isinstance(model, Columnar):
         if backend != "core" or conv_names:  # the kernel counts the core's totals only: rows, in chunks
             w = conv_w if conv_names else None
@@ -324,6 +327,9 @@ def _fmt_int(v):
 
 def summary(model, input_shape=None, batch_size=None, dtype="float32", backend="core") -> str:
     """The per-layer table (layer, output shape, params, MACs, share of MACs) as text, like torchinfo."""
+    if isinstance(model, (Packed, Columnar)):
+        raise TypeError(f"cc.summary describes one model; for architecture i of a {type(model).__name__} batch use "
+                        f"cc.explain(batch, i), or count the model itself")
     r = count(model, input_shape, batch_size=batch_size, dtype=dtype, backend=backend)
     head = ("Layer (type)", "Output Shape", "Param #", "MACs", "MACs %")
     body = [(f"{row.name} ({row.type})", str(list(row.output_shape)), _fmt_int(row.params), _fmt_int(row.macs),

@@ -206,3 +206,17 @@ def test_shape_error_is_a_value_error():
         assert isinstance(e, cc.ShapeError)
     else:  # pragma: no cover
         pytest.fail("no error")
+
+
+def test_batch_arguments_are_not_silently_ignored():
+    """Found in review: cc.count(packed, input_shape=...) ignored the shape; cc.summary(batch) failed
+    with an AttributeError. Both now say what to do."""
+    packed = cc.pack([cc.Sequential(cc.Conv2d(3, 4, 3))], (3, 8, 8))
+    col = cc.Columnar(packed)
+    for batch in (packed, col):
+        with pytest.raises(TypeError, match="input_shape and batch_size are for a single model"):
+            cc.count(batch, input_shape=(3, 64, 64))
+        with pytest.raises(TypeError, match="batch_size"):
+            cc.count(batch, batch_size=8)
+        with pytest.raises(TypeError, match="cc.explain"):
+            cc.summary(batch)

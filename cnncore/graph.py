@@ -11,8 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 
-import numpy as np
-
+from . import _core
 from . import _format as F
 from .errors import ShapeError, describe, layer_message
 from .layers import Layer, _int
@@ -114,45 +113,74 @@ def _as_tensors(inputs, what):
     return list(inputs)
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _shape_of_call(module, inputs, name):
-    """Run the core on `module` alone with the input tensors as network inputs; return output shapes."""
-    from .counting import run_core
+    """The output shapes of `module` called on the input tensors, or a cc.ShapeError naming the
+    call. The core's _layer evaluates each row (_core.layer_output) on the shapes already known:
+    one row for a layer, the container's rows in order for a Sequential or a Model."""
     b = RowBuilder()
-    srcs = [-1 - j for j in range(len(inputs))]
-    emit(module, b, name or "", srcs)
+    emit(module, b, name or "", [-1 - j for j in range(len(inputs))])
     batch = inputs[0].shape[0]
     if any(t.shape[0] != batch for t in inputs) or any(not 2 <= t.ndim <= 5 for t in inputs):
         raise ShapeError(f"{name or module.type}: inputs must share the first (batch) dimension and have "
                          f"2 to 5 dimensions, got shapes {[t.shape for t in inputs]}", -1, name)
     if not b.rows:  # an empty container: the identity
         return [inputs[0].shape]
-    shape = np.zeros((len(inputs), 4), np.int64)
-    for j, t in enumerate(inputs):
-        shape[j, :t.ndim - 1] = t.shape[1:]
-    arrays = dict(layers=np.array(b.rows, np.int32).reshape(-1, F.N_FIELDS),
-                  extra_src=np.array(b.extra, np.int32), arch_offsets=np.array([0, len(b.rows)], np.int64),
-                  input_offsets=np.array([0, len(inputs)], np.int64), input_shape=shape,
-                  input_ndim=np.array([t.ndim - 1 for t in inputs], np.int32),
-                  batch_size=np.array([batch], np.int64))
-    raw = run_core(arrays, per_layer=True, n_threads=1)
-    if raw["error"][0]:
-        k = int(raw["error_layer"][0])
-        row = arrays["layers"][k]
-        src = int(row[F.SRC])
-        x = inputs[-1 - src].shape if src < 0 else tuple(
-            int(v) for v in raw["layer_shape"][src][:int(raw["layer_ndim"][src])])
-        code = int(raw["error"][0])
-        if isinstance(module, Layer):  # one row: name the call, not a row index
-            on = x if len(inputs) == 1 else " and ".join(str(t.shape) for t in inputs)
-            msg = f"{name or module.type} ({module.type}) called on {on}: {describe(code, row, x, module.type)}"
-        else:
-            msg = f"{name or module.type}: " + layer_message(k, b.names[k] or None, b.types[k], code, row, x)
-        raise ShapeError(msg, k, b.names[k], code)
+    in_shapes = [t.shape for t in inputs]
+    if len(b.rows) == 1 and isinstance(module, Layer):
+        code, k, shape = _core.layer_output(b.rows[0], in_shapes)[:3]
+        if code:
+            _raise_call_error(module, inputs, name, b, k, code, in_shapes, [])
+        return [shape]
+    shapes = _rows_shapes(module, inputs, name, b, in_shapes)
     refs = getattr(module, "_last_refs", None) if isinstance(module, Model) else None
     if refs:  # a Model: one tensor per output
-        return [inputs[-1 - ref].shape if ref < 0 else
-                tuple(int(v) for v in raw["layer_shape"][ref][:int(raw["layer_ndim"][ref])]) for ref in refs]
-    return [tuple(int(v) for v in raw["output_shape"][0][:int(raw["output_ndim"][0])])]
+        return [in_shapes[-1 - ref] if ref < 0 else shapes[ref] for ref in refs]
+    return [shapes[-1]]
+
+
+def _rows_shapes(module, inputs, name, b, in_shapes):
+    """Every row's output shape, row by row, with count_packed's checks in its order: a row's
+    error, then a running total (params, buffers, MACs, FLOPs, inputs + activations) over int64."""
+    shapes, totals = [], [0, 0, 0, 0, sum(_numel(s) for s in in_shapes)]
+    for k, row in enumerate(b.rows):
+        srcs = [row[F.SRC]]
+        if row[F.NSRC] > 1:
+            srcs += b.extra[row[F.XOFF]:row[F.XOFF] + row[F.NSRC] - 1]
+        code, bad, shape, *counts = _core.layer_output(row, [in_shapes[-1 - s] if s < 0 else shapes[s] for s in srcs])
+        if not code:
+            if row[F.FLAGS] & F.F_UNUSED:  # exists, never runs: parameters only
+                counts[2:] = (0, 0, 0)
+            totals = [t + c for t, c in zip(totals, counts)]
+            if max(totals) > _INT64_MAX:
+                code = F.ERROR_CODES["OVERFLOW"]
+        if code:
+            _raise_call_error(module, inputs, name, b, k if bad == 0 else -1, code, in_shapes, shapes)
+        shapes.append(shape)
+    return shapes
+
+
+def _numel(shape):
+    n = 1
+    for v in shape:
+        n *= v
+    return n
+
+
+def _raise_call_error(module, inputs, name, b, k, code, in_shapes, shapes):
+    """The ShapeError of row k (-1: the network inputs) of a call, worded as before: a layer names
+    its call and input shape, a container the failing row."""
+    row = b.rows[k]
+    src = row[F.SRC]
+    x = in_shapes[-1 - src] if src < 0 else shapes[src] if src < len(shapes) else None
+    if isinstance(module, Layer):  # one row: name the call, not a row index
+        on = x if len(inputs) == 1 else " and ".join(str(t.shape) for t in inputs)
+        msg = f"{name or module.type} ({module.type}) called on {on}: {describe(code, row, x, module.type)}"
+    else:
+        msg = f"{name or module.type}: " + layer_message(k, b.names[k] or None, b.types[k], code, row, x)
+    raise ShapeError(msg, k, b.names[k], code)
 
 
 def _call(module, inputs, name=None):

@@ -110,6 +110,14 @@ class LayerRow(NamedTuple):
     flops: int
 
 
+_LAYER_COUNTS = ("layer_params", "layer_buffers", "layer_macs", "layer_flops")
+
+
+def _new_row(fields):
+    """A LayerRow from its 7 fields, without NamedTuple's keyword-argument constructor."""
+    return tuple.__new__(LayerRow, fields)
+
+
 class Result:
     """Counts of one model (batch dimension included in shapes, MACs and FLOPs)."""
 
@@ -234,25 +242,22 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
         msg = _error_sentence(packed, raw, 0)
         k = int(raw["error_layer"][0])
         raise ShapeError(msg, k, packed.names[k] if k >= 0 else None, int(raw["error"][0]))
-    rows = []
-    for i in range(packed.n_layers):
-        nd = int(raw["layer_ndim"][i])
-        rows.append(LayerRow(packed.names[i], packed.types[i], tuple(int(v) for v in raw["layer_shape"][i][:nd]),
-                             int(raw["layer_params"][i]), int(raw["layer_buffers"][i]),
-                             int(raw["layer_macs"][i]), int(raw["layer_flops"][i])))
+    # numpy arrays to Python lists in one call each: indexing numpy scalars per row costs more
+    # than the whole count
+    shapes, ndims = raw["layer_shape"].tolist(), raw["layer_ndim"].tolist()
+    rows = [_new_row((name, typ, tuple(shape[:nd]), *c)) for name, typ, shape, nd, c in zip(
+        packed.names, packed.types, shapes, ndims, zip(*(raw[k].tolist() for k in _LAYER_COUNTS)))]
+    a = packed._arrays
+    in_shapes = [(int(a["batch_size"][0]),) + tuple(s[:nd]) for s, nd in zip(a["input_shape"].tolist(),
+                                                                            a["input_ndim"].tolist())]
     nd = int(raw["output_ndim"][0])
-    out_shape = tuple(int(v) for v in raw["output_shape"][0][:nd])
+    out_shape = tuple(raw["output_shape"][0].tolist()[:nd])
     refs = getattr(model, "_last_refs", None)  # a Model's outputs, which need not be the last rows
     out_shapes = None
     if refs:
-        a = packed._arrays
-        in_shapes = [(int(a["batch_size"][0]),) + tuple(int(v) for v in a["input_shape"][j][:int(a["input_ndim"][j])])
-                     for j in range(len(a["input_ndim"]))]
         out_shapes = [rows[ref].output_shape if ref >= 0 else in_shapes[-1 - ref] for ref in refs]
         out_shape = out_shapes[0]
     params = int(raw["params"][0])
-    a = packed._arrays
-    in_shape = tuple(int(v) for v in a["input_shape"][0][:int(a["input_ndim"][0])])
     conv = {}
     if conv_names:  # a second, batch-path pass over the same packed rows adds the conventions
         craw = run(packed._arrays, False, 1, conv_weights=conv_w)
@@ -261,7 +266,7 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
                   flops=int(raw["flops"][0]), output_shape=out_shape,
                   param_bytes=params * nbytes, activation_elements=int(raw["activation_elements"][0]),
                   peak_activation_bytes=int(raw["peak_activation_elements"][0]) * nbytes,
-                  output_shapes=out_shapes, layers=rows, input_shape=(int(a["batch_size"][0]),) + in_shape, dtype=str(dtype))
+                  output_shapes=out_shapes, layers=rows, input_shape=in_shapes[0], dtype=str(dtype))
     res.conventions = conv
     return res
 

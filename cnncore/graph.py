@@ -9,6 +9,7 @@ rows; calls no output depends on are kept, flagged unused (params only, like an 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 
 from . import _core
@@ -26,7 +27,7 @@ class Tensor:
     __slots__ = ("shape", "node", "index", "_id", "consumers", "__weakref__")
 
     def __init__(self, shape, node, index=0):
-        self.shape = tuple(int(v) for v in shape)
+        self.shape = shape if type(shape) is tuple else tuple(int(v) for v in shape)  # the core's are int tuples
         self.node = node  # the _Node that produced it (None for an Input)
         self.index = index
         self._id = next(_ids)
@@ -120,53 +121,78 @@ def _shape_of_call(module, inputs, name):
     """The output shapes of `module` called on the input tensors, or a cc.ShapeError naming the
     call. The core's _layer evaluates each row (_core.layer_output) on the shapes already known:
     one row for a layer, the container's rows in order for a Sequential or a Model."""
-    b = RowBuilder()
-    emit(module, b, name or "", [-1 - j for j in range(len(inputs))])
-    batch = inputs[0].shape[0]
-    if any(t.shape[0] != batch for t in inputs) or any(not 2 <= t.ndim <= 5 for t in inputs):
-        raise ShapeError(f"{name or module.type}: inputs must share the first (batch) dimension and have "
-                         f"2 to 5 dimensions, got shapes {[t.shape for t in inputs]}", -1, name)
-    if not b.rows:  # an empty container: the identity
-        return [inputs[0].shape]
-    in_shapes = [t.shape for t in inputs]
-    if len(b.rows) == 1 and isinstance(module, Layer):
-        code, k, shape = _core.layer_output(b.rows[0], in_shapes)[:3]
+    rows = b = None
+    if isinstance(module, Layer):
+        rows = [module.row()]
+    elif type(module) is Sequential and len(inputs) == 1:  # a chain of layers: no builder needed
+        rows = []
+        for m in module._modules.values():
+            if not isinstance(m, Layer):
+                rows = None
+                break
+            rows.append(m.row())
+    if rows is None:  # any other container: its rows as a model would hold them
+        b = RowBuilder()
+        emit(module, b, name or "", [-1 - j for j in range(len(inputs))])
+        rows = b.rows
+    in_shapes = [inputs[0].shape] if len(inputs) == 1 else [t.shape for t in inputs]
+    batch = in_shapes[0][0]
+    for s in in_shapes:
+        if s[0] != batch or not 2 <= len(s) <= 5:
+            raise ShapeError(f"{name or module.type}: inputs must share the first (batch) dimension and have "
+                             f"2 to 5 dimensions, got shapes {in_shapes}", -1, name)
+    if not rows:  # an empty container: the identity
+        return [in_shapes[0]]
+    if b is None and len(rows) == 1:  # one row: layer_output makes every check count_packed makes
+        code, bad, shape = _core.layer_output(rows[0], in_shapes)[:3]
         if code:
-            _raise_call_error(module, inputs, name, b, k, code, in_shapes, [])
+            b = RowBuilder()
+            emit(module, b, name or "", [-1 - j for j in range(len(inputs))])
+            _raise_call_error(module, inputs, name, b, bad, code, in_shapes, [])
         return [shape]
-    shapes = _rows_shapes(module, inputs, name, b, in_shapes)
+    shapes = _rows_shapes(module, inputs, name, rows, b, in_shapes)
     refs = getattr(module, "_last_refs", None) if isinstance(module, Model) else None
     if refs:  # a Model: one tensor per output
         return [in_shapes[-1 - ref] if ref < 0 else shapes[ref] for ref in refs]
     return [shapes[-1]]
 
 
-def _rows_shapes(module, inputs, name, b, in_shapes):
-    """Every row's output shape, row by row, with count_packed's checks in its order: a row's
-    error, then a running total (params, buffers, MACs, FLOPs, inputs + activations) over int64."""
-    shapes, totals = [], [0, 0, 0, 0, sum(_numel(s) for s in in_shapes)]
-    for k, row in enumerate(b.rows):
-        srcs = [row[F.SRC]]
-        if row[F.NSRC] > 1:
-            srcs += b.extra[row[F.XOFF]:row[F.XOFF] + row[F.NSRC] - 1]
-        code, bad, shape, *counts = _core.layer_output(row, [in_shapes[-1 - s] if s < 0 else shapes[s] for s in srcs])
+def _rows_shapes(module, inputs, name, rows, b, in_shapes):
+    """Every row's output shape, in order, with count_packed's checks in its order: the row's own
+    error, then the running totals (params, buffers, MACs, FLOPs, inputs + activations) within
+    int64. `b` is the RowBuilder that wrote the rows, or None for a chain (row k reads row k - 1)."""
+    shapes = []
+    params = buffers = macs = flops = 0
+    live = sum(map(_numel, in_shapes))
+    x = in_shapes[0]
+    for k, row in enumerate(rows):
+        if b is None:
+            ins = [x]
+        else:
+            ins = [in_shapes[-1 - s] if s < 0 else shapes[s] for s in
+                   [row[F.SRC], *b.extra[row[F.XOFF]:row[F.XOFF] + row[F.NSRC] - 1]]]
+        code, bad, shape, p, bu, m, f, n = _core.layer_output(row, ins)
         if not code:
-            if row[F.FLAGS] & F.F_UNUSED:  # exists, never runs: parameters only
-                counts[2:] = (0, 0, 0)
-            totals = [t + c for t, c in zip(totals, counts)]
-            if max(totals) > _INT64_MAX:
+            params += p
+            buffers += bu
+            if not row[F.FLAGS] & F.F_UNUSED:  # exists, never runs: parameters only
+                macs += m
+                flops += f
+                live += n
+            if (params | buffers | macs | flops | live) > _INT64_MAX:  # all >= 0: any >= 2**63
                 code = F.ERROR_CODES["OVERFLOW"]
         if code:
+            if b is None:  # rows with their names and references, for the message
+                b = RowBuilder()
+                emit(module, b, name or "", [-1 - j for j in range(len(inputs))])
             _raise_call_error(module, inputs, name, b, k if bad == 0 else -1, code, in_shapes, shapes)
         shapes.append(shape)
+        x = shape
     return shapes
 
 
 def _numel(shape):
-    n = 1
-    for v in shape:
-        n *= v
-    return n
+    return math.prod(shape)
 
 
 def _raise_call_error(module, inputs, name, b, k, code, in_shapes, shapes):
@@ -184,16 +210,22 @@ def _raise_call_error(module, inputs, name, b, k, code, in_shapes, shapes):
 
 
 def _call(module, inputs, name=None):
-    inputs = _as_tensors(inputs, name or getattr(module, "type", "layer"))
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            _as_tensors(inputs, name or getattr(module, "type", "layer"))  # raises the TypeError
     if not inputs:
         raise TypeError(f"{module.type}: called without an input tensor")
     shapes = _shape_of_call(module, inputs, name)
     node = _Node(module, inputs, name)
-    node.outputs.extend(Tensor(shape, node, i) for i, shape in enumerate(shapes))
     for t in inputs:
         t.consumers.append(node)
+    if len(shapes) == 1:
+        out = Tensor(shapes[0], node)
+        node.outputs.append(out)
+        return out
+    node.outputs.extend(Tensor(shape, node, i) for i, shape in enumerate(shapes))
     # a Model with several outputs returns a tuple, like a torch module returning several tensors
-    return node.outputs[0] if len(node.outputs) == 1 else tuple(node.outputs)
+    return tuple(node.outputs)
 
 
 def apply_layer(layer, inputs, name=None):
@@ -370,4 +402,10 @@ class Model:
                 f"{len(self._nodes)} calls)")
 
 
+def _layer_call(self, *inputs, name=None):
+    """layer(tensor, ..., name=None) -> tensor: a call in a functional graph, shape known at once."""
+    return apply_layer(self, inputs, name)
+
+
+Layer.__call__ = _layer_call
 Sequential.__call__ = lambda self, *inputs, name=None: apply_container(self, inputs, name)

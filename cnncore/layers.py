@@ -26,6 +26,8 @@ _INT32_MAX = 2**31 - 1
 
 
 def _int(name, value, lo=None):
+    if type(value) is int and -_INT32_MAX <= value <= _INT32_MAX and (lo is None or value >= lo):
+        return value  # the common case, checked in one line (layers are built in hot loops)
     if isinstance(value, bool) or not isinstance(value, int):
         try:
             import operator
@@ -41,6 +43,8 @@ def _int(name, value, lo=None):
 
 def _tuple(name, value, n, lo=None):
     """torch's _single/_pair/_triple: an int is repeated, a sequence must have n entries."""
+    if type(value) is int:
+        return (_int(name, value, lo),) * n
     if isinstance(value, (tuple, list)):
         if len(value) != n:
             raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
@@ -62,13 +66,18 @@ class Layer:
         return type(self).__name__
 
     def row(self) -> list[int]:
-        """The layer's packed row with SRC/NSRC/XOFF left at 0 (the model fills them)."""
-        r = [0] * F.N_FIELDS
-        r[F.OP] = self.OP
-        r[F.NSRC] = 1
-        for col, v in self._fields.items():
-            r[col] = v
-        return r
+        """The layer's packed row with SRC left at 0 and NSRC at 1 (the model fills them): a copy
+        of a template written from `_fields` at the first call (fields are set at construction)."""
+        try:
+            return self._row_template[:]
+        except AttributeError:
+            r = [0] * F.N_FIELDS
+            r[F.OP] = self.OP
+            r[F.NSRC] = 1
+            for col, v in self._fields.items():
+                r[col] = v
+            self._row_template = r
+            return r[:]
 
     def extra_repr(self) -> str:
         return ""
@@ -76,9 +85,7 @@ class Layer:
     def __repr__(self):
         return f"{self.type}({self.extra_repr()})"
 
-    def __call__(self, *inputs, name=None):
-        from .graph import apply_layer  # functional graphs: layer(tensor) -> tensor
-        return apply_layer(self, inputs, name)
+    # layer(tensor, ..., name=None) -> tensor: Layer.__call__ is defined in graph.py (functional graphs)
 
     # spatial helper: write a tuple into K/S/P/D/O columns
     def _put(self, first_col, values):
@@ -292,13 +299,14 @@ def _act(name, params):
     defaults = dict(params)
 
     def __init__(self, *args, **kwargs):
-        Layer.__init__(self)
+        self._fields = {}
         if len(args) > len(names):
             raise TypeError(f"{name}() takes at most {len(names)} arguments ({len(args)} given)")
-        bad = set(kwargs) - set(names) | set(names[:len(args)]) & set(kwargs)
-        if bad:
-            raise TypeError(f"{name}() got an unexpected or repeated keyword argument {sorted(bad)[0]!r}")
-        self._args = {**defaults, **dict(zip(names, args)), **kwargs}
+        if kwargs:
+            bad = set(kwargs) - set(names) | set(names[:len(args)]) & set(kwargs)
+            if bad:
+                raise TypeError(f"{name}() got an unexpected or repeated keyword argument {sorted(bad)[0]!r}")
+        self._args = {**defaults, **dict(zip(names, args)), **kwargs} if args or kwargs else dict(defaults)
 
     def extra_repr(self):
         return ", ".join(f"{k}={v!r}" for k, v in self._args.items() if v != defaults[k])

@@ -42,11 +42,11 @@ class RowBuilder:
 
 def emit(module, builder: RowBuilder, name: str, srcs) -> int:
     """Append `module` (a layer or a container) reading `srcs`; return the ref of its output."""
+    if isinstance(module, Layer):
+        return builder.add(module, name, srcs)
     if hasattr(module, "_emit"):
         return module._emit(builder, name, srcs)
-    if not isinstance(module, Layer):
-        raise TypeError(f"{name or 'model'}: expected a cnncore layer or container, got {type(module).__name__}")
-    return builder.add(module, name, srcs)
+    raise TypeError(f"{name or 'model'}: expected a cnncore layer or container, got {type(module).__name__}")
 
 
 class Sequential:
@@ -56,9 +56,10 @@ class Sequential:
         if len(args) == 1 and isinstance(args[0], (OrderedDict, dict)):
             self._modules = OrderedDict((str(k), v) for k, v in args[0].items())
         else:
-            self._modules = OrderedDict((str(i), m) for i, m in enumerate(args))
-        for k, m in self._modules.items():
+            self._modules = OrderedDict(zip(map(str, range(len(args))), args))
+        for m in self._modules.values():
             if not isinstance(m, Layer) and not hasattr(m, "_emit"):
+                k = next(k for k, v in self._modules.items() if v is m)
                 raise TypeError(f"Sequential: module {k!r} is not a cnncore layer or container: {m!r}")
 
     type = "Sequential"

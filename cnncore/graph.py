@@ -121,16 +121,8 @@ def _shape_of_call(module, inputs, name):
     """The output shapes of `module` called on the input tensors, or a cc.ShapeError naming the
     call. The core's _layer evaluates each row (_core.layer_output) on the shapes already known:
     one row for a layer, the container's rows in order for a Sequential or a Model."""
-    rows = b = None
-    if isinstance(module, Layer):
-        rows = [module.row()]
-    elif type(module) is Sequential and len(inputs) == 1:  # a chain of layers: no builder needed
-        rows = []
-        for m in module._modules.values():
-            if not isinstance(m, Layer):
-                rows = None
-                break
-            rows.append(m.row())
+    b = None
+    rows = [module.row()] if isinstance(module, Layer) else _chain_rows(module, []) if len(inputs) == 1 else None
     if rows is None:  # any other container: its rows as a model would hold them
         b = RowBuilder()
         emit(module, b, name or "", [-1 - j for j in range(len(inputs))])
@@ -155,6 +147,19 @@ def _shape_of_call(module, inputs, name):
     if refs:  # a Model: one tensor per output
         return [in_shapes[-1 - ref] if ref < 0 else shapes[ref] for ref in refs]
     return [shapes[-1]]
+
+
+def _chain_rows(module, rows):
+    """The rows of a Sequential of layers and Sequentials (row k reads row k - 1), appended to
+    `rows`; None for any other container."""
+    if type(module) is not Sequential:
+        return None
+    for m in module._modules.values():
+        if isinstance(m, Layer):
+            rows.append(m.row())
+        elif _chain_rows(m, rows) is None:
+            return None
+    return rows
 
 
 def _rows_shapes(module, inputs, name, rows, b, in_shapes):

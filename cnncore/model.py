@@ -54,7 +54,7 @@ class Sequential:
 
     def __init__(self, *args):
         if len(args) == 1 and isinstance(args[0], (OrderedDict, dict)):
-            self._modules = OrderedDict((str(k), v) for k, v in args[0].items())
+            self._modules = OrderedDict(zip(map(str, args[0].keys()), args[0].values()))
         else:
             self._modules = OrderedDict(zip(map(str, range(len(args))), args))
         for m in self._modules.values():

@@ -113,9 +113,12 @@ class LayerRow(NamedTuple):
 _LAYER_COUNTS = ("layer_params", "layer_buffers", "layer_macs", "layer_flops")
 
 
-def _new_row(fields):
-    """A LayerRow from its 7 fields, without NamedTuple's keyword-argument constructor."""
-    return tuple.__new__(LayerRow, fields)
+def _layer_rows(packed, raw):
+    """The per-layer table of one counted model. numpy arrays become Python lists in one call
+    each: indexing numpy scalars row by row would cost more than the whole count."""
+    shapes, ndims = raw["layer_shape"].tolist(), raw["layer_ndim"].tolist()
+    return [tuple.__new__(LayerRow, (name, typ, tuple(shape[:nd]), *c)) for name, typ, shape, nd, c in zip(
+        packed.names, packed.types, shapes, ndims, zip(*(raw[k].tolist() for k in _LAYER_COUNTS)))]
 
 
 class Result:
@@ -125,10 +128,18 @@ class Result:
                  peak_activation_bytes, layers, input_shape, dtype, output_shapes=None):
         self.params, self.buffers, self.macs, self.flops = params, buffers, macs, flops
         self.output_shape, self.param_bytes = output_shape, param_bytes
-        self.activation_elements, self.layers = activation_elements, layers
+        self.activation_elements, self._layers = activation_elements, layers
         self.peak_activation_bytes = peak_activation_bytes
         self.input_shape, self.dtype = input_shape, dtype
         self.output_shapes = output_shapes or [output_shape]
+
+    @property
+    def layers(self):
+        """The per-layer table: one LayerRow per packed row (made when first read, when cc.count
+        passed a function that makes it)."""
+        if callable(self._layers):
+            self._layers = self._layers()
+        return self._layers
 
     def __repr__(self):
         return (f"Result(params={self.params:,}, buffers={self.buffers:,}, macs={self.macs:,}, "
@@ -242,11 +253,6 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
         msg = _error_sentence(packed, raw, 0)
         k = int(raw["error_layer"][0])
         raise ShapeError(msg, k, packed.names[k] if k >= 0 else None, int(raw["error"][0]))
-    # numpy arrays to Python lists in one call each: indexing numpy scalars per row costs more
-    # than the whole count
-    shapes, ndims = raw["layer_shape"].tolist(), raw["layer_ndim"].tolist()
-    rows = [_new_row((name, typ, tuple(shape[:nd]), *c)) for name, typ, shape, nd, c in zip(
-        packed.names, packed.types, shapes, ndims, zip(*(raw[k].tolist() for k in _LAYER_COUNTS)))]
     a = packed._arrays
     in_shapes = [(int(a["batch_size"][0]),) + tuple(s[:nd]) for s, nd in zip(a["input_shape"].tolist(),
                                                                             a["input_ndim"].tolist())]
@@ -255,7 +261,8 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
     refs = getattr(model, "_last_refs", None)  # a Model's outputs, which need not be the last rows
     out_shapes = None
     if refs:
-        out_shapes = [rows[ref].output_shape if ref >= 0 else in_shapes[-1 - ref] for ref in refs]
+        out_shapes = [tuple(raw["layer_shape"][ref].tolist()[:int(raw["layer_ndim"][ref])]) if ref >= 0
+                      else in_shapes[-1 - ref] for ref in refs]
         out_shape = out_shapes[0]
     params = int(raw["params"][0])
     conv = {}
@@ -266,7 +273,8 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
                   flops=int(raw["flops"][0]), output_shape=out_shape,
                   param_bytes=params * nbytes, activation_elements=int(raw["activation_elements"][0]),
                   peak_activation_bytes=int(raw["peak_activation_elements"][0]) * nbytes,
-                  output_shapes=out_shapes, layers=rows, input_shape=in_shapes[0], dtype=str(dtype))
+                  output_shapes=out_shapes, layers=lambda: _layer_rows(packed, raw), input_shape=in_shapes[0],
+                  dtype=str(dtype))
     res.conventions = conv
     return res
 

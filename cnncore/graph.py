@@ -378,15 +378,21 @@ class Model:
             raise TypeError(f"{name or 'Model'}: takes {len(self.inputs)} input(s), got {len(srcs)}")
         refs = {id(t): s for t, s in zip(self.inputs, srcs)}
         prefix = f"{name}." if name else ""
+        rows = builder.rows
         for n in self._nodes:
-            first = len(builder.rows)
-            ref = emit(n.module, builder, prefix + self._names[id(n)], [refs[id(i)] for i in n.inputs])
+            first = len(rows)
+            module = n.module
+            srcs = [refs[id(i)] for i in n.inputs]
+            ref = (builder.add(module, prefix + self._names[id(n)], srcs) if isinstance(module, Layer)
+                   else emit(module, builder, prefix + self._names[id(n)], srcs))
             if id(n) not in self._live:
-                for r in builder.rows[first:]:  # rows are global; only this call's rows are flagged
+                for r in rows[first:]:  # rows are global; only this call's rows are flagged
                     r[F.FLAGS] |= F.F_UNUSED
-            outs = n.module._last_refs if len(n.outputs) > 1 else [ref]
-            for o, r in zip(n.outputs, outs):
-                refs[id(o)] = r
+            if len(n.outputs) == 1:
+                refs[id(n.outputs[0])] = ref
+            else:
+                for o, r in zip(n.outputs, module._last_refs):
+                    refs[id(o)] = r
         self._last_refs = [refs[id(t)] for t in self.outputs]
         return self._last_refs[0]
 

@@ -7,6 +7,9 @@ from . import _format as F
 from .layers import Layer
 
 
+_SRC, _NSRC, _XOFF = F.SRC, F.NSRC, F.XOFF  # local names: add() runs once per row of every model
+
+
 class RowBuilder:
     """Collects packed rows while a model is flattened; keeps each row's hierarchical name and type."""
 
@@ -29,15 +32,16 @@ class RowBuilder:
 
     def add(self, layer: Layer, name: str, srcs) -> int:
         row = layer.row()
-        row[F.SRC] = srcs[0]
-        row[F.NSRC] = len(srcs)
+        row[_SRC] = srcs[0]
         if len(srcs) > 1:
-            row[F.XOFF] = len(self.extra)
+            row[_NSRC] = len(srcs)
+            row[_XOFF] = len(self.extra)
             self.extra.extend(srcs[1:])
-        self.rows.append(row)
+        rows = self.rows
+        rows.append(row)
         self.names.append(name)
         self.types.append(layer.type)
-        return len(self.rows) - 1 - self.base
+        return len(rows) - 1 - self.base
 
 
 def emit(module, builder: RowBuilder, name: str, srcs) -> int:

@@ -1412,7 +1412,7 @@ def layer_output(list row, list shapes):
     tensors of `shapes` (tuples, batch first): the layer reads input 0 as its SRC and inputs 1..
     as its extra inputs, exactly as the same row does in a one-layer architecture of count_packed.
     Returns (code, layer, shape, params, buffers, macs, flops, elements): code 0 with the output
-    shape and the layer's counts, or an error code with layer = 0 (the row failed) or -1 (an input
+    shape and the op's counts (the F_UNUSED and F_OUTPUT flags are the caller's), or an error code with layer = 0 (the row failed) or -1 (an input
     record is invalid or the inputs' sizes overflow, as _arch reports them) and shape None."""
     cdef int32_t r[NF]
     cdef Py_ssize_t n = len(shapes), j, i, nd

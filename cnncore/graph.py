@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import re
 
 from . import _core
@@ -305,6 +306,9 @@ def flatten(x, start_dim=0, end_dim=-1, name=None):
     return _call(Flatten(start_dim, end_dim), [x], name)
 
 
+_creation_order = operator.attrgetter("_id")
+
+
 def _snake(name):
     return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
 
@@ -342,10 +346,13 @@ class Model:
                     reach.append(n)
                     stack.extend(n.outputs)
         known, nodes = {id(t) for t in self.inputs}, []
-        for n in sorted(reach, key=lambda n: n._id):
-            if all(id(i) in known for i in n.inputs):
+        for n in sorted(reach, key=_creation_order):
+            for i in n.inputs:
+                if id(i) not in known:
+                    break
+            else:
                 nodes.append(n)
-                known.update(id(o) for o in n.outputs)
+                known.update(map(id, n.outputs))
         for t in self.outputs:
             if id(t) not in known:
                 raise ValueError(f"Model: output {t} is not computed from the model's inputs")
@@ -356,7 +363,9 @@ class Model:
             n = stack.pop()
             if id(n) not in live:
                 live.add(id(n))
-                stack.extend(i.node for i in n.inputs if i.node is not None)
+                for i in n.inputs:
+                    if i.node is not None:
+                        stack.append(i.node)
         self._live = live
         counts, self._names = {}, {}
         for n in self._nodes:

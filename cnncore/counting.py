@@ -1,7 +1,8 @@
 """cc.count, cc.summary, cc.explain: the public counting API over the core (or the reference).
 
-The work is: pack (Python, once per model) -> validate (numpy + a compiled pass) -> count (the
-core, without the GIL) -> wrap the arrays. No counting formula lives in this file.
+The work is: pack (Python, once per model) -> validate (numpy + a compiled pass; arrays cc.pack
+wrote from models need only the compiled pass over their rows) -> count (the core, without the
+GIL) -> wrap the arrays. No counting formula lives in this file.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 from . import _core
 from . import _format as F
 from .errors import ShapeError, layer_message
+from .layers import Layer
 from .conventions import resolve as resolve_conventions
 from .packing import Packed, check_offsets, pack
 
@@ -280,7 +282,6 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
 
 
 def _is_chunk_stream(x):
-    from .layers import Layer
     return (hasattr(x, "__iter__") and not isinstance(x, (Layer, str, bytes))
             and not hasattr(x, "_emit"))
 

@@ -94,7 +94,7 @@ class Sequential:
         ref = srcs[0]
         prefix = f"{name}." if name else ""
         for key, m in self._modules.items():
-            ref = emit(m, builder, prefix + key, [ref])
+            ref = builder.add(m, prefix + key, [ref]) if isinstance(m, Layer) else emit(m, builder, prefix + key, [ref])
         return ref
 
     def __repr__(self):

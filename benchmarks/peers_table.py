@@ -66,6 +66,9 @@ def main(argv=None):
                 v = t.get((x, c, mode))
                 cells.append(fmt_t(v) if v is not None else "–")
         print(f"| {label} | {ver} | " + " | ".join(cells) + " |")
+        if c == one:
+            cells = [fmt_t(t[(x, one, "build only")]) if (x, one, "build only") in t else "–" for x in ARCHS]
+            print(f"| cnncore, one model, build only (`cc.zoo.X()`) | {ver} | " + " | – | ".join(cells) + " | – |")
     print()
     print("Ratios peer time / cnncore time. One model: build/build and count/count. Packed: the peer's "
           "time for one architecture (build+count, or count only) over cnncore's count time per architecture.")

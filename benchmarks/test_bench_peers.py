@@ -13,7 +13,8 @@ from torchvision's source with its weight init; torchvision is not installed her
 Every peer is timed twice: `build` = construct the torch module (torchvision's init included),
 `.eval()`, make the input and count, as a user who wants the numbers of one architecture does;
 `count` = count only, on a module built beforehand. cnncore is timed the same two ways on one model
-(`cc.count(cc.zoo.resnet18())` / `cc.count(model)`), and on a packed batch of 10 000 copies of the
+(`cc.count(cc.zoo.resnet18())` / `cc.count(model)`; plus `cc.zoo.resnet18()` alone, the construction
+share), and on a packed batch of 10 000 copies of the
 architecture (`cc.count(packed, n_threads=1 | 2)`; its per-architecture time is the median / 10 000;
 packing is done once, outside the timing). Torch runs single-threaded (`torch.set_num_threads(1)`; override with CNNCORE_BENCH_TORCH_THREADS=N):
 on a shared 2-core machine, torch's 2 OpenMP threads make a ResNet-18 forward ~20x slower
@@ -178,6 +179,15 @@ def test_cnncore_build(benchmark, arch):
     assert r.params == T.TORCHVISION[arch][0]
     _record(benchmark, arch, "cnncore, one model", "build", macs=int(r.macs), params=int(r.params),
             version=version("cnncore"))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_cnncore_build_only(benchmark, arch):
+    """cc.zoo.resnet18() alone: the share of cnncore's `build` that is construction (shapes at each call included)."""
+    make = getattr(cc.zoo, arch)
+    benchmark.group = f"peers: {arch}"
+    benchmark.pedantic(make, rounds=101, iterations=1, warmup_rounds=3)
+    _record(benchmark, arch, "cnncore, one model", "build only", version=version("cnncore"))
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -1,7 +1,8 @@
 """cc.count, cc.summary, cc.explain: the public counting API over the core (or the reference).
 
-The work is: pack (Python, once per model) -> validate (numpy + a compiled pass) -> count (the
-core, without the GIL) -> wrap the arrays. No counting formula lives in this file.
+The work is: pack (Python, once per model) -> validate (numpy + a compiled pass; arrays cc.pack
+wrote from models need only the compiled pass over their rows) -> count (the core, without the
+GIL) -> wrap the arrays. No counting formula lives in this file.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 from . import _core
 from . import _format as F
 from .errors import ShapeError, layer_message
+from .layers import Layer
 from .conventions import resolve as resolve_conventions
 from .columnar import _CHUNK as COLUMNAR_CHUNK, Columnar, count_columnar
 from .packing import Packed, check_offsets, pack
@@ -111,6 +113,17 @@ class LayerRow(NamedTuple):
     flops: int
 
 
+_LAYER_COUNTS = ("layer_params", "layer_buffers", "layer_macs", "layer_flops")
+
+
+def _layer_rows(packed, raw):
+    """The per-layer table of one counted model. numpy arrays become Python lists in one call
+    each: indexing numpy scalars row by row would cost more than the whole count."""
+    shapes, ndims = raw["layer_shape"].tolist(), raw["layer_ndim"].tolist()
+    return [tuple.__new__(LayerRow, (name, typ, tuple(shape[:nd]), *c)) for name, typ, shape, nd, c in zip(
+        packed.names, packed.types, shapes, ndims, zip(*(raw[k].tolist() for k in _LAYER_COUNTS)))]
+
+
 class Result:
     """Counts of one model (batch dimension included in shapes, MACs and FLOPs)."""
 
@@ -118,10 +131,18 @@ class Result:
                  peak_activation_bytes, layers, input_shape, dtype, output_shapes=None):
         self.params, self.buffers, self.macs, self.flops = params, buffers, macs, flops
         self.output_shape, self.param_bytes = output_shape, param_bytes
-        self.activation_elements, self.layers = activation_elements, layers
+        self.activation_elements, self._layers = activation_elements, layers
         self.peak_activation_bytes = peak_activation_bytes
         self.input_shape, self.dtype = input_shape, dtype
         self.output_shapes = output_shapes or [output_shape]
+
+    @property
+    def layers(self):
+        """The per-layer table: one LayerRow per packed row (made when first read, when cc.count
+        passed a function that makes it)."""
+        if callable(self._layers):
+            self._layers = self._layers()
+        return self._layers
 
     def __repr__(self):
         return (f"Result(params={self.params:,}, buffers={self.buffers:,}, macs={self.macs:,}, "
@@ -252,25 +273,18 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
         msg = _error_sentence(packed, raw, 0)
         k = int(raw["error_layer"][0])
         raise ShapeError(msg, k, packed.names[k] if k >= 0 else None, int(raw["error"][0]))
-    rows = []
-    for i in range(packed.n_layers):
-        nd = int(raw["layer_ndim"][i])
-        rows.append(LayerRow(packed.names[i], packed.types[i], tuple(int(v) for v in raw["layer_shape"][i][:nd]),
-                             int(raw["layer_params"][i]), int(raw["layer_buffers"][i]),
-                             int(raw["layer_macs"][i]), int(raw["layer_flops"][i])))
+    a = packed._arrays
+    in_shapes = [(int(a["batch_size"][0]),) + tuple(s[:nd]) for s, nd in zip(a["input_shape"].tolist(),
+                                                                            a["input_ndim"].tolist())]
     nd = int(raw["output_ndim"][0])
-    out_shape = tuple(int(v) for v in raw["output_shape"][0][:nd])
+    out_shape = tuple(raw["output_shape"][0].tolist()[:nd])
     refs = getattr(model, "_last_refs", None)  # a Model's outputs, which need not be the last rows
     out_shapes = None
     if refs:
-        a = packed._arrays
-        in_shapes = [(int(a["batch_size"][0]),) + tuple(int(v) for v in a["input_shape"][j][:int(a["input_ndim"][j])])
-                     for j in range(len(a["input_ndim"]))]
-        out_shapes = [rows[ref].output_shape if ref >= 0 else in_shapes[-1 - ref] for ref in refs]
+        out_shapes = [tuple(raw["layer_shape"][ref].tolist()[:int(raw["layer_ndim"][ref])]) if ref >= 0
+                      else in_shapes[-1 - ref] for ref in refs]
         out_shape = out_shapes[0]
     params = int(raw["params"][0])
-    a = packed._arrays
-    in_shape = tuple(int(v) for v in a["input_shape"][0][:int(a["input_ndim"][0])])
     conv = {}
     if conv_names:  # a second, batch-path pass over the same packed rows adds the conventions
         craw = run(packed._arrays, False, 1, conv_weights=conv_w)
@@ -279,13 +293,13 @@ def count(model, input_shape=None, batch_size=None, dtype="float32", n_threads=N
                   flops=int(raw["flops"][0]), output_shape=out_shape,
                   param_bytes=params * nbytes, activation_elements=int(raw["activation_elements"][0]),
                   peak_activation_bytes=int(raw["peak_activation_elements"][0]) * nbytes,
-                  output_shapes=out_shapes, layers=rows, input_shape=(int(a["batch_size"][0]),) + in_shape, dtype=str(dtype))
+                  output_shapes=out_shapes, layers=lambda: _layer_rows(packed, raw), input_shape=in_shapes[0],
+                  dtype=str(dtype))
     res.conventions = conv
     return res
 
 
 def _is_chunk_stream(x):
-    from .layers import Layer
     return (hasattr(x, "__iter__") and not isinstance(x, (Layer, str, bytes))
             and not hasattr(x, "_emit"))
 

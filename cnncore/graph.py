@@ -9,10 +9,11 @@ rows; calls no output depends on are kept, flagged unused (params only, like an 
 from __future__ import annotations
 
 import itertools
+import math
+import operator
 import re
 
-import numpy as np
-
+from . import _core
 from . import _format as F
 from .errors import ShapeError, describe, layer_message
 from .layers import Layer, _int
@@ -27,7 +28,7 @@ class Tensor:
     __slots__ = ("shape", "node", "index", "_id", "consumers", "__weakref__")
 
     def __init__(self, shape, node, index=0):
-        self.shape = tuple(int(v) for v in shape)
+        self.shape = shape if type(shape) is tuple else tuple(int(v) for v in shape)  # the core's are int tuples
         self.node = node  # the _Node that produced it (None for an Input)
         self.index = index
         self._id = next(_ids)
@@ -114,58 +115,123 @@ def _as_tensors(inputs, what):
     return list(inputs)
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _shape_of_call(module, inputs, name):
-    """Run the core on `module` alone with the input tensors as network inputs; return output shapes."""
-    from .counting import run_core
-    b = RowBuilder()
-    srcs = [-1 - j for j in range(len(inputs))]
-    emit(module, b, name or "", srcs)
-    batch = inputs[0].shape[0]
-    if any(t.shape[0] != batch for t in inputs) or any(not 2 <= t.ndim <= 5 for t in inputs):
-        raise ShapeError(f"{name or module.type}: inputs must share the first (batch) dimension and have "
-                         f"2 to 5 dimensions, got shapes {[t.shape for t in inputs]}", -1, name)
-    if not b.rows:  # an empty container: the identity
-        return [inputs[0].shape]
-    shape = np.zeros((len(inputs), 4), np.int64)
-    for j, t in enumerate(inputs):
-        shape[j, :t.ndim - 1] = t.shape[1:]
-    arrays = dict(layers=np.array(b.rows, np.int32).reshape(-1, F.N_FIELDS),
-                  extra_src=np.array(b.extra, np.int32), arch_offsets=np.array([0, len(b.rows)], np.int64),
-                  input_offsets=np.array([0, len(inputs)], np.int64), input_shape=shape,
-                  input_ndim=np.array([t.ndim - 1 for t in inputs], np.int32),
-                  batch_size=np.array([batch], np.int64))
-    raw = run_core(arrays, per_layer=True, n_threads=1)
-    if raw["error"][0]:
-        k = int(raw["error_layer"][0])
-        row = arrays["layers"][k]
-        src = int(row[F.SRC])
-        x = inputs[-1 - src].shape if src < 0 else tuple(
-            int(v) for v in raw["layer_shape"][src][:int(raw["layer_ndim"][src])])
-        code = int(raw["error"][0])
-        if isinstance(module, Layer):  # one row: name the call, not a row index
-            on = x if len(inputs) == 1 else " and ".join(str(t.shape) for t in inputs)
-            msg = f"{name or module.type} ({module.type}) called on {on}: {describe(code, row, x, module.type)}"
-        else:
-            msg = f"{name or module.type}: " + layer_message(k, b.names[k] or None, b.types[k], code, row, x)
-        raise ShapeError(msg, k, b.names[k], code)
+    """The output shapes of `module` called on the input tensors, or a cc.ShapeError naming the
+    call. The core's _layer evaluates each row (_core.layer_output) on the shapes already known:
+    one row for a layer, the container's rows in order for a Sequential or a Model."""
+    b = None
+    rows = [module.row()] if isinstance(module, Layer) else _chain_rows(module, []) if len(inputs) == 1 else None
+    if rows is None:  # any other container: its rows as a model would hold them
+        b = RowBuilder()
+        emit(module, b, name or "", [-1 - j for j in range(len(inputs))])
+        rows = b.rows
+    in_shapes = [inputs[0].shape] if len(inputs) == 1 else [t.shape for t in inputs]
+    batch = in_shapes[0][0]
+    for s in in_shapes:
+        if s[0] != batch or not 2 <= len(s) <= 5:
+            raise ShapeError(f"{name or module.type}: inputs must share the first (batch) dimension and have "
+                             f"2 to 5 dimensions, got shapes {in_shapes}", -1, name)
+    if not rows:  # an empty container: the identity
+        return [in_shapes[0]]
+    if b is None and len(rows) == 1:  # one row: layer_output makes every check count_packed makes
+        code, bad, shape = _core.layer_output(rows[0], in_shapes)[:3]
+        if code:
+            b = RowBuilder()
+            emit(module, b, name or "", [-1 - j for j in range(len(inputs))])
+            _raise_call_error(module, inputs, name, b, bad, code, in_shapes, [])
+        return [shape]
+    shapes = _rows_shapes(module, inputs, name, rows, b, in_shapes)
     refs = getattr(module, "_last_refs", None) if isinstance(module, Model) else None
     if refs:  # a Model: one tensor per output
-        return [inputs[-1 - ref].shape if ref < 0 else
-                tuple(int(v) for v in raw["layer_shape"][ref][:int(raw["layer_ndim"][ref])]) for ref in refs]
-    return [tuple(int(v) for v in raw["output_shape"][0][:int(raw["output_ndim"][0])])]
+        return [in_shapes[-1 - ref] if ref < 0 else shapes[ref] for ref in refs]
+    return [shapes[-1]]
+
+
+def _chain_rows(module, rows):
+    """The rows of a Sequential of layers and Sequentials (row k reads row k - 1), appended to
+    `rows`; None for any other container."""
+    if type(module) is not Sequential:
+        return None
+    for m in module._modules.values():
+        if isinstance(m, Layer):
+            rows.append(m.row())
+        elif _chain_rows(m, rows) is None:
+            return None
+    return rows
+
+
+def _rows_shapes(module, inputs, name, rows, b, in_shapes):
+    """Every row's output shape, in order, with count_packed's checks in its order: the row's own
+    error, then the running totals (params, buffers, MACs, FLOPs, inputs + activations) within
+    int64. `b` is the RowBuilder that wrote the rows, or None for a chain (row k reads row k - 1)."""
+    shapes = []
+    params = buffers = macs = flops = 0
+    live = sum(map(_numel, in_shapes))
+    x = in_shapes[0]
+    for k, row in enumerate(rows):
+        if b is None:
+            ins = [x]
+        else:
+            ins = [in_shapes[-1 - s] if s < 0 else shapes[s] for s in
+                   [row[F.SRC], *b.extra[row[F.XOFF]:row[F.XOFF] + row[F.NSRC] - 1]]]
+        code, bad, shape, p, bu, m, f, n = _core.layer_output(row, ins)
+        if not code:
+            params += p
+            buffers += bu
+            if not row[F.FLAGS] & F.F_UNUSED:  # exists, never runs: parameters only
+                macs += m
+                flops += f
+                live += n
+            if (params | buffers | macs | flops | live) > _INT64_MAX:  # all >= 0: any >= 2**63
+                code = F.ERROR_CODES["OVERFLOW"]
+        if code:
+            if b is None:  # rows with their names and references, for the message
+                b = RowBuilder()
+                emit(module, b, name or "", [-1 - j for j in range(len(inputs))])
+            _raise_call_error(module, inputs, name, b, k if bad == 0 else -1, code, in_shapes, shapes)
+        shapes.append(shape)
+        x = shape
+    return shapes
+
+
+def _numel(shape):
+    return math.prod(shape)
+
+
+def _raise_call_error(module, inputs, name, b, k, code, in_shapes, shapes):
+    """The ShapeError of row k (-1: the network inputs) of a call, worded as before: a layer names
+    its call and input shape, a container the failing row."""
+    row = b.rows[k]
+    src = row[F.SRC]
+    x = in_shapes[-1 - src] if src < 0 else shapes[src] if src < len(shapes) else None
+    if isinstance(module, Layer):  # one row: name the call, not a row index
+        on = x if len(inputs) == 1 else " and ".join(str(t.shape) for t in inputs)
+        msg = f"{name or module.type} ({module.type}) called on {on}: {describe(code, row, x, module.type)}"
+    else:
+        msg = f"{name or module.type}: " + layer_message(k, b.names[k] or None, b.types[k], code, row, x)
+    raise ShapeError(msg, k, b.names[k], code)
 
 
 def _call(module, inputs, name=None):
-    inputs = _as_tensors(inputs, name or getattr(module, "type", "layer"))
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            _as_tensors(inputs, name or getattr(module, "type", "layer"))  # raises the TypeError
     if not inputs:
         raise TypeError(f"{module.type}: called without an input tensor")
     shapes = _shape_of_call(module, inputs, name)
     node = _Node(module, inputs, name)
-    node.outputs.extend(Tensor(shape, node, i) for i, shape in enumerate(shapes))
     for t in inputs:
         t.consumers.append(node)
+    if len(shapes) == 1:
+        out = Tensor(shapes[0], node)
+        node.outputs.append(out)
+        return out
+    node.outputs.extend(Tensor(shape, node, i) for i, shape in enumerate(shapes))
     # a Model with several outputs returns a tuple, like a torch module returning several tensors
-    return node.outputs[0] if len(node.outputs) == 1 else tuple(node.outputs)
+    return tuple(node.outputs)
 
 
 def apply_layer(layer, inputs, name=None):
@@ -240,6 +306,9 @@ def flatten(x, start_dim=0, end_dim=-1, name=None):
     return _call(Flatten(start_dim, end_dim), [x], name)
 
 
+_creation_order = operator.attrgetter("_id")
+
+
 def _snake(name):
     return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
 
@@ -277,10 +346,13 @@ class Model:
                     reach.append(n)
                     stack.extend(n.outputs)
         known, nodes = {id(t) for t in self.inputs}, []
-        for n in sorted(reach, key=lambda n: n._id):
-            if all(id(i) in known for i in n.inputs):
+        for n in sorted(reach, key=_creation_order):
+            for i in n.inputs:
+                if id(i) not in known:
+                    break
+            else:
                 nodes.append(n)
-                known.update(id(o) for o in n.outputs)
+                known.update(map(id, n.outputs))
         for t in self.outputs:
             if id(t) not in known:
                 raise ValueError(f"Model: output {t} is not computed from the model's inputs")
@@ -291,7 +363,9 @@ class Model:
             n = stack.pop()
             if id(n) not in live:
                 live.add(id(n))
-                stack.extend(i.node for i in n.inputs if i.node is not None)
+                for i in n.inputs:
+                    if i.node is not None:
+                        stack.append(i.node)
         self._live = live
         counts, self._names = {}, {}
         for n in self._nodes:
@@ -313,15 +387,21 @@ class Model:
             raise TypeError(f"{name or 'Model'}: takes {len(self.inputs)} input(s), got {len(srcs)}")
         refs = {id(t): s for t, s in zip(self.inputs, srcs)}
         prefix = f"{name}." if name else ""
+        rows = builder.rows
         for n in self._nodes:
-            first = len(builder.rows)
-            ref = emit(n.module, builder, prefix + self._names[id(n)], [refs[id(i)] for i in n.inputs])
+            first = len(rows)
+            module = n.module
+            srcs = [refs[id(i)] for i in n.inputs]
+            ref = (builder.add(module, prefix + self._names[id(n)], srcs) if isinstance(module, Layer)
+                   else emit(module, builder, prefix + self._names[id(n)], srcs))
             if id(n) not in self._live:
-                for r in builder.rows[first:]:  # rows are global; only this call's rows are flagged
+                for r in rows[first:]:  # rows are global; only this call's rows are flagged
                     r[F.FLAGS] |= F.F_UNUSED
-            outs = n.module._last_refs if len(n.outputs) > 1 else [ref]
-            for o, r in zip(n.outputs, outs):
-                refs[id(o)] = r
+            if len(n.outputs) == 1:
+                refs[id(n.outputs[0])] = ref
+            else:
+                for o, r in zip(n.outputs, module._last_refs):
+                    refs[id(o)] = r
         self._last_refs = [refs[id(t)] for t in self.outputs]
         return self._last_refs[0]
 
@@ -342,4 +422,10 @@ class Model:
                 f"{len(self._nodes)} calls)")
 
 
+def _layer_call(self, *inputs, name=None):
+    """layer(tensor, ..., name=None) -> tensor: a call in a functional graph, shape known at once."""
+    return apply_layer(self, inputs, name)
+
+
+Layer.__call__ = _layer_call
 Sequential.__call__ = lambda self, *inputs, name=None: apply_container(self, inputs, name)

@@ -26,6 +26,8 @@ _INT32_MAX = 2**31 - 1
 
 
 def _int(name, value, lo=None):
+    if type(value) is int and -_INT32_MAX <= value <= _INT32_MAX and (lo is None or value >= lo):
+        return value  # the common case, checked in one line (layers are built in hot loops)
     if isinstance(value, bool) or not isinstance(value, int):
         try:
             import operator
@@ -41,6 +43,8 @@ def _int(name, value, lo=None):
 
 def _tuple(name, value, n, lo=None):
     """torch's _single/_pair/_triple: an int is repeated, a sequence must have n entries."""
+    if type(value) is int and -_INT32_MAX <= value <= _INT32_MAX and (lo is None or value >= lo):
+        return (value,) * n
     if isinstance(value, (tuple, list)):
         if len(value) != n:
             raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
@@ -62,13 +66,18 @@ class Layer:
         return type(self).__name__
 
     def row(self) -> list[int]:
-        """The layer's packed row with SRC/NSRC/XOFF left at 0 (the model fills them)."""
-        r = [0] * F.N_FIELDS
-        r[F.OP] = self.OP
-        r[F.NSRC] = 1
-        for col, v in self._fields.items():
-            r[col] = v
-        return r
+        """The layer's packed row with SRC left at 0 and NSRC at 1 (the model fills them): a copy
+        of a template written from `_fields` at the first call (fields are set at construction)."""
+        try:
+            return self._row_template[:]
+        except AttributeError:
+            r = [0] * F.N_FIELDS
+            r[F.OP] = self.OP
+            r[F.NSRC] = 1
+            for col, v in self._fields.items():
+                r[col] = v
+            self._row_template = r
+            return r[:]
 
     def extra_repr(self) -> str:
         return ""
@@ -76,9 +85,7 @@ class Layer:
     def __repr__(self):
         return f"{self.type}({self.extra_repr()})"
 
-    def __call__(self, *inputs, name=None):
-        from .graph import apply_layer  # functional graphs: layer(tensor) -> tensor
-        return apply_layer(self, inputs, name)
+    # layer(tensor, ..., name=None) -> tensor: Layer.__call__ is defined in graph.py (functional graphs)
 
     # spatial helper: write a tuple into K/S/P/D/O columns
     def _put(self, first_col, values):
@@ -88,6 +95,11 @@ class Layer:
 
 # ---------------------------------------------------------------------------------------------
 # Convolutions
+# the columns a convolution writes, in _ConvNd's order (one dict per layer, built in one call)
+_CONV_COLUMNS = {d: (F.IN, F.OUT, F.GROUPS, F.FLAGS, *(c + i for c in (F.K0, F.S0, F.P0, F.D0, F.O0) for i in range(d)))
+                 for d in (1, 2, 3)}
+
+
 class _ConvNd(Layer):
     _d = 2
     _transposed = False
@@ -117,14 +129,9 @@ class _ConvNd(Layer):
         else:
             pad = self.padding = _tuple("padding", padding, d, 0)
         self.output_padding = _tuple("output_padding", output_padding, d, 0)
-        self._fields.update({F.IN: self.in_channels, F.OUT: self.out_channels, F.GROUPS: self.groups,
-                             F.FLAGS: (F.F_BIAS if self.bias else 0) | (F.F_SAME if same else 0)})
-        self._put(F.K0, self.kernel_size)
-        self._put(F.S0, self.stride)
-        self._put(F.P0, pad)
-        self._put(F.D0, self.dilation)
-        if self._transposed:
-            self._put(F.O0, self.output_padding)
+        self._fields = dict(zip(_CONV_COLUMNS[d], (
+            self.in_channels, self.out_channels, self.groups, (F.F_BIAS if self.bias else 0) | (F.F_SAME if same else 0),
+            *self.kernel_size, *self.stride, *pad, *self.dilation, *self.output_padding)))
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -290,15 +297,16 @@ def _act(name, params):
     """An activation class whose __init__ takes exactly torch's arguments, e.g. (("inplace", False),)."""
     names = [p for p, _ in params]
     defaults = dict(params)
+    allowed = frozenset(names)
 
     def __init__(self, *args, **kwargs):
-        Layer.__init__(self)
+        self._fields = {}
         if len(args) > len(names):
             raise TypeError(f"{name}() takes at most {len(names)} arguments ({len(args)} given)")
-        bad = set(kwargs) - set(names) | set(names[:len(args)]) & set(kwargs)
-        if bad:
+        if kwargs and (not allowed.issuperset(kwargs) or args and not set(names[:len(args)]).isdisjoint(kwargs)):
+            bad = set(kwargs) - allowed | set(names[:len(args)]) & set(kwargs)
             raise TypeError(f"{name}() got an unexpected or repeated keyword argument {sorted(bad)[0]!r}")
-        self._args = {**defaults, **dict(zip(names, args)), **kwargs}
+        self._args = {**defaults, **dict(zip(names, args)), **kwargs} if args else {**defaults, **kwargs}
 
     def extra_repr(self):
         return ", ".join(f"{k}={v!r}" for k, v in self._args.items() if v != defaults[k])

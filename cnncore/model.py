@@ -7,6 +7,9 @@ from . import _format as F
 from .layers import Layer
 
 
+_SRC, _NSRC, _XOFF = F.SRC, F.NSRC, F.XOFF  # local names: add() runs once per row of every model
+
+
 class RowBuilder:
     """Collects packed rows while a model is flattened; keeps each row's hierarchical name and type."""
 
@@ -29,24 +32,25 @@ class RowBuilder:
 
     def add(self, layer: Layer, name: str, srcs) -> int:
         row = layer.row()
-        row[F.SRC] = srcs[0]
-        row[F.NSRC] = len(srcs)
+        row[_SRC] = srcs[0]
         if len(srcs) > 1:
-            row[F.XOFF] = len(self.extra)
+            row[_NSRC] = len(srcs)
+            row[_XOFF] = len(self.extra)
             self.extra.extend(srcs[1:])
-        self.rows.append(row)
+        rows = self.rows
+        rows.append(row)
         self.names.append(name)
         self.types.append(layer.type)
-        return len(self.rows) - 1 - self.base
+        return len(rows) - 1 - self.base
 
 
 def emit(module, builder: RowBuilder, name: str, srcs) -> int:
     """Append `module` (a layer or a container) reading `srcs`; return the ref of its output."""
+    if isinstance(module, Layer):
+        return builder.add(module, name, srcs)
     if hasattr(module, "_emit"):
         return module._emit(builder, name, srcs)
-    if not isinstance(module, Layer):
-        raise TypeError(f"{name or 'model'}: expected a cnncore layer or container, got {type(module).__name__}")
-    return builder.add(module, name, srcs)
+    raise TypeError(f"{name or 'model'}: expected a cnncore layer or container, got {type(module).__name__}")
 
 
 class Sequential:
@@ -54,11 +58,12 @@ class Sequential:
 
     def __init__(self, *args):
         if len(args) == 1 and isinstance(args[0], (OrderedDict, dict)):
-            self._modules = OrderedDict((str(k), v) for k, v in args[0].items())
+            self._modules = OrderedDict(zip(map(str, args[0].keys()), args[0].values()))
         else:
-            self._modules = OrderedDict((str(i), m) for i, m in enumerate(args))
-        for k, m in self._modules.items():
+            self._modules = OrderedDict(zip(map(str, range(len(args))), args))
+        for m in self._modules.values():
             if not isinstance(m, Layer) and not hasattr(m, "_emit"):
+                k = next(k for k, v in self._modules.items() if v is m)
                 raise TypeError(f"Sequential: module {k!r} is not a cnncore layer or container: {m!r}")
 
     type = "Sequential"
@@ -89,7 +94,7 @@ class Sequential:
         ref = srcs[0]
         prefix = f"{name}." if name else ""
         for key, m in self._modules.items():
-            ref = emit(m, builder, prefix + key, [ref])
+            ref = builder.add(m, prefix + key, [ref]) if isinstance(m, Layer) else emit(m, builder, prefix + key, [ref])
         return ref
 
     def __repr__(self):

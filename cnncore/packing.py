@@ -1,6 +1,8 @@
 """cc.pack and cc.Packed: the packed arrays of docs/format.md, written from models or validated."""
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
 
 from . import _core
@@ -140,8 +142,7 @@ def validate(arrays) -> None:
         if not a.flags.c_contiguous:
             raise ValueError(f"packed arrays: {name} must be C-contiguous (use np.ascontiguousarray)")
     check_offsets(arrays)
-    layers, off, ioff = arrays["layers"], arrays["arch_offsets"], arrays["input_offsets"]
-    n_arch = len(off) - 1
+    ioff = arrays["input_offsets"]
     noin = np.nonzero(np.diff(ioff) < 1)[0]
     if len(noin):
         raise ValueError(f"packed arrays: architecture {noin[0]} has no network input")
@@ -158,6 +159,12 @@ def validate(arrays) -> None:
     if len(bad):
         r, c = bad[0]
         raise ValueError(f"packed arrays: input_shape[{r}, {c}] = {shp[r, c]} is outside 1 .. 2**31-1")
+    _validate_rows(arrays)
+
+
+def _validate_rows(arrays) -> None:
+    """The compiled checks of every layer row and extra input (op codes, flags, references)."""
+    layers, off, ioff = arrays["layers"], arrays["arch_offsets"], arrays["input_offsets"]
     res = _core.validate_rows(layers, off, ioff, len(arrays["extra_src"]))
     if res is not None:
         row, col, why = res
@@ -217,8 +224,10 @@ def pack(models, input_shapes=None, batch_size=None) -> Packed:
         raise ValueError(f"pack: {len(models)} models but {len(sizes)} batch sizes")
     b = RowBuilder()
     arch_off, in_off, in_shapes = [0], [0], []
-    for m, s in zip(models, shapes):
+    for a, (m, s) in enumerate(zip(models, shapes)):
         ins = _input_shapes_of(m, s)
+        if not ins:
+            raise ValueError(f"packed arrays: architecture {a} has no network input")
         for shape in ins:
             _check_shape(shape)
         b.begin_arch()
@@ -233,7 +242,7 @@ def pack(models, input_shapes=None, batch_size=None) -> Packed:
     for i, s in enumerate(in_shapes):
         shape_arr[i, :len(s)] = s
     arrays = dict(
-        layers=np.array(b.rows, dtype=np.int32).reshape(-1, F.N_FIELDS),
+        layers=np.fromiter(chain.from_iterable(b.rows), np.int32, len(b.rows) * F.N_FIELDS).reshape(-1, F.N_FIELDS),
         extra_src=np.array(b.extra, dtype=np.int32),
         arch_offsets=np.array(arch_off, np.int64),
         input_offsets=np.array(in_off, np.int64),
@@ -241,4 +250,7 @@ def pack(models, input_shapes=None, batch_size=None) -> Packed:
         input_ndim=np.array([len(s) for s in in_shapes], np.int32),
         batch_size=np.array(sizes, np.int64),
     )
-    return Packed(arrays, b.names, b.types)
+    # shapes, sizes and offsets are right by construction and checked above: only the rows
+    # (which a user's Layer subclass writes) go through the compiled checks
+    _validate_rows(arrays)
+    return Packed(arrays, b.names, b.types, _validated=True)

@@ -1486,3 +1486,84 @@ def validate_extra(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
             if bad >= 0:
                 break
     return None if bad < 0 else (bad, badj)
+
+
+# ---- one layer at its call (cnncore.graph): Python objects in, no numpy, no scratch arrays -------
+from libc.stdlib cimport malloc, free
+
+cdef enum:
+    CALL_SMALL = 4  # inputs whose records fit layer_output's stack buffer
+
+
+def layer_output(list row, list shapes):
+    """One layer `row` (NF ints; SRC, NSRC and XOFF are ignored) evaluated by _layer on input
+    tensors of `shapes` (tuples, batch first): the layer reads input 0 as its SRC and inputs 1..
+    as its extra inputs, exactly as the same row does in a one-layer architecture of count_packed.
+    Returns (code, layer, shape, params, buffers, macs, flops, elements): code 0 with the output
+    shape and the op's counts (the F_UNUSED and F_OUTPUT flags are the caller's), or an error code with layer = 0 (the row failed) or -1 (an input
+    record is invalid or the inputs' sizes overflow, as _arch reports them) and shape None."""
+    cdef int32_t r[NF]
+    cdef Py_ssize_t n = len(shapes), j, i, nd
+    cdef int64_t in_total = 0, v
+    cdef tuple s
+    cdef Cnt c
+    cdef int code = E_OK
+    cdef const int64_t* y
+    cdef int64_t* rec
+    if len(row) != NF:
+        raise ValueError(f"layer_output: a row has {NF} fields, got {len(row)}")
+    for i in range(NF):
+        r[i] = row[i]
+    if n < 1:
+        return (E_BAD_FIELD, -1, None, 0, 0, 0, 0, 0)
+    # one block: n + 1 shape records, n record pointers, n - 1 extra input references; on the
+    # stack for the usual one or two inputs
+    cdef int64_t small[(CALL_SMALL + 1) * REC + 2 * CALL_SMALL]
+    cdef int64_t* buf = small
+    if n > CALL_SMALL:
+        buf = <int64_t*>malloc((n + 1) * REC * sizeof(int64_t) + n * sizeof(int64_t*) + n * sizeof(int32_t))
+        if buf == NULL:
+            raise MemoryError()
+    cdef const int64_t** P = <const int64_t**>(buf + (n + 1) * REC)
+    cdef int32_t* xs = <int32_t*>(P + n)
+    try:
+        r[C_SRC] = -1
+        r[C_NSRC] = <int32_t>n
+        r[C_XOFF] = 0
+        for j in range(1, n):
+            xs[j - 1] = <int32_t>(-1 - j)
+        for j in range(n):  # the network-input records of _arch: (ndim, numel, dims...)
+            s = shapes[j]
+            nd = len(s)
+            rec = buf + j * REC
+            P[j] = rec
+            if nd < 2 or nd > 5:
+                code = E_BAD_FIELD
+                break
+            rec[0] = nd
+            for i in range(nd):
+                v = s[i]
+                rec[2 + i] = v
+                if v < 1 or v > DIM_MAX:
+                    code = E_BAD_FIELD
+            if code != E_OK or _finish(rec):
+                code = code or E_OVERFLOW
+                break
+        for j in range(n if code == E_OK else 0):  # all inputs live at once: their sum must fit
+            if cc_add(in_total, P[j][1], &in_total):
+                code = E_OVERFLOW
+        if code != E_OK:
+            return (code, -1, None, 0, 0, 0, 0, 0)
+        c.params = 0
+        c.buffers = 0
+        c.macs = 0
+        c.flops = 0
+        code = _layer(r, 0, xs, n - 1, n, P, P[0], buf + n * REC, &y, &c)
+        if code == E_OK and y[1] > (<int64_t>0x7FFFFFFFFFFFFFFF) - in_total:
+            code = E_OVERFLOW  # _accumulate's bound: inputs + activations fit int64
+        if code != E_OK:
+            return (code, 0, None, 0, 0, 0, 0, 0)
+        return (E_OK, 0, tuple([y[2 + i] for i in range(y[0])]), c.params, c.buffers, c.macs, c.flops, y[1])
+    finally:
+        if buf != small:
+            free(buf)

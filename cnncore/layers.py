@@ -79,6 +79,12 @@ class Layer:
             self._row_template = r
             return r[:]
 
+    def _add_flags(self, bits: int):
+        """Set FLAGS bits after construction (from_torch marks functional calls): the cached row
+        template is rebuilt at the next row()."""
+        self._fields[F.FLAGS] = self._fields.get(F.FLAGS, 0) | bits
+        self.__dict__.pop("_row_template", None)
+
     def extra_repr(self) -> str:
         return ""
 

@@ -770,9 +770,8 @@ def _flag_functional(result, first_id):
     while stack:
         node = stack.pop().node
         if node is not None and node._id > first_id and isinstance(node.module, Layer):
-            fields = node.module._fields
-            if not fields.get(F_.FLAGS, 0) & F_.F_FUNCTIONAL:
-                fields[F_.FLAGS] = fields.get(F_.FLAGS, 0) | F_.F_FUNCTIONAL
+            if not node.module._fields.get(F_.FLAGS, 0) & F_.F_FUNCTIONAL:
+                node.module._add_flags(F_.F_FUNCTIONAL)
                 stack.extend(node.inputs)
 
 

@@ -109,3 +109,12 @@ def test_count_streams_chunks_lazily():
     assert [r.params[0] for r in stream] == [650, 970]  # 27w + w + 2w + 10w + 10
     with pytest.raises(TypeError, match="cc.Packed chunks"):
         list(cc.count(iter([_small(8)])))
+
+
+def test_readme_columnar_numbers():
+    """The README's Columnar example prints what the four models counted one by one give."""
+    assert "[650 1290 2570 5130]" in README.read_text()
+    one = [cc.count(cc.Sequential(cc.Conv2d(3, w, 3, padding=1), cc.BatchNorm2d(w), cc.ReLU(),
+                                  cc.AdaptiveAvgPool2d(1), cc.Flatten(), cc.Linear(w, 10)), (3, 32, 32)).params
+           for w in (16, 32, 64, 128)]
+    assert one == [650, 1290, 2570, 5130]

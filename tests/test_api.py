@@ -118,3 +118,7 @@ def test_readme_columnar_numbers():
                                   cc.AdaptiveAvgPool2d(1), cc.Flatten(), cc.Linear(w, 10)), (3, 32, 32)).params
            for w in (16, 32, 64, 128)]
     assert one == [650, 1290, 2570, 5130]
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    env = {"cc": cc}
+    exec(compile(next(b for b in blocks if "cc.Columnar(" in b), "README", "exec"), env)
+    assert cc.count(env["col"]).params.tolist() == one

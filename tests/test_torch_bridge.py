@@ -505,3 +505,16 @@ def test_functional_calls_are_flagged_functional():
     assert got == [("Conv2d", False), ("ReLU", True), ("Add", False), ("Add", True), ("Mul", True), ("Mul", False),
                    ("AdaptiveAvgPool2d", False), ("Flatten", True), ("AdaptiveAvgPool2d", True), ("Flatten", True),
                    ("Cat", True)]
+
+
+@pytest.mark.parametrize("name", sorted(cc.zoo.__all__))
+def test_torchvision_models_convert_to_the_zoo_counts(name):
+    """Every torchvision classification builder the zoo covers, traced by from_torch, counts as the
+    zoo entry does (params, buffers, MACs, FLOPs, output shape). Runs where torchvision is installed:
+    PyPI's torchvision does not import beside the CPU torch 2.13.0 this project pins, so here it skips."""
+    tv = pytest.importorskip("torchvision")
+    zoo = getattr(cc.zoo, name)()
+    shape = zoo.inputs[0].shape[1:]
+    traced = cc.from_torch(getattr(tv.models, name)(weights=None).eval(), shape)
+    a, b = cc.count(traced), cc.count(zoo)
+    assert (a.params, a.buffers, a.macs, a.flops, a.output_shape) == (b.params, b.buffers, b.macs, b.flops, b.output_shape)

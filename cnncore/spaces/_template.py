@@ -17,8 +17,10 @@ Two layers of machinery:
 
 A ``Choice`` is an ``int`` whose value is its first option, so torch-named layers accept it as an
 argument and a template is an ordinary model (shapes are checked on the first option). A value
-computed from a choice must say so with ``derive(choice, fn)`` (``k // 2`` of a Choice would be a
-plain int).
+computed from a choice must say so with ``derive(choice, fn)``: arithmetic on a Choice raises
+TypeError, and ``TemplateSpace`` packs a few probe candidates at construction and compares them
+row by row with their ``model()``, so that control flow on a Choice (``range(depth)``,
+``if k > 3``), which would freeze its first option, is a ValueError, not silently wrong counts.
 """
 from __future__ import annotations
 
@@ -33,8 +35,9 @@ __all__ = ["Choice", "derive", "Optional", "OneOf", "TemplateSpace", "SlotTable"
 
 # ---- choices ------------------------------------------------------------------------------------
 class Choice(int):
-    """One searchable value: ``Choice([16, 32, 64])``. Its int value is the first option.
-    ``c.map(fn)`` (or ``derive(c, fn)``) is a value computed from the same choice."""
+    """One searchable value: ``Choice([16, 32, 64])`` (distinct ints). Its int value is the first
+    option. ``c.map(fn)`` (or ``derive(c, fn)``) is a value computed from the same choice; plain
+    arithmetic on a Choice (``k // 2``) raises TypeError, as its result would freeze the first option."""
 
     def __new__(cls, options, name=None):
         opts = tuple(options)
@@ -45,6 +48,9 @@ class Choice(int):
             if isinstance(o, (bool, np.bool_)) or not isinstance(o, (int, np.integer)):
                 raise TypeError(f"Choice: options must be ints, got {o!r}")
             vals.append(int(o))
+        repeated = sorted({v for v in vals if vals.count(v) > 1})
+        if repeated:  # an option listed twice would be two candidates with the same network
+            raise ValueError(f"Choice: options must be distinct, {repeated} repeated in {vals}")
         obj = int.__new__(cls, vals[0])
         obj.values, obj.var, obj.name = tuple(vals), None, name
         obj.var = obj  # the root choice: candidates give its option
@@ -55,11 +61,28 @@ class Choice(int):
         return self.var.values
 
     def map(self, fn):
-        """The same choice seen through fn: option i gives fn(self.values[i])."""
-        vals = tuple(fn(v) for v in self.values)
-        obj = int.__new__(Choice, int(vals[0]))
-        obj.values, obj.var, obj.name = tuple(int(v) for v in vals), self.var, None
+        """The same choice seen through fn: option i gives fn(self.values[i]), an int (or a bool,
+        read as 0 / 1); any other result is a TypeError rather than a silently truncated value."""
+        vals = []
+        for v in self.values:
+            out = fn(v)
+            if not isinstance(out, (int, np.integer, np.bool_)):
+                raise TypeError(f"derive: fn({v}) gave {out!r}, not an int; round it inside fn, "
+                                f"e.g. lambda v: int(round(v * 1.5))")
+            vals.append(int(out))
+        obj = int.__new__(Choice, vals[0])
+        obj.values, obj.var, obj.name = tuple(vals), self.var, None
         return obj
+
+    def _no_arithmetic(self, *other):
+        raise TypeError(f"{self!r}: arithmetic on a Choice would use its first option only; "
+                        f"use cc.spaces.derive(choice, fn), e.g. derive(k, lambda v: v // 2)")
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _no_arithmetic
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _no_arithmetic
+    __divmod__ = __rdivmod__ = __pow__ = __rpow__ = __lshift__ = __rlshift__ = _no_arithmetic
+    __rshift__ = __rrshift__ = __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _no_arithmetic
+    __neg__ = __pos__ = __invert__ = __round__ = __trunc__ = __floor__ = __ceil__ = _no_arithmetic
 
     def __repr__(self):
         return f"Choice({list(self.values)})" if self.var is self else f"Choice(derived: {list(self.values)})"

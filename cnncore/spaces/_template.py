@@ -544,27 +544,28 @@ class TemplateSpace:
             probes.append(cand)
         if not probes:
             return
-        got, want = self.pack(np.array(probes)).arrays(), pack(models)
-        off = want.arrays()["arch_offsets"]
+        got, packed = self.pack(np.array(probes)).arrays(), pack(models)
+        want = packed.arrays()
         for a, cand in enumerate(probes):
             g = got["layers"][got["arch_offsets"][a]:got["arch_offsets"][a + 1]]
-            w = want.arrays()["layers"][off[a]:off[a + 1]]
+            first = want["arch_offsets"][a]
+            w = want["layers"][first:want["arch_offsets"][a + 1]]
             if g.shape != w.shape:
                 where = f"the template gives {len(g)} layers, model() {len(w)}"
             elif not np.array_equal(g, w):
                 row, col = np.argwhere(g != w)[0]
-                where = (f"layer {row} ({want.types[off[a] + row]} {want.names[off[a] + row]!r}) field "
+                where = (f"layer {row} ({packed.types[first + row]} {packed.names[first + row]!r}) field "
                          f"{F.FIELD_NAMES[col]}: the template gives {g[row, col]}, model() {w[row, col]}")
             else:
-                where = next((f"{key}: the template gives {got[key][a]}, model() {want.arrays()[key][a]}"
+                where = next((f"{key}: the template gives {got[key][a]}, model() {want[key][a]}"
                               for key in ("input_shape", "input_ndim", "batch_size")
-                              if not np.array_equal(got[key][a], want.arrays()[key][a])), None)
+                              if not np.array_equal(got[key][a], want[key][a])), None)
             if where:
                 raise ValueError(
                     f"{self.name}: pack() and model() disagree for {self.values(cand)}: {where}. A value computed "
                     f"from a Choice must use cc.spaces.derive(choice, fn); control flow on a Choice (range(d), "
                     f"if k > 3) sees only its first option: use Optional / OneOf for depth and alternatives")
-        if not np.array_equal(got["extra_src"], want.arrays()["extra_src"]):
+        if not np.array_equal(got["extra_src"], want["extra_src"]):
             raise ValueError(f"{self.name}: pack() and model() disagree on the second inputs of two-input layers")
 
     def _build_checked(self, values):

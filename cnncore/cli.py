@@ -116,10 +116,15 @@ def _spaces():
             "ofa-proxyless": lambda dataset: OFAProxylessNAS()}
 
 
+def _space_key(name):
+    """Space names compare without case, '-' or '_': nb-201, NB_201 and nb201 are one space."""
+    return name.lower().replace("-", "").replace("_", "")
+
+
 def _make_space(name, dataset):
     spaces = _spaces()
-    key = name.lower().replace("_", "-")
-    if key not in spaces:
+    key = {_space_key(k): k for k in spaces}.get(_space_key(name))
+    if key is None:
         raise SystemExit(f"cnncore: unknown space {name!r}; available spaces: {', '.join(sorted(spaces))}")
     if dataset is not None and key.startswith("ofa"):
         raise SystemExit(f"cnncore: --dataset applies to nb201 and nats, not to {key} (ImageNet)")

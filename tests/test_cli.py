@@ -74,3 +74,12 @@ def test_choice_table_to_pandas_and_parquet(tmp_path):
     r.to_parquet(tmp_path / "p.parquet")
     t = pq.read_table(tmp_path / "p.parquet")
     assert t.column("e").to_pylist()[7] == r.table["e"][7].tolist()
+
+
+def test_sweep_space_names_ignore_dashes_underscores_and_case(capsys):
+    """`cnncore sweep nb-201` is NAS-Bench-201: its 15,625 cells (Dong & Yang, ICLR 2020)."""
+    for name in ("nb-201", "NB_201", "nb201"):
+        assert cli_main(["sweep", name, "--all", "--quiet"]) == 0
+        assert "counted 15,625" in capsys.readouterr().out
+    assert cli_main(["sweep", "OFA_MBV3", "--samples", "20", "--quiet"]) == 0
+    assert "OFAMobileNetV3" in capsys.readouterr().out

@@ -320,3 +320,122 @@ def test_oneof_with_a_fixed_pick_inside_a_template():
     space = TemplateSpace(build, w=Choice([4, 8]))
     r = cc.count(space.pack(space.candidates(0, 2)))
     assert r.params.tolist() == [cc.count(build(w)).params for w in (4, 8)] == [84 + 16, 84 + 32]
+
+
+# ---- misuse of a Choice is loud, never silently wrong counts ----------------------------------------
+def test_arithmetic_on_a_choice_raises_and_derive_gives_the_hand_counts():
+    k = Choice([3, 5])
+    for misuse in (lambda: k // 2, lambda: k * 2, lambda: 2 + k, lambda: -k, lambda: k % 2, lambda: round(k)):
+        with pytest.raises(TypeError, match="cc.spaces.derive"):
+            misuse()
+
+    def build(k):
+        x = cc.Input((3, 32, 32))
+        return cc.Model(x, cc.Conv2d(3, 8, k, padding=derive(k, lambda v: v // 2))(x))
+    space = TemplateSpace(build, k=Choice([3, 5]))
+    r = cc.count(space.pack(space.candidates(0, 2)))
+    # 'same'-padded conv: out 8x32x32, each output reads 3*k*k inputs (no MACs for the bias)
+    assert r.macs.tolist() == [8 * 32 * 32 * 3 * 3 * 3, 8 * 32 * 32 * 3 * 5 * 5] == [221184, 614400]
+    assert r.params.tolist() == [8 * 3 * 9 + 8, 8 * 3 * 25 + 8]
+
+
+def test_control_flow_on_a_choice_is_a_construction_error():
+    """range(d) and ``if k > 3`` see only a Choice's first option in the template: the probe
+    candidates' pack then differs from their model(), and the space refuses to exist."""
+    def deep(d):
+        x = cc.Input((3, 16, 16))
+        h = x
+        for _ in range(d):
+            h = cc.Conv2d(3, 3, 3, padding=1)(h)
+        return cc.Model(x, h)
+    with pytest.raises(ValueError, match=r"\{'d': 2\}: the template gives 1 layers, model\(\) 2.*derive"):
+        TemplateSpace(deep, d=Choice([1, 2]))
+
+    def branchy(k):
+        x = cc.Input((3, 16, 16))
+        return cc.Model(x, cc.Conv2d(3, 8, k, padding=1 if k < 4 else 2)(x))
+    with pytest.raises(ValueError, match=r"\{'k': 5\}: layer 0 \(Conv2d 'conv2d'\) field p0: the template gives 1, "
+                                         r"model\(\) 2"):
+        TemplateSpace(branchy, k=Choice([3, 5]))
+
+
+def test_a_space_with_invalid_candidates_still_builds():
+    """Conv2d(3, 8, 3, groups=g) is invalid for g = 3 (8 % 3) in torch as here: the probe skips it
+    and pack marks it invalid."""
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError):
+        torch.nn.Conv2d(3, 8, 3, groups=3)
+
+    def build(g):
+        x = cc.Input((3, 10, 10))
+        return cc.Model(x, cc.Conv2d(3, 8 * 3, 3, groups=1)(cc.Conv2d(3, 3, 3, padding=1, groups=g)(x)))
+    space = TemplateSpace(build, g=Choice([1, 3, 2]))
+    r = cc.count(space.pack(space.candidates(0, 3)))
+    assert r.valid.tolist() == [True, True, False]
+    with pytest.raises(cc.ShapeError):
+        space.model(space.candidates(2, 3)[0])
+    assert r.params[:2].tolist() == [sum(p.numel() for p in torch.nn.Sequential(
+        torch.nn.Conv2d(3, 3, 3, padding=1, groups=g), torch.nn.Conv2d(3, 24, 3)).parameters()) for g in (1, 3)]
+
+
+def test_template_keeps_the_batch_size_of_its_input():
+    def build(w, b):
+        x = cc.Input((3, 16, 16), batch_size=b)
+        return cc.Model(x, cc.Conv2d(3, w, 3)(x))
+    space = TemplateSpace(build, w=Choice([4, 8]), b=Choice([4, 1]))
+    cands = space.candidates(0, 4)
+    r = cc.count(space.pack(cands))
+    # batch * out channels * 14 * 14 outputs, 3 * 3 * 3 MACs each
+    want = [b * w * 14 * 14 * 27 for w, b in cands[["w", "b"]].tolist()]
+    assert r.macs.tolist() == want == [84672, 21168, 169344, 42336]
+    assert r.output_shape[:, 0].tolist() == [4, 1, 4, 1]
+    fixed = TemplateSpace(lambda w: build(w, 4), w=Choice([4, 8]))
+    assert cc.count(fixed.pack(fixed.candidates(0, 2))).macs.tolist() == [84672, 169344]
+
+
+def test_derive_refuses_a_non_integer_value():
+    with pytest.raises(TypeError, match=r"fn\(5\) gave 7.5, not an int"):
+        derive(Choice([5, 8]), lambda v: v * 1.5)
+    assert derive(Choice([5, 8]), lambda v: round(v * 1.5)).values == (8, 12)  # round() of a float is an int
+    assert derive(Choice([1, 2, 3]), lambda v: v > 2).values == (0, 0, 1)  # a bool reads as 0 / 1
+
+
+def test_choice_options_must_be_distinct():
+    with pytest.raises(ValueError, match=r"distinct, \[4\] repeated"):
+        Choice([4, 4, 8])
+
+
+def test_len_of_a_huge_space_raises_like_range():
+    with pytest.raises(OverflowError):
+        len(range(2 ** 64))  # the behaviour copied
+    space = OFAMobileNetV3()
+    # 20 blocks x (3 kernels x 3 expands), 5 depths of 3 options, 25 resolutions (128..224 step 4)
+    assert space.size == 9 ** 20 * 3 ** 5 * 25
+    with pytest.raises(OverflowError, match=r"use \.size"):
+        len(space)
+    small = TemplateSpace(lambda w: cc.Model(x := cc.Input((3, 8, 8)), cc.Conv2d(3, w, 1)(x)), w=Choice([2, 4, 6]))
+    assert len(small) == small.size == 3
+
+
+def test_far_apart_and_unsorted_options_are_looked_up_without_a_table():
+    """Choice([0, 10**10]): a value -> index table sized max - min + 1 would need 80 GB."""
+    import tracemalloc
+
+    def build(gate, w):
+        x = cc.Input((3, 8, 8))
+        h = Optional(cc.Conv2d(3, 3, 3, padding=1), when=derive(gate, lambda v: v > 0))(x)
+        return cc.Model(x, cc.Conv2d(3, w, 1)(h))
+    tracemalloc.start()
+    space = TemplateSpace(build, gate=Choice([10 ** 10, 0]), w=Choice([6, 2, 4]))
+    cands = space.candidates(0, space.size)
+    r = cc.count(space.pack(cands))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50 * 2 ** 20
+    conv3 = 3 * 3 * 9 + 3  # the optional 3x3 conv, 84 params
+    want = [(conv3 if g else 0) + 3 * w + w for g, w in cands[["gate", "w"]].tolist()]
+    assert r.params.tolist() == want == [conv3 + 24, conv3 + 8, conv3 + 16, 24, 8, 16]
+    bad = cands[:1].copy()
+    bad["gate"] = 5
+    with pytest.raises(ValueError, match=r"gate = 5 is not one of its options \[10000000000, 0\]"):
+        space.pack(bad)

@@ -17,24 +17,28 @@ Two layers of machinery:
 
 A ``Choice`` is an ``int`` whose value is its first option, so torch-named layers accept it as an
 argument and a template is an ordinary model (shapes are checked on the first option). A value
-computed from a choice must say so with ``derive(choice, fn)`` (``k // 2`` of a Choice would be a
-plain int).
+computed from a choice must say so with ``derive(choice, fn)``: arithmetic on a Choice raises
+TypeError, and ``TemplateSpace`` packs a few probe candidates at construction and compares them
+row by row with their ``model()``, so that control flow on a Choice (``range(depth)``,
+``if k > 3``), which would freeze its first option, is a ValueError, not silently wrong counts.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import _format as F
+from ..errors import ShapeError
 from ..model import RowBuilder, emit
-from ..packing import Packed
+from ..packing import Packed, pack
 
 __all__ = ["Choice", "derive", "Optional", "OneOf", "TemplateSpace", "SlotTable"]
 
 
 # ---- choices ------------------------------------------------------------------------------------
 class Choice(int):
-    """One searchable value: ``Choice([16, 32, 64])``. Its int value is the first option.
-    ``c.map(fn)`` (or ``derive(c, fn)``) is a value computed from the same choice."""
+    """One searchable value: ``Choice([16, 32, 64])`` (distinct ints). Its int value is the first
+    option. ``c.map(fn)`` (or ``derive(c, fn)``) is a value computed from the same choice; plain
+    arithmetic on a Choice (``k // 2``) raises TypeError, as its result would freeze the first option."""
 
     def __new__(cls, options, name=None):
         opts = tuple(options)
@@ -45,6 +49,9 @@ class Choice(int):
             if isinstance(o, (bool, np.bool_)) or not isinstance(o, (int, np.integer)):
                 raise TypeError(f"Choice: options must be ints, got {o!r}")
             vals.append(int(o))
+        repeated = sorted({v for v in vals if vals.count(v) > 1})
+        if repeated:  # an option listed twice would be two candidates with the same network
+            raise ValueError(f"Choice: options must be distinct, {repeated} repeated in {vals}")
         obj = int.__new__(cls, vals[0])
         obj.values, obj.var, obj.name = tuple(vals), None, name
         obj.var = obj  # the root choice: candidates give its option
@@ -55,11 +62,28 @@ class Choice(int):
         return self.var.values
 
     def map(self, fn):
-        """The same choice seen through fn: option i gives fn(self.values[i])."""
-        vals = tuple(fn(v) for v in self.values)
-        obj = int.__new__(Choice, int(vals[0]))
-        obj.values, obj.var, obj.name = tuple(int(v) for v in vals), self.var, None
+        """The same choice seen through fn: option i gives fn(self.values[i]), an int (or a bool,
+        read as 0 / 1); any other result is a TypeError rather than a silently truncated value."""
+        vals = []
+        for v in self.values:
+            out = fn(v)
+            if not isinstance(out, (int, np.integer, np.bool_)):
+                raise TypeError(f"derive: fn({v}) gave {out!r}, not an int; round it inside fn, "
+                                f"e.g. lambda v: int(round(v * 1.5))")
+            vals.append(int(out))
+        obj = int.__new__(Choice, vals[0])
+        obj.values, obj.var, obj.name = tuple(vals), self.var, None
         return obj
+
+    def _no_arithmetic(self, *other):
+        raise TypeError(f"{self!r}: arithmetic on a Choice would use its first option only; "
+                        f"use cc.spaces.derive(choice, fn), e.g. derive(k, lambda v: v // 2)")
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _no_arithmetic
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _no_arithmetic
+    __divmod__ = __rdivmod__ = __pow__ = __rpow__ = __lshift__ = __rlshift__ = _no_arithmetic
+    __rshift__ = __rrshift__ = __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _no_arithmetic
+    __neg__ = __pos__ = __invert__ = __round__ = __trunc__ = __floor__ = __ceil__ = _no_arithmetic
 
     def __repr__(self):
         return f"Choice({list(self.values)})" if self.var is self else f"Choice(derived: {list(self.values)})"
@@ -194,9 +218,10 @@ class SlotTable:
         return np.where(ref >= 0, pos[arch, np.maximum(ref, 0)], ref)
 
     @staticmethod
-    def concat(pieces, input_shape):
+    def concat(pieces, input_shape, batch_size=1):
         """One cc.Packed of ``finish`` results with a single network input: ``input_shape`` is one
-        shape (without batch) for all, or an (n, ndim) array, one per architecture."""
+        shape (without batch) for all, or an (n, ndim) array, one per architecture; ``batch_size``
+        an int or an (n,) array."""
         layers, extras, counts, base = [], [], [], 0
         for lay, ex, cnt in pieces:
             if base:
@@ -218,7 +243,8 @@ class SlotTable:
         arrays = dict(layers=np.ascontiguousarray(layers[0] if one else np.concatenate(layers), dtype=np.int32),
                       extra_src=np.ascontiguousarray(extras[0] if one else np.concatenate(extras), dtype=np.int32),
                       arch_offsets=off, input_offsets=np.arange(n + 1, dtype=np.int64), input_shape=shape,
-                      input_ndim=np.full(n, ndim, np.int32), batch_size=np.ones(n, np.int64))
+                      input_ndim=np.full(n, ndim, np.int32),
+                      batch_size=np.ascontiguousarray(np.broadcast_to(np.asarray(batch_size, np.int64), (n,))))
         return Packed.from_arrays(**arrays)
 
 
@@ -276,6 +302,7 @@ class _Expansion:
         model._emit(b, "", [-1])
         k = self.k = len(b.rows)
         self.input_shape = [self._spec(v) for v in model.inputs[0].input_shape]
+        self.batch_size = self._spec(model.inputs[0].batch_size)
         base = np.zeros((k, F.N_FIELDS), np.int64)
         choice_cols = {}
         for s, r in enumerate(b.rows):
@@ -394,7 +421,8 @@ class _Expansion:
         return np.where(inside, np.take(pos, row_base + np.where(inside, ref, 0)), ref)
 
     def rows(self, idx):
-        """(layers, extra_src, rows per candidate, input shapes) of option indices idx (n, n_vars).
+        """(layers, extra_src, rows per candidate, input shapes, batch sizes) of option indices idx
+        (n, n_vars).
         Per-candidate tables (n, slots) say which slots exist and where; everything else is
         computed per output row with gathers from the static tables."""
         n, k = len(idx), self.k
@@ -439,9 +467,13 @@ class _Expansion:
         two_rows = np.flatnonzero(self.is_two[slot])
         layers[two_rows, F.XOFF] = np.arange(len(two_rows), dtype=np.int32)
         extra = self._positions(self.src2, slot[two_rows], arch[two_rows], row_base[two_rows], pos, vr)
-        shape = np.stack([np.full(n, v, np.int64) if not isinstance(v, tuple) else v[1][idx[:, v[0]]]
-                          for v in self.input_shape], axis=1)
-        return layers, np.ascontiguousarray(extra, np.int32), counts, shape
+        shape = np.stack([self._per_candidate(v, idx) for v in self.input_shape], axis=1)
+        return layers, np.ascontiguousarray(extra, np.int32), counts, shape, self._per_candidate(self.batch_size, idx)
+
+    @staticmethod
+    def _per_candidate(spec, idx):
+        """An int or a Choice's (variable, values) as one value per candidate."""
+        return np.full(len(idx), spec, np.int64) if not isinstance(spec, tuple) else spec[1][idx[:, spec[0]]]
 
 
 # ---- the space ---------------------------------------------------------------------------------------
@@ -482,21 +514,59 @@ class TemplateSpace:
         itype = np.int16 if vmax < 2 ** 15 else np.int32 if vmax < 2 ** 31 else np.int64
         self.dtype = np.dtype([(k, itype, (cnt,)) if is_list else (k, itype)
                                for k, (_, cnt, is_list) in self.fields.items()])
-        # value -> option index, per variable
-        self._luts = []
+        # value -> option index, per variable: its options sorted, and their option indices
+        self._sorted_options = []
         for v in self.variables:
-            lo = min(v.values)
-            lut = np.full(max(v.values) - lo + 1, -1, np.int64)
-            for i, x in reversed(list(enumerate(v.values))):
-                lut[x - lo] = i
-            self._luts.append((lo, lut))
+            order = np.argsort(v.values, kind="stable")
+            self._sorted_options.append((np.asarray(v.values, np.int64)[order], order))
         self._expansion = _Expansion(self._build_checked(choices), self.variables)
+        self._check_probes()
 
     def __len__(self):
-        return self.size if self.size < 2 ** 63 else 2 ** 63 - 1
+        if self.size >= 2 ** 63:  # as range() does: len() must fit a C ssize_t
+            raise OverflowError(f"{self.name}: {self.size:.3g} candidates do not fit len(); use .size")
+        return self.size
 
     def __repr__(self):
         return f"TemplateSpace({self.name!r}: {len(self.variables)} choices, {self.size:.3g} candidates)"
+
+    def _check_probes(self):
+        """Pack every choice at its first, middle and last option and compare with ``model()`` row by
+        row: a value computed from a Choice without ``derive`` (``range(depth)``, ``if k > 3``) is
+        frozen at the first option in the template, and must not give silently wrong counts."""
+        idx = np.unique(np.stack([np.zeros_like(self.radix), self.radix // 2, self.radix - 1]), axis=0)
+        probes, models = [], []
+        for cand in self._from_option_indices(idx):
+            try:
+                models.append(self.model(cand))
+            except ShapeError:  # an invalid candidate (pack marks it invalid): nothing to compare
+                continue
+            probes.append(cand)
+        if not probes:
+            return
+        got, packed = self.pack(np.array(probes)).arrays(), pack(models)
+        want = packed.arrays()
+        for a, cand in enumerate(probes):
+            g = got["layers"][got["arch_offsets"][a]:got["arch_offsets"][a + 1]]
+            first = want["arch_offsets"][a]
+            w = want["layers"][first:want["arch_offsets"][a + 1]]
+            if g.shape != w.shape:
+                where = f"the template gives {len(g)} layers, model() {len(w)}"
+            elif not np.array_equal(g, w):
+                row, col = np.argwhere(g != w)[0]
+                where = (f"layer {row} ({packed.types[first + row]} {packed.names[first + row]!r}) field "
+                         f"{F.FIELD_NAMES[col]}: the template gives {g[row, col]}, model() {w[row, col]}")
+            else:
+                where = next((f"{key}: the template gives {got[key][a]}, model() {want[key][a]}"
+                              for key in ("input_shape", "input_ndim", "batch_size")
+                              if not np.array_equal(got[key][a], want[key][a])), None)
+            if where:
+                raise ValueError(
+                    f"{self.name}: pack() and model() disagree for {self.values(cand)}: {where}. A value computed "
+                    f"from a Choice must use cc.spaces.derive(choice, fn); control flow on a Choice (range(d), "
+                    f"if k > 3) sees only its first option: use Optional / OneOf for depth and alternatives")
+        if not np.array_equal(got["extra_src"], want["extra_src"]):
+            raise ValueError(f"{self.name}: pack() and model() disagree on the second inputs of two-input layers")
 
     def _build_checked(self, values):
         m = self.build(**values)
@@ -519,12 +589,12 @@ class TemplateSpace:
                 raise TypeError(f"{self.name}: candidate field {key!r} must hold integers, got dtype {c[key].dtype}")
             vals = np.asarray(c[key], np.int64).reshape(len(c), cnt)
             for q in range(cnt):
-                lo, lut = self._luts[j0 + q]
-                v = vals[:, q] - lo
-                ok = (v >= 0) & (v < len(lut))
-                i = np.where(ok, lut[np.clip(v, 0, len(lut) - 1)], -1)
-                if (i < 0).any():
-                    bad = int(vals[np.argmax(i < 0), q])
+                options, order = self._sorted_options[j0 + q]
+                at = np.minimum(np.searchsorted(options, vals[:, q]), len(options) - 1)
+                found = options[at] == vals[:, q]
+                i = order[at]
+                if not found.all():
+                    bad = int(vals[np.argmin(found), q])
                     where = f"{key}[{q}]" if is_list else key
                     raise ValueError(f"{self.name}: {where} = {bad} is not one of its options "
                                      f"{list(self.variables[j0 + q].values)}")
@@ -587,9 +657,10 @@ class TemplateSpace:
         idx = self._option_indices(candidates)
         if len(idx) == 0:
             raise ValueError(f"{self.name}.pack: no candidates")
-        pieces, shapes = [], []
+        pieces, shapes, batches = [], [], []
         for s in range(0, len(idx), chunk_size):
-            *piece, shape = self._expansion.rows(idx[s:s + chunk_size])
+            *piece, shape, batch = self._expansion.rows(idx[s:s + chunk_size])
             pieces.append(piece)
             shapes.append(shape)
-        return SlotTable.concat(pieces, np.concatenate(shapes))
+            batches.append(batch)
+        return SlotTable.concat(pieces, np.concatenate(shapes), np.concatenate(batches))

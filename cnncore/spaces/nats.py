@@ -32,11 +32,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _format as F
-from ..graph import Input, Model
-from ..layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU
-from .nb201 import _DATASETS, Template, _Add, _Flatten
+from ..graph import Add, Input, Model
+from ..layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, ReLU
 from ._indexed import IndexedSpace
-from .nb201 import residual_reduction, sum_into_node, tiny_head
+from ._template import SlotTable
+from .nb201 import _DATASETS, residual_reduction, sum_into_node, tiny_head
 
 __all__ = ["NATSSize", "CANDIDATES", "BEST_CELL"]
 
@@ -48,7 +48,7 @@ _NPOS = 5
 _REDUCTION = (False, True, False, True, False)
 
 
-class _VarTemplate(Template):
+class _VarTemplate(SlotTable):
     """A SlotTable whose per-architecture columns are given by name (``IN=array``)."""
 
     def add(self, layer, src, src2=None, present=True, output=False, **cols):
@@ -147,7 +147,7 @@ class NATSSize(IndexedSpace):
             raise ValueError("NATSSize.pack: no indices")
         ch = self.choices(idx)
         pieces = [self._pack_channels(ch[s:s + chunk_size]) for s in range(0, len(ch), chunk_size)]
-        return Template.concat(pieces, self.input_shape)
+        return SlotTable.concat(pieces, self.input_shape)
 
     def _pack_channels(self, ch):
         n = len(ch)
@@ -167,7 +167,7 @@ class NATSSize(IndexedSpace):
                 b = t.add(BatchNorm2d(8), b, IN=cout)
                 r = t.add(AvgPool2d(2, 2, 0), h)
                 r = t.add(Conv2d(8, 8, 1, bias=False), r, IN=cin, OUT=cout)
-                h = t.add(_Add(), r, b)
+                h = t.add(Add(), r, b)
             else:
                 nodes, acc = [np.broadcast_to(np.int64(h), (n,))], {}
                 same = cin == cout
@@ -182,7 +182,7 @@ class NATSSize(IndexedSpace):
                         r = t.add(ReLU(), src)
                         c = t.add(Conv2d(8, 8, 3, 1, 1, bias=False), r, IN=c_in, OUT=cout)
                         y = np.broadcast_to(np.int64(t.add(BatchNorm2d(8), c, IN=cout)), (n,))
-                    acc[j] = t.add(_Add(), acc[j], y) if j in acc else y
+                    acc[j] = t.add(Add(), acc[j], y) if j in acc else y
                     if k == j - 1:
                         nodes.append(acc[j])
                 h = nodes[3]
@@ -190,6 +190,6 @@ class NATSSize(IndexedSpace):
         h = t.add(BatchNorm2d(8), h, IN=cin)
         h = t.add(ReLU(), h)
         h = t.add(AdaptiveAvgPool2d(1), h)
-        h = t.add(_Flatten(), h)
+        h = t.add(Flatten(1, -1), h)
         t.add(Linear(8, self.num_classes), h, output=True, IN=cin)
         return t.finish()

@@ -45,7 +45,7 @@ from ..graph import Input, Model, add, flatten
 from ..layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU
 from ..packing import Packed, pack as _pack_models
 from ._indexed import IndexedSpace
-from ._template import Choice, OneOf, SlotTable as Template, _Expansion
+from ._template import Choice, OneOf, SlotTable, _Expansion
 
 __all__ = ["NB201", "nb201_flops", "OPS", "EDGES"]
 
@@ -214,7 +214,7 @@ class NB201(IndexedSpace):
             self._expansion = _Expansion(_network(ops, self.input_shape, self.num_classes, "nb201"), ops)
         ch = _choices(_lex_to_official()[idx])
         pieces = [self._expansion.rows(ch[s:s + chunk_size])[:3] for s in range(0, len(ch), chunk_size)]
-        return Template.concat(pieces, self.input_shape)
+        return SlotTable.concat(pieces, self.input_shape)
 
     def __getstate__(self):  # the traced template is rebuilt where it is needed (e.g. a Dask worker)
         return {k: v for k, v in self.__dict__.items() if k not in ("_expansion", "_inverse")}
@@ -288,13 +288,3 @@ def _layout():
     """(channels, is_reduction) of TinyNetwork's 17 cells (C=16, N=5)."""
     return ([(_C, False)] * _N + [(2 * _C, True)] + [(2 * _C, False)] * _N + [(4 * _C, True)]
             + [(4 * _C, False)] * _N)
-
-
-def _Add():
-    from ..graph import Add
-    return Add()
-
-
-def _Flatten():
-    from ..layers import Flatten
-    return Flatten(1, -1)

@@ -41,6 +41,8 @@ def main(argv=None):
     one = "cnncore, one model"
     pk = {n: next(c for (_, c, _) in t if c.startswith("cnncore, packed") and c.endswith(f"{n} thread(s)"))
           for n in (1, 2)}
+    ck = {n: next((c for (_, c, _) in t if c.startswith("cnncore, columnar") and c.endswith(f"{n} thread(s)")), None)
+          for n in (1, 2)}
 
     print(f"Machine: {data['machine_info'].get('cpu', {}).get('brand_raw', '?')}, "
           f"{data['machine_info'].get('cpu', {}).get('count', '?')} logical CPUs; "
@@ -55,7 +57,8 @@ def main(argv=None):
     rows = [(p, p) for p in PEERS] + [("torch.nn module", "torch module, build only")] + [
         (one, "cnncore, one model (`cc.count(cc.zoo.X())`)"),
         (pk[1], "cnncore, packed ×10 000, 1 thread, per arch"),
-        (pk[2], "cnncore, packed ×10 000, 2 threads, per arch")]
+        (pk[2], "cnncore, packed ×10 000, 2 threads, per arch")] + [
+        (ck[n], f"cnncore, columnar ×10 000, {n} thread{'s' if n > 1 else ''}, per arch") for n in (1, 2) if ck[n]]
     for c, label in rows:
         ver = next((info[k]["version"] for k in info if k[1] == c), "")
         cells = []
@@ -76,7 +79,8 @@ def main(argv=None):
     print("| peer | arch | one model, build | one model, count | packed 1 thr vs peer build | "
           "packed 1 thr vs peer count | packed 2 thr vs peer build | packed 2 thr vs peer count |")
     print("|---|---|---|---|---|---|---|---|")
-    worst = {"one_build": 1e30, "one_count": 1e30, "packed_build": 1e30, "packed_count": 1e30}
+    worst = {"one_build": 1e30, "one_count": 1e30, "packed_build": 1e30, "packed_count": 1e30,
+             "columnar_build": 1e30, "columnar_count": 1e30}
     for p in PEERS:
         for x in ARCHS:
             pb, pc = t[(x, p, "build")], t[(x, p, "count")]
@@ -87,6 +91,10 @@ def main(argv=None):
             worst["one_count"] = min(worst["one_count"], rc)
             worst["packed_build"] = min(worst["packed_build"], pb / best)
             worst["packed_count"] = min(worst["packed_count"], pc / best)
+            if ck[1] and ck[2]:
+                cbest = min(t[(x, ck[1], "count")], t[(x, ck[2], "count")])
+                worst["columnar_build"] = min(worst["columnar_build"], pb / cbest)
+                worst["columnar_count"] = min(worst["columnar_count"], pc / cbest)
             print(f"| {p} | {LABEL[x]} | " + " | ".join(fmt_r(r) for r in (rb, rc, pb / k1, pc / k1, pb / k2, pc / k2))
                   + " |")
     print()
@@ -106,6 +114,10 @@ def main(argv=None):
     print(f"smallest ratio, packed (faster thread count) vs peer build+count: {fmt_r(worst['packed_build'])} "
           f"(target 100,000×: {'MET' if worst['packed_build'] >= 1e5 else 'MISSED'}); vs peer count only: "
           f"{fmt_r(worst['packed_count'])} ({'MET' if worst['packed_count'] >= 1e5 else 'MISSED'})")
+    if ck[1] and ck[2]:
+        print(f"smallest ratio, the same batch as cc.Columnar (faster thread count) vs peer build+count: "
+              f"{fmt_r(worst['columnar_build'])} ({'MET' if worst['columnar_build'] >= 1e5 else 'MISSED'}); "
+              f"vs peer count only: {fmt_r(worst['columnar_count'])}")
 
 
 if __name__ == "__main__":

@@ -210,3 +210,20 @@ def test_cnncore_packed(benchmark, packed_batches, arch, n_threads):
     _record(benchmark, arch, f"cnncore, packed x{N_PACKED}, {n_threads} thread(s)", "count",
             n_arch=N_PACKED, n_threads=n_threads, macs=int(one.macs), params=int(one.params),
             version=version("cnncore"))
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_cnncore_columnar(benchmark, packed_batches, arch, n_threads):
+    """The same 10 000 architectures as one skeleton (cc.Columnar.from_packed, not timed): the
+    columnar kernel's per-architecture time."""
+    packed, one = packed_batches[arch]
+    col = cc.Columnar.from_packed(packed)
+    benchmark.group = f"peers: {arch}"
+    res = benchmark.pedantic(cc.count, args=(col,), kwargs=dict(n_threads=n_threads),
+                             rounds=21, iterations=1, warmup_rounds=2)
+    assert res.valid.all() and (res.macs == one.macs).all() and (res.params == one.params).all()
+    assert (res.peak_activation_bytes == cc.count(packed).peak_activation_bytes).all()
+    _record(benchmark, arch, f"cnncore, columnar x{N_PACKED}, {n_threads} thread(s)", "count",
+            n_arch=N_PACKED, n_threads=n_threads, macs=int(one.macs), params=int(one.params),
+            version=version("cnncore"))

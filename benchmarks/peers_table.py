@@ -34,6 +34,8 @@ def main(argv=None):
     info = {}
     for b in data["benchmarks"]:
         e = b["extra_info"]
+        if "counter" not in e:  # another benchmark file's entry (a run of the whole suite)
+            continue
         key = (e["arch"], e["counter"], e["mode"])
         t[key] = b["stats"]["median"] / e["n_arch"]
         info[key] = e

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import cnncore as cc
-from cnncore import _columnar
+from cnncore.columnar import _columnar  # the build this CPU uses (AVX2 where it has it)
 from cnncore.columnar import COLUMN_FIELDS
 
 import _data

@@ -39,36 +39,8 @@ cdef extern from "_checked.h" nogil:
     bint cc_add(int64_t a, int64_t b, int64_t* r)
     int CC_OPENMP
 
-# ---- the format's op codes (cnncore/_format.py; tests/test_columnar.py checks they agree) ----
-cdef enum:
-    OP_IDENTITY = 0
-    OP_CONV1D = 1
-    OP_CONV3D = 3
-    OP_LINEAR = 7
-    OP_BN1D = 8
-    OP_BN3D = 10
-    OP_RELU = 13
-    OP_PRELU = 16
-    OP_HARDSIGMOID = 23
-    OP_MAXPOOL1D = 25
-    OP_MAXPOOL3D = 27
-    OP_AVGPOOL1D = 28
-    OP_AVGPOOL3D = 30
-    OP_ADAPTIVEAVG1D = 31
-    OP_ADAPTIVEAVG3D = 33
-    OP_ADAPTIVEMAX1D = 34
-    OP_ADAPTIVEMAX3D = 36
-    OP_FLATTEN = 37
-    OP_ADD = 41
-    OP_MUL = 42
-    OP_CAT = 43
-
-cdef enum:
-    F_BIAS = 1
-    F_AFFINE = 2
-    F_TRACK = 4
-    F_CEIL = 8
-    F_SAME = 16
+# ---- the format's op codes and flag bits (shared with the core) ----
+include "_format.pxi"
 
 # the per-architecture fields a column may vary (cnncore.columnar.COLUMN_FIELDS, same order)
 cdef enum:

@@ -41,65 +41,7 @@ cdef enum:
     C_D = 19
     C_O = 22
 
-cdef enum:
-    F_BIAS = 1
-    F_AFFINE = 2
-    F_TRACK = 4
-    F_CEIL = 8
-    F_SAME = 16
-    F_IMPLICIT_DIM = 32
-    F_UNUSED = 64
-    F_OUTPUT = 128
-    F_FUNCTIONAL = 256
-    FLAG_MASK = 511
-
-cdef enum:
-    OP_IDENTITY = 0
-    OP_CONV1D = 1
-    OP_CONV2D = 2
-    OP_CONV3D = 3
-    OP_CONVT1D = 4
-    OP_CONVT2D = 5
-    OP_CONVT3D = 6
-    OP_LINEAR = 7
-    OP_BN1D = 8
-    OP_BN2D = 9
-    OP_BN3D = 10
-    OP_LAYERNORM = 11
-    OP_GROUPNORM = 12
-    OP_RELU = 13
-    OP_RELU6 = 14
-    OP_LEAKYRELU = 15
-    OP_PRELU = 16
-    OP_ELU = 17
-    OP_GELU = 18
-    OP_SILU = 19
-    OP_SIGMOID = 20
-    OP_TANH = 21
-    OP_HARDSWISH = 22
-    OP_HARDSIGMOID = 23
-    OP_SOFTMAX = 24
-    OP_MAXPOOL1D = 25
-    OP_MAXPOOL2D = 26
-    OP_MAXPOOL3D = 27
-    OP_AVGPOOL1D = 28
-    OP_AVGPOOL2D = 29
-    OP_AVGPOOL3D = 30
-    OP_ADAPTIVEAVG1D = 31
-    OP_ADAPTIVEAVG2D = 32
-    OP_ADAPTIVEAVG3D = 33
-    OP_ADAPTIVEMAX1D = 34
-    OP_ADAPTIVEMAX2D = 35
-    OP_ADAPTIVEMAX3D = 36
-    OP_FLATTEN = 37
-    OP_ZEROPAD2D = 38
-    OP_UPSAMPLE = 39
-    OP_CHANNELSHUFFLE = 40
-    OP_ADD = 41
-    OP_MUL = 42
-    OP_CAT = 43
-    OP_SLICE = 44
-    N_OPS = 45
+include "_format.pxi"
 
 cdef enum:
     E_OK = 0

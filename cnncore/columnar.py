@@ -83,13 +83,33 @@ class _StaticError(Exception):
     """The template fails for every architecture whatever the columns (e.g. a wrong ndim)."""
 
 
+def _rows_to_column(name, rows, template_values):
+    """A column given as {row: values (n,)} as the full (n, n_layers) array (template values elsewhere)."""
+    nl = len(template_values)
+    if not rows:
+        raise ValueError(f"Columnar: column {name!r} given as an empty dict")
+    given = {}
+    for row, v in rows.items():
+        if isinstance(row, bool) or not isinstance(row, (int, np.integer)) or not 0 <= row < nl:
+            raise ValueError(f"Columnar: column {name!r}: row {row!r} is not a template row (0..{nl - 1})")
+        given[int(row)] = _int_array(f"column {name!r}, row {row}", v, 1)
+    n = {len(v) for v in given.values()}
+    if len(n) > 1:
+        raise ValueError(f"Columnar: column {name!r}: its rows give different numbers of architectures {sorted(n)}")
+    full = np.repeat(np.asarray(template_values, np.int64)[None, :], n.pop(), axis=0)
+    for row, v in given.items():
+        full[:, row] = v
+    return full
+
+
 class Columnar:
     """Architectures sharing one topology: a template plus one column per varying field.
 
     template: a one-architecture cc.Packed, or a layer / Sequential / Model (packed with the first
     architecture's input shape; a Model built from cc.Input knows its own).
     columns: {field: int array (n, n_layers)} for fields in COLUMN_FIELDS ("out", "k0", ...);
-    a C-contiguous array's transpose (Fortran order) is used without a copy.
+    a C-contiguous array's transpose (Fortran order) is used without a copy. A field may also be
+    {row: int array (n,)}: the rows it names vary, every other row keeps the template's value.
     input_shape: one shape for all (e.g. (3, 224, 224)) or an int array (n, ndim), batch excluded.
     batch_size: an int or an int array (n,). n: the number of architectures when nothing else says.
     """
@@ -107,6 +127,8 @@ class Columnar:
         for name, col in columns.items():
             if name not in COLUMN_FIELDS:
                 raise ValueError(f"Columnar: unknown column {name!r}; columns may vary {', '.join(COLUMN_FIELDS)}")
+            if isinstance(col, dict):  # {row: values (n,)}: the other rows keep the template's value
+                col = _rows_to_column(name, col, t["layers"][:, F.FIELD_NAMES.index(name)])
             col = _int_array(f"column {name!r}", col, 2)
             if col.shape[1] != nl:
                 raise ValueError(f"Columnar: column {name!r} must have shape (n, {nl}) (one entry per "

@@ -274,6 +274,24 @@ def test_conventions_on_a_columnar_are_counted_in_chunks(monkeypatch):
         np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
 
 
+def test_columns_by_row():
+    """{row: values} varies the named rows only; the full-matrix form and models built one by one
+    (Conv2d(3, w, 3) -> ReLU -> Linear on a flattened 4x4: params 28w + w*16*10 + 10) agree."""
+    skeleton = cc.Sequential(cc.LazyConv2d(8, 3), cc.ReLU(), cc.Flatten(), cc.LazyLinear(10))
+    widths = np.array([1, 2, 5])
+    by_row = cc.Columnar(skeleton, {"out": {0: widths}}, input_shape=(3, 6, 6))
+    full = np.tile(cc.pack([skeleton], (3, 6, 6)).arrays()["layers"][:, F.OUT], (3, 1))
+    full[:, 0] = widths
+    assert_same(by_row)
+    assert cc.count(by_row).params.tolist() == cc.count(cc.Columnar(skeleton, {"out": full}, input_shape=(3, 6, 6))).params.tolist()
+    assert cc.count(by_row).params.tolist() == [28 * w + w * 16 * 10 + 10 for w in widths.tolist()]
+    for bad, match in (({"out": {7: widths}}, "not a template row"), ({"out": {}}, "empty dict"),
+                       ({"out": {0: widths, 3: widths[:2]}}, "different numbers"),
+                       ({"out": {0: widths.astype(float)}}, "integers")):
+        with pytest.raises(ValueError, match=match):
+            cc.Columnar(skeleton, bad, input_shape=(3, 6, 6))
+
+
 def test_kernel_op_codes_match_format():
     for name, code in _columnar.constants()["ops"].items():
         assert F.OPS[name] == code, name

@@ -320,7 +320,7 @@ def explain(packed: Packed, i: int, backend="core") -> str:
         n = len(packed)
         if not -n <= i < n:
             raise IndexError(f"architecture {i} out of range for a batch of {n}")
-        return explain(packed.to_packed([i % n]), 0, backend).replace("architecture 0", f"architecture {i % n}")
+        return _explain_one(packed.to_packed([i % n]), backend, f"architecture {i % n}")
     if not isinstance(packed, Packed):
         raise TypeError(f"explain expects a cc.Packed batch (from cc.pack or cc.Packed.from_arrays), "
                         f"got {type(packed).__name__}; a single model raises cc.ShapeError from cc.count")
@@ -328,11 +328,15 @@ def explain(packed: Packed, i: int, backend="core") -> str:
     if not -n <= i < n:
         raise IndexError(f"architecture {i} out of range for a batch of {n}")
     i %= n
-    one = packed.subset(i)
+    return _explain_one(packed.subset(i), backend, f"architecture {i}")
+
+
+def _explain_one(one: Packed, backend, label) -> str:
+    """explain() of a one-architecture batch, calling it `label`."""
     raw = BACKENDS[backend](one._arrays, True, 1)
     if raw["error"][0] == 0:
-        return f"architecture {i} is valid"
-    return _error_sentence(one, raw, 0, f"architecture {i}")
+        return f"{label} is valid"
+    return _error_sentence(one, raw, 0, label)
 
 
 def _fmt_int(v):

@@ -144,6 +144,11 @@ class Result:
             self._layers = self._layers()
         return self._layers
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_layers"] = self.layers  # the table itself: the function that makes it does not pickle
+        return state
+
     def __repr__(self):
         return (f"Result(params={self.params:,}, buffers={self.buffers:,}, macs={self.macs:,}, "
                 f"flops={self.flops:,}, output_shape={self.output_shape}, param_bytes={self.param_bytes:,}, "

@@ -140,3 +140,12 @@ def test_chain_memo_never_skips_a_chain():
         assert np.array_equal(core[k], general[k]), k
     # by hand: peak of the graph = input 256 + a 256 + relu 256 at the second conv, then a, c, c+a
     assert list(core["peak_activation_elements"]) == [768, 512, 768, 768, 512, 512, 768]
+
+
+def test_result_pickles_with_its_layer_table():
+    """Found in review: the lazily built per-layer table made a one-model Result unpicklable."""
+    import pickle
+    r = cc.count(cc.Sequential(cc.Conv2d(3, 8, 3), cc.ReLU()), (3, 32, 32))
+    again = pickle.loads(pickle.dumps(r))
+    assert again.layers == r.layers and again.params == r.params == 3 * 8 * 9 + 8
+    assert again.macs == 30 * 30 * 8 * 27

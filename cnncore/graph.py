@@ -204,6 +204,9 @@ def _numel(shape):
 def _raise_call_error(module, inputs, name, b, k, code, in_shapes, shapes):
     """The ShapeError of row k (-1: the network inputs) of a call, worded as before: a layer names
     its call and input shape, a container the failing row."""
+    if k < 0:  # no row failed: the inputs themselves (their elements, all live at once, overflow int64)
+        raise ShapeError(f"{name or module.type}: the input tensors are too large to count "
+                         f"({' and '.join(str(t.shape) for t in inputs)}: elements overflow int64)", -1, None, code)
     row = b.rows[k]
     src = row[F.SRC]
     x = in_shapes[-1 - src] if src < 0 else shapes[src] if src < len(shapes) else None

@@ -220,3 +220,13 @@ def test_batch_arguments_are_not_silently_ignored():
             cc.count(batch, batch_size=8)
         with pytest.raises(TypeError, match="cc.explain"):
             cc.summary(batch)
+
+
+def test_inputs_too_large_blame_no_layer():
+    """Found in review: a container called on inputs whose element count overflows int64 named
+    'layer -1' and its last row. (2^31 - 1)^3 elements are past 2^63: the message says so."""
+    x = cc.Input((2**31 - 1,) * 3)
+    for module in (cc.Sequential(cc.ReLU(), cc.ReLU()), cc.ReLU()):
+        with pytest.raises(cc.ShapeError, match="input tensors are too large") as e:
+            module(x)
+        assert e.value.layer_index == -1

@@ -106,6 +106,14 @@ _CONV_COLUMNS = {d: (F.IN, F.OUT, F.GROUPS, F.FLAGS, *(c + i for c in (F.K0, F.S
                  for d in (1, 2, 3)}
 
 
+def as_call(layer):
+    """Mark `layer` as a function call of the original forward (torch.nn.functional.X, x.mean...):
+    conventions of tools that see modules and functions differently weigh it by their functional
+    table (docs/conventions.md), as cc.from_torch flags such calls. Returns the layer."""
+    layer._add_flags(F.F_FUNCTIONAL)
+    return layer
+
+
 class _ConvNd(Layer):
     _d = 2
     _transposed = False

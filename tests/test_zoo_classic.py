@@ -335,3 +335,16 @@ def test_same_graph_in_torch(name, backend):
         if not list(mod.children()) and mod_name:
             assert mod_name in rows, mod_name
             assert rows[mod_name].params == sum(p.numel() for p in mod.parameters()), mod_name
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed")
+@pytest.mark.parametrize("name", ["resnet18", "squeezenet1_0", "densenet121"])
+def test_conventions_equal_the_traced_torch_twin(name):
+    """The zoo marks the rows torchvision's forward computes by function calls (DenseNet's F.relu and
+    F.adaptive_avg_pool2d), as cc.from_torch marks them: every named convention (thop, ptflops...,
+    each tested against its tool on traced models) gives the zoo model the twin's number."""
+    m = _torch_truth(name, (3, 224, 224))[0]
+    names = sorted(cc.conventions.NAMED)
+    zoo = cc.count(getattr(cc.zoo, name)(), conventions=names).conventions
+    traced = cc.count(cc.from_torch(m, (3, 224, 224)), conventions=names).conventions
+    assert zoo == traced

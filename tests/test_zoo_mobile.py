@@ -337,3 +337,18 @@ def test_builders_are_fast():
     for name in PUBLISHED:
         getattr(cc.zoo, name)()
     assert time.perf_counter() - t < 20.0
+
+
+@pytest.mark.parametrize("zoo_name,make,args", [
+    ("mobilenet_v2", _torch_mobilenet_v2, (1.0,)),
+    ("shufflenet_v2_x0_5", _torch_shufflenet_v2, ((4, 8, 4), (24, 48, 96, 192, 1024))),
+])
+def test_conventions_equal_the_traced_torch_twin(zoo_name, make, args):
+    """The zoo marks the rows torchvision's forward computes by function calls (MobileNetV2's
+    F.adaptive_avg_pool2d, ShuffleNetV2's x.mean), as cc.from_torch marks them: every named
+    convention (each tested against its tool on traced models) gives the zoo model the twin's number."""
+    pytest.importorskip("torch")
+    names = sorted(cc.conventions.NAMED)
+    zoo = cc.count(getattr(cc.zoo, zoo_name)(), conventions=names).conventions
+    traced = cc.count(cc.from_torch(make(*args).eval(), (3, 224, 224)), conventions=names).conventions
+    assert zoo == traced

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from ..graph import Input, Model, add, cat, flatten
-from ..layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d,
+from ..layers import (AdaptiveAvgPool2d, AvgPool2d, as_call, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d,
                       ReLU)
 from ..model import Sequential
 
@@ -329,8 +329,8 @@ def _densenet(growth_rate, block_config, num_init_features, name, bn_size=4, dro
                      ("pool", AvgPool2d(kernel_size=2, stride=2)))(y, name=f"features.transition{i + 1}")
             num_features = num_features // 2
     y = BatchNorm2d(num_features)(y, name="features.norm5")
-    y = ReLU(inplace=True)(y, name="relu")  # F.relu in DenseNet.forward
-    y = AdaptiveAvgPool2d((1, 1))(y, name="adaptive_avg_pool2d")
+    y = as_call(ReLU(inplace=True))(y, name="relu")  # F.relu in DenseNet.forward
+    y = as_call(AdaptiveAvgPool2d((1, 1)))(y, name="adaptive_avg_pool2d")
     y = flatten(y, 1, name="flatten")
     y = Linear(num_features, num_classes)(y, name="classifier")
     return Model(x, y, name=name)
@@ -411,7 +411,7 @@ def squeezenet1_1(*, num_classes=1000, dropout=0.5):
 def _basic_conv2d(in_channels, out_channels, **kwargs):
     """BasicConv2d as a container: rows conv, bn, relu."""
     return _seq(("conv", Conv2d(in_channels, out_channels, bias=False, **kwargs)),
-                ("bn", BatchNorm2d(out_channels, eps=0.001)), ("relu", ReLU(inplace=True)))
+                ("bn", BatchNorm2d(out_channels, eps=0.001)), ("relu", as_call(ReLU(inplace=True))))
 
 
 def _basic_conv(x, p, in_channels, out_channels, **kwargs):
@@ -431,12 +431,12 @@ def _googlenet_inception(x, p, in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch
 
 
 def _googlenet_aux(x, p, in_channels, num_classes, dropout_aux):
-    y = AdaptiveAvgPool2d((4, 4))(x, name=p + "adaptive_avg_pool2d")
+    y = as_call(AdaptiveAvgPool2d((4, 4)))(x, name=p + "adaptive_avg_pool2d")
     y = _basic_conv(y, p + "conv", in_channels, 128, kernel_size=1)
     y = flatten(y, 1, name=p + "flatten")
     y = Linear(2048, 1024)(y, name=p + "fc1")
-    y = ReLU(inplace=True)(y, name=p + "relu")
-    y = Dropout(p=dropout_aux)(y, name=p + "dropout")
+    y = as_call(ReLU(inplace=True))(y, name=p + "relu")
+    y = as_call(Dropout(p=dropout_aux))(y, name=p + "dropout")
     return Linear(1024, num_classes)(y, name=p + "fc2")
 
 
@@ -487,7 +487,7 @@ def _inception_a(x, p, in_channels, pool_features):
     b3 = _basic_conv(x, p + "branch3x3dbl_1", in_channels, 64, kernel_size=1)
     b3 = _basic_conv(b3, p + "branch3x3dbl_2", 64, 96, kernel_size=3, padding=1)
     b3 = _basic_conv(b3, p + "branch3x3dbl_3", 96, 96, kernel_size=3, padding=1)
-    bp = AvgPool2d(kernel_size=3, stride=1, padding=1)(x, name=p + "avg_pool2d")
+    bp = as_call(AvgPool2d(kernel_size=3, stride=1, padding=1))(x, name=p + "avg_pool2d")
     bp = _basic_conv(bp, p + "branch_pool", in_channels, pool_features, kernel_size=1)
     return cat([b1, b5, b3, bp], 1, name=p + "cat")
 
@@ -497,7 +497,7 @@ def _inception_b(x, p, in_channels):
     bd = _basic_conv(x, p + "branch3x3dbl_1", in_channels, 64, kernel_size=1)
     bd = _basic_conv(bd, p + "branch3x3dbl_2", 64, 96, kernel_size=3, padding=1)
     bd = _basic_conv(bd, p + "branch3x3dbl_3", 96, 96, kernel_size=3, stride=2)
-    bp = MaxPool2d(kernel_size=3, stride=2)(x, name=p + "max_pool2d")
+    bp = as_call(MaxPool2d(kernel_size=3, stride=2))(x, name=p + "max_pool2d")
     return cat([b3, bd, bp], 1, name=p + "cat")
 
 
@@ -512,7 +512,7 @@ def _inception_c(x, p, in_channels, channels_7x7):
     bd = _basic_conv(bd, p + "branch7x7dbl_3", c7, c7, kernel_size=(1, 7), padding=(0, 3))
     bd = _basic_conv(bd, p + "branch7x7dbl_4", c7, c7, kernel_size=(7, 1), padding=(3, 0))
     bd = _basic_conv(bd, p + "branch7x7dbl_5", c7, 192, kernel_size=(1, 7), padding=(0, 3))
-    bp = AvgPool2d(kernel_size=3, stride=1, padding=1)(x, name=p + "avg_pool2d")
+    bp = as_call(AvgPool2d(kernel_size=3, stride=1, padding=1))(x, name=p + "avg_pool2d")
     bp = _basic_conv(bp, p + "branch_pool", in_channels, 192, kernel_size=1)
     return cat([b1, b7, bd, bp], 1, name=p + "cat")
 
@@ -524,7 +524,7 @@ def _inception_d(x, p, in_channels):
     b7 = _basic_conv(b7, p + "branch7x7x3_2", 192, 192, kernel_size=(1, 7), padding=(0, 3))
     b7 = _basic_conv(b7, p + "branch7x7x3_3", 192, 192, kernel_size=(7, 1), padding=(3, 0))
     b7 = _basic_conv(b7, p + "branch7x7x3_4", 192, 192, kernel_size=3, stride=2)
-    bp = MaxPool2d(kernel_size=3, stride=2)(x, name=p + "max_pool2d")
+    bp = as_call(MaxPool2d(kernel_size=3, stride=2))(x, name=p + "max_pool2d")
     return cat([b3, b7, bp], 1, name=p + "cat")
 
 
@@ -538,16 +538,16 @@ def _inception_e(x, p, in_channels):
     bd = cat([_basic_conv(bd, p + "branch3x3dbl_3a", 384, 384, kernel_size=(1, 3), padding=(0, 1)),
               _basic_conv(bd, p + "branch3x3dbl_3b", 384, 384, kernel_size=(3, 1), padding=(1, 0))], 1,
              name=p + "cat")
-    bp = AvgPool2d(kernel_size=3, stride=1, padding=1)(x, name=p + "avg_pool2d")
+    bp = as_call(AvgPool2d(kernel_size=3, stride=1, padding=1))(x, name=p + "avg_pool2d")
     bp = _basic_conv(bp, p + "branch_pool", in_channels, 192, kernel_size=1)
     return cat([b1, b3, bd, bp], 1, name=p + "cat")
 
 
 def _inception_aux(x, p, in_channels, num_classes):
-    y = AvgPool2d(kernel_size=5, stride=3)(x, name=p + "avg_pool2d")
+    y = as_call(AvgPool2d(kernel_size=5, stride=3))(x, name=p + "avg_pool2d")
     y = _basic_conv(y, p + "conv0", in_channels, 128, kernel_size=1)
     y = _basic_conv(y, p + "conv1", 128, 768, kernel_size=5)
-    y = AdaptiveAvgPool2d((1, 1))(y, name=p + "adaptive_avg_pool2d")
+    y = as_call(AdaptiveAvgPool2d((1, 1)))(y, name=p + "adaptive_avg_pool2d")
     y = flatten(y, 1, name=p + "flatten")
     return Linear(768, num_classes)(y, name=p + "fc")
 

@@ -8,8 +8,7 @@ Truth is the number each tool returns by default for the same torch module and i
 its batch of 1 built from input_res; calflops' FLOPs; DeepSpeed's flops), on small models covering
 every layer type the tool counts, modules and functional calls, torchvision's ResNet-18 and
 MobileNetV2, random graphs (tests/test_graph_torch.py's generator) and cnncore zoo models run in
-torch through cc.to_torch; cnncore's side is `cc.count(cc.from_torch(module, ...), conventions=(tool,))`
-(for the zoo models, `cc.count(cc.zoo.<name>(), ...)` on the model itself).
+torch through cc.to_torch; cnncore's side is `cc.count(cc.from_torch(module, ...), conventions=(tool,))`.
 """
 from __future__ import annotations
 
@@ -124,7 +123,9 @@ CC_ZOO = ("mobilenet_v3_small", "shufflenet_v2_x0_5", "squeezenet1_0", "efficien
 
 def cc_zoo_cases():
     """cnncore's own zoo models built with its API, run in torch through cc.to_torch (SE blocks,
-    Hardswish, channel shuffle, concat): the tool counts the torch module, cnncore the model."""
+    Hardswish, channel shuffle, concat). to_torch writes every row as a module, so cnncore counts
+    that module traced back (the zoo's flags for torchvision's function calls are checked against
+    the traced torchvision twins in tests/test_zoo_*.py)."""
     return [(f"cc.zoo.{n}", cc.to_torch(getattr(cc.zoo, n)()).eval(), (1, 3, 224, 224)) for n in CC_ZOO]
 
 
@@ -181,8 +182,6 @@ def tool_count(tool, m, shape):
 
 
 def cnncore_count(tool, m, shape, name=""):
-    if name.startswith("cc.zoo."):
-        return cc.count(getattr(cc.zoo, name[len("cc.zoo."):])(), conventions=(tool,)).conventions[tool]
     with warnings.catch_warnings():
         # a random graph's dead branch may hold a module from_torch cannot give an input to: it
         # warns that its params are not counted; it never runs, so no tool counts its operations

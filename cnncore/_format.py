@@ -40,9 +40,11 @@ F_SAME = 16  # convolution padding='same'
 F_IMPLICIT_DIM = 32  # Softmax(dim=None): torch's legacy implicit dim
 F_UNUSED = 64  # the layer exists but no output depends on it: params/buffers only (no MACs, FLOPs, activations)
 F_OUTPUT = 128  # the layer's output is a model output (kept to the end); the last such row is "the" output
-F_FUNCTIONAL = 256  # the row came from a function call (F.relu, torch.add, a + b), not an nn.Module:
-# only conventions of other tools read it (some count a functional call and a module differently)
-FLAG_MASK = 511
+F_FUNCTIONAL = 256  # the row came from a call of torch.nn.functional or torch.add/mul (Tensor.add/mul),
+# not an nn.Module: only conventions of other tools read it (some count such a call and a module differently)
+F_CALL = 512  # the row came from another function or method call (torch.relu, x.relu(), x.mean, x.softmax),
+# which tools that patch torch.nn.functional never see; read only by conventions
+FLAG_MASK = 1023
 
 # ---- op codes -----------------------------------------------------------------------------------
 OPS = {

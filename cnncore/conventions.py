@@ -25,8 +25,9 @@ calflops and DeepSpeed size it), same_macs (the macs of a convolution with paddi
 docs/conventions.md has the table of what each named convention counts.
 
 Rows flagged functional (FLAGS bit 256: from_torch sets it for F.relu, F.adaptive_avg_pool2d, torch.add,
-x.mean((2, 3))...; not for the operators a + b, a * b)
-are weighed by the `functional` table where it lists their layer type, else like the module:
+a.mul(b)...; not for the operators a + b, a * b) are weighed by the `functional` table where it lists
+their layer type, else like the module; rows of other calls (bit 512: torch.relu, x.mean((2, 3)),
+x.softmax...) by the `calls` table, else like functional rows:
 tools that hook modules only (thop) do not see functional calls, tools that patch torch.nn.functional
 (ptflops) see both and count an nn.ReLU twice (its hook and the F.relu it calls).
 """
@@ -74,17 +75,21 @@ class Convention:
     or torch call, not an nn.Module); a layer type it does not list weighs as in `weights`.
     """
 
-    def __init__(self, name, weights, doc="", functional=None):
+    def __init__(self, name, weights, doc="", functional=None, calls=None):
         self.name = str(name)
         self.doc = doc
         self.weights = _table(name, weights, "")
         self.functional = _table(name, functional or {}, " in functional")
+        self.calls = None if calls is None else _table(name, calls, " in calls")
 
     def matrix(self) -> np.ndarray:
-        """The (2 * N_OPS, N_TERMS) int64 weight matrix the core reads: row op for module rows,
-        row N_OPS + op for rows flagged functional."""
-        m = np.zeros((2 * F.N_OPS, N_TERMS), np.int64)
-        for half, table in ((0, self.weights), (F.N_OPS, {**self.weights, **self.functional})):
+        """The (3 * N_OPS, N_TERMS) int64 weight matrix the core reads: row op for module rows,
+        row N_OPS + op for rows flagged functional, row 2 * N_OPS + op for other calls (weighed like
+        functional ones unless the convention has a `calls` table)."""
+        m = np.zeros((3 * F.N_OPS, N_TERMS), np.int64)
+        functional = {**self.weights, **self.functional}
+        calls = functional if self.calls is None else {**self.weights, **self.calls}
+        for half, table in ((0, self.weights), (F.N_OPS, functional), (2 * F.N_OPS, calls)):
             for op, terms in table.items():
                 for term, w in terms.items():
                     m[half + F.OPS[op], TERMS.index(term)] = w
@@ -100,6 +105,9 @@ def _each(ops, terms):
 
 # Module hooks only: a functional call is invisible (thop 0.1.1, ultralytics-thop, torchinfo)
 NO_FUNCTIONAL = _each(F.OPS, {})
+# Tools that patch torch.nn.functional and torch.add/mul (or, fvcore, handle a few ATen ops) see
+# nothing of other calls: torch.relu, x.relu(), x.softmax, x.mean (tests/test_conventions_tools.py)
+NO_CALLS = NO_FUNCTIONAL
 
 # calflops and DeepSpeed's flops profiler share one design (calflops copied DeepSpeed's): they patch
 # torch.nn.functional, so a module counts through the function it calls; nn.ReLU6 calls F.hardtanh,
@@ -175,7 +183,9 @@ NAMED = {
         "1 (+1 affine) per element (4 (+1) without running stats), LayerNorm/GroupNorm 4 (+1 affine), AdaptiveAvgPool2d 1 per input "
         "element (1d/3d: 0), "
         "Upsample per output: nearest 1 (2-d only in fvcore), bilinear 4; activations, max/avg pools, "
-        "softmax and element-wise ops 0; it traces ATen ops, so functional calls count as modules"),
+        "softmax and element-wise ops 0; it traces ATen ops, so functional calls count as modules; "
+        "x.mean (aten::mean) and other calls 0",
+        calls=NO_CALLS),
     "ptflops": Convention(
         "ptflops", {**_each(MATMUL, {"macs": 1, "bias_out": 1}),
                     **_each(BATCHNORM + ("GroupNorm",), {"in": 1, "affine_in": 1}),
@@ -194,7 +204,8 @@ NAMED = {
         "1 per output, a + b 0",
         functional={**_each(("ReLU", "ReLU6", "ELU", "GELU", "SiLU", "Softmax"), {"in": 1}),
                     **_each(POOLS, {"in": 1}), "Upsample": {"out": 1}, "LeakyReLU": {},
-                    "Add": {"out": 1}, "Mul": {"out": 1}}),
+                    "Add": {"out": 1}, "Mul": {"out": 1}},
+        calls=NO_CALLS),
     "ptflops-aten": Convention(
         "ptflops-aten", _each(MATMUL, {"macs": 1, "bias_out": 1}),
         "ptflops 0.7.5, backend='aten': aten.convolution / addmm / mm MACs plus one per output with a "
@@ -208,21 +219,21 @@ NAMED = {
         "activations, softmax and every pool 1 per input element, Upsample: by size the size alone (not "
         "times batch and channels), by scale 1 per input element (its scale multiplication is a no-op), "
         "ReLU6 module 0 (F.hardtanh is not patched)",
-        functional=_PATCHED_CALLS),
+        functional=_PATCHED_CALLS, calls=NO_CALLS),
     "deepspeed": Convention(
         "deepspeed", {**_PATCHED_FUNCTIONALS, **_each(CONV[3:], {"macs": 2, "bias_out": 1}),
                       "Upsample": {"up_size": 1, "up_scale_out": 1}},
         "DeepSpeed 0.19.8 flops profiler get_model_profile (flops): as calflops, with transposed "
         "convolutions right (2 per MAC + bias) and Upsample by scale numel(x) * scale^d (by size: the size "
         "alone, as calflops)",
-        functional=_PATCHED_CALLS),
+        functional=_PATCHED_CALLS, calls=NO_CALLS),
     "cnncore": Convention(
         "cnncore", _each(F.OPS, {"flops": 1}), "cnncore's own flops (docs/conventions.md)"),
 }
 
 
 def resolve(conventions):
-    """Names or Convention objects -> (names, (n, 2 * N_OPS, N_TERMS) int64 weights)."""
+    """Names or Convention objects -> (names, (n, 3 * N_OPS, N_TERMS) int64 weights)."""
     if isinstance(conventions, (str, Convention)):
         conventions = (conventions,)
     names, mats = [], []
@@ -238,5 +249,5 @@ def resolve(conventions):
             raise ValueError(f"convention {c.name!r} given twice")
         names.append(c.name)
         mats.append(c.matrix())
-    w = np.ascontiguousarray(np.stack(mats)) if mats else np.zeros((0, 2 * F.N_OPS, N_TERMS), np.int64)
+    w = np.ascontiguousarray(np.stack(mats)) if mats else np.zeros((0, 3 * F.N_OPS, N_TERMS), np.int64)
     return names, w

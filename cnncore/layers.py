@@ -106,11 +106,12 @@ _CONV_COLUMNS = {d: (F.IN, F.OUT, F.GROUPS, F.FLAGS, *(c + i for c in (F.K0, F.S
                  for d in (1, 2, 3)}
 
 
-def as_call(layer):
-    """Mark `layer` as a function call of the original forward (torch.nn.functional.X, x.mean...):
-    conventions of tools that see modules and functions differently weigh it by their functional
-    table (docs/conventions.md), as cc.from_torch flags such calls. Returns the layer."""
-    layer._add_flags(F.F_FUNCTIONAL)
+def as_call(layer, patched=True):
+    """Mark `layer` as a function call of the original forward, as cc.from_torch flags such calls:
+    patched=True for torch.nn.functional.X (and torch.add/mul), False for other calls (x.mean, x.relu()).
+    Conventions of tools that see modules and functions differently read the flag
+    (docs/conventions.md). Returns the layer."""
+    layer._add_flags(F.F_FUNCTIONAL if patched else F.F_CALL)
     return layer
 
 

@@ -36,7 +36,7 @@ from functools import partial
 from math import gcd
 
 from cnncore._format import (
-    D0, DIM0, DIM1, F_AFFINE, F_BIAS, F_CEIL, F_IMPLICIT_DIM, F_FUNCTIONAL, F_OUTPUT, F_SAME, F_TRACK, F_UNUSED, FLAGS,
+    D0, DIM0, DIM1, F_AFFINE, F_BIAS, F_CEIL, F_IMPLICIT_DIM, F_FUNCTIONAL, F_CALL, F_OUTPUT, F_SAME, F_TRACK, F_UNUSED, FLAGS,
     GROUPS, IN, K0, MAX_NDIM, N_FIELDS, N_OPS, NSRC, O0, OP, OPS, OUT, P0, P1, P2, S0, SRC, XOFF,
     ERROR_CODES,
 )
@@ -641,7 +641,7 @@ def count_arrays(arrays: dict, per_layer: bool = False, conv_weights=None) -> di
     out["output_shape"] = [[0] * MAX_NDIM for _ in range(n_arch)]
     out["error_layer"] = [-1] * n_arch
     n_conv = len(conv_weights) if conv_weights else 0
-    if n_conv:  # conventions of other tools: conv_weights[j][op (+ N_OPS if functional)][term] (conventions.py)
+    if n_conv:  # conventions of other tools: conv_weights[j][op (+ N_OPS if functional, + 2 N_OPS if another call)][term] (conventions.py)
         out["conventions"] = [[0] * n_arch for _ in range(n_conv)]
     if per_layer:
         for k in ("layer_params", "layer_buffers", "layer_macs", "layer_flops", "layer_ndim"):
@@ -663,7 +663,7 @@ def count_arrays(arrays: dict, per_layer: bool = False, conv_weights=None) -> di
                     x = _resolve(layers[g][SRC], index, shapes, inputs)
                     terms = _convention_terms(layers[g], x, y, params, macs, flops)
                     # a row flagged functional (F.relu, not nn.ReLU) reads the second half of the table
-                    table_row = layers[g][OP] + (N_OPS if layers[g][FLAGS] & F_FUNCTIONAL else 0)
+                    table_row = layers[g][OP] + (N_OPS if layers[g][FLAGS] & F_FUNCTIONAL else 2 * N_OPS if layers[g][FLAGS] & F_CALL else 0)
                     for j in range(n_conv):
                         w = conv_weights[j][table_row]
                         for t in range(len(terms)):  # term by term, each step within int64

@@ -739,7 +739,7 @@ def from_torch(module, input_shape, batch_size=1, name=None):
             first_id = next(_graph._ids)
             env[node] = handler(_op_name(node), *args, **kwargs)
             if not (node.op == "call_function" and node.target in _OPERATORS):
-                _flag_functional(env[node], first_id)
+                _flag_functional(env[node], first_id, _call_flag(node))
         except _Unsupported as e:
             raise fail(node, ValueError, str(e)) from None
         except TypeError as e:
@@ -762,16 +762,33 @@ def from_torch(module, input_shape, batch_size=1, name=None):
 _OPERATORS = {operator.add, operator.iadd, operator.mul, operator.imul}
 
 
-def _flag_functional(result, first_id):
-    """Flag functional (FLAGS bit 256) the rows one function call made: every call node created
-    since first_id that result depends on (F.relu is one row; x.mean((2, 3)) a pool and a flatten).
-    Conventions of tools that see modules and functions differently read the flag."""
+_PATCHED_FUNCTIONS = None  # ids of torch.nn.functional's callables, torch.add and torch.mul
+
+
+def _call_flag(node):
+    """The FLAGS bit of the rows a call makes: F_FUNCTIONAL (256) for the calls that tools patching
+    functions see (torch.nn.functional.*, torch.add / torch.mul, Tensor.add / Tensor.mul), F_CALL
+    (512) for any other call (torch.relu, x.relu(), x.mean, x.softmax), which those tools never see."""
+    global _PATCHED_FUNCTIONS
+    import torch
+    if node.op == "call_method":
+        return F_.F_FUNCTIONAL if node.target in ("add", "mul") else F_.F_CALL
+    if _PATCHED_FUNCTIONS is None:
+        _PATCHED_FUNCTIONS = {id(v) for v in vars(torch.nn.functional).values() if callable(v)}
+        _PATCHED_FUNCTIONS |= {id(torch.add), id(torch.mul)}
+    return F_.F_FUNCTIONAL if id(node.target) in _PATCHED_FUNCTIONS else F_.F_CALL
+
+
+def _flag_functional(result, first_id, bit):
+    """Flag (FLAGS bit 256 or 512, _call_flag) the rows one function call made: every call node
+    created since first_id that result depends on (F.relu is one row; x.mean((2, 3)) a pool and a
+    flatten). Conventions of tools that see modules and functions differently read the flag."""
     stack = [t for t in _leaves(result) if isinstance(t, Tensor)]
     while stack:
         node = stack.pop().node
         if node is not None and node._id > first_id and isinstance(node.module, Layer):
-            if not node.module._fields.get(F_.FLAGS, 0) & F_.F_FUNCTIONAL:
-                node.module._add_flags(F_.F_FUNCTIONAL)
+            if not node.module._fields.get(F_.FLAGS, 0) & (F_.F_FUNCTIONAL | F_.F_CALL):
+                node.module._add_flags(bit)
                 stack.extend(node.inputs)
 
 

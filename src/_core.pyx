@@ -214,15 +214,15 @@ cdef enum:
 
 
 cdef int64_t* _compact_weights(const int64_t[:, :, ::1] w) except NULL:
-    """The (n_conv, 2 * N_OPS, N_TERMS) weights as compacted rows of W_STRIDE (free with PyMem_Free)."""
+    """The (n_conv, 3 * N_OPS, N_TERMS) weights as compacted rows of W_STRIDE (free with PyMem_Free)."""
     cdef Py_ssize_t j, r, m, k
     cdef int64_t* e
-    cdef int64_t* c = <int64_t*>PyMem_Malloc(w.shape[0] * 2 * N_OPS * W_STRIDE * sizeof(int64_t))
+    cdef int64_t* c = <int64_t*>PyMem_Malloc(w.shape[0] * 3 * N_OPS * W_STRIDE * sizeof(int64_t))
     if c == NULL:
         raise MemoryError()
     for j in range(w.shape[0]):
-        for r in range(2 * N_OPS):
-            e = c + (j * 2 * N_OPS + r) * W_STRIDE
+        for r in range(3 * N_OPS):
+            e = c + (j * 3 * N_OPS + r) * W_STRIDE
             k = 0
             for m in range(N_TERMS):
                 if w[j, r, m] != 0:
@@ -241,7 +241,7 @@ cdef inline int _add_conventions(const int64_t* W, int n_conv, int op, const int
     cdef int64_t v
     cdef const int64_t* e
     for j in range(n_conv):
-        e = W + (j * 2 * N_OPS + op) * W_STRIDE
+        e = W + (j * 3 * N_OPS + op) * W_STRIDE
         for i in range(e[0]):
             if cc_mul(e[2 + 2 * i], t[e[1 + 2 * i]], &v) or cc_add(out[j * os], v, &out[j * os]):
                 return E_OVERFLOW
@@ -1034,7 +1034,7 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
             xin = prev if r[C_SRC] == k - 1 else _ref(r[C_SRC], k, ni, P)
             code = E_BAD_INPUT_REF if xin == NULL else _convention_terms(r, xin, y, &c, terms)
             if code == E_OK:
-                code = _add_conventions(W, n_conv, r[C_OP] + (N_OPS if flags & F_FUNCTIONAL else 0), terms,
+                code = _add_conventions(W, n_conv, r[C_OP] + (N_OPS if flags & F_FUNCTIONAL else 2 * N_OPS if flags & F_CALL else 0), terms,
                                         conv_out, ts)
             if code != E_OK:
                 err_layer[0] = <int32_t>k
@@ -1247,7 +1247,7 @@ def format_constants():
                    GROUPS=C_GROUPS, FLAGS=C_FLAGS, DIM0=C_DIM0, DIM1=C_DIM1, K0=C_K, S0=C_S,
                    P0=C_P, D0=C_D, O0=C_O)
     flags = dict(F_BIAS=F_BIAS, F_AFFINE=F_AFFINE, F_TRACK=F_TRACK, F_CEIL=F_CEIL, F_SAME=F_SAME,
-                 F_IMPLICIT_DIM=F_IMPLICIT_DIM, F_UNUSED=F_UNUSED, F_OUTPUT=F_OUTPUT, F_FUNCTIONAL=F_FUNCTIONAL,
+                 F_IMPLICIT_DIM=F_IMPLICIT_DIM, F_UNUSED=F_UNUSED, F_OUTPUT=F_OUTPUT, F_FUNCTIONAL=F_FUNCTIONAL, F_CALL=F_CALL,
                  FLAG_MASK=FLAG_MASK)
     terms = dict(MACS=T_MACS, FLOPS=T_FLOPS, OUT=T_OUT, IN=T_IN, BIAS_OUT=T_BIAS_OUT,
                  PARAMS=T_PARAMS, KVOL_OUT=T_KVOL_OUT, ONE=T_ONE, OUT_DOT=T_OUT_DOT,
@@ -1276,8 +1276,9 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     pointers (n_threads, max_rows) (room for one record pointer per row), liveness (n_threads, 4 * max_rows + 3),
     and optionally the per-layer arrays (n_layers, 4), (n_layers, 5), (n_layers,).
     use_fast=False sends every architecture through the general path (tests compare the two).
-    conv_weights (n_conv, 2 * N_OPS, N_TERMS) with conv_out (n_conv, n_arch): conventions of other
-    tools (batch path only); weight row op weighs module rows, N_OPS + op rows flagged functional."""
+    conv_weights (n_conv, 3 * N_OPS, N_TERMS) with conv_out (n_conv, n_arch): conventions of other
+    tools (batch path only); weight row op weighs module rows, N_OPS + op rows flagged functional,
+    2 * N_OPS + op rows flagged as other calls."""
     cdef Py_ssize_t n_arch = arch_offsets.shape[0] - 1
     cdef Py_ssize_t a
     cdef int64_t n_xs = extra_src.shape[0], l0, nl, i0, ni, j
@@ -1311,7 +1312,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     cdef int64_t* CO = NULL
     cdef int n_conv = 0
     if conv_weights is not None:
-        if (conv_out is None or conv_weights.shape[1] != 2 * N_OPS or conv_weights.shape[2] != N_TERMS
+        if (conv_out is None or conv_weights.shape[1] != 3 * N_OPS or conv_weights.shape[2] != N_TERMS
                 or conv_out.shape[0] != conv_weights.shape[0] or conv_out.shape[1] != n_arch
                 or layer_counts is not None):
             raise ValueError("count_packed: convention arrays have the wrong shape")

@@ -10,7 +10,8 @@ cdef enum:
     F_UNUSED = 64
     F_OUTPUT = 128
     F_FUNCTIONAL = 256
-    FLAG_MASK = 511
+    F_CALL = 512
+    FLAG_MASK = 1023
 
 cdef enum:
     OP_IDENTITY = 0

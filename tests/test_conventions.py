@@ -70,11 +70,12 @@ def test_nb201_convention_equals_the_independent_computation():
 def test_core_and_reference_agree_on_random_weights():
     rng = np.random.default_rng(5)
     arrays = G.assemble([G.gen_arch(G.NpRng(s)) for s in range(400)])
-    functional = rng.random(len(arrays["layers"])) < 0.3  # rows that read the functional half
-    arrays["layers"][functional, F.FLAGS] |= F.F_FUNCTIONAL
+    u = rng.random(len(arrays["layers"]))  # rows that read the functional or the other-calls third
+    arrays["layers"][u < 0.3, F.FLAGS] |= F.F_FUNCTIONAL
+    arrays["layers"][(u >= 0.3) & (u < 0.5), F.FLAGS] |= F.F_CALL
     packed = cc.Packed.from_arrays(**arrays)
-    w = rng.integers(-3, 4, size=(3, 2 * F.N_OPS, N_TERMS)).astype(np.int64)
-    w[2] = rng.integers(0, 2**40, size=(2 * F.N_OPS, N_TERMS))  # large weights: OVERFLOW paths too
+    w = rng.integers(-3, 4, size=(3, 3 * F.N_OPS, N_TERMS)).astype(np.int64)
+    w[2] = rng.integers(0, 2**40, size=(3 * F.N_OPS, N_TERMS))  # large weights: OVERFLOW paths too
     core = run_core(packed.arrays(), conv_weights=w, n_threads=1)
     ref = run_reference(packed.arrays(), conv_weights=w)
     for k in ("conventions", "error", "error_layer", "params", "macs"):

@@ -56,6 +56,20 @@ class Functional(nn.Module):
         return TF.adaptive_avg_pool2d(x, 1)
 
 
+class Calls(nn.Module):
+    """Calls the patching tools (ptflops, calflops, DeepSpeed) do not patch: torch.relu, x.relu(),
+    x.softmax, x.mean over the spatial dims (ShuffleNetV2's and MNASNet's pooling)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 1)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x)).relu()
+        x = x.softmax(1)
+        return x.mean((2, 3))
+
+
 def layer_cases():
     """(name, module, input shape with batch) covering the layer types the tools count."""
     return [
@@ -92,6 +106,7 @@ def layer_cases():
             nn.Conv2d(2, 3, 4, padding="same"), nn.Conv2d(3, 4, (2, 3), padding="same", dilation=(1, 2), bias=False),
             nn.Identity()), (1, 2, 8, 8)),
         ("functional", Functional(), (1, 3, 8, 8)),
+        ("unpatched-calls", Calls(), (1, 3, 4, 4)),
     ]
 
 

@@ -151,7 +151,7 @@ def test_unknown_op(op):
     assert "layers[1, 0]" in msg and "op" in msg
 
 
-@pytest.mark.parametrize("bit", [512, 1 << 12, 1 << 30, -(2**31)])
+@pytest.mark.parametrize("bit", [1024, 1 << 12, 1 << 30, -(2**31)])
 def test_unknown_flag_bits(bit):
     a = good()
     a["layers"][0, F.FLAGS] |= bit

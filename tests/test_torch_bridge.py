@@ -482,10 +482,10 @@ def test_errors_name_the_node():
 
 
 def test_functional_calls_are_flagged_functional():
-    """Rows from a torch.nn.functional / torch call or a tensor method carry FLAGS bit 256
-    (conventions of tools that treat them differently read it); rows from modules and from the
-    operators a + b, a * b do not. x.mean((2, 3)) makes two rows (a pool and a flatten), both from
-    the one call."""
+    """Rows from a torch.nn.functional call or torch.add / Tensor.mul carry FLAGS bit 256; rows
+    from other calls (x.flatten, x.mean, torch.cat) bit 512 (conventions of tools that treat them
+    differently read them); rows from modules and from the operators a + b, a * b neither.
+    x.mean((2, 3)) makes two rows (a pool and a flatten), both from the one call."""
     from cnncore import _format as FMT
 
     class Net(nn.Module):
@@ -501,10 +501,11 @@ def test_functional_calls_are_flagged_functional():
 
     model = cc.from_torch(Net(), (3, 8, 8))
     rows = cc.pack([model]).arrays()["layers"]
-    got = [(FMT.OP_NAMES[int(r[FMT.OP])], bool(r[FMT.FLAGS] & FMT.F_FUNCTIONAL)) for r in rows]
-    assert got == [("Conv2d", False), ("ReLU", True), ("Add", False), ("Add", True), ("Mul", True), ("Mul", False),
-                   ("AdaptiveAvgPool2d", False), ("Flatten", True), ("AdaptiveAvgPool2d", True), ("Flatten", True),
-                   ("Cat", True)]
+    got = [(FMT.OP_NAMES[int(r[FMT.OP])], int(r[FMT.FLAGS]) & (FMT.F_FUNCTIONAL | FMT.F_CALL)) for r in rows]
+    f, c = FMT.F_FUNCTIONAL, FMT.F_CALL
+    assert got == [("Conv2d", 0), ("ReLU", f), ("Add", 0), ("Add", f), ("Mul", f), ("Mul", 0),
+                   ("AdaptiveAvgPool2d", 0), ("Flatten", c), ("AdaptiveAvgPool2d", c), ("Flatten", c),
+                   ("Cat", c)]
 
 
 @pytest.mark.parametrize("name", sorted(cc.zoo.__all__))

@@ -80,11 +80,11 @@ def _squeeze_excitation(x, input_channels, squeeze_channels, name, activation=Re
     return mul(s, x, name=f"{name}.mul")
 
 
-def _head_pool_flatten(x, pool_name="avgpool", call=False):
-    """The global pool and flatten; call: the pool is a function call in torchvision's forward
-    (F.adaptive_avg_pool2d, x.mean), flagged as from_torch flags it."""
+def _head_pool_flatten(x, pool_name="avgpool", call=None):
+    """The global pool and flatten; call: the pool is a function call in torchvision's forward,
+    "F" (F.adaptive_avg_pool2d) or "method" (x.mean), flagged as from_torch flags it."""
     pool = AdaptiveAvgPool2d(1)
-    x = (as_call(pool) if call else pool)(x, name=pool_name)
+    x = (as_call(pool, patched=call == "F") if call else pool)(x, name=pool_name)
     return flatten(x, 1, name="flatten")
 
 
@@ -127,7 +127,7 @@ def mobilenet_v2(*, weights=None, progress=True, num_classes=1000, width_mult=1.
             input_channel = output_channel
             idx += 1
     x = _cna(input_channel, last_channel, 1, activation=ReLU6)(x, name=f"features.{idx}")
-    x = _head_pool_flatten(x, "adaptive_avg_pool2d", call=True)
+    x = _head_pool_flatten(x, "adaptive_avg_pool2d", call="F")
     x = Sequential(Dropout(dropout), Linear(last_channel, num_classes))(x, name="classifier")
     return Model(inp, x, name="mobilenet_v2")
 
@@ -271,7 +271,7 @@ def _mnasnet(alpha, num_classes, dropout):
     x = Conv2d(depths[7], 1280, 1, padding=0, stride=1, bias=False)(x, name=f"layers.{n}")
     x = BatchNorm2d(1280, momentum=m)(x, name=f"layers.{n + 1}")
     x = ReLU()(x, name=f"layers.{n + 2}")
-    x = _head_pool_flatten(x, "mean", call=True)  # x.mean([2, 3])
+    x = _head_pool_flatten(x, "mean", call="method")  # x.mean([2, 3])
     x = Sequential(Dropout(dropout), Linear(1280, num_classes))(x, name="classifier")
     return Model(inp, x, name=f"mnasnet{alpha}")
 
@@ -463,7 +463,7 @@ def _shufflenet_v2(stages_repeats, stages_out_channels, num_classes, arch):
         inp_ch = oup
     c = stages_out_channels[-1]
     x = Sequential(Conv2d(inp_ch, c, 1, 1, 0, bias=False), BatchNorm2d(c), ReLU())(x, name="conv5")
-    x = _head_pool_flatten(x, "mean", call=True)  # x.mean([2, 3])
+    x = _head_pool_flatten(x, "mean", call="method")  # x.mean([2, 3])
     x = Linear(c, num_classes)(x, name="fc")
     return Model(inp, x, name=arch)
 

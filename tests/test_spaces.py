@@ -57,7 +57,12 @@ def test_nb201_index_is_a_bijection():
 @pytest.mark.parametrize("rec", TSS, ids=lambda r: f"{r['index']}-{r['dataset']}-{r['hp']}")
 def test_nb201_official_records(rec):
     """Every tss record of the data file: arch string, index, params and FLOPs exactly."""
-    s = NB201(rec["dataset"])
+    check_official_record(NB201(rec["dataset"]), rec)
+
+
+def check_official_record(s, rec):
+    """One row of nb201_nats_official_points.csv: index <-> arch string, dataset input and classes,
+    and the benchmark's params / FLOPs (in millions, rounded) from the model and from the packed row."""
     i = int(rec["index"])
     assert s.arch_str(i) == rec["arch"]
     assert s.index(rec["arch"]) == i

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 import cnncore as cc
-from cnncore.spaces import DARTS_V1, DARTS_V2, NATSSize, NB101, darts_model, nb101_hash, nb101_model, nb201_flops
+from cnncore.spaces import DARTS_V1, DARTS_V2, NATSSize, NB101, darts_model, nb101_hash, nb101_model
 from cnncore.spaces.nb101 import compute_vertex_channels, nb101_prune
+from test_spaces import check_official_record  # the same record checks as NB201's
 
 DATA = os.environ.get("CNNCORE_NAS_DATA",
                       os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "nas"))
@@ -314,17 +315,7 @@ def test_nats_sss_order_and_strings():
 @needs_data
 @pytest.mark.parametrize("rec", SSS, ids=lambda r: f"{r['index']}-{r['dataset']}-{r['hp']}")
 def test_nats_sss_official_records(rec):
-    s = NATSSize(rec["dataset"])
-    i = int(rec["index"])
-    assert s.arch_str(i) == rec["arch"] and s.index(rec["arch"]) == i
-    hw = int(rec["input_hw"])
-    assert s.num_classes == int(rec["num_classes"]) and s.input_shape == (3, hw, hw)
-    want_params, want_flops = round(float(rec["params_M"]) * 1e6), round(float(rec["flops_M"]) * 1e6)
-    m = s.model(i)
-    assert cc.count(m).params == want_params
-    assert nb201_flops(m) == want_flops
-    res = cc.count(s.pack([i]))
-    assert res.params[0] == want_params and nb201_flops(res)[0] == want_flops
+    check_official_record(NATSSize(rec["dataset"]), rec)
 
 
 def test_nats_sss_records_present():

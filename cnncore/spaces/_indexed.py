@@ -21,6 +21,14 @@ class IndexedSpace:
             raise IndexError(f"{name}: index {int(idx[bad].flat[0])} out of range 0..{self.size - 1}")
         return idx
 
+    def _set_dataset(self, dataset, datasets):
+        """self.dataset, .num_classes and .input_shape (3, hw, hw) from datasets[dataset] = (classes, hw)."""
+        if dataset not in datasets:
+            raise ValueError(f"{type(self).__name__}: unknown dataset {dataset!r}; expected one of {sorted(datasets)}")
+        self.dataset = dataset
+        self.num_classes, hw = datasets[dataset]
+        self.input_shape = (3, hw, hw)
+
     def sample(self, n, seed=None):
         """n uniform indices (with replacement) from numpy's default_rng(seed)."""
         return np.random.default_rng(seed).integers(0, self.size, size=int(n), dtype=np.int64)

@@ -67,11 +67,7 @@ class NATSSize(IndexedSpace):
     cell = BEST_CELL
 
     def __init__(self, dataset="cifar10"):
-        if dataset not in _DATASETS:
-            raise ValueError(f"NATSSize: unknown dataset {dataset!r}; expected one of {sorted(_DATASETS)}")
-        self.dataset = dataset
-        self.num_classes, hw = _DATASETS[dataset]
-        self.input_shape = (3, hw, hw)
+        self._set_dataset(dataset, _DATASETS)
         self.size = len(CANDIDATES) ** _NPOS
 
 

@@ -34,6 +34,7 @@ COUNT_FIELDS = ("params", "buffers", "macs", "flops", "peak_activation_bytes")
 _CONSTRAINABLE = COUNT_FIELDS + ("param_bytes", "activation_elements")
 _SAMPLE_BLOCK = 1 << 22  # indices drawn per space.sample call (32 MB of int64)
 _PACK_BATCH = 2048  # candidates packed and counted at once: bounded memory, and buffers malloc reuses
+_CHAIN_BATCH = 8192  # candidates counted block by block at once: their gathers stay in cache
 _SUB_PER_OCTAVE = 8
 HIST_EDGES = np.concatenate([[0.0], 2.0 ** (np.arange(0, 63 * _SUB_PER_OCTAVE + 1) / _SUB_PER_OCTAVE)])
 
@@ -91,6 +92,12 @@ def _count_batches(space, cands, n_threads):
     """cc.count of space.pack over the candidates, _PACK_BATCH at a time
     -> ({field: array}, seconds packing, seconds counting)."""
     wanted = ("valid",) + _CONSTRAINABLE
+    if callable(getattr(space, "_chain_count", None)):  # block by block (spaces/_blockwise.py): no packing
+        t0 = time.perf_counter()
+        parts = [space._chain_count(cands[lo:lo + _CHAIN_BATCH], n_threads)
+                 for lo in range(0, len(cands), _CHAIN_BATCH)]
+        if all(p is not None for p in parts):  # None: totals that could overflow int64, counted packed below
+            return {f: np.concatenate([p[f] for p in parts]) for f in wanted}, 0.0, time.perf_counter() - t0
     parts, t_pack, t_count = [], 0.0, 0.0
     for lo in range(0, len(cands), _PACK_BATCH):
         part = cands[lo:lo + _PACK_BATCH]
@@ -180,8 +187,12 @@ def _count_chunk(space, idx, constraints, n_threads, with_arch, first=0):
 
 
 def _hist(values):
-    """Counts over HIST_EDGES (np.histogram's rule: the last bin closed)."""
-    return np.histogram(values, HIST_EDGES)[0].astype(np.int64)
+    """Counts over HIST_EDGES (np.histogram's rule: the last bin closed), by a binary search per
+    value instead of np.histogram's sort."""
+    nb = len(HIST_EDGES) - 1
+    b = np.searchsorted(HIST_EDGES, values, side="right") - 1
+    b[values == HIST_EDGES[-1]] = nb - 1
+    return np.bincount(b[(b >= 0) & (b < nb)], minlength=nb).astype(np.int64)
 
 
 def _remote_chunk(space, lo, hi, idx, constraints, n_threads, with_arch):
@@ -201,12 +212,27 @@ def _index_chunks(space, n, seed, chunk_size):
     """Yield (lo, hi, idx or None) over the stream: positions [lo, hi) of the index sequence. For
     n=None idx is None (= arange(lo, hi)). Samples are drawn in blocks of _SAMPLE_BLOCK: the first
     block is ``space.sample(min(n, block), seed)`` -- so for n <= 4,194,304 exactly
-    ``space.sample(n, seed)`` -- and block b > 0 uses a seed derived from (seed, b)."""
+    ``space.sample(n, seed)`` -- and block b > 0 uses a seed derived from (seed, b). A choice space
+    with ``_sample_blocks`` (TemplateSpace) streams exactly ``space.sample(n, seed)`` for any n."""
     if n is None:
         for lo in range(0, space.size, chunk_size):
             yield lo, min(lo + chunk_size, space.size), None
         return
     pos = 0
+    if callable(getattr(space, "_sample_blocks", None)):  # a choice space: space.sample(n, seed), a block at a time
+        parts, m = [], 0
+        for block in space._sample_blocks(n, seed):
+            parts.append(block)
+            m += len(block)
+            if m >= chunk_size:
+                joined = np.concatenate(parts)
+                for lo in range(0, m - m % chunk_size, chunk_size):
+                    yield pos, pos + chunk_size, joined[lo:lo + chunk_size]
+                    pos += chunk_size
+                parts, m = [joined[m - m % chunk_size:]], m % chunk_size
+        if m:
+            yield pos, pos + m, np.concatenate(parts)
+        return
     for b, blo in enumerate(range(0, n, _SAMPLE_BLOCK)):
         m = min(_SAMPLE_BLOCK, n - blo)
         s = seed if b == 0 else int(np.random.SeedSequence([0 if seed is None else int(seed), b]).generate_state(1)[0])
@@ -419,9 +445,7 @@ def sweep(space, n=None, seed=0, constraints=None, chunk_size=65536, n_threads=N
     chunks = _index_chunks(space, None if n is None else int(n), seed, chunk_size)
     if client is None:
         parts, hist, n_valid, tim, done = [], np.zeros((len(COUNT_FIELDS), len(HIST_EDGES) - 1), np.int64), 0, np.zeros(3), 0
-        for lo, hi, idx in chunks:
-            rows, h, nv, t = _count_chunk(space, _all_candidates(space, lo, hi) if idx is None else idx,
-                                          cons, n_threads, with_arch, lo)
+        for hi, (rows, h, nv, t) in _local_chunks(space, chunks, cons, n_threads, with_arch):
             parts.append(rows)
             hist += h
             n_valid += nv
@@ -435,6 +459,35 @@ def sweep(space, n=None, seed=0, constraints=None, chunk_size=65536, n_threads=N
     table = _concat_rows(parts, with_arch, _choice_dtype(space))
     timings = dict(zip(("pack", "count", "filter"), tim.tolist()))
     return SweepResult(table, hist, total, n_valid, cons, objectives, time.perf_counter() - t0, timings)
+
+
+def _local_chunks(space, chunks, cons, n_threads, with_arch):
+    """Yield (hi, _count_chunk result) in stream order. A space counted block by block (its chunks
+    are numpy gathers that release the GIL) runs its chunks on n_threads threads, each chunk single-
+    threaded; otherwise the core's own threads count one chunk at a time."""
+    from .counting import _resolve_threads
+
+    def one(lo, hi, idx, threads):
+        return _count_chunk(space, _all_candidates(space, lo, hi) if idx is None else idx,
+                            cons, threads, with_arch, lo)
+
+    threads = _resolve_threads(n_threads, 1 << 30)
+    if threads == 1 or not callable(getattr(space, "_chain_count", None)):
+        for lo, hi, idx in chunks:
+            yield hi, one(lo, hi, idx, n_threads)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(threads) as pool:
+        pending = deque()
+        for lo, hi, idx in chunks:
+            pending.append((hi, pool.submit(one, lo, hi, idx, 1)))
+            if len(pending) > 2 * threads:  # bounded: at most this many chunks in memory
+                hi0, fut = pending.popleft()
+                yield hi0, fut.result()
+        while pending:
+            hi0, fut = pending.popleft()
+            yield hi0, fut.result()
 
 
 def _dask_sweep(client, space, chunks, total, cons, n_threads, with_arch, progress, max_in_flight):

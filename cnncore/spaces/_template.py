@@ -477,6 +477,9 @@ class _Expansion:
 
 
 # ---- the space ---------------------------------------------------------------------------------------
+_SAMPLE_BLOCK = 16384  # candidates drawn at a time: their temporaries stay in cache
+
+
 class TemplateSpace:
     """A search space from a model-building function and its choices.
 
@@ -519,6 +522,16 @@ class TemplateSpace:
         for v in self.variables:
             order = np.argsort(v.values, kind="stable")
             self._sorted_options.append((np.asarray(v.values, np.int64)[order], order))
+        # a field whose choices share one set of small non-negative options converts values and
+        # option indices with one table lookup for all its columns (OFA's 20 kernel sizes)
+        self._shared = {}  # field -> (options, value -> option index or -1)
+        for key, (j0, cnt, _) in self.fields.items():
+            opts = {self.variables[j0 + q].values for q in range(cnt)}
+            values = np.asarray(self.variables[j0].values, np.int64)
+            if len(opts) == 1 and values.min() >= 0 and values.max() < 1 << 16:
+                lut = np.full(int(values.max()) + 1, -1, np.int64)
+                lut[values] = np.arange(len(values))
+                self._shared[key] = (values, lut)
         self._expansion = _Expansion(self._build_checked(choices), self.variables)
         self._check_probes()
 
@@ -588,6 +601,13 @@ class TemplateSpace:
             if c[key].dtype.kind not in "iu":
                 raise TypeError(f"{self.name}: candidate field {key!r} must hold integers, got dtype {c[key].dtype}")
             vals = np.asarray(c[key], np.int64).reshape(len(c), cnt)
+            if key in self._shared:
+                _, lut = self._shared[key]
+                if len(vals) and vals.min() >= 0 and vals.max() < len(lut):
+                    got = np.take(lut, vals)
+                    if got.min() >= 0:  # every value is an option (else the loop below says which is not)
+                        idx[:, j0:j0 + cnt] = got
+                        continue
             for q in range(cnt):
                 options, order = self._sorted_options[j0 + q]
                 at = np.minimum(np.searchsorted(options, vals[:, q]), len(options) - 1)
@@ -605,15 +625,39 @@ class TemplateSpace:
         out = np.empty(len(idx), self.dtype)
         vals = [np.asarray(v.values, np.int64) for v in self.variables]
         for key, (j0, cnt, is_list) in self.fields.items():
-            cols = np.stack([vals[j0 + q][idx[:, j0 + q]] for q in range(cnt)], axis=1)
+            if key in self._shared:
+                cols = np.take(self._shared[key][0], idx[:, j0:j0 + cnt])
+            else:
+                cols = np.stack([vals[j0 + q][idx[:, j0 + q]] for q in range(cnt)], axis=1)
             out[key] = cols if is_list else cols[:, 0]
         return out
 
     def sample(self, n, seed=None):
-        """n candidates, every choice uniform and independent (numpy's default_rng(seed))."""
+        """n candidates, every choice uniform and independent (numpy's default_rng(seed)), drawn in
+        blocks of _SAMPLE_BLOCK candidates (cc.sweep streams the same blocks)."""
+        out, lo = np.empty(int(n), self.dtype), 0
+        for block in self._sample_blocks(int(n), seed):
+            out[lo:lo + len(block)] = block
+            lo += len(block)
+        return out
+
+    def _sample_blocks(self, n, seed=None):
+        """The candidates of ``sample(n, seed)``, a block at a time: per block and field, the choices
+        with r options drawn together as rng.integers(0, r, (block, how many))."""
         rng = np.random.default_rng(seed)
-        idx = rng.integers(0, self.radix, size=(int(n), len(self.radix)), dtype=np.int64)
-        return self._from_option_indices(idx)
+        for lo in range(0, n, _SAMPLE_BLOCK):
+            m = min(_SAMPLE_BLOCK, n - lo)
+            out = np.empty(m, self.dtype)
+            for key, (j0, cnt, is_list) in self.fields.items():
+                radix = self.radix[j0:j0 + cnt]
+                if key in self._shared:  # all columns at once, straight to values
+                    draw = rng.integers(0, radix[0], size=(m, cnt), dtype=np.uint8 if radix[0] <= 256 else np.int64)
+                    cols = np.take(self._shared[key][0].astype(out.dtype[key].base), draw)
+                else:
+                    cols = np.stack([np.take(np.asarray(self.variables[j0 + q].values, np.int64),
+                                             rng.integers(0, radix[q], size=m)) for q in range(cnt)], axis=1)
+                out[key] = cols if is_list else cols[:, 0]
+            yield out
 
     def candidates(self, lo, hi):
         """Candidates number lo..hi-1 of the space in mixed-radix order (the last choice fastest)."""

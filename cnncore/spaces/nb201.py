@@ -44,6 +44,7 @@ from ..counting import BatchResult, run_core
 from ..graph import Input, Model, add, flatten
 from ..layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Linear, ReLU
 from ..packing import Packed, pack as _pack_models
+from ._blockwise import Block, BlockChain
 from ._indexed import IndexedSpace
 from ._template import Choice, OneOf, SlotTable, _Expansion
 
@@ -212,8 +213,18 @@ class NB201(IndexedSpace):
         pieces = [self._expansion.rows(ch[s:s + chunk_size])[:3] for s in range(0, len(ch), chunk_size)]
         return SlotTable.concat(pieces, self.input_shape)
 
+    def _chain_count(self, indices, n_threads=None):
+        """cc.sweep's counts of ``indices`` ({field: array}), block by block (_blockwise.py): the
+        cell of each stage counted once per cell variant, then gathered."""
+        lex = _lex_to_official()[self._check(np.atleast_1d(indices)).ravel()]
+        if not hasattr(self, "_chain"):
+            self._chain = BlockChain(_blocks(self.num_classes))
+        codes = np.zeros((len(lex), len(self._chain.blocks)), np.int64)
+        codes[:, [b for b, blk in enumerate(self._chain.blocks) if blk.key.startswith("cell")]] = lex[:, None]
+        return self._chain.count(codes, np.zeros(len(lex), np.int64), [self.input_shape], n_threads)
+
     def __getstate__(self):  # the traced template is rebuilt where it is needed (e.g. a Dask worker)
-        return {k: v for k, v in self.__dict__.items() if k not in ("_expansion", "_inverse")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_expansion", "_inverse", "_chain")}
 
 
 class _Zero:
@@ -243,21 +254,41 @@ def _edge(op, c):
 def _network(ops, input_shape, num_classes, name):
     """TinyNetwork (C=16, N=5) with the cell's 6 edge ops ``ops`` (ints, or Choices for the template)."""
     x = Input(input_shape)
-    h = Conv2d(3, _C, 3, padding=1, bias=False)(x, name="stem.0")
-    h = BatchNorm2d(_C)(h, name="stem.1")
+    h = _stem(x)
     cin = _C
     for ci, (cout, red) in enumerate(_layout()):
-        name_c = f"cells.{ci}"
-        if red:
-            h = residual_reduction(h, cin, cout, name_c)
-        else:
-            nodes, acc = [h], {}
-            for e, ((j, k), op) in enumerate(zip(EDGES, ops)):
-                y = OneOf([_edge(o, cout) for o in range(len(OPS))], op)(nodes[k], name=f"{name_c}.layers.{e}")
-                sum_into_node(acc, nodes, j, k, y, sum(1 for (jj, _) in EDGES[:e] if jj == j), name_c)
-            h = nodes[3]
+        h = residual_reduction(h, cin, cout, f"cells.{ci}") if red else _cell(h, ops, cout, f"cells.{ci}")
         cin = cout
     return Model(x, tiny_head(h, cin, num_classes), name=name)
+
+
+def _stem(x):
+    h = Conv2d(3, _C, 3, padding=1, bias=False)(x, name="stem.0")
+    return BatchNorm2d(_C)(h, name="stem.1")
+
+
+def _cell(h, ops, c, name):
+    """InferCell: 4 nodes, node j the sum of its edges' outputs; the output is node 3."""
+    nodes, acc = [h], {}
+    for e, ((j, k), op) in enumerate(zip(EDGES, ops)):
+        y = OneOf([_edge(o, c) for o in range(len(OPS))], op)(nodes[k], name=f"{name}.layers.{e}")
+        sum_into_node(acc, nodes, j, k, y, sum(1 for (jj, _) in EDGES[:e] if jj == j), name)
+    return nodes[3]
+
+
+def _blocks(num_classes):
+    """The network as a chain of blocks for _blockwise: stem, the five equal cells of each stage (one
+    repeated block, its variant the cell's lexicographic index), the reductions, the head."""
+    blocks, cin, layout = [Block("stem", _stem)], _C, _layout()
+    for ci, (cout, red) in enumerate(layout):
+        if red:
+            blocks.append(Block(f"reduction{cin}", lambda x, a=cin, b=cout: residual_reduction(x, a, b, "cells")))
+        elif ci == 0 or layout[ci - 1][1]:  # the first cell of a stage stands for all of them
+            blocks.append(Block(f"cell{cout}", lambda x, *ops, c=cout: _cell(x, ops, c, "cells"),
+                                [range(len(OPS))] * len(EDGES), repeat=_N))
+        cin = cout
+    blocks.append(Block(f"head{num_classes}", lambda x, c=cin: tiny_head(x, c, num_classes)))
+    return blocks
 
 
 def sum_into_node(acc, nodes, j, k, y, n_earlier, name):

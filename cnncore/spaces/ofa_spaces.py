@@ -26,8 +26,11 @@ sub-network's ``net.config`` (what OFA's ``get_active_net_config`` writes) and `
 """
 from __future__ import annotations
 
-from ._template import Choice, TemplateSpace
-from .ofa import from_ofa_config, make_divisible
+import numpy as np
+
+from ._blockwise import Block, BlockChain
+from ._template import Choice, TemplateSpace, derive
+from .ofa import _block, _conv_layer, _head, from_ofa_config, make_divisible
 
 __all__ = ["OFAMobileNetV3", "OFAProxylessNAS"]
 
@@ -71,8 +74,10 @@ class _OFASpace(TemplateSpace):
         if any(int(v) == 1 for v in expand):
             raise ValueError(f"{type(self).__name__}: expand ratio 1 is not an option of these spaces")
         self.widths = self._widths()
-        n_blocks = sum(self.stage_blocks)
-        n_elastic = sum(1 for b in self.stage_blocks if b > 1)
+        self.n_blocks = n_blocks = sum(self.stage_blocks)
+        self.n_elastic = n_elastic = sum(1 for b in self.stage_blocks if b > 1)
+        self.ks_options, self.e_options, self.d_options = (tuple(int(v) for v in o) for o in (ks, expand, depth))
+        self.r_options = tuple(int(v) for v in resolutions)
         super().__init__(self._build, name=type(self).__name__,
                          ks=[Choice(ks) for _ in range(n_blocks)], e=[Choice(expand) for _ in range(n_blocks)],
                          d=[Choice(depth) for _ in range(n_elastic)], r=Choice(resolutions))
@@ -82,11 +87,9 @@ class _OFASpace(TemplateSpace):
 
     def _blocks(self, ks, e, d):
         w = self.widths
-        first_act = self.acts[0]
-        blocks = [_mb_block(w[0], w[1], 3, 1, 1, None, first_act, False, w[0] == w[1] and self.kind == "MobileNetV3")]
-        cin, b, elastic = w[1], 0, 0
+        blocks = [self._first_block()]
+        b, elastic = 0, 0
         for s, n in enumerate(self.stage_blocks):
-            cout = w[2 + s]
             depth = d[elastic] if n > 1 else 1
             elastic += n > 1
             for j in range(n):
@@ -95,12 +98,61 @@ class _OFASpace(TemplateSpace):
                 if when == 0 and not isinstance(when, Choice):
                     b += 1
                     continue
-                mid = e[b].map(lambda r, c=cin: make_divisible(round(c * r), 8)) if isinstance(e[b], Choice) \
-                    else make_divisible(round(cin * e[b]), 8)
-                blocks.append(_mb_block(cin, cout, ks[b], self.strides[s] if j == 0 else 1, e[b], mid,
-                                        self.acts[1 + s], self.se[s], j > 0, when))
-                cin, b = cout, b + 1
+                blocks.append(self._block_config(s, j, ks[b], e[b], when))
+                b += 1
         return blocks
+
+    def _first_block(self):
+        w = self.widths
+        return _mb_block(w[0], w[1], 3, 1, 1, None, self.acts[0], False, w[0] == w[1] and self.kind == "MobileNetV3")
+
+    def _block_config(self, s, j, k, e, when=None):
+        """Block j of stage s with kernel size k and expand ratio e (ints or Choices)."""
+        cin, cout = self.widths[1 + s] if j == 0 else self.widths[2 + s], self.widths[2 + s]
+        mid = derive(e, lambda r, c=cin: make_divisible(round(c * r), 8))
+        return _mb_block(cin, cout, k, self.strides[s] if j == 0 else 1, e, mid, self.acts[1 + s], self.se[s], j > 0,
+                         when)
+
+    # ---- cc.sweep, block by block (_blockwise.py) ----------------------------------------------------
+    def _chain_blocks(self):
+        """first_conv + the fixed first block; every block of the stages (variant: kernel x expand,
+        code 0 when the stage's depth skips it; blocks after the first of a stage are alike); the head."""
+        cfg = self._config([self.ks_options[0]] * self.n_blocks, [self.e_options[0]] * self.n_blocks,
+                           [max(self.stage_blocks)] * self.n_elastic)
+        blocks = [Block("stem", lambda x: _block(self._first_block(), _conv_layer(cfg["first_conv"], x, "first_conv"),
+                                                  "blocks.0"))]
+        for s, n in enumerate(self.stage_blocks):
+            for j in range(n):
+                blocks.append(Block(f"stage{s}.{min(j, 1)}", lambda x, k, e, s=s, j=j: _block(
+                    self._block_config(s, j, k, e), x, "block"), [self.ks_options, self.e_options],
+                    absent=j > 0))
+        blocks.append(Block("head", lambda x: _head(cfg, x)))
+        return blocks
+
+    def _chain_count(self, cands, n_threads=None):
+        """cc.sweep's counts of the candidates ({field: array}): each (block, variant, resolution)
+        counted once by the core, then gathered (see _blockwise.py)."""
+        idx = self._option_indices(cands)
+        if not hasattr(self, "_chain"):
+            self._chain = BlockChain(self._chain_blocks())
+        ks, e, d, r = (self.fields[f][0] for f in ("ks", "e", "d", "r"))
+        if not hasattr(self, "_block_layout"):  # per block: its position in its stage, the column of its stage's depth
+            pos = np.concatenate([np.arange(n) for n in self.stage_blocks])
+            stage = np.repeat(np.arange(len(self.stage_blocks)), self.stage_blocks)
+            elastic = np.cumsum([n > 1 for n in self.stage_blocks]) - 1
+            self._block_layout = pos, np.where(np.asarray(self.stage_blocks)[stage] > 1, elastic[stage], self.n_elastic)
+        pos, depth_col = self._block_layout
+        depth = np.ones((len(idx), self.n_elastic + 1), np.int64)  # the last column: a stage of one block
+        depth[:, :-1] = np.take(self.d_options, idx[:, d:d + self.n_elastic])
+        present = np.take(depth, depth_col, axis=1) > pos  # a stage's first block always runs
+        codes = np.zeros((len(idx), len(self._chain.blocks)), np.int64)
+        # first blocks: kernel x expand; the others: 1 + that when the depth reaches them, else 0
+        codes[:, 1:-1] = (idx[:, ks:ks + self.n_blocks] * len(self.e_options) + idx[:, e:e + self.n_blocks]
+                          + (pos > 0)) * present
+        return self._chain.count(codes, idx[:, r], [(3, v, v) for v in self.r_options], n_threads)
+
+    def __getstate__(self):  # the block tables (closures) are rebuilt where needed, e.g. on a Dask worker
+        return {k: v for k, v in self.__dict__.items() if k != "_chain"}
 
     def net_config(self, candidate):
         """The candidate's sub-network as OFA's ``net.config`` dict (``from_ofa_config`` reads it)."""

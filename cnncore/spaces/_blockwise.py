@@ -1,0 +1,190 @@
+"""Counting a search space's networks block by block (what ``cc.sweep`` runs for NB201 and OFA).
+
+Most NAS networks are a chain of blocks: exactly one tensor passes from each block to the next
+(NAS-Bench-201's cells and reduction blocks, OFA's MBConv blocks). For such a network
+
+- params, buffers, MACs, FLOPs and activation elements are the sums of its blocks';
+- the peak of live activations is the largest of its blocks' peaks, each block counted as a model
+  whose input is the tensor it receives: in the whole network that tensor is live from the last
+  moment of the block before (its output) until its last reader in this block (an input), and
+  nothing else crosses the boundary (docs/conventions.md, peak_activation_bytes);
+- the network is valid when every block is.
+
+A block's counts depend only on its own choices (its *variant*) and on its input shape, and a space
+has few distinct (variant, input shape) pairs: NB201 has 15,625 cell variants at 3 input shapes,
+OFA-MobileNetV3 10 variants per block at ~25 shapes. So the core counts each pair once, as a batch
+of one-block models (cached for the life of the space), and a candidate's counts are a few gathers
+from those tables -- the same numbers, field by field, as packing and counting the whole network
+(tests/test_spaces_blockwise.py compares them).
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from ..counting import count
+from ..graph import Input, Model
+from ._template import Choice, SlotTable, _Expansion
+
+__all__ = ["Block", "BlockChain"]
+
+SUM_FIELDS = ("params", "buffers", "macs", "flops", "activation_elements")
+_PEAK, _VALID, _OUT = len(SUM_FIELDS), len(SUM_FIELDS) + 1, len(SUM_FIELDS) + 2  # more table columns
+_LIMIT = 2 ** 62  # totals whose largest possible value stays below this cannot overflow int64
+
+
+class Block:
+    """One link of the chain.
+
+    ``build(x, *values) -> tensor``: the block on the tensor x; ``options``: the option values of
+    each of its choices (a variant code is the mixed-radix number of their option indices, the last
+    fastest); ``absent``: True when code 0 means "the block does not run" (a depth choice: its
+    output is its input) and codes 1.. are the variants; ``repeat``: the block runs that many times
+    in a row with the same variant (NB201's five cells of a stage; its output shape must equal its
+    input shape). Blocks with the same ``key`` and input shape share their counts.
+    """
+
+    def __init__(self, key, build, options=(), absent=False, repeat=1):
+        self.key, self.build, self.absent, self.repeat = key, build, bool(absent), int(repeat)
+        self.options = [tuple(int(v) for v in o) for o in options]
+        self.n_variants = int(np.prod([len(o) for o in self.options], dtype=np.int64))
+        self.n_codes = self.n_variants + self.absent
+
+    def pack(self, variants, shape_ids, shapes):
+        """A cc.Packed of the block alone, one architecture per variant, on the input shape
+        ``shapes[shape_ids[i]]``: traced once as a template whose choices are the block's options
+        and the input shape."""
+        used = np.unique(shape_ids)
+        which = Choice(range(len(used)))
+        dims = list(shapes[used[0]]) if len(used) == 1 else \
+            [which.map(lambda i, d=d: shapes[used[i]][d]) for d in range(len(shapes[used[0]]))]
+        choices = [Choice(o) for o in self.options]
+        x = Input(tuple(dims))
+        expansion = _Expansion(Model(x, self.build(x, *choices)), choices + [which])
+        idx = np.empty((len(variants), len(choices) + 1), np.int64)
+        rest = np.asarray(variants, np.int64).copy()
+        for j in range(len(choices) - 1, -1, -1):
+            idx[:, j] = rest % len(self.options[j])
+            rest //= len(self.options[j])
+        idx[:, -1] = np.searchsorted(used, shape_ids)
+        *piece, shape, batch = expansion.rows(idx)
+        return SlotTable.concat([piece], shape, batch)
+
+
+class BlockChain:
+    """The blocks of a chain network, with the counts of every (block, variant, input shape) met
+    so far. ``count(codes, input_ids, input_shapes)`` gives every candidate's totals."""
+
+    def __init__(self, blocks, dtype_bytes=4):
+        self.blocks, self.dtype_bytes = list(blocks), int(dtype_bytes)
+        self._shapes, self._shape_id = [], {}
+        self._slots = {}  # block key -> (shape ids, codes) array of rows of _values (-1: not counted yet)
+        self._values = {}  # block key -> (rows, 8) int64: SUM_FIELDS, peak, valid, output shape id
+        self._join, self._lock = None, threading.RLock()
+
+    def _shape(self, shape):
+        shape = tuple(int(v) for v in shape)
+        if shape not in self._shape_id:
+            with self._lock:
+                if shape not in self._shape_id:
+                    self._shapes.append(shape)
+                    self._shape_id[shape] = len(self._shapes) - 1
+        return self._shape_id[shape]
+
+    def _table(self, block, shape_ids, codes, n_threads):
+        """Rows of the block's table for every candidate, counting the pairs not met before."""
+        slots = self._slots.get(block.key)
+        if slots is None or slots.shape[0] < len(self._shapes):
+            with self._lock:
+                self._values.setdefault(block.key, np.zeros((0, _OUT + 1), np.int64))
+                self._grow(block)
+            slots = self._slots[block.key]
+        key = shape_ids * block.n_codes + codes
+        rows = np.take(slots, key)
+        if rows.min(initial=0) < 0:
+            with self._lock:  # cc.sweep may count chunks in threads: one of them fills a table
+                rows = np.take(self._slots[block.key], key)
+                missing = np.flatnonzero(rows < 0)
+                if len(missing):
+                    self._count_new(block, np.unique(key[missing]), n_threads)
+                    rows = np.take(self._slots[block.key], key)
+        return rows
+
+    def _count_new(self, block, keys, n_threads):
+        """Count the (input shape, code) pairs ``keys`` of the block and add them to its table."""
+        shape_ids, codes = np.divmod(keys, block.n_codes)
+        new = np.zeros((len(keys), _OUT + 1), np.int64)
+        new[:, _VALID] = 1
+        new[:, _OUT] = shape_ids  # a skipped block passes its input on
+        run = np.flatnonzero(codes >= block.absent)
+        if len(run):
+            res = count(block.pack(codes[run] - block.absent, shape_ids[run], self._shapes),
+                        n_threads=n_threads)
+            valid = np.asarray(res.valid)
+            for j, f in enumerate(SUM_FIELDS):
+                new[run, j] = getattr(res, f)
+            new[run, _PEAK] = res._peak_elements
+            new[run, _VALID] = valid
+            # output shapes without the batch dimension, as shape ids (a failed block passes its input on)
+            rows = np.column_stack([res.output_ndim, res.output_shape])
+            if (rows == rows[0]).all():  # the common case, and far cheaper than np.unique(axis=0)
+                shapes, where = rows[:1], np.zeros(len(rows), np.int64)
+            else:
+                shapes, where = np.unique(rows, axis=0, return_inverse=True)
+            ids = np.array([self._shape(u[2:1 + u[0]]) for u in shapes], np.int64)[where.ravel()]
+            new[run, _OUT] = np.where(valid, ids, shape_ids[run])
+            if block.repeat > 1 and (new[run, _OUT] != shape_ids[run]).any():
+                raise ValueError(f"block {block.key!r} runs {block.repeat} times in a row, so its output shape must "
+                                 f"equal its input shape")
+        values = self._values[block.key]
+        self._values[block.key] = np.concatenate([values, new])  # rows first: a reader may see them early
+        self._grow(block)  # outputs may have met new shapes: room for them
+        self._slots[block.key].ravel()[keys] = len(values) + np.arange(len(keys))
+
+    def _grow(self, block):
+        """Give the block's (shape, code) table a row for every shape met so far (under the lock)."""
+        slots = self._slots.get(block.key)
+        if slots is None or slots.shape[0] < len(self._shapes):
+            grown = np.full((len(self._shapes) + 8, block.n_codes), -1, np.int64)
+            if slots is not None:
+                grown[:slots.shape[0]] = slots
+            self._slots[block.key] = grown
+
+    def _joined(self):
+        """Every block's table one after the other (sums scaled by the block's repeat), rebuilt when
+        a table has grown: (first row of each block, sums, peaks, valid, largest possible total)."""
+        tables = [self._values[b.key] for b in self.blocks]
+        sizes = tuple(len(t) for t in tables)
+        join = self._join
+        if join is None or join[0] != sizes:
+            sums = np.concatenate([t[:, :_PEAK] * b.repeat for t, b in zip(tables, self.blocks)])
+            bound = sum(int(t[:, :_PEAK].max(initial=0)) * b.repeat for t, b in zip(tables, self.blocks))
+            first = np.cumsum((0,) + sizes[:-1])
+            join = self._join = (sizes, first, sums, np.concatenate([t[:, _PEAK] for t in tables]),
+                                 np.concatenate([t[:, _VALID] for t in tables]).astype(bool), bound)
+        return join[1:]
+
+    def count(self, codes, input_ids, input_shapes, n_threads=None):
+        """{field: (n,) array} of the networks: ``valid`` and the fields cc.sweep filters on
+        (params, buffers, macs, flops, activation_elements, param_bytes, peak_activation_bytes; 0
+        where invalid). codes: (n, n_blocks) variant codes; input_ids: (n,) positions in
+        ``input_shapes`` (the network input, batch 1, without the batch dimension). None when the
+        totals could exceed int64 (then count the packed networks instead)."""
+        codes = np.asarray(codes, np.int64)
+        shape_ids = np.array([self._shape(s) for s in input_shapes], np.int64)[np.asarray(input_ids, np.int64)]
+        rows = np.empty(codes.shape[::-1], np.int64)  # (blocks, n): the reductions below add whole rows
+        for b, block in enumerate(self.blocks):  # block by block: a block's input shape is the last one's output
+            rows[b] = self._table(block, shape_ids, codes[:, b], n_threads)
+            shape_ids = np.take(self._values[block.key][:, _OUT], rows[b])
+        first, sums, peaks, valids, bound = self._joined()
+        if bound >= _LIMIT // max(self.dtype_bytes, 1):
+            return None
+        rows += first[:, None]
+        valid = np.take(valids, rows).all(axis=0)
+        total = np.take(sums, rows, axis=0).sum(axis=0)
+        out = {f: np.where(valid, total[:, j], 0) for j, f in enumerate(SUM_FIELDS)}
+        out["valid"] = valid
+        out["param_bytes"] = out["params"] * self.dtype_bytes
+        out["peak_activation_bytes"] = np.where(valid, np.take(peaks, rows).max(axis=0), 0) * self.dtype_bytes
+        return out

@@ -1,0 +1,134 @@
+"""cc.sweep counts NB201 and OFA candidates block by block (cnncore/spaces/_blockwise.py). The truth
+here is the whole network packed and counted by the core, which the other space tests hold to the
+published records and to torch: every field must be equal, candidate by candidate."""
+import pickle
+
+import numpy as np
+import pytest
+
+import cnncore as cc
+from cnncore.graph import Input, Model
+from cnncore.layers import AdaptiveAvgPool2d, Conv2d, Linear, MaxPool2d, ReLU
+from cnncore.spaces._blockwise import Block, BlockChain
+from cnncore.sweep import HIST_EDGES, _hist
+
+FIELDS = ("valid", "params", "buffers", "macs", "flops", "activation_elements", "param_bytes",
+          "peak_activation_bytes")
+
+
+def assert_same_as_packed(got, res):
+    for f in FIELDS:
+        np.testing.assert_array_equal(got[f], np.asarray(getattr(res, f)), err_msg=f)
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100", "ImageNet16-120"])
+def test_nb201_blockwise_equals_packed_networks(dataset):
+    space = cc.spaces.NB201(dataset)
+    idx = np.arange(space.size)
+    assert_same_as_packed(space._chain_count(idx), cc.count(space.pack(idx)))
+
+
+@pytest.mark.parametrize("make", [cc.spaces.OFAMobileNetV3, lambda: cc.spaces.OFAMobileNetV3(width_mult=1.2),
+                                  cc.spaces.OFAProxylessNAS])
+def test_ofa_blockwise_equals_packed_networks(make):
+    space = make()
+    cands = space.sample(1500, seed=7)
+    # the corners too: every depth at its smallest and largest, every kernel and expand ratio
+    for k in space.ks_options:
+        for e in space.e_options:
+            for d in (min(space.d_options), max(space.d_options)):
+                c = np.zeros(1, space.dtype)
+                c["ks"], c["e"], c["d"], c["r"] = k, e, d, space.r_options[(k + e + d) % len(space.r_options)]
+                cands = np.concatenate([cands, c])
+    assert_same_as_packed(space._chain_count(cands), cc.count(space.pack(cands)))
+
+
+def test_sweep_of_ofa_uses_the_blocks_and_keeps_what_packing_keeps():
+    space = cc.spaces.OFAProxylessNAS()
+    cons = {"params": 5_500_000, "macs": (2e8, 4e8)}
+    r = cc.sweep(space, n=3000, seed=2, constraints=cons, chunk_size=1000)
+    assert r.timings["pack"] == 0.0  # no network was packed
+    cands = space.sample(3000, seed=2)
+    res = cc.count(space.pack(cands))
+    keep = (res.params <= cons["params"]) & (res.macs >= 2e8) & (res.macs <= 4e8) & res.valid
+    np.testing.assert_array_equal(r.table["index"], np.flatnonzero(keep))
+    np.testing.assert_array_equal(r.table["peak_activation_bytes"], res.peak_activation_bytes[keep])
+    np.testing.assert_array_equal(r.table["ks"], cands["ks"][keep])
+
+
+def test_sweep_on_two_threads_equals_one_thread_and_streams_the_sample():
+    space = cc.spaces.OFAMobileNetV3()
+    a = cc.sweep(space, n=50_000, seed=4, chunk_size=7_000, n_threads=1, constraints={"macs": 250e6})
+    b = cc.sweep(cc.spaces.OFAMobileNetV3(), n=50_000, seed=4, chunk_size=7_000, n_threads=2,
+                 constraints={"macs": 250e6})
+    assert a.table.tobytes() == b.table.tobytes()
+    assert np.array_equal(a._hist, b._hist)
+    s = space.sample(50_000, seed=4)  # crosses sampling blocks; chunks cut across them
+    np.testing.assert_array_equal(a.table["e"], s["e"][a.table["index"]])
+    np.testing.assert_array_equal(a.table["r"], s["r"][a.table["index"]])
+
+
+def test_spaces_pickle_after_their_tables_are_built():
+    for space in (cc.spaces.NB201(), cc.spaces.OFAMobileNetV3()):
+        cc.sweep(space, n=100, seed=0)
+        clone = pickle.loads(pickle.dumps(space))
+        r1, r2 = cc.sweep(space, n=100, seed=1), cc.sweep(clone, n=100, seed=1)
+        assert r1.table.tobytes() == r2.table.tobytes()
+
+
+def _conv_block(x, k, c):
+    """A block with two choices (kernel, width) that keeps the spatial size and maps c -> 8."""
+    h = Conv2d(x.shape[1], c, k, padding=cc.spaces.derive(k, lambda v: v // 2))(x)
+    h = ReLU()(h)
+    return Conv2d(c, 8, 1)(h)
+
+
+def _head(x):
+    return Linear(8, 10)(cc.flatten(AdaptiveAvgPool2d(1)(x), 1))
+
+
+def _pool_block(x, k):
+    return MaxPool2d(k)(x)
+
+
+def test_blockchain_on_a_hand_made_chain_with_invalid_variants():
+    """A chain whose pool block is invalid for large windows (a 16x16 map, a 32-wide pool: torch's
+    'Output size is too small'): those candidates are invalid, the others count as whole networks."""
+    blocks = [Block("conv", _conv_block, [(1, 3, 5), (4, 16)]), Block("pool", _pool_block, [(2, 4, 32)], absent=True),
+              Block("conv", _conv_block, [(1, 3, 5), (4, 16)], repeat=2), Block("head", _head)]
+    chain = BlockChain(blocks)
+    rng = np.random.default_rng(0)
+    n = 400
+    codes = np.stack([rng.integers(0, 6, n), rng.integers(0, 4, n), rng.integers(0, 6, n), np.zeros(n, int)], axis=1)
+    shapes = [(3, 16, 16), (3, 32, 32)]
+    inputs = rng.integers(0, 2, n)
+    got = chain.count(codes, inputs, shapes)
+    models = []  # the same networks as plain Sequentials (an invalid one is only found when counted)
+    for (a, p, b, _), i in zip(codes, inputs):
+        cin, layers = 3, []
+        for j, (code, times) in enumerate(((a, 1), (b, 2))):
+            k, c = (1, 3, 5)[code // 2], (4, 16)[code % 2]
+            for _ in range(times):
+                layers += [Conv2d(cin, c, k, padding=k // 2), ReLU(), Conv2d(c, 8, 1)]
+                cin = 8
+            if j == 0 and p:  # the pool block sits after the first conv block
+                layers.append(MaxPool2d((2, 4, 32)[p - 1]))
+        models.append(cc.Sequential(*layers, AdaptiveAvgPool2d(1), cc.layers.Flatten(1), Linear(8, 10)))
+    want = cc.count(cc.pack(models, [shapes[i] for i in inputs]))
+    assert not want.valid.all() and want.valid.any()
+    assert_same_as_packed(got, want)
+    # a second call reads the tables only, with the same answer
+    assert_same_as_packed(chain.count(codes, inputs, shapes), want)
+
+
+def test_blockchain_declines_totals_that_could_overflow():
+    huge = Block("huge", lambda x: Linear(1 << 30, 1 << 30)(cc.flatten(x, 1)))
+    chain = BlockChain([huge])
+    assert chain.count(np.zeros((1, 1), int), [0], [(1 << 30,)]) is None
+
+
+def test_fast_histogram_equals_numpy_histogram():
+    rng = np.random.default_rng(1)
+    edges_near = np.concatenate([np.floor(HIST_EDGES[1:400]), np.ceil(HIST_EDGES[1:400])]).astype(np.int64)
+    v = np.concatenate([rng.integers(0, 1 << 62, 20_000), [0, 1, 2, 3, (1 << 63) - 1], edges_near])
+    np.testing.assert_array_equal(_hist(v), np.histogram(v, HIST_EDGES)[0])

@@ -463,8 +463,8 @@ def sweep(space, n=None, seed=0, constraints=None, chunk_size=65536, n_threads=N
 
 def _local_chunks(space, chunks, cons, n_threads, with_arch):
     """Yield (hi, _count_chunk result) in stream order. A space counted block by block (its chunks
-    are numpy gathers that release the GIL) runs its chunks on n_threads threads, each chunk single-
-    threaded; otherwise the core's own threads count one chunk at a time."""
+    are numpy gathers that release the GIL) runs its chunks on n_threads threads (the core runs only
+    while the block tables fill); otherwise the core's own threads count one chunk at a time."""
     from .counting import _resolve_threads
 
     def one(lo, hi, idx, threads):
@@ -481,7 +481,7 @@ def _local_chunks(space, chunks, cons, n_threads, with_arch):
     with ThreadPoolExecutor(threads) as pool:
         pending = deque()
         for lo, hi, idx in chunks:
-            pending.append((hi, pool.submit(one, lo, hi, idx, 1)))
+            pending.append((hi, pool.submit(one, lo, hi, idx, n_threads)))
             if len(pending) > 2 * threads:  # bounded: at most this many chunks in memory
                 hi0, fut = pending.popleft()
                 yield hi0, fut.result()

@@ -23,7 +23,9 @@ import threading
 
 import numpy as np
 
-from ..counting import count
+from concurrent.futures import ThreadPoolExecutor
+
+from ..counting import _resolve_threads, count
 from ..graph import Input, Model
 from ._template import Choice, SlotTable, _Expansion
 
@@ -31,6 +33,7 @@ __all__ = ["Block", "BlockChain"]
 
 SUM_FIELDS = ("params", "buffers", "macs", "flops", "activation_elements")
 _PEAK, _VALID, _OUT = len(SUM_FIELDS), len(SUM_FIELDS) + 1, len(SUM_FIELDS) + 2  # more table columns
+_NEW_BATCH = 16384  # block variants packed and counted at once
 _LIMIT = 2 ** 62  # totals whose largest possible value stays below this cannot overflow int64
 
 
@@ -51,23 +54,27 @@ class Block:
         self.n_variants = int(np.prod([len(o) for o in self.options], dtype=np.int64))
         self.n_codes = self.n_variants + self.absent
 
-    def pack(self, variants, shape_ids, shapes):
-        """A cc.Packed of the block alone, one architecture per variant, on the input shape
-        ``shapes[shape_ids[i]]``: traced once as a template whose choices are the block's options
-        and the input shape."""
-        used = np.unique(shape_ids)
-        which = Choice(range(len(used)))
-        dims = list(shapes[used[0]]) if len(used) == 1 else \
-            [which.map(lambda i, d=d: shapes[used[i]][d]) for d in range(len(shapes[used[0]]))]
-        choices = [Choice(o) for o in self.options]
-        x = Input(tuple(dims))
-        expansion = _Expansion(Model(x, self.build(x, *choices)), choices + [which])
-        idx = np.empty((len(variants), len(choices) + 1), np.int64)
+    def trace(self, shapes):
+        """The block as a template (cached) whose choices are its options and which of ``shapes``
+        (a tuple of input shapes) it reads."""
+        if getattr(self, "_traced", (None,))[0] != shapes:
+            which = Choice(range(len(shapes)))
+            dims = list(shapes[0]) if len(shapes) == 1 else \
+                [which.map(lambda i, d=d: shapes[i][d]) for d in range(len(shapes[0]))]
+            choices = [Choice(o) for o in self.options]
+            x = Input(tuple(dims))
+            self._traced = shapes, _Expansion(Model(x, self.build(x, *choices)), choices + [which])
+        return self._traced[1]
+
+    def pack(self, expansion, variants, which):
+        """A cc.Packed of the block alone, one architecture per variant, on input shape ``which``
+        (positions in the shapes the template ``expansion`` was traced for)."""
+        idx = np.empty((len(variants), len(self.options) + 1), np.int64)
         rest = np.asarray(variants, np.int64).copy()
-        for j in range(len(choices) - 1, -1, -1):
+        for j in range(len(self.options) - 1, -1, -1):
             idx[:, j] = rest % len(self.options[j])
             rest //= len(self.options[j])
-        idx[:, -1] = np.searchsorted(used, shape_ids)
+        idx[:, -1] = which
         *piece, shape, batch = expansion.rows(idx)
         return SlotTable.concat([piece], shape, batch)
 
@@ -119,28 +126,45 @@ class BlockChain:
         new[:, _OUT] = shape_ids  # a skipped block passes its input on
         run = np.flatnonzero(codes >= block.absent)
         if len(run):
-            res = count(block.pack(codes[run] - block.absent, shape_ids[run], self._shapes),
-                        n_threads=n_threads)
-            valid = np.asarray(res.valid)
-            for j, f in enumerate(SUM_FIELDS):
-                new[run, j] = getattr(res, f)
-            new[run, _PEAK] = res._peak_elements
-            new[run, _VALID] = valid
-            # output shapes without the batch dimension, as shape ids (a failed block passes its input on)
-            rows = np.column_stack([res.output_ndim, res.output_shape])
-            if (rows == rows[0]).all():  # the common case, and far cheaper than np.unique(axis=0)
-                shapes, where = rows[:1], np.zeros(len(rows), np.int64)
+            used = np.unique(shape_ids[run])
+            expansion = block.trace(tuple(self._shapes[i] for i in used))
+            batches = [run[lo:lo + _NEW_BATCH] for lo in range(0, len(run), _NEW_BATCH)]
+            threads = _resolve_threads(n_threads, len(batches) * _NEW_BATCH)
+
+            def one(part):  # a batch at a time: its buffers are reused, not faulted in afresh
+                packed = block.pack(expansion, codes[part] - block.absent, np.searchsorted(used, shape_ids[part]))
+                return count(packed, n_threads=1 if threads > 1 else n_threads)
+
+            if threads > 1 and len(batches) > 1:  # numpy and the core release the GIL: batches on threads
+                with ThreadPoolExecutor(threads) as pool:
+                    for part, res in zip(batches, pool.map(one, batches)):
+                        self._store(block, res, part, shape_ids, new)
             else:
-                shapes, where = np.unique(rows, axis=0, return_inverse=True)
-            ids = np.array([self._shape(u[2:1 + u[0]]) for u in shapes], np.int64)[where.ravel()]
-            new[run, _OUT] = np.where(valid, ids, shape_ids[run])
-            if block.repeat > 1 and (new[run, _OUT] != shape_ids[run]).any():
-                raise ValueError(f"block {block.key!r} runs {block.repeat} times in a row, so its output shape must "
-                                 f"equal its input shape")
+                for part in batches:
+                    self._store(block, one(part), part, shape_ids, new)
         values = self._values[block.key]
         self._values[block.key] = np.concatenate([values, new])  # rows first: a reader may see them early
         self._grow(block)  # outputs may have met new shapes: room for them
         self._slots[block.key].ravel()[keys] = len(values) + np.arange(len(keys))
+
+    def _store(self, block, res, run, shape_ids, new):
+        """Write the counts ``res`` of the block variants ``run`` into their table rows ``new``."""
+        valid = np.asarray(res.valid)
+        for j, f in enumerate(SUM_FIELDS):
+            new[run, j] = getattr(res, f)
+        new[run, _PEAK] = res._peak_elements
+        new[run, _VALID] = valid
+        # output shapes without the batch dimension, as shape ids (a failed block passes its input on)
+        rows = np.column_stack([res.output_ndim, res.output_shape])
+        if (rows == rows[0]).all():  # the common case, and far cheaper than np.unique(axis=0)
+            shapes, where = rows[:1], np.zeros(len(rows), np.int64)
+        else:
+            shapes, where = np.unique(rows, axis=0, return_inverse=True)
+        ids = np.array([self._shape(u[2:1 + u[0]]) for u in shapes], np.int64)[where.ravel()]
+        new[run, _OUT] = np.where(valid, ids, shape_ids[run])
+        if block.repeat > 1 and (new[run, _OUT] != shape_ids[run]).any():
+            raise ValueError(f"block {block.key!r} runs {block.repeat} times in a row, so its output shape must "
+                             f"equal its input shape")
 
     def _grow(self, block):
         """Give the block's (shape, code) table a row for every shape met so far (under the lock)."""

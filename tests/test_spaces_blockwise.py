@@ -43,6 +43,34 @@ def test_ofa_blockwise_equals_packed_networks(make):
     assert_same_as_packed(space._chain_count(cands), cc.count(space.pack(cands)))
 
 
+@pytest.mark.parametrize("field,value", [("ks", 4), ("e", 5), ("d", 1), ("r", 130), ("ks", -3), ("r", 9999)])
+def test_ofa_blockwise_names_a_value_that_is_not_an_option(field, value):
+    space = cc.spaces.OFAMobileNetV3()
+    cands = space.sample(10, seed=0)
+    cands[field][3] = value
+    with pytest.raises(ValueError, match=f"{field}.*{value}"):
+        space._chain_count(cands)
+    with pytest.raises(ValueError, match=f"{field}.*{value}"):
+        cc.sweep(_Given(space, cands), n=10)
+
+
+class _Given:
+    """A space whose sample is a fixed candidate array (to feed the sweep a bad candidate)."""
+
+    def __init__(self, space, cands):
+        self._space, self._cands = space, cands
+        self.size, self.dtype = space.size, space.dtype
+
+    def sample(self, n, seed=None):
+        return self._cands[:n]
+
+    def pack(self, cands):
+        return self._space.pack(cands)
+
+    def _chain_count(self, cands, n_threads=None):
+        return self._space._chain_count(cands, n_threads)
+
+
 def test_sweep_of_ofa_uses_the_blocks_and_keeps_what_packing_keeps():
     space = cc.spaces.OFAProxylessNAS()
     cons = {"params": 5_500_000, "macs": (2e8, 4e8)}
@@ -102,7 +130,7 @@ def test_blockchain_on_a_hand_made_chain_with_invalid_variants():
     codes = np.stack([rng.integers(0, 6, n), rng.integers(0, 4, n), rng.integers(0, 6, n), np.zeros(n, int)], axis=1)
     shapes = [(3, 16, 16), (3, 32, 32)]
     inputs = rng.integers(0, 2, n)
-    got = chain.count(codes, inputs, shapes)
+    got = chain.count(codes.T, inputs, shapes)
     models = []  # the same networks as plain Sequentials (an invalid one is only found when counted)
     for (a, p, b, _), i in zip(codes, inputs):
         cin, layers = 3, []
@@ -118,7 +146,7 @@ def test_blockchain_on_a_hand_made_chain_with_invalid_variants():
     assert not want.valid.all() and want.valid.any()
     assert_same_as_packed(got, want)
     # a second call reads the tables only, with the same answer
-    assert_same_as_packed(chain.count(codes, inputs, shapes), want)
+    assert_same_as_packed(chain.count(codes.T, inputs, shapes), want)
 
 
 def test_blockchain_declines_totals_that_could_overflow():

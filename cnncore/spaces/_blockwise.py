@@ -192,14 +192,14 @@ class BlockChain:
     def count(self, codes, input_ids, input_shapes, n_threads=None):
         """{field: (n,) array} of the networks: ``valid`` and the fields cc.sweep filters on
         (params, buffers, macs, flops, activation_elements, param_bytes, peak_activation_bytes; 0
-        where invalid). codes: (n, n_blocks) variant codes; input_ids: (n,) positions in
+        where invalid). codes: (n_blocks, n) variant codes; input_ids: (n,) positions in
         ``input_shapes`` (the network input, batch 1, without the batch dimension). None when the
         totals could exceed int64 (then count the packed networks instead)."""
         codes = np.asarray(codes, np.int64)
         shape_ids = np.array([self._shape(s) for s in input_shapes], np.int64)[np.asarray(input_ids, np.int64)]
-        rows = np.empty(codes.shape[::-1], np.int64)  # (blocks, n): the reductions below add whole rows
+        rows = np.empty(codes.shape, np.int64)  # (blocks, n): the reductions below add whole rows
         for b, block in enumerate(self.blocks):  # block by block: a block's input shape is the last one's output
-            rows[b] = self._table(block, shape_ids, codes[:, b], n_threads)
+            rows[b] = self._table(block, shape_ids, codes[b], n_threads)
             shape_ids = np.take(self._values[block.key][:, _OUT], rows[b])
         first, sums, peaks, valids, bound = self._joined()
         if bound >= _LIMIT // max(self.dtype_bytes, 1):

@@ -219,8 +219,8 @@ class NB201(IndexedSpace):
         lex = _lex_to_official()[self._check(np.atleast_1d(indices)).ravel()]
         if not hasattr(self, "_chain"):
             self._chain = BlockChain(_blocks(self.num_classes))
-        codes = np.zeros((len(lex), len(self._chain.blocks)), np.int64)
-        codes[:, [b for b, blk in enumerate(self._chain.blocks) if blk.key.startswith("cell")]] = lex[:, None]
+        codes = np.zeros((len(self._chain.blocks), len(lex)), np.int64)
+        codes[[b for b, blk in enumerate(self._chain.blocks) if blk.key.startswith("cell")]] = lex
         return self._chain.count(codes, np.zeros(len(lex), np.int64), [self.input_shape], n_threads)
 
     def __getstate__(self):  # the traced template is rebuilt where it is needed (e.g. a Dask worker)

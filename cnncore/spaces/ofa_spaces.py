@@ -131,25 +131,41 @@ class _OFASpace(TemplateSpace):
 
     def _chain_count(self, cands, n_threads=None):
         """cc.sweep's counts of the candidates ({field: array}): each (block, variant, resolution)
-        counted once by the core, then gathered (see _blockwise.py)."""
-        idx = self._option_indices(cands)
+        counted once by the core, then gathered (see _blockwise.py). Choice values are turned into
+        block codes by table lookups; a value that is not an option goes to ``_option_indices``,
+        which names it."""
         if not hasattr(self, "_chain"):
             self._chain = BlockChain(self._chain_blocks())
-        ks, e, d, r = (self.fields[f][0] for f in ("ks", "e", "d", "r"))
-        if not hasattr(self, "_block_layout"):  # per block: its position in its stage, the column of its stage's depth
+            n_e, shift = len(self.e_options), np.array([0] + [1] * (max(self.stage_blocks) - 1))
+            variant = np.full((max(self.ks_options) + 1, max(self.e_options) + 1), -1, np.int64)
+            for i, k in enumerate(self.ks_options):
+                variant[k, list(self.e_options)] = i * n_e + np.arange(n_e)
+            resolution = np.full(max(self.r_options) + 1, -1, np.int64)
+            resolution[list(self.r_options)] = np.arange(len(self.r_options))
             pos = np.concatenate([np.arange(n) for n in self.stage_blocks])
             stage = np.repeat(np.arange(len(self.stage_blocks)), self.stage_blocks)
             elastic = np.cumsum([n > 1 for n in self.stage_blocks]) - 1
-            self._block_layout = pos, np.where(np.asarray(self.stage_blocks)[stage] > 1, elastic[stage], self.n_elastic)
-        pos, depth_col = self._block_layout
-        depth = np.ones((len(idx), self.n_elastic + 1), np.int64)  # the last column: a stage of one block
-        depth[:, :-1] = np.take(self.d_options, idx[:, d:d + self.n_elastic])
-        present = np.take(depth, depth_col, axis=1) > pos  # a stage's first block always runs
-        codes = np.zeros((len(idx), len(self._chain.blocks)), np.int64)
-        # first blocks: kernel x expand; the others: 1 + that when the depth reaches them, else 0
-        codes[:, 1:-1] = (idx[:, ks:ks + self.n_blocks] * len(self.e_options) + idx[:, e:e + self.n_blocks]
-                          + (pos > 0)) * present
-        return self._chain.count(codes, idx[:, r], [(3, v, v) for v in self.r_options], n_threads)
+            depth_col = np.where(np.asarray(self.stage_blocks)[stage] > 1, elastic[stage], -1)
+            self._codes_of = variant, resolution, pos[:, None], depth_col, shift[pos][:, None]
+        variant, resolution, pos, depth_col, shift = self._codes_of
+        c = np.atleast_1d(np.asarray(cands)).ravel()
+        try:
+            ks, e, d, r = (c[f].reshape(len(c), -1).T for f in ("ks", "e", "d", "r"))  # (fields, n)
+            fits = all(v.dtype.kind in "iu" and (not v.size or (v.min() >= 0 and v.max() < hi))
+                       for v, hi in ((ks, variant.shape[0]), (e, variant.shape[1]), (r, len(resolution)),
+                                     (d, max(self.d_options) + 1)))
+        except (KeyError, TypeError, ValueError):
+            fits = False
+        code = variant[ks, e] if fits else None
+        which = resolution[r[0]] if fits else None
+        if not fits or code.min(initial=0) < 0 or which.min(initial=0) < 0 or not np.isin(d, self.d_options).all():
+            self._option_indices(c)  # raises the error that names the field and value
+        # a stage's first block always runs (its code: kernel x expand); a later one runs, as 1 + that,
+        # when the stage's depth reaches it, else 0; the one-block last stage of ProxylessNAS always runs
+        runs = pos < np.where(depth_col[:, None] >= 0, d[np.maximum(depth_col, 0)], 1)
+        codes = np.zeros((len(self._chain.blocks), len(c)), np.int64)
+        codes[1:-1] = (code + shift) * runs
+        return self._chain.count(codes, which, [(3, v, v) for v in self.r_options], n_threads)
 
     def __getstate__(self):  # the block tables (closures) are rebuilt where needed, e.g. on a Dask worker
         return {k: v for k, v in self.__dict__.items() if k != "_chain"}

@@ -33,7 +33,7 @@ __all__ = ["Block", "BlockChain"]
 
 SUM_FIELDS = ("params", "buffers", "macs", "flops", "activation_elements")
 _PEAK, _VALID, _OUT = len(SUM_FIELDS), len(SUM_FIELDS) + 1, len(SUM_FIELDS) + 2  # more table columns
-_NEW_BATCH = 16384  # block variants packed and counted at once
+_NEW_BATCH = 2048  # block variants packed and counted at once
 _LIMIT = 2 ** 62  # totals whose largest possible value stays below this cannot overflow int64
 
 

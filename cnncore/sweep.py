@@ -18,6 +18,7 @@ recomputes them from the kept table.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import tempfile
@@ -124,16 +125,10 @@ _CELL_STRINGS = {}  # (ops, edges) -> every cell's arch string, by base-len(ops)
 
 def _cell_strings(ops, edges):
     key = (tuple(ops), tuple(tuple(e) for e in edges))
-    if key not in _CELL_STRINGS:
-        n_op, n_e = len(ops), len(edges)
-        codes = np.arange(n_op ** n_e)
-        digits = (codes[:, None] // n_op ** np.arange(n_e - 1, -1, -1)[None, :]) % n_op
-        tok = [np.array([f"{o}~{k}" for o in ops]) for (_, k) in edges]
-        s = np.char.add("|", tok[0][digits[:, 0]])
-        for e in range(1, n_e):
-            sep = "|+|" if edges[e][0] != edges[e - 1][0] else "|"
-            s = np.char.add(np.char.add(s, sep), tok[e][digits[:, e]])
-        _CELL_STRINGS[key] = np.char.add(s, "|")
+    if key not in _CELL_STRINGS:  # itertools.product walks the codes in order: the last edge fastest
+        seps = ["|+|" if e and edges[e][0] != edges[e - 1][0] else "|" for e in range(len(edges))]
+        toks = [[f"{sep}{o}~{k}" for o in ops] for sep, (_, k) in zip(seps, edges)]
+        _CELL_STRINGS[key] = np.array(["".join(t) + "|" for t in itertools.product(*toks)])
     return _CELL_STRINGS[key]
 
 

@@ -24,6 +24,8 @@ row by row with their ``model()``, so that control flow on a Choice (``range(dep
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from .. import _format as F
@@ -251,6 +253,7 @@ class SlotTable:
 # ---- tracing a template ------------------------------------------------------------------------------
 _VIRTUAL = 1 << 30  # references >= this are OneOf outputs: resolved per architecture at pack time
 _ROW_BLOCK = 8192  # rows filled at a time (800 KB: stays in cache between the row gather and SRC)
+_PLANS, _PLANS_KEPT = {}, 16  # the last plans of _Expansion.rows: (structure, option indices) -> plan
 
 
 class _TemplateBuilder(RowBuilder):
@@ -422,8 +425,41 @@ class _Expansion:
 
     def rows(self, idx):
         """(layers, extra_src, rows per candidate, input shapes, batch sizes) of option indices idx
-        (n, n_vars).
-        Per-candidate tables (n, slots) say which slots exist and where; everything else is
+        (n, n_vars): the plan of the rows (which variant each row is, where it reads), then one
+        gather of the variants table."""
+        variant, src, picked, two_rows, extra, counts = self._plan(np.ascontiguousarray(idx, np.int64))
+        layers = np.empty((len(variant), F.N_FIELDS), np.int32)
+        for lo in range(0, len(variant), _ROW_BLOCK):  # each block's rows are written while in cache
+            block = layers[lo:lo + _ROW_BLOCK]
+            np.take(self.variants, variant[lo:lo + _ROW_BLOCK], axis=0, out=block)
+            block[:, F.SRC] = src[lo:lo + _ROW_BLOCK]
+        layers[picked, F.FLAGS] |= F.F_OUTPUT  # the row a OneOf output picks is flagged an output
+        layers[two_rows, F.XOFF] = np.arange(len(two_rows), dtype=np.int32)
+        shape = np.stack([self._per_candidate(v, idx) for v in self.input_shape], axis=1)
+        return layers, extra, counts, shape, self._per_candidate(self.batch_size, idx)
+
+    def _structure(self):
+        """A digest of every table the plan depends on: expansions traced from one build with other
+        constants (NB201's cell at 16, 32 and 64 channels) share their plans."""
+        if not hasattr(self, "_digest"):
+            h = hashlib.sha1(repr((self.k, self.cond_sets, self.virt, self.variant_levels,
+                                   self.virtual_outputs)).encode())
+            for a in (self.slot_cond, self.variant_base, self.rel, *self.src, *self.src2, self.is_two):
+                h.update(np.ascontiguousarray(a).tobytes())
+            self._digest = h.hexdigest()
+        return self._digest
+
+    def _plan(self, idx):
+        key = (self._structure(), idx.shape, idx.tobytes())
+        plan = _PLANS.get(key)
+        if plan is None:
+            plan = _PLANS[key] = self._new_plan(idx)
+            while len(_PLANS) > _PLANS_KEPT:
+                _PLANS.pop(next(iter(_PLANS)), None)
+        return plan
+
+    def _new_plan(self, idx):
+        """Per-candidate tables (n, slots) say which slots exist and where; everything else is
         computed per output row with gathers from the static tables."""
         n, k = len(idx), self.k
         masks = np.ones((n, len(self.cond_sets)), bool)
@@ -455,20 +491,11 @@ class _Expansion:
         src = np.take(pos, flat) - np.take(self.rel, slot)  # own position - distance back
         other = np.flatnonzero(np.take(self.rel, slot) == 0)
         src[other] = self._positions(self.src, slot[other], arch[other], row_base[other], pos, vr)
-        layers = np.empty((len(flat), F.N_FIELDS), np.int32)
-        for lo in range(0, len(flat), _ROW_BLOCK):  # each block's rows are written while in cache
-            block = layers[lo:lo + _ROW_BLOCK]
-            np.take(self.variants, variant[lo:lo + _ROW_BLOCK], axis=0, out=block)
-            block[:, F.SRC] = src[lo:lo + _ROW_BLOCK]
-        if self.virtual_outputs:  # the row a OneOf output picks is flagged an output
-            for v in self.virtual_outputs:
-                picked = np.flatnonzero(slot == vr[arch, v])
-                layers[picked, F.FLAGS] |= F.F_OUTPUT
+        picked = np.concatenate([np.zeros(0, np.int64)] + [np.flatnonzero(slot == vr[arch, v])
+                                                           for v in self.virtual_outputs])
         two_rows = np.flatnonzero(self.is_two[slot])
-        layers[two_rows, F.XOFF] = np.arange(len(two_rows), dtype=np.int32)
         extra = self._positions(self.src2, slot[two_rows], arch[two_rows], row_base[two_rows], pos, vr)
-        shape = np.stack([self._per_candidate(v, idx) for v in self.input_shape], axis=1)
-        return layers, np.ascontiguousarray(extra, np.int32), counts, shape, self._per_candidate(self.batch_size, idx)
+        return variant, src, picked, two_rows, np.ascontiguousarray(extra, np.int32), counts
 
     @staticmethod
     def _per_candidate(spec, idx):

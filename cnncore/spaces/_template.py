@@ -253,7 +253,7 @@ class SlotTable:
 # ---- tracing a template ------------------------------------------------------------------------------
 _VIRTUAL = 1 << 30  # references >= this are OneOf outputs: resolved per architecture at pack time
 _ROW_BLOCK = 8192  # rows filled at a time (800 KB: stays in cache between the row gather and SRC)
-_PLANS, _PLANS_KEPT = {}, 16  # the last plans of _Expansion.rows: (structure, option indices) -> plan
+_PLANS, _PLANS_BYTES = {}, 64 << 20  # the last plans of _Expansion.rows: (structure, option indices) -> (plan, bytes)
 
 
 class _TemplateBuilder(RowBuilder):
@@ -453,10 +453,14 @@ class _Expansion:
         key = (self._structure(), idx.shape, idx.tobytes())
         plan = _PLANS.get(key)
         if plan is None:
-            plan = _PLANS[key] = self._new_plan(idx)
-            while len(_PLANS) > _PLANS_KEPT:
-                _PLANS.pop(next(iter(_PLANS)), None)
-        return plan
+            plan = self._new_plan(idx)
+            size = len(key[2]) + sum(a.nbytes for a in plan)
+            if size <= _PLANS_BYTES // 8:  # small plans only; the oldest go first
+                _PLANS[key] = plan, size
+                while sum(v[1] for v in list(_PLANS.values())) > _PLANS_BYTES:
+                    _PLANS.pop(next(iter(_PLANS)), None)
+            return plan
+        return plan[0]
 
     def _new_plan(self, idx):
         """Per-candidate tables (n, slots) say which slots exist and where; everything else is

@@ -134,8 +134,7 @@ class _OFASpace(TemplateSpace):
         counted once by the core, then gathered (see _blockwise.py). Choice values are turned into
         block codes by table lookups; a value that is not an option goes to ``_option_indices``,
         which names it."""
-        if not hasattr(self, "_chain"):
-            self._chain = BlockChain(self._chain_blocks())
+        if not hasattr(self, "_chain"):  # (one attribute set last: a sweep's threads may arrive together)
             n_e, shift = len(self.e_options), np.array([0] + [1] * (max(self.stage_blocks) - 1))
             variant = np.full((max(self.ks_options) + 1, max(self.e_options) + 1), -1, np.int64)
             for i, k in enumerate(self.ks_options):
@@ -146,8 +145,9 @@ class _OFASpace(TemplateSpace):
             stage = np.repeat(np.arange(len(self.stage_blocks)), self.stage_blocks)
             elastic = np.cumsum([n > 1 for n in self.stage_blocks]) - 1
             depth_col = np.where(np.asarray(self.stage_blocks)[stage] > 1, elastic[stage], -1)
-            self._codes_of = variant, resolution, pos[:, None], depth_col, shift[pos][:, None]
-        variant, resolution, pos, depth_col, shift = self._codes_of
+            self._chain = BlockChain(self._chain_blocks()), (variant, resolution, pos[:, None], depth_col,
+                                                             shift[pos][:, None])
+        chain, (variant, resolution, pos, depth_col, shift) = self._chain
         c = np.atleast_1d(np.asarray(cands)).ravel()
         try:
             ks, e, d, r = (c[f].reshape(len(c), -1).T for f in ("ks", "e", "d", "r"))  # (fields, n)
@@ -163,9 +163,9 @@ class _OFASpace(TemplateSpace):
         # a stage's first block always runs (its code: kernel x expand); a later one runs, as 1 + that,
         # when the stage's depth reaches it, else 0; the one-block last stage of ProxylessNAS always runs
         runs = pos < np.where(depth_col[:, None] >= 0, d[np.maximum(depth_col, 0)], 1)
-        codes = np.zeros((len(self._chain.blocks), len(c)), np.int64)
+        codes = np.zeros((len(chain.blocks), len(c)), np.int64)
         codes[1:-1] = (code + shift) * runs
-        return self._chain.count(codes, which, [(3, v, v) for v in self.r_options], n_threads)
+        return chain.count(codes, which, [(3, v, v) for v in self.r_options], n_threads)
 
     def __getstate__(self):  # the block tables (closures) are rebuilt where needed, e.g. on a Dask worker
         return {k: v for k, v in self.__dict__.items() if k != "_chain"}

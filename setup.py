@@ -1,5 +1,6 @@
-"""Builds the private extensions cnncore._core (src/_core.pyx) and cnncore._columnar (src/_columnar.pyx),
-and the same columnar kernel for AVX2 CPUs (cnncore._columnar_avx2) where the compiler can target them.
+"""Builds the private extensions cnncore._core (src/_core.pyx), cnncore._columnar (src/_columnar.pyx),
+the same columnar kernel for AVX2 CPUs (cnncore._columnar_avx2) where the compiler can target them,
+and cnncore._blocks (src/_blocks.pyx, the block gather of search-space sweeps).
 
 OpenMP is probed: the extension is compiled with -fopenmp when the compiler accepts it and
 serially otherwise (cnncore._core.openmp_enabled() tells which). CNNCORE_DEBUG=1 builds with
@@ -59,5 +60,6 @@ directives = {"language_level": 3, "boundscheck": debug, "wraparound": False,
               "initializedcheck": debug, "cdivision": True}
 exts = [Extension("cnncore._core", ["src/_core.pyx"], include_dirs=["src"]),
         Extension("cnncore._columnar", ["src/_columnar.pyx"], include_dirs=["src"]),
-        Extension("cnncore._columnar_avx2", ["src/_columnar_avx2.pyx"], include_dirs=["src"])]
+        Extension("cnncore._columnar_avx2", ["src/_columnar_avx2.pyx"], include_dirs=["src"]),
+        Extension("cnncore._blocks", ["src/_blocks.pyx"], include_dirs=["src"])]
 setup(ext_modules=cythonize(exts, compiler_directives=directives), cmdclass={"build_ext": BuildExt})

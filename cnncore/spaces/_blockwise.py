@@ -25,6 +25,7 @@ import numpy as np
 
 from concurrent.futures import ThreadPoolExecutor
 
+from .. import _blocks
 from ..counting import _resolve_threads, count
 from ..graph import Input, Model
 from ._template import Choice, SlotTable, _Expansion
@@ -88,7 +89,7 @@ class BlockChain:
         self._shapes, self._shape_id = [], {}
         self._slots = {}  # block key -> (shape ids, codes) array of rows of _values (-1: not counted yet)
         self._values = {}  # block key -> (rows, 8) int64: SUM_FIELDS, peak, valid, output shape id
-        self._join, self._lock = None, threading.RLock()
+        self._join, self._version, self._lock = None, 0, threading.RLock()
 
     def _shape(self, shape):
         shape = tuple(int(v) for v in shape)
@@ -146,6 +147,7 @@ class BlockChain:
         self._values[block.key] = np.concatenate([values, new])  # rows first: a reader may see them early
         self._grow(block)  # outputs may have met new shapes: room for them
         self._slots[block.key].ravel()[keys] = len(values) + np.arange(len(keys))
+        self._version += 1
 
     def _store(self, block, res, run, shape_ids, new):
         """Write the counts ``res`` of the block variants ``run`` into their table rows ``new``."""
@@ -174,41 +176,57 @@ class BlockChain:
             if slots is not None:
                 grown[:slots.shape[0]] = slots
             self._slots[block.key] = grown
+            self._version += 1
 
     def _joined(self):
-        """Every block's table one after the other (sums scaled by the block's repeat), rebuilt when
-        a table has grown: (first row of each block, sums, peaks, valid, largest possible total)."""
-        tables = [self._values[b.key] for b in self.blocks]
-        sizes = tuple(len(t) for t in tables)
+        """Every block's tables one after the other (sums scaled by the block's repeat), rebuilt when
+        a table has changed: the arrays _blocks.gather reads, and the largest possible total."""
         join = self._join
-        if join is None or join[0] != sizes:
-            sums = np.concatenate([t[:, :_PEAK] * b.repeat for t, b in zip(tables, self.blocks)])
-            bound = sum(int(t[:, :_PEAK].max(initial=0)) * b.repeat for t, b in zip(tables, self.blocks))
-            first = np.cumsum((0,) + sizes[:-1])
-            join = self._join = (sizes, first, sums, np.concatenate([t[:, _PEAK] for t in tables]),
-                                 np.concatenate([t[:, _VALID] for t in tables]).astype(bool), bound)
-        return join[1:]
+        if join is None or join[0] != self._version:
+            with self._lock:
+                version = self._version
+                tables = [self._values[b.key] for b in self.blocks]
+                slots = [self._slots[b.key] for b in self.blocks]
+                sizes = np.array([len(t) for t in tables], np.int64)
+                slot_size = np.array([t.size for t in slots], np.int64)
+                join = self._join = (version, dict(
+                    n_codes=np.array([b.n_codes for b in self.blocks], np.int64),
+                    slot_first=np.cumsum(np.r_[0, slot_size[:-1]]), slot_size=slot_size,
+                    slots=np.concatenate([t.ravel() for t in slots]),
+                    row_first=np.cumsum(np.r_[0, sizes[:-1]]), row_size=sizes,
+                    sums=np.concatenate([t[:, :_PEAK] * b.repeat for t, b in zip(tables, self.blocks)]),
+                    peaks=np.concatenate([t[:, _PEAK] for t in tables]),
+                    valid=np.concatenate([t[:, _VALID] for t in tables]).astype(np.uint8),
+                    out_shape=np.concatenate([t[:, _OUT] for t in tables])),
+                    sum(int(t[:, :_PEAK].max(initial=0)) * b.repeat for t, b in zip(tables, self.blocks)))
+        return join[1], join[2]
 
     def count(self, codes, input_ids, input_shapes, n_threads=None):
         """{field: (n,) array} of the networks: ``valid`` and the fields cc.sweep filters on
         (params, buffers, macs, flops, activation_elements, param_bytes, peak_activation_bytes; 0
         where invalid). codes: (n_blocks, n) variant codes; input_ids: (n,) positions in
         ``input_shapes`` (the network input, batch 1, without the batch dimension). None when the
-        totals could exceed int64 (then count the packed networks instead)."""
-        codes = np.asarray(codes, np.int64)
+        totals could exceed int64 (then count the packed networks instead).
+
+        The compiled gather reads the tables; when a candidate needs a (block, variant, shape) not
+        counted yet, the walk below, block by block with numpy, counts what is missing first."""
+        codes = np.ascontiguousarray(codes, np.int64)
         shape_ids = np.array([self._shape(s) for s in input_shapes], np.int64)[np.asarray(input_ids, np.int64)]
-        rows = np.empty(codes.shape, np.int64)  # (blocks, n): the reductions below add whole rows
-        for b, block in enumerate(self.blocks):  # block by block: a block's input shape is the last one's output
-            rows[b] = self._table(block, shape_ids, codes[b], n_threads)
-            shape_ids = np.take(self._values[block.key][:, _OUT], rows[b])
-        first, sums, peaks, valids, bound = self._joined()
-        if bound >= _LIMIT // max(self.dtype_bytes, 1):
+        n = codes.shape[1]
+        total, peak, ok = np.empty((n, len(SUM_FIELDS)), np.int64), np.empty(n, np.int64), np.empty(n, np.uint8)
+        out = dict(total=total, peak=peak, ok=ok, shape=np.empty(n, np.int64))
+        if self._join is None or _blocks.gather(codes, shape_ids, **self._joined()[0], **out) >= 0:
+            ids = shape_ids
+            for b, block in enumerate(self.blocks):  # block by block: a block's input shape is the last one's output
+                rows = self._table(block, ids, codes[b], n_threads)
+                ids = np.take(self._values[block.key][:, _OUT], rows)
+            if _blocks.gather(codes, shape_ids, **self._joined()[0], **out) >= 0:
+                raise RuntimeError("block tables incomplete after counting the missing variants")
+        if self._joined()[1] >= _LIMIT // max(self.dtype_bytes, 1):
             return None
-        rows += first[:, None]
-        valid = np.take(valids, rows).all(axis=0)
-        total = np.take(sums, rows, axis=0).sum(axis=0)
+        valid = ok.view(bool)
         out = {f: np.where(valid, total[:, j], 0) for j, f in enumerate(SUM_FIELDS)}
         out["valid"] = valid
         out["param_bytes"] = out["params"] * self.dtype_bytes
-        out["peak_activation_bytes"] = np.where(valid, np.take(peaks, rows).max(axis=0), 0) * self.dtype_bytes
+        out["peak_activation_bytes"] = np.where(valid, peak, 0) * self.dtype_bytes
         return out

@@ -1,0 +1,72 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""cnncore's block gather: chain networks counted from per-block tables (cnncore/spaces/_blockwise.py).
+
+Private. The tables hold the core's counts of every (block, variant, input shape) met so far; this
+loop walks the blocks in order (a block's input shape is the previous block's output) and adds up
+each candidate's rows without the GIL, so a sweep's threads run it side by side. It never decides
+anything the core did not count: a (block, code, shape) with no row yet stops the gather, and
+_blockwise.py counts the missing variants with the core, then gathers again. Every index is
+checked against its table, so hostile arrays give "missing", never a read out of bounds.
+"""
+from libc.stdint cimport int64_t, uint8_t
+
+
+def gather(const int64_t[:, ::1] codes, const int64_t[::1] shape_ids, const int64_t[::1] n_codes,
+           const int64_t[::1] slot_first, const int64_t[::1] slot_size, const int64_t[::1] slots,
+           const int64_t[::1] row_first, const int64_t[::1] row_size, const int64_t[:, ::1] sums,
+           const int64_t[::1] peaks, const uint8_t[::1] valid, const int64_t[::1] out_shape,
+           int64_t[:, ::1] total, int64_t[::1] peak, uint8_t[::1] ok, int64_t[::1] shape):
+    """For every candidate i (a column of ``codes``, (blocks, n)): total[i] = the sum of its blocks'
+    ``sums`` rows, peak[i] the largest of their ``peaks``, ok[i] all their ``valid``. Block b's row of
+    (shape s, code c) is slots[slot_first[b] + s * n_codes[b] + c] (-1: not counted yet), an index
+    into the block's rows row_first[b] .. row_first[b] + row_size[b] of the joined tables; out_shape
+    of that row is the next block's input shape (``shape``: scratch, starts as shape_ids). Returns -1,
+    or a candidate with a missing or out-of-range entry (the outputs are then incomplete)."""
+    cdef Py_ssize_t n = codes.shape[1], n_blocks = codes.shape[0], stop
+    if (shape_ids.shape[0] != n or total.shape[0] != n or peak.shape[0] != n or ok.shape[0] != n
+            or shape.shape[0] != n or n_codes.shape[0] != n_blocks or slot_first.shape[0] != n_blocks
+            or slot_size.shape[0] != n_blocks or row_first.shape[0] != n_blocks or row_size.shape[0] != n_blocks
+            or total.shape[1] != sums.shape[1] or peaks.shape[0] != sums.shape[0]
+            or valid.shape[0] != sums.shape[0] or out_shape.shape[0] != sums.shape[0]):
+        raise ValueError("gather: inconsistent array sizes")
+    with nogil:
+        stop = _gather(codes, shape_ids, n_codes, slot_first, slot_size, slots, row_first, row_size, sums,
+                       peaks, valid, out_shape, total, peak, ok, shape)
+    return stop
+
+
+cdef Py_ssize_t _gather(const int64_t[:, ::1] codes, const int64_t[::1] shape_ids, const int64_t[::1] n_codes,
+                        const int64_t[::1] slot_first, const int64_t[::1] slot_size, const int64_t[::1] slots,
+                        const int64_t[::1] row_first, const int64_t[::1] row_size, const int64_t[:, ::1] sums,
+                        const int64_t[::1] peaks, const uint8_t[::1] valid, const int64_t[::1] out_shape,
+                        int64_t[:, ::1] total, int64_t[::1] peak, uint8_t[::1] ok,
+                        int64_t[::1] shape) noexcept nogil:
+    # block by block over all candidates: codes[b] and the outputs are read in order
+    cdef Py_ssize_t n = codes.shape[1], n_blocks = codes.shape[0], n_fields = sums.shape[1], i, b, f
+    cdef int64_t s, c, r, g, n_c, first, size, rows
+    for i in range(n):
+        for f in range(n_fields):
+            total[i, f] = 0
+        peak[i] = 0
+        ok[i] = 1
+        shape[i] = shape_ids[i]
+    for b in range(n_blocks):
+        n_c, first, size, rows = n_codes[b], slot_first[b], slot_size[b], row_size[b]
+        if n_c < 1 or first < 0 or size < 0 or first > slots.shape[0] - size or row_first[b] < 0 \
+                or rows < 0 or row_first[b] > sums.shape[0] - rows:
+            return 0
+        for i in range(n):
+            s, c = shape[i], codes[b, i]
+            if c < 0 or c >= n_c or s < 0 or s >= size // n_c:  # the key s * n_c + c would leave the table
+                return i
+            r = slots[first + s * n_c + c]
+            if r < 0 or r >= rows:
+                return i
+            g = row_first[b] + r
+            for f in range(n_fields):
+                total[i, f] += sums[g, f]
+            if peaks[g] > peak[i]:
+                peak[i] = peaks[g]
+            ok[i] &= valid[g]
+            shape[i] = out_shape[g]
+    return -1

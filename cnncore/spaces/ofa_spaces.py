@@ -131,41 +131,52 @@ class _OFASpace(TemplateSpace):
 
     def _chain_count(self, cands, n_threads=None):
         """cc.sweep's counts of the candidates ({field: array}): each (block, variant, resolution)
-        counted once by the core, then gathered (see _blockwise.py). Choice values are turned into
-        block codes by table lookups; a value that is not an option goes to ``_option_indices``,
-        which names it."""
+        counted once by the core, then gathered (see _blockwise.py). Choice values become block codes
+        by one table lookup; a value that is not an option goes to ``_option_indices``, which names it."""
         if not hasattr(self, "_chain"):  # (one attribute set last: a sweep's threads may arrive together)
-            n_e, shift = len(self.e_options), np.array([0] + [1] * (max(self.stage_blocks) - 1))
-            variant = np.full((max(self.ks_options) + 1, max(self.e_options) + 1), -1, np.int64)
-            for i, k in enumerate(self.ks_options):
-                variant[k, list(self.e_options)] = i * n_e + np.arange(n_e)
-            resolution = np.full(max(self.r_options) + 1, -1, np.int64)
-            resolution[list(self.r_options)] = np.arange(len(self.r_options))
-            pos = np.concatenate([np.arange(n) for n in self.stage_blocks])
-            stage = np.repeat(np.arange(len(self.stage_blocks)), self.stage_blocks)
-            elastic = np.cumsum([n > 1 for n in self.stage_blocks]) - 1
-            depth_col = np.where(np.asarray(self.stage_blocks)[stage] > 1, elastic[stage], -1)
-            self._chain = BlockChain(self._chain_blocks()), (variant, resolution, pos[:, None], depth_col,
-                                                             shift[pos][:, None])
-        chain, (variant, resolution, pos, depth_col, shift) = self._chain
+            self._chain = BlockChain(self._chain_blocks()), self._code_table()
+        chain, (table, sizes, base, depth_col, resolution) = self._chain
         c = np.atleast_1d(np.asarray(cands)).ravel()
         try:
-            ks, e, d, r = (c[f].reshape(len(c), -1).T for f in ("ks", "e", "d", "r"))  # (fields, n)
+            ks, e, d, r = (c[f].reshape(len(c), -1) for f in ("ks", "e", "d", "r"))
             fits = all(v.dtype.kind in "iu" and (not v.size or (v.min() >= 0 and v.max() < hi))
-                       for v, hi in ((ks, variant.shape[0]), (e, variant.shape[1]), (r, len(resolution)),
-                                     (d, max(self.d_options) + 1)))
+                       for v, hi in zip((ks, e, d, r), sizes))
         except (KeyError, TypeError, ValueError):
             fits = False
-        code = variant[ks, e] if fits else None
-        which = resolution[r[0]] if fits else None
-        if not fits or code.min(initial=0) < 0 or which.min(initial=0) < 0 or not np.isin(d, self.d_options).all():
+        if fits:
+            key = ks.astype(np.int32) * sizes[1]
+            key += e
+            key *= sizes[2]
+            key += d[:, depth_col]
+            key += base
+            codes = np.zeros((len(chain.blocks), len(c)), np.int64)
+            codes[1:-1] = np.take(table, key).T
+            which = np.take(resolution, r[:, 0])
+        if not fits or codes.min(initial=0) < 0 or which.min(initial=0) < 0:
             self._option_indices(c)  # raises the error that names the field and value
-        # a stage's first block always runs (its code: kernel x expand); a later one runs, as 1 + that,
-        # when the stage's depth reaches it, else 0; the one-block last stage of ProxylessNAS always runs
-        runs = pos < np.where(depth_col[:, None] >= 0, d[np.maximum(depth_col, 0)], 1)
-        codes = np.zeros((len(chain.blocks), len(c)), np.int64)
-        codes[1:-1] = (code + shift) * runs
         return chain.count(codes, which, [(3, v, v) for v in self.r_options], n_threads)
+
+    def _code_table(self):
+        """The block code of (position in the stage, kernel, expand, the stage's depth), -1 where a
+        value is not an option: a stage's first block always runs (code kernel x expand), a later one
+        runs as 1 + that when the depth reaches it, else 0 (ProxylessNAS's one-block last stage reads
+        stage 0's depth, which does not matter to a first block)."""
+        sizes = (max(self.ks_options) + 1, max(self.e_options) + 1, max(self.d_options) + 1, max(self.r_options) + 1)
+        table = np.full((max(self.stage_blocks),) + sizes[:3], -1, np.int64)
+        for i, k in enumerate(self.ks_options):
+            for j, e in enumerate(self.e_options):
+                for depth in self.d_options:
+                    variant = i * len(self.e_options) + j
+                    table[0, k, e, depth] = variant
+                    for p in range(1, table.shape[0]):
+                        table[p, k, e, depth] = variant + 1 if depth > p else 0
+        pos = np.concatenate([np.arange(n) for n in self.stage_blocks])
+        stage = np.repeat(np.arange(len(self.stage_blocks)), self.stage_blocks)
+        elastic = np.cumsum([n > 1 for n in self.stage_blocks]) - 1
+        depth_col = np.where(np.asarray(self.stage_blocks)[stage] > 1, elastic[stage], 0)
+        resolution = np.full(sizes[3], -1, np.int64)
+        resolution[list(self.r_options)] = np.arange(len(self.r_options))
+        return table.ravel(), sizes, (pos * np.prod(sizes[:3])).astype(np.int32), depth_col, resolution
 
     def __getstate__(self):  # the block tables (closures) are rebuilt where needed, e.g. on a Dask worker
         return {k: v for k, v in self.__dict__.items() if k != "_chain"}

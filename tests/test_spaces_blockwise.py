@@ -160,3 +160,44 @@ def test_fast_histogram_equals_numpy_histogram():
     edges_near = np.concatenate([np.floor(HIST_EDGES[1:400]), np.ceil(HIST_EDGES[1:400])]).astype(np.int64)
     v = np.concatenate([rng.integers(0, 1 << 62, 20_000), [0, 1, 2, 3, (1 << 63) - 1], edges_near])
     np.testing.assert_array_equal(_hist(v), np.histogram(v, HIST_EDGES)[0])
+
+
+def test_blockchain_rejects_codes_outside_a_blocks_variants():
+    chain = BlockChain([Block("conv", _conv_block, [(1, 3), (4,)]), Block("head", _head)])
+    with pytest.raises(ValueError, match="outside"):
+        chain.count(np.array([[0, 2], [0, 0]]), [0, 0], [(3, 8, 8)])
+    with pytest.raises(ValueError, match="codes must be"):
+        chain.count(np.zeros((3, 2), int), [0, 0], [(3, 8, 8)])
+    got = chain.count(np.array([[0, 1], [0, 0]]), [0, 0], [(3, 8, 8)])
+    assert got["valid"].all()
+    # by hand: conv k x k (3 -> 4, bias) + ReLU + conv 1x1 (4 -> 8, bias) + linear 8 -> 10
+    assert got["params"].tolist() == [(3 * 4 * 1 + 4) + (4 * 8 + 8) + 90, (3 * 4 * 9 + 4) + (4 * 8 + 8) + 90]
+
+
+def test_gather_kernel_never_reads_outside_its_tables():
+    """Hostile tables (a private kernel, but nothing may crash): wrong sizes are a ValueError, any
+    index outside a table stops the gather (>= 0 returned: Python then counts with the core)."""
+    from cnncore import _blocks
+    i64 = lambda *v: np.array(v, np.int64)  # noqa: E731
+    n = 3
+    # two blocks reading the same two-row table (codes 0 and 1 of input shape 0)
+    good = dict(n_codes=i64(2, 2), slot_first=i64(0, 0), slot_size=i64(2, 2), slots=i64(0, 1),
+                row_first=i64(0, 0), row_size=i64(2, 2), sums=np.ones((2, 5), np.int64), peaks=i64(4, 7),
+                valid=np.ones(2, np.uint8), out_shape=i64(0, 0))
+
+    def out():
+        return dict(total=np.zeros((n, 5), np.int64), peak=np.zeros(n, np.int64), ok=np.zeros(n, np.uint8),
+                    shape=np.zeros(n, np.int64))
+
+    codes, ids = np.array([[0, 1, 1], [0, 0, 1]], np.int64), np.zeros(n, np.int64)
+    o = out()
+    assert _blocks.gather(codes, ids, **good, **o) == -1
+    assert o["peak"].tolist() == [4, 7, 7] and o["total"][:, 0].tolist() == [2, 2, 2] and o["ok"].all()
+    for field, bad in [("slots", i64(0, 99)), ("slots", i64(-5, 1)), ("out_shape", i64(1 << 40, 0)),
+                       ("slot_first", i64(0, 1 << 62)), ("row_first", i64(-3, 0)), ("slot_size", i64(2, 99)),
+                       ("n_codes", i64(0, 2)), ("row_size", i64(2, 1 << 50))]:
+        assert _blocks.gather(codes, ids, **dict(good, **{field: bad}), **out()) >= 0, field
+    with pytest.raises(ValueError):
+        _blocks.gather(codes, ids, **dict(good, peaks=i64(1)), **out())
+    assert _blocks.gather(np.array([[5, 0, 0], [0, 0, 0]], np.int64), ids, **good, **out()) == 0  # code past n_codes
+    assert _blocks.gather(codes, np.array([0, 9, 0], np.int64), **good, **out()) == 1  # a shape past the table

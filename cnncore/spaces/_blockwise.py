@@ -211,8 +211,12 @@ class BlockChain:
         The compiled gather reads the tables; when a candidate needs a (block, variant, shape) not
         counted yet, the walk below, block by block with numpy, counts what is missing first."""
         codes = np.ascontiguousarray(codes, np.int64)
-        shape_ids = np.array([self._shape(s) for s in input_shapes], np.int64)[np.asarray(input_ids, np.int64)]
+        if codes.ndim != 2 or len(codes) != len(self.blocks):
+            raise ValueError(f"BlockChain.count: codes must be ({len(self.blocks)}, n), got shape {codes.shape}")
         n = codes.shape[1]
+        if n and (codes.min() < 0 or (codes.max(axis=1) >= [b.n_codes for b in self.blocks]).any()):
+            raise ValueError("BlockChain.count: a block code outside 0 .. n_codes - 1")
+        shape_ids = np.array([self._shape(s) for s in input_shapes], np.int64)[np.asarray(input_ids, np.int64)]
         total, peak, ok = np.empty((n, len(SUM_FIELDS)), np.int64), np.empty(n, np.int64), np.empty(n, np.uint8)
         out = dict(total=total, peak=peak, ok=ok, shape=np.empty(n, np.int64))
         if self._join is None or _blocks.gather(codes, shape_ids, **self._joined()[0], **out) >= 0:

@@ -467,15 +467,17 @@ def _local_chunks(space, chunks, cons, n_threads, with_arch):
                             cons, threads, with_arch, lo)
 
     threads = _resolve_threads(n_threads, 1 << 30)
-    if threads == 1 or not callable(getattr(space, "_chain_count", None)):
-        for lo, hi, idx in chunks:
+    chunks = iter(chunks)
+    head = [c for c in (next(chunks, None), next(chunks, None)) if c is not None]  # one chunk: no threads
+    if len(head) < 2 or threads == 1 or not callable(getattr(space, "_chain_count", None)):
+        for lo, hi, idx in itertools.chain(head, chunks):
             yield hi, one(lo, hi, idx, n_threads)
         return
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(threads) as pool:
         pending = deque()
-        for lo, hi, idx in chunks:
+        for lo, hi, idx in itertools.chain(head, chunks):
             pending.append((hi, pool.submit(one, lo, hi, idx, n_threads)))
             if len(pending) > 2 * threads:  # bounded: at most this many chunks in memory
                 hi0, fut = pending.popleft()

@@ -439,3 +439,66 @@ def test_far_apart_and_unsorted_options_are_looked_up_without_a_table():
     bad["gate"] = 5
     with pytest.raises(ValueError, match=r"gate = 5 is not one of its options \[10000000000, 0\]"):
         space.pack(bad)
+
+
+# ---- layers with three and more inputs (Inception- and DARTS-like concatenations) --------------------
+def _branches(w, k, pool, extra, res, hand=False):
+    """Four branches concatenated (one a OneOf, one an Optional that may be the input itself), then a
+    three-input cat reaching back to earlier tensors, and a three-input sum."""
+    pad = k // 2 if hand else derive(k, lambda v: v // 2)
+    x = cc.Input((3, res, res))
+    h = cc.ReLU()(cc.Conv2d(3, 8, 3, padding=1)(x))
+    a = cc.Conv2d(8, w, 1)(h)
+    b = cc.Conv2d(8, w, k, padding=pad)(h)
+    pools = [cc.MaxPool2d(3, 1, 1), cc.AvgPool2d(3, 1, 1)]
+    c = pools[pool](h) if hand else OneOf(pools, choice=pool)(h)
+    conv = cc.Conv2d(8, 8, 3, padding=1)
+    d = (conv(h) if extra else h) if hand else Optional(conv, when=extra)(h)
+    y = cc.cat([a, b, c, d], dim=1)
+    y = cc.cat([y, h, a], dim=1)
+    s = cc.add(cc.add(a, b), cc.Conv2d(8, w, 1)(c))  # sums of three, as a chain of adds
+    width = 3 * w + 24 if hand else derive(w, lambda v: 3 * v + 24)
+    y = cc.Flatten()(cc.AdaptiveAvgPool2d(1)(y))
+    s = cc.Flatten()(cc.AdaptiveAvgPool2d(1)(s))
+    return cc.Model(x, cc.cat([cc.Linear(width, 10)(y), s, y], dim=1))
+
+
+BRANCHES = dict(w=Choice([4, 12]), k=Choice([3, 5]), pool=Choice([0, 1]), extra=Choice([0, 1]), res=Choice([8, 15]))
+
+
+def test_template_with_three_and_four_input_layers_equals_the_models_by_hand():
+    space = TemplateSpace(_branches, name="branches", **BRANCHES)  # (its probes compare pack and model too)
+    cands = space.candidates(0, space.size)
+    r = cc.count(space.pack(cands, chunk_size=7))
+    hand = [_branches(hand=True, **space.values(c)) for c in cands]
+    _same_counts(r, hand)
+    packed = space.pack(cands).arrays()
+    assert (packed["layers"][:, cc._format.NSRC] == 4).sum() == len(cands)  # the four-way cat, once each
+    assert np.array_equal(packed["extra_src"], cc.pack(hand).arrays()["extra_src"])
+
+
+def test_template_with_a_four_input_cat_against_torch():
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    from torch.utils.flop_counter import FlopCounterMode
+    space = TemplateSpace(_branches, name="branches", **BRANCHES)
+    cands = space.candidates(0, space.size)[::5]
+    r = cc.count(space.pack(cands))
+    for i, cand in enumerate(cands):
+        v = space.values(cand)
+        w, k = v["w"], v["k"]
+        stem, ca, cb = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, w, 1), nn.Conv2d(8, w, k, padding=k // 2)
+        pool = [nn.MaxPool2d(3, 1, 1), nn.AvgPool2d(3, 1, 1)][v["pool"]]
+        cd, cs, fc = nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, w, 1), nn.Linear(3 * w + 24, 10)
+        mods = nn.ModuleList([stem, ca, cb, cs, fc] + ([cd] if v["extra"] else []))
+        x = torch.zeros(1, 3, v["res"], v["res"])
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            h = torch.relu(stem(x))
+            a, b, c = ca(h), cb(h), pool(h)
+            d = cd(h) if v["extra"] else h
+            y = torch.cat([torch.cat([a, b, c, d], 1), h, a], 1).mean((2, 3))
+            s = (a + b + cs(c)).mean((2, 3))
+            out = torch.cat([fc(y), s, y], 1)
+        assert r.params[i] == sum(p.numel() for p in mods.parameters())
+        assert r.macs[i] == counter.get_total_flops() // 2
+        assert tuple(r.output_shape[i][:2]) == tuple(out.shape)

@@ -228,7 +228,7 @@ class SlotTable:
         for lay, ex, cnt in pieces:
             if base:
                 lay = lay.copy()
-                lay[lay[:, F.NSRC] == 2, F.XOFF] += base
+                lay[lay[:, F.NSRC] >= 2, F.XOFF] += base
             base += len(ex)
             layers.append(lay)
             extras.append(ex)
@@ -314,8 +314,6 @@ class _Expansion:
                     choice_cols.setdefault(c, []).append((s, self._spec(v)))
                 else:
                     base[s, c] = int(v)
-        if (base[:, F.NSRC] > 2).any():
-            raise ValueError("TemplateSpace: layers with more than two inputs (cat of 3+) are not supported yet")
         # OneOf outputs: per root option, a static reference or another OneOf's output
         self.virt = []
         for ch, refs in b.virtual:
@@ -342,7 +340,11 @@ class _Expansion:
                 self.cond_sets.append(c)
             self.slot_cond[slot] = index[key]
         # sources: static refs, or a OneOf output (vid >= 0)
-        second = np.array([b.extra[r[F.XOFF]] if r[F.NSRC] == 2 else -1 for r in b.rows], np.int64)
+        # inputs after the first (cat, add, mul): n_extra per slot, their refs one after the other
+        self.n_extra = np.maximum(base[:, F.NSRC] - 1, 0)
+        self.extra_first = np.cumsum(np.r_[0, self.n_extra[:-1]]) if k else np.zeros(0, np.int64)
+        extra_refs = np.array([b.extra[int(r[F.XOFF]) + j] for r in b.rows for j in range(int(r[F.NSRC]) - 1)],
+                              np.int64)
         first = np.array([int(r[F.SRC]) for r in b.rows], np.int64)
         self.src = self._split_refs(first)
         # a static source r of slot s sits a fixed number of rows back when every slot between them
@@ -351,8 +353,7 @@ class _Expansion:
         for slot, r in enumerate(first):
             if 0 <= r < _VIRTUAL and all(self.slot_cond[q] in (0, self.slot_cond[slot]) for q in range(r + 1, slot)):
                 self.rel[slot] = slot - r
-        self.is_two = base[:, F.NSRC] == 2
-        self.src2 = self._split_refs(second)
+        self.extra_refs = self._split_refs(extra_refs)
         base[:, F.SRC] = base[:, F.XOFF] = 0
         # outputs: a static row is flagged once; a OneOf output flags whichever row it picks
         self.virtual_outputs = []
@@ -413,8 +414,9 @@ class _Expansion:
 
     @staticmethod
     def _positions(refs, slot, arch, row_base, pos, vr):
-        """Row positions inside their architecture of the references ``refs`` (static, OneOf) of
-        rows (slot, arch); row_base = arch * k indexes pos.ravel()."""
+        """Row positions inside their architecture of the references ``refs`` (static, OneOf; indexed
+        by ``slot``: a slot, or an entry of extra_refs) of rows of ``arch``; row_base = arch * k
+        indexes pos.ravel()."""
         stat, vid = refs
         ref = np.take(stat, slot)
         rows = np.flatnonzero(np.take(vid, slot) >= 0)
@@ -427,14 +429,14 @@ class _Expansion:
         """(layers, extra_src, rows per candidate, input shapes, batch sizes) of option indices idx
         (n, n_vars): the plan of the rows (which variant each row is, where it reads), then one
         gather of the variants table."""
-        variant, src, picked, two_rows, extra, counts = self._plan(np.ascontiguousarray(idx, np.int64))
+        variant, src, picked, multi_rows, xoff, extra, counts = self._plan(np.ascontiguousarray(idx, np.int64))
         layers = np.empty((len(variant), F.N_FIELDS), np.int32)
         for lo in range(0, len(variant), _ROW_BLOCK):  # each block's rows are written while in cache
             block = layers[lo:lo + _ROW_BLOCK]
             np.take(self.variants, variant[lo:lo + _ROW_BLOCK], axis=0, out=block)
             block[:, F.SRC] = src[lo:lo + _ROW_BLOCK]
         layers[picked, F.FLAGS] |= F.F_OUTPUT  # the row a OneOf output picks is flagged an output
-        layers[two_rows, F.XOFF] = np.arange(len(two_rows), dtype=np.int32)
+        layers[multi_rows, F.XOFF] = xoff
         shape = np.stack([self._per_candidate(v, idx) for v in self.input_shape], axis=1)
         return layers, extra, counts, shape, self._per_candidate(self.batch_size, idx)
 
@@ -444,7 +446,7 @@ class _Expansion:
         if not hasattr(self, "_digest"):
             h = hashlib.sha1(repr((self.k, self.cond_sets, self.virt, self.variant_levels,
                                    self.virtual_outputs)).encode())
-            for a in (self.slot_cond, self.variant_base, self.rel, *self.src, *self.src2, self.is_two):
+            for a in (self.slot_cond, self.variant_base, self.rel, *self.src, *self.extra_refs, self.n_extra):
                 h.update(np.ascontiguousarray(a).tobytes())
             self._digest = h.hexdigest()
         return self._digest
@@ -497,9 +499,14 @@ class _Expansion:
         src[other] = self._positions(self.src, slot[other], arch[other], row_base[other], pos, vr)
         picked = np.concatenate([np.zeros(0, np.int64)] + [np.flatnonzero(slot == vr[arch, v])
                                                            for v in self.virtual_outputs])
-        two_rows = np.flatnonzero(self.is_two[slot])
-        extra = self._positions(self.src2, slot[two_rows], arch[two_rows], row_base[two_rows], pos, vr)
-        return variant, src, picked, two_rows, np.ascontiguousarray(extra, np.int32), counts
+        multi_rows = np.flatnonzero(np.take(self.n_extra, slot))  # rows with more than one input
+        per_row = np.take(self.n_extra, slot[multi_rows])
+        xoff = np.cumsum(per_row) - per_row  # where each row's extra inputs start in extra_src
+        rep = np.repeat(multi_rows, per_row)  # one entry per extra input, in order
+        entry = np.repeat(np.take(self.extra_first, slot[multi_rows]) - xoff, per_row) + np.arange(len(rep))
+        extra = self._positions(self.extra_refs, entry, arch[rep], row_base[rep], pos, vr)
+        return (variant, src, picked, multi_rows, xoff.astype(np.int32), np.ascontiguousarray(extra, np.int32),
+                counts)
 
     @staticmethod
     def _per_candidate(spec, idx):

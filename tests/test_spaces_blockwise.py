@@ -201,3 +201,55 @@ def test_gather_kernel_never_reads_outside_its_tables():
         _blocks.gather(codes, ids, **dict(good, peaks=i64(1)), **out())
     assert _blocks.gather(np.array([[5, 0, 0], [0, 0, 0]], np.int64), ids, **good, **out()) == 0  # code past n_codes
     assert _blocks.gather(codes, np.array([0, 9, 0], np.int64), **good, **out()) == 1  # a shape past the table
+
+
+# ---- any template space: its chain of blocks found from the traced rows (_segments.py) ---------------
+def _templates():
+    import sys
+    sys.path.insert(0, __import__("os").path.dirname(__file__))
+    from test_spaces_template import BRANCHES, TOY, _branches, _template
+    return [cc.spaces.TemplateSpace(_template, name="toy", **TOY),
+            cc.spaces.TemplateSpace(_branches, name="branches", **BRANCHES),
+            cc.spaces.TemplateSpace(_split_template, name="split", **SPLIT)]
+
+
+def _split_template(width, k, deep):
+    """A Slice (chunk) whose first half is all that later rows read: no cut may sit there."""
+    x = cc.Input((3, 16, 16))
+    h = cc.Conv2d(3, 16, 3, padding=1)(x)
+    a, _ = cc.chunk(h, 2, dim=1)
+    pad = cc.spaces.derive(k, lambda v: v // 2)
+    a = Optional(cc.Sequential(cc.Conv2d(8, 8, k, padding=pad), cc.ReLU()), when=deep)(a)
+    return cc.Model(x, cc.Linear(8, width)(cc.Flatten()(cc.AdaptiveAvgPool2d(1)(a))))
+
+
+from cnncore.spaces import Choice, Optional  # noqa: E402
+
+SPLIT = dict(width=Choice([8, 16]), k=Choice([1, 3]), deep=Choice([0, 1]))
+
+
+@pytest.mark.parametrize("which", range(3))
+def test_any_template_counts_block_by_block_as_whole_networks(which):
+    space = _templates()[which]
+    cands = space.candidates(0, space.size)
+    got = cc.spaces.TemplateSpace._chain_count(space, cands)
+    assert got is not None
+    assert_same_as_packed(got, cc.count(space.pack(cands)))
+
+
+@pytest.mark.parametrize("make", [cc.spaces.OFAMobileNetV3, cc.spaces.OFAProxylessNAS])
+def test_the_template_chain_of_ofa_equals_its_packed_networks(make):
+    space = make()  # the generic decomposition of the OFA templates (their sweeps use a coded one)
+    cands = space.sample(3000, seed=11)
+    assert_same_as_packed(cc.spaces.TemplateSpace._chain_count(space, cands), cc.count(space.pack(cands)))
+
+
+def test_template_cuts_refuse_a_slice_and_follow_optionals():
+    from cnncore.spaces._segments import _cuts
+    space = _templates()[2]
+    b, _, _, out = space._expansion.traced
+    slice_rows = {s for s in range(space._expansion.k) if b.rows[s][cc._format.OP] == cc._format.OPS["Slice"]}
+    assert slice_rows and not any(T in slice_rows for _, T in _cuts(b, space._expansion.k, out[0]))
+    ofa = cc.spaces.OFAMobileNetV3()
+    chain, _ = __import__("cnncore.spaces._segments", fromlist=["x"]).template_chain(ofa._expansion, ofa.variables)
+    assert len(chain.blocks) > 5  # the MBConv blocks, skippable by depth, are cut apart

@@ -112,10 +112,12 @@ class BlockChain:
         rows = np.take(slots, key)
         if rows.min(initial=0) < 0:
             with self._lock:  # cc.sweep may count chunks in threads: one of them fills a table
-                rows = np.take(self._slots[block.key], key)
-                missing = np.flatnonzero(rows < 0)
-                if len(missing):
-                    self._count_new(block, np.unique(key[missing]), n_threads)
+                current = self._slots[block.key]
+                rows = np.take(current, key)
+                missing = np.zeros(current.size, bool)  # which (shape, code) keys: no sort needed
+                missing[key[rows < 0]] = True
+                if missing.any():
+                    self._count_new(block, np.flatnonzero(missing), n_threads)
                     rows = np.take(self._slots[block.key], key)
         return rows
 
@@ -157,12 +159,12 @@ class BlockChain:
         new[run, _PEAK] = res._peak_elements
         new[run, _VALID] = valid
         # output shapes without the batch dimension, as shape ids (a failed block passes its input on)
-        rows = np.column_stack([res.output_ndim, res.output_shape])
-        if (rows == rows[0]).all():  # the common case, and far cheaper than np.unique(axis=0)
-            shapes, where = rows[:1], np.zeros(len(rows), np.int64)
-        else:
-            shapes, where = np.unique(rows, axis=0, return_inverse=True)
-        ids = np.array([self._shape(u[2:1 + u[0]]) for u in shapes], np.int64)[where.ravel()]
+        outs = list(map(tuple, np.column_stack([res.output_ndim, res.output_shape]).tolist()))
+        known = {}  # (ndim, batch, dims...) -> shape id, for the few distinct output shapes of a batch
+        for r in outs:
+            if r not in known:
+                known[r] = self._shape(r[2:1 + r[0]])
+        ids = np.array([known[r] for r in outs], np.int64)
         new[run, _OUT] = np.where(valid, ids, shape_ids[run])
         if block.repeat > 1 and (new[run, _OUT] != shape_ids[run]).any():
             raise ValueError(f"block {block.key!r} runs {block.repeat} times in a row, so its output shape must "

@@ -295,17 +295,22 @@ class _Expansion:
     option indices) costs a few numpy operations per distinct presence condition, per OneOf and
     per level of variant choices, plus passes over the output rows -- none per slot or candidate."""
 
-    def __init__(self, model, variables):
+    def __init__(self, model, variables, traced=None):
+        """``traced``: (builder, input shape, batch size, output refs) of rows traced already (a
+        piece of a template: _segments.py), instead of ``model``."""
         self._vars = variables
         self.var_pos = {id(v): j for j, v in enumerate(variables)}
         self.n_opt = max(len(v.values) for v in variables)
-        if len(model.inputs) != 1:
-            raise ValueError("TemplateSpace: the template model must have exactly one input")
-        b = _TemplateBuilder()
-        model._emit(b, "", [-1])
+        if traced is None:
+            if len(model.inputs) != 1:
+                raise ValueError("TemplateSpace: the template model must have exactly one input")
+            b = _TemplateBuilder()
+            model._emit(b, "", [-1])
+            traced = b, model.inputs[0].input_shape, model.inputs[0].batch_size, list(model._last_refs)
+        b, input_shape, batch_size, last_refs = self.traced = traced
         k = self.k = len(b.rows)
-        self.input_shape = [self._spec(v) for v in model.inputs[0].input_shape]
-        self.batch_size = self._spec(model.inputs[0].batch_size)
+        self.input_shape = [self._spec(v) for v in input_shape]
+        self.batch_size = self._spec(batch_size)
         base = np.zeros((k, F.N_FIELDS), np.int64)
         choice_cols = {}
         for s, r in enumerate(b.rows):
@@ -357,7 +362,7 @@ class _Expansion:
         base[:, F.SRC] = base[:, F.XOFF] = 0
         # outputs: a static row is flagged once; a OneOf output flags whichever row it picks
         self.virtual_outputs = []
-        for o in model._last_refs:
+        for o in last_refs:
             if o >= _VIRTUAL:
                 self.virtual_outputs.append(o - _VIRTUAL)
             elif o >= 0:
@@ -727,6 +732,45 @@ class TemplateSpace:
             vals = [self.variables[j0 + q].values[idx[0, j0 + q]] for q in range(cnt)]
             out[key] = vals if is_list else vals[0]
         return out
+
+    # ---- cc.sweep, block by block ---------------------------------------------------------------------
+    def _chain_count(self, cands, n_threads=None):
+        """cc.sweep's counts of the candidates ({field: array}) block by block (_segments.py,
+        _blockwise.py), or None when the template does not cut into a chain of blocks."""
+        if not hasattr(self, "_template_chain"):
+            from ._segments import template_chain
+            found = template_chain(self._expansion, self.variables)
+            self._template_chain = None if found is None else found + self._input_shapes()
+        if self._template_chain is None:
+            return None
+        chain, block_vars, in_vars, shapes = self._template_chain
+        idx = self._option_indices(cands)
+        codes = np.zeros((len(block_vars), len(idx)), np.int64)
+        for b, terms in enumerate(block_vars):  # a block's code: its choices' option numbers, mixed radix
+            for j, stride in terms:
+                codes[b] += idx[:, j] * stride
+        shape_ids = np.zeros(len(idx), np.int64)
+        for j, stride in in_vars:
+            shape_ids += idx[:, j] * stride
+        return chain.count(codes, shape_ids, shapes, n_threads)
+
+    def _input_shapes(self):
+        """([(variable, stride)], shapes): a candidate's network input shape is shapes[the sum of
+        its option numbers times the strides]."""
+        specs = self._expansion.input_shape
+        used = sorted({s[0] for s in specs if isinstance(s, tuple)})
+        terms, step = [], 1
+        for j in used[::-1]:
+            terms.append((j, step))
+            step *= len(self.variables[j].values)
+        grid = np.zeros((step, len(self.variables)), np.int64)
+        for j, stride in terms:
+            grid[:, j] = (np.arange(step) // stride) % len(self.variables[j].values)
+        shapes = np.stack([self._expansion._per_candidate(s, grid) for s in specs], axis=1)
+        return terms, [tuple(int(v) for v in s) for s in shapes]
+
+    def __getstate__(self):  # block tables (threads' locks, closures) are rebuilt where needed: a Dask worker
+        return {k: v for k, v in self.__dict__.items() if k not in ("_chain", "_template_chain")}
 
     # ---- models and packs --------------------------------------------------------------------------
     def model(self, candidate):

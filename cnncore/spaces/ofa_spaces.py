@@ -178,9 +178,6 @@ class _OFASpace(TemplateSpace):
         resolution[list(self.r_options)] = np.arange(len(self.r_options))
         return table.ravel(), sizes, (pos * np.prod(sizes[:3])).astype(np.int32), depth_col, resolution
 
-    def __getstate__(self):  # the block tables (closures) are rebuilt where needed, e.g. on a Dask worker
-        return {k: v for k, v in self.__dict__.items() if k != "_chain"}
-
     def net_config(self, candidate):
         """The candidate's sub-network as OFA's ``net.config`` dict (``from_ofa_config`` reads it)."""
         v = self.values(candidate)

@@ -169,13 +169,7 @@ def from_ofa_config(net_config: dict, image_size: int) -> Model:
     h = _conv_layer(net_config["first_conv"], x, "first_conv")
     for i, b in enumerate(net_config["blocks"]):
         h = _block(b, h, f"blocks.{i}")
-    return Model(x, _head(net_config, h), name=kind)
-
-
-def _head(net_config, h):
-    """What follows the blocks: MobileNetV3's final_expand_layer, global mean, feature_mix_layer,
-    flatten, classifier; ProxylessNASNets' feature_mix_layer, global mean, flatten, classifier."""
-    if net_config["name"] == "MobileNetV3":
+    if kind == "MobileNetV3":
         h = _conv_layer(net_config["final_expand_layer"], h, "final_expand_layer")
         h = AdaptiveAvgPool2d(1)(h, name="global_avg_pool")  # x.mean(3, keepdim).mean(2, keepdim)
         h = _conv_layer(net_config["feature_mix_layer"], h, "feature_mix_layer")
@@ -185,4 +179,5 @@ def _head(net_config, h):
             h = _conv_layer(net_config["feature_mix_layer"], h, "feature_mix_layer")
         h = AdaptiveAvgPool2d(1)(h, name="global_avg_pool")  # MyGlobalAvgPool2d: x.mean(3).mean(2)
         h = flatten(h, 1, name="view")
-    return _linear_layer(net_config["classifier"], h, "classifier")
+    h = _linear_layer(net_config["classifier"], h, "classifier")
+    return Model(x, h, name=kind)

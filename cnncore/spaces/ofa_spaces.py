@@ -26,11 +26,8 @@ sub-network's ``net.config`` (what OFA's ``get_active_net_config`` writes) and `
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ._blockwise import Block, BlockChain
-from ._template import Choice, TemplateSpace, derive
-from .ofa import _block, _conv_layer, _head, from_ofa_config, make_divisible
+from ._template import Choice, TemplateSpace
+from .ofa import from_ofa_config, make_divisible
 
 __all__ = ["OFAMobileNetV3", "OFAProxylessNAS"]
 
@@ -74,10 +71,8 @@ class _OFASpace(TemplateSpace):
         if any(int(v) == 1 for v in expand):
             raise ValueError(f"{type(self).__name__}: expand ratio 1 is not an option of these spaces")
         self.widths = self._widths()
-        self.n_blocks = n_blocks = sum(self.stage_blocks)
-        self.n_elastic = n_elastic = sum(1 for b in self.stage_blocks if b > 1)
-        self.ks_options, self.e_options, self.d_options = (tuple(int(v) for v in o) for o in (ks, expand, depth))
-        self.r_options = tuple(int(v) for v in resolutions)
+        n_blocks = sum(self.stage_blocks)
+        n_elastic = sum(1 for b in self.stage_blocks if b > 1)
         super().__init__(self._build, name=type(self).__name__,
                          ks=[Choice(ks) for _ in range(n_blocks)], e=[Choice(expand) for _ in range(n_blocks)],
                          d=[Choice(depth) for _ in range(n_elastic)], r=Choice(resolutions))
@@ -87,9 +82,11 @@ class _OFASpace(TemplateSpace):
 
     def _blocks(self, ks, e, d):
         w = self.widths
-        blocks = [self._first_block()]
-        b, elastic = 0, 0
+        first_act = self.acts[0]
+        blocks = [_mb_block(w[0], w[1], 3, 1, 1, None, first_act, False, w[0] == w[1] and self.kind == "MobileNetV3")]
+        cin, b, elastic = w[1], 0, 0
         for s, n in enumerate(self.stage_blocks):
+            cout = w[2 + s]
             depth = d[elastic] if n > 1 else 1
             elastic += n > 1
             for j in range(n):
@@ -98,85 +95,12 @@ class _OFASpace(TemplateSpace):
                 if when == 0 and not isinstance(when, Choice):
                     b += 1
                     continue
-                blocks.append(self._block_config(s, j, ks[b], e[b], when))
-                b += 1
+                mid = e[b].map(lambda r, c=cin: make_divisible(round(c * r), 8)) if isinstance(e[b], Choice) \
+                    else make_divisible(round(cin * e[b]), 8)
+                blocks.append(_mb_block(cin, cout, ks[b], self.strides[s] if j == 0 else 1, e[b], mid,
+                                        self.acts[1 + s], self.se[s], j > 0, when))
+                cin, b = cout, b + 1
         return blocks
-
-    def _first_block(self):
-        w = self.widths
-        return _mb_block(w[0], w[1], 3, 1, 1, None, self.acts[0], False, w[0] == w[1] and self.kind == "MobileNetV3")
-
-    def _block_config(self, s, j, k, e, when=None):
-        """Block j of stage s with kernel size k and expand ratio e (ints or Choices)."""
-        cin, cout = self.widths[1 + s] if j == 0 else self.widths[2 + s], self.widths[2 + s]
-        mid = derive(e, lambda r, c=cin: make_divisible(round(c * r), 8))
-        return _mb_block(cin, cout, k, self.strides[s] if j == 0 else 1, e, mid, self.acts[1 + s], self.se[s], j > 0,
-                         when)
-
-    # ---- cc.sweep, block by block (_blockwise.py) ----------------------------------------------------
-    def _chain_blocks(self):
-        """first_conv + the fixed first block; every block of the stages (variant: kernel x expand,
-        code 0 when the stage's depth skips it; blocks after the first of a stage are alike); the head."""
-        cfg = self._config([self.ks_options[0]] * self.n_blocks, [self.e_options[0]] * self.n_blocks,
-                           [max(self.stage_blocks)] * self.n_elastic)
-        blocks = [Block("stem", lambda x: _block(self._first_block(), _conv_layer(cfg["first_conv"], x, "first_conv"),
-                                                  "blocks.0"))]
-        for s, n in enumerate(self.stage_blocks):
-            for j in range(n):
-                blocks.append(Block(f"stage{s}.{min(j, 1)}", lambda x, k, e, s=s, j=j: _block(
-                    self._block_config(s, j, k, e), x, "block"), [self.ks_options, self.e_options],
-                    absent=j > 0))
-        blocks.append(Block("head", lambda x: _head(cfg, x)))
-        return blocks
-
-    def _chain_count(self, cands, n_threads=None):
-        """cc.sweep's counts of the candidates ({field: array}): each (block, variant, resolution)
-        counted once by the core, then gathered (see _blockwise.py). Choice values become block codes
-        by one table lookup; a value that is not an option goes to ``_option_indices``, which names it."""
-        if not hasattr(self, "_chain"):  # (one attribute set last: a sweep's threads may arrive together)
-            self._chain = BlockChain(self._chain_blocks()), self._code_table()
-        chain, (table, sizes, base, depth_col, resolution) = self._chain
-        c = np.atleast_1d(np.asarray(cands)).ravel()
-        try:
-            ks, e, d, r = (c[f].reshape(len(c), -1) for f in ("ks", "e", "d", "r"))
-            fits = all(v.dtype.kind in "iu" and (not v.size or (v.min() >= 0 and v.max() < hi))
-                       for v, hi in zip((ks, e, d, r), sizes))
-        except (KeyError, TypeError, ValueError):
-            fits = False
-        if fits:
-            key = ks.astype(np.int32) * sizes[1]
-            key += e
-            key *= sizes[2]
-            key += d[:, depth_col]
-            key += base
-            codes = np.zeros((len(chain.blocks), len(c)), np.int64)
-            codes[1:-1] = np.take(table, key).T
-            which = np.take(resolution, r[:, 0])
-        if not fits or codes.min(initial=0) < 0 or which.min(initial=0) < 0:
-            self._option_indices(c)  # raises the error that names the field and value
-        return chain.count(codes, which, [(3, v, v) for v in self.r_options], n_threads)
-
-    def _code_table(self):
-        """The block code of (position in the stage, kernel, expand, the stage's depth), -1 where a
-        value is not an option: a stage's first block always runs (code kernel x expand), a later one
-        runs as 1 + that when the depth reaches it, else 0 (ProxylessNAS's one-block last stage reads
-        stage 0's depth, which does not matter to a first block)."""
-        sizes = (max(self.ks_options) + 1, max(self.e_options) + 1, max(self.d_options) + 1, max(self.r_options) + 1)
-        table = np.full((max(self.stage_blocks),) + sizes[:3], -1, np.int64)
-        for i, k in enumerate(self.ks_options):
-            for j, e in enumerate(self.e_options):
-                for depth in self.d_options:
-                    variant = i * len(self.e_options) + j
-                    table[0, k, e, depth] = variant
-                    for p in range(1, table.shape[0]):
-                        table[p, k, e, depth] = variant + 1 if depth > p else 0
-        pos = np.concatenate([np.arange(n) for n in self.stage_blocks])
-        stage = np.repeat(np.arange(len(self.stage_blocks)), self.stage_blocks)
-        elastic = np.cumsum([n > 1 for n in self.stage_blocks]) - 1
-        depth_col = np.where(np.asarray(self.stage_blocks)[stage] > 1, elastic[stage], 0)
-        resolution = np.full(sizes[3], -1, np.int64)
-        resolution[list(self.r_options)] = np.arange(len(self.r_options))
-        return table.ravel(), sizes, (pos * np.prod(sizes[:3])).astype(np.int32), depth_col, resolution
 
     def net_config(self, candidate):
         """The candidate's sub-network as OFA's ``net.config`` dict (``from_ofa_config`` reads it)."""

@@ -247,3 +247,16 @@ def test_template_cuts_refuse_a_slice_and_follow_optionals():
     ofa = cc.spaces.OFAMobileNetV3()
     chain, _ = __import__("cnncore.spaces._segments", fromlist=["x"]).template_chain(ofa._expansion, ofa.variables)
     assert len(chain.blocks) > 5  # the MBConv blocks, skippable by depth, are cut apart
+
+
+def test_a_batch_size_choice_sweeps_as_packed_networks():
+    def build(w, b):
+        x = cc.Input((3, 16, 16), batch_size=b)
+        return cc.Model(x, cc.Conv2d(w, 4, 1)(cc.ReLU()(cc.Conv2d(3, w, 3)(x))))
+    space = cc.spaces.TemplateSpace(build, w=Choice([4, 8]), b=Choice([4, 1]))
+    assert space._chain_count(space.candidates(0, 4)) is None  # no block tables: the pack path
+    r = cc.sweep(space)
+    # by hand: b * (w*14*14*27 + 4*14*14*w) MACs
+    assert r.table["macs"].tolist() == [b * (w * 14 * 14 * 27 + 4 * 14 * 14 * w) for w, b in [(4, 4), (4, 1), (8, 4), (8, 1)]]
+    fixed = cc.spaces.TemplateSpace(lambda w: build(w, 4), w=Choice([4, 8]))
+    assert_same_as_packed(fixed._chain_count(fixed.candidates(0, 2)), cc.count(fixed.pack(fixed.candidates(0, 2))))

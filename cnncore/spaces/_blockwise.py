@@ -159,12 +159,15 @@ class BlockChain:
         new[run, _PEAK] = res._peak_elements
         new[run, _VALID] = valid
         # output shapes without the batch dimension, as shape ids (a failed block passes its input on)
-        outs = list(map(tuple, np.column_stack([res.output_ndim, res.output_shape]).tolist()))
-        known = {}  # (ndim, batch, dims...) -> shape id, for the few distinct output shapes of a batch
-        for r in outs:
-            if r not in known:
-                known[r] = self._shape(r[2:1 + r[0]])
-        ids = np.array([known[r] for r in outs], np.int64)
+        outs = np.column_stack([res.output_ndim, res.output_shape])
+        if (outs == outs[0]).all():  # the common case: one output shape
+            ids = np.full(len(outs), self._shape(outs[0, 2:1 + outs[0, 0]]), np.int64)
+        else:  # a few distinct ones (e.g. one per input resolution)
+            known, outs = {}, list(map(tuple, outs.tolist()))
+            for r in outs:
+                if r not in known:
+                    known[r] = self._shape(r[2:1 + r[0]])
+            ids = np.array([known[r] for r in outs], np.int64)
         new[run, _OUT] = np.where(valid, ids, shape_ids[run])
         if block.repeat > 1 and (new[run, _OUT] != shape_ids[run]).any():
             raise ValueError(f"block {block.key!r} runs {block.repeat} times in a row, so its output shape must "

@@ -180,8 +180,8 @@ def template_chain(expansion, variables):
     the strides) of a template's traced rows, or None when it has fewer than two blocks or a block
     too many variants."""
     b, _, batch, last_refs = expansion.traced
-    if len(last_refs) != 1 or not isinstance(batch, int) or expansion.k < 2:
-        return None
+    if len(last_refs) != 1 or isinstance(batch, Choice) or not isinstance(batch, int) or expansion.k < 2:
+        return None  # (a batch size that is a choice would have to reach every block)
     positions = {id(v): j for j, v in enumerate(variables)}
     cuts, pieces, lo, inp = _cuts(b, expansion.k, last_refs[0]), [], 0, -1
     for t, T in cuts + [(expansion.k, last_refs[0])]:

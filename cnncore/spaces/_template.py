@@ -449,10 +449,22 @@ class _Expansion:
         """A digest of every table the plan depends on: expansions traced from one build with other
         constants (NB201's cell at 16, 32 and 64 channels) share their plans."""
         if not hasattr(self, "_digest"):
-            h = hashlib.sha1(repr((self.k, self.cond_sets, self.virt, self.variant_levels,
-                                   self.virtual_outputs)).encode())
-            for a in (self.slot_cond, self.variant_base, self.rel, *self.src, *self.extra_refs, self.n_extra):
-                h.update(np.ascontiguousarray(a).tobytes())
+            h = hashlib.sha1()
+
+            def feed(x):  # ints, arrays and (nested) lists of them, with their structure
+                if isinstance(x, (list, tuple)):
+                    h.update(b"(%d" % len(x))
+                    for item in x:
+                        feed(item)
+                    h.update(b")")
+                elif isinstance(x, np.ndarray):
+                    h.update(b"%s%s" % (str(x.dtype).encode(), str(x.shape).encode()))
+                    h.update(np.ascontiguousarray(x).tobytes())
+                else:
+                    h.update(b"%d," % int(x))
+
+            feed((self.k, self.cond_sets, self.virt, self.variant_levels, self.virtual_outputs, self.slot_cond,
+                  self.variant_base, self.rel, self.src, self.extra_refs, self.n_extra))
             self._digest = h.hexdigest()
         return self._digest
 

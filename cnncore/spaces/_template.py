@@ -756,14 +756,14 @@ class TemplateSpace:
         if self._template_chain is None:
             return None
         chain, block_vars, in_vars, shapes = self._template_chain
-        idx = self._option_indices(cands)
-        codes = np.zeros((len(block_vars), len(idx)), np.int64)
+        idx = np.ascontiguousarray(self._option_indices(cands).T)  # (choices, n): rows read whole
+        codes = np.zeros((len(block_vars), idx.shape[1]), np.int64)
         for b, terms in enumerate(block_vars):  # a block's code: its choices' option numbers, mixed radix
             for j, stride in terms:
-                codes[b] += idx[:, j] * stride
-        shape_ids = np.zeros(len(idx), np.int64)
+                codes[b] += idx[j] * stride
+        shape_ids = np.zeros(idx.shape[1], np.int64)
         for j, stride in in_vars:
-            shape_ids += idx[:, j] * stride
+            shape_ids += idx[j] * stride
         return chain.count(codes, shape_ids, shapes, n_threads)
 
     def _input_shapes(self):

@@ -643,26 +643,26 @@ class TemplateSpace:
         return m
 
     # ---- candidates ------------------------------------------------------------------------------
-    def _option_indices(self, cands):
+    def _option_indices(self, cands, by_choice=False):
         """(n, n_vars) option indices of a structured candidate array (ValueError on a value that is
-        not an option)."""
+        not an option); by_choice: laid out (n_vars, n) instead, one contiguous row per choice."""
         c = np.atleast_1d(np.asarray(cands))
         if c.dtype.names is None or any(k not in c.dtype.names for k in self.fields):
             raise TypeError(f"{self.name}: candidates must be a structured array with fields "
                             f"{list(self.fields)} (from .sample or .candidates)")
         c = c.ravel()
-        idx = np.empty((len(c), len(self.variables)), np.int64)
+        idx_t = np.empty((len(self.variables), len(c)), np.int64)  # filled a choice (row) at a time
         for key, (j0, cnt, is_list) in self.fields.items():
             if c[key].dtype.kind not in "iu":
                 raise TypeError(f"{self.name}: candidate field {key!r} must hold integers, got dtype {c[key].dtype}")
-            vals = np.asarray(c[key], np.int64).reshape(len(c), cnt)
+            vals = c[key].reshape(len(c), cnt).T
             if key in self._shared:
                 _, lut = self._shared[key]
-                if len(vals) and vals.min() >= 0 and vals.max() < len(lut):
-                    got = np.take(lut, vals)
+                if vals.size and vals.min() >= 0 and vals.max() < len(lut):
+                    got = np.take(lut, vals, out=idx_t[j0:j0 + cnt], mode="clip")  # (in range: checked)
                     if got.min() >= 0:  # every value is an option (else the loop below says which is not)
-                        idx[:, j0:j0 + cnt] = got
                         continue
+            vals = np.asarray(vals.T, np.int64)
             for q in range(cnt):
                 options, order = self._sorted_options[j0 + q]
                 at = np.minimum(np.searchsorted(options, vals[:, q]), len(options) - 1)
@@ -673,8 +673,8 @@ class TemplateSpace:
                     where = f"{key}[{q}]" if is_list else key
                     raise ValueError(f"{self.name}: {where} = {bad} is not one of its options "
                                      f"{list(self.variables[j0 + q].values)}")
-                idx[:, j0 + q] = i
-        return idx
+                idx_t[j0 + q] = i
+        return idx_t if by_choice else idx_t.T
 
     def _from_option_indices(self, idx):
         out = np.empty(len(idx), self.dtype)
@@ -756,7 +756,7 @@ class TemplateSpace:
         if self._template_chain is None:
             return None
         chain, block_vars, in_vars, shapes = self._template_chain
-        idx = np.ascontiguousarray(self._option_indices(cands).T)  # (choices, n): rows read whole
+        idx = self._option_indices(cands, by_choice=True)  # (choices, n): rows read whole
         codes = np.zeros((len(block_vars), idx.shape[1]), np.int64)
         for b, terms in enumerate(block_vars):  # a block's code: its choices' option numbers, mixed radix
             for j, stride in terms:

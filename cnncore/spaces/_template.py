@@ -699,20 +699,19 @@ class TemplateSpace:
     def _sample_blocks(self, n, seed=None):
         """The candidates of ``sample(n, seed)``, a block at a time: per block and field, the choices
         with r options drawn together as rng.integers(0, r, (block, how many))."""
-        rng = np.random.default_rng(seed)
+        rng, itype = np.random.default_rng(seed), self.dtype[0].base
         for lo in range(0, n, _SAMPLE_BLOCK):
             m = min(_SAMPLE_BLOCK, n - lo)
-            out = np.empty(m, self.dtype)
-            for key, (j0, cnt, is_list) in self.fields.items():
+            flat = np.empty((m, len(self.variables)), itype)  # every field's columns side by side:
+            for key, (j0, cnt, is_list) in self.fields.items():  # the same bytes as the records
                 radix = self.radix[j0:j0 + cnt]
                 if key in self._shared:  # all columns at once, straight to values
                     draw = rng.integers(0, radix[0], size=(m, cnt), dtype=np.uint8 if radix[0] <= 256 else np.int64)
-                    cols = np.take(self._shared[key][0].astype(out.dtype[key].base), draw)
+                    np.take(self._shared[key][0].astype(itype), draw, out=flat[:, j0:j0 + cnt], mode="clip")
                 else:
-                    cols = np.stack([np.take(np.asarray(self.variables[j0 + q].values, np.int64),
-                                             rng.integers(0, radix[q], size=m)) for q in range(cnt)], axis=1)
-                out[key] = cols if is_list else cols[:, 0]
-            yield out
+                    for q in range(cnt):
+                        flat[:, j0 + q] = np.take(self.variables[j0 + q].values, rng.integers(0, radix[q], size=m))
+            yield flat.view(self.dtype).reshape(m)
 
     def candidates(self, lo, hi):
         """Candidates number lo..hi-1 of the space in mixed-radix order (the last choice fastest)."""

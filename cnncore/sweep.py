@@ -170,13 +170,15 @@ def _count_chunk(space, idx, constraints, n_threads, with_arch, first=0):
         rows["index"] = idx[sel]
     else:
         rows["index"] = first + sel
+        picked = idx[sel]  # whole records at once, then field by field
         for name in choice_dt.names:
-            rows[name] = idx[name][sel]
+            rows[name] = picked[name]
     if with_arch:
         rows["arch_str"] = strs
+    kept = {f: res[f][sel] for f in COUNT_FIELDS}
     for f in COUNT_FIELDS:
-        rows[f] = res[f][sel]
-    hist = np.stack([_hist(rows[f]) for f in COUNT_FIELDS])
+        rows[f] = kept[f]
+    hist = np.stack([_hist(kept[f]) for f in COUNT_FIELDS])
     t3 = time.perf_counter()
     return rows, hist, n_valid, np.array([t_pack, t_count, t3 - t2])
 

@@ -209,16 +209,18 @@ def _index_chunks(space, n, seed, chunk_size):
     """Yield (lo, hi, idx or None) over the stream: positions [lo, hi) of the index sequence. For
     n=None idx is None (= arange(lo, hi)). Samples are drawn in blocks of _SAMPLE_BLOCK: the first
     block is ``space.sample(min(n, block), seed)`` -- so for n <= 4,194,304 exactly
-    ``space.sample(n, seed)`` -- and block b > 0 uses a seed derived from (seed, b). A choice space
-    with ``_sample_blocks`` (TemplateSpace) streams exactly ``space.sample(n, seed)`` for any n."""
+    ``space.sample(n, seed)`` -- and block b > 0 uses a seed derived from (seed, b). A space whose
+    ``sample`` names a generator of its blocks (TemplateSpace's) streams exactly
+    ``space.sample(n, seed)`` for any n."""
     if n is None:
         for lo in range(0, space.size, chunk_size):
             yield lo, min(lo + chunk_size, space.size), None
         return
     pos = 0
-    if callable(getattr(space, "_sample_blocks", None)):  # a choice space: space.sample(n, seed), a block at a time
+    streamed = getattr(getattr(type(space), "sample", None), "streamed_by", None)
+    if streamed:  # a TemplateSpace's own sample: the same candidates, a block at a time
         parts, m = [], 0
-        for block in space._sample_blocks(n, seed):
+        for block in getattr(space, streamed)(n, seed):
             parts.append(block)
             m += len(block)
             if m >= chunk_size:

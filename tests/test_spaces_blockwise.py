@@ -9,6 +9,7 @@ import pytest
 import cnncore as cc
 from cnncore.graph import Input, Model
 from cnncore.layers import AdaptiveAvgPool2d, Conv2d, Linear, MaxPool2d, ReLU
+from cnncore.spaces import Choice, OneOf, Optional
 from cnncore.spaces._blockwise import Block, BlockChain
 from cnncore.sweep import HIST_EDGES, _hist
 
@@ -224,8 +225,6 @@ def _split_template(width, k, deep):
     return cc.Model(x, cc.Linear(8, width)(cc.Flatten()(cc.AdaptiveAvgPool2d(1)(a))))
 
 
-from cnncore.spaces import Choice, Optional  # noqa: E402
-
 SPLIT = dict(width=Choice([8, 16]), k=Choice([1, 3]), deep=Choice([0, 1]))
 
 
@@ -260,3 +259,111 @@ def test_a_batch_size_choice_sweeps_as_packed_networks():
     assert r.table["macs"].tolist() == [b * (w * 14 * 14 * 27 + 4 * 14 * 14 * w) for w, b in [(4, 4), (4, 1), (8, 4), (8, 1)]]
     fixed = cc.spaces.TemplateSpace(lambda w: build(w, 4), w=Choice([4, 8]))
     assert_same_as_packed(fixed._chain_count(fixed.candidates(0, 2)), cc.count(fixed.pack(fixed.candidates(0, 2))))
+
+
+# ---- regressions from the review of the block-wise sweeps --------------------------------------------
+def _same_sweep_as_packed(space, **kw):
+    r = cc.sweep(space, **kw)
+    cands = space.candidates(0, space.size) if kw.get("n") is None else space.sample(kw["n"], kw.get("seed", 0))
+    full = cc.count(space.pack(cands))
+    keep = np.flatnonzero(full.valid)
+    assert r.table["index"].tolist() == keep.tolist()
+    for f in ("params", "macs", "flops", "peak_activation_bytes"):
+        assert r.table[f].tolist() == getattr(full, f)[keep].tolist(), f
+
+
+def test_invalid_candidates_and_mixed_ranks_reach_no_later_block():
+    """A failed block (an 11x11 kernel on an 8x8 map) and a OneOf of Flatten / AdaptiveAvgPool2d
+    (1-d or 3-d outputs) in front of a LazyLinear: later blocks are counted only on shapes a valid
+    network can reach."""
+    def invalid_some(c1, k, w):
+        x = cc.Input((3, 8, 8))
+        h = cc.Flatten()(cc.AdaptiveAvgPool2d(2)(cc.Conv2d(3, c1, k)(x)))
+        return cc.Model(x, cc.Linear(w, 3)(cc.ReLU()(cc.LazyLinear(w)(h))))
+    _same_sweep_as_packed(cc.spaces.TemplateSpace(invalid_some, c1=Choice([1, 2, 5]), k=Choice([1, 3, 11]),
+                                                  w=Choice([2, 7])))
+    for order in ([0, 1], [1, 0]):
+        def ranks(c1, p, w, order=order):
+            x = cc.Input((3, 8, 8))
+            h = cc.Conv2d(3, c1, 3, padding=1)(x)
+            h = OneOf([[cc.Flatten(), cc.AdaptiveAvgPool2d(1)][i] for i in order], p)(h)
+            return cc.Model(x, cc.LazyLinear(w)(h))
+        _same_sweep_as_packed(cc.spaces.TemplateSpace(ranks, c1=Choice([3, 9]), p=Choice([0, 1]), w=Choice([5, 15])))
+
+
+def test_no_cut_at_a_view_of_a_slice():
+    """Flatten(chunk(h)[0]) keeps all of h alive in the whole network: the peak must say so."""
+    def f(c1, w):
+        x = cc.Input((3, 16, 16))
+        h = cc.Conv2d(c1, 64, 1)(cc.Conv2d(3, c1, 3, padding=1)(x))
+        a = cc.chunk(h, 4, dim=1)[0]
+        return cc.Model(x, cc.Linear(16 * 256, w)(cc.Flatten()(a)))
+    space = cc.spaces.TemplateSpace(f, c1=Choice([1, 4]), w=Choice([10, 20]))
+    _same_sweep_as_packed(space)
+    # by hand, c1 = 1: h (64 x 16 x 16) is alive with the Linear's output: 16384 + 10 elements at least
+    assert cc.count(space.pack(space.candidates(0, 1))).peak_activation_bytes[0] >= 4 * (16384 + 10)
+
+
+def test_blocks_with_too_many_variants_or_shapes_pack_instead(monkeypatch):
+    from cnncore.spaces import _blockwise, _segments
+
+    def cell(r, e):  # one piece with 4^8 = 65,536 variants: more than a block table is worth
+        x = cc.Input((3, r, r))
+        h = cc.Conv2d(3, 4, 3, padding=1)(x)
+        for ch in e:
+            h = OneOf([None, cc.ReLU(), cc.Conv2d(4, 4, 1), cc.AvgPool2d(3, 1, 1)], ch)(h) + h
+        return cc.Model(x, cc.Flatten()(cc.AdaptiveAvgPool2d(1)(h)))
+    space = cc.spaces.TemplateSpace(cell, r=Choice([8, 10]), e=[Choice(range(4)) for _ in range(8)])
+    monkeypatch.setattr(_segments, "_JOIN", 1 << 20)  # join everything into one piece
+    assert _segments.template_chain(space._expansion, space.variables) is None
+    _same_sweep_as_packed(space, n=300, seed=1)
+    monkeypatch.setattr(_segments, "_JOIN", 4)
+    monkeypatch.setattr(_blockwise, "_TABLE_ENTRIES", 16)  # every table too large: count() declines
+    small = cc.spaces.TemplateSpace(cell, r=Choice([8, 10]), e=[Choice(range(4)) for _ in range(8)])
+    assert small._chain_count(small.sample(50, seed=2)) is None
+    _same_sweep_as_packed(small, n=300, seed=1)
+
+
+def test_sweep_samples_through_an_overriding_sample():
+    class Wide(cc.spaces.TemplateSpace):
+        def sample(self, n, seed=None):
+            c = super().sample(n, seed)
+            c["w"] = 64
+            return c
+    space = Wide(lambda w: cc.Model(x := cc.Input((3, 8, 8)), cc.Conv2d(3, w, 3)(x)), w=Choice([8, 64]))
+    assert cc.sweep(space, n=6, seed=0).table["w"].tolist() == [64] * 6
+
+
+def test_a_packed_batch_edited_by_its_caller_leaves_later_packs_alone():
+    def f(w):
+        x = cc.Input((4, 8, 8))
+        h = cc.Conv2d(4, 4, 1)(x)
+        return cc.Model(x, cc.Conv2d(12, w, 1)(cc.cat([h, cc.Conv2d(4, 8, 1)(h)])))
+    space = cc.spaces.TemplateSpace(f, w=Choice([2, 3]))
+    c = space.candidates(0, 2)
+    p = space.pack(c)
+    p.arrays()["extra_src"][:] = 0  # the caller's own arrays
+    assert cc.count(space.pack(c)).valid.all()
+
+
+def test_template_packs_on_threads_share_the_plan_cache(monkeypatch):
+    import threading
+    from cnncore.spaces import _template
+    monkeypatch.setattr(_template, "_PLANS_BYTES", 4000)  # evictions all the time
+    space = cc.spaces.TemplateSpace(lambda w, k: cc.Model(x := cc.Input((3, 8, 8)), cc.Conv2d(w, 4, 1)(
+        cc.Conv2d(3, w, k, padding=cc.spaces.derive(k, lambda v: v // 2))(x))), w=Choice(list(range(1, 40))),
+        k=Choice([1, 3, 5]))
+    errors = []
+
+    def run(seed):
+        rng = np.random.default_rng(seed)
+        try:
+            for _ in range(300):
+                c = space.sample(4, int(rng.integers(1 << 30)))
+                assert cc.count(space.pack(c)).macs.tolist() == [cc.count(space.model(x)).macs for x in c]
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(repr(e))
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []

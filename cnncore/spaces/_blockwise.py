@@ -35,6 +35,12 @@ __all__ = ["Block", "BlockChain"]
 SUM_FIELDS = ("params", "buffers", "macs", "flops", "activation_elements")
 _PEAK, _VALID, _OUT = len(SUM_FIELDS), len(SUM_FIELDS) + 1, len(SUM_FIELDS) + 2  # more table columns
 _NEW_BATCH = 2048  # block variants packed and counted at once
+_TABLE_ENTRIES = 1 << 22  # at most this many (input shape, code) slots per block (32 MB)
+_DEAD = 0  # the shape id after a block that failed: later blocks are not counted on it
+
+
+class _TooLarge(Exception):
+    """A block's table would pass _TABLE_ENTRIES."""
 _LIMIT = 2 ** 62  # totals whose largest possible value stays below this cannot overflow int64
 
 
@@ -58,14 +64,21 @@ class Block:
     def trace(self, shapes):
         """The block as a template (cached) whose choices are its options and which of ``shapes``
         (a tuple of input shapes) it reads."""
-        if getattr(self, "_traced", (None,))[0] != shapes:
+        traced = self.__dict__.setdefault("_traced", {})
+        if shapes not in traced:
             which = Choice(range(len(shapes)))
             dims = list(shapes[0]) if len(shapes) == 1 else \
                 [which.map(lambda i, d=d: shapes[i][d]) for d in range(len(shapes[0]))]
-            choices = [Choice(o) for o in self.options]
-            x = Input(tuple(dims))
-            self._traced = shapes, _Expansion(Model(x, self.build(x, *choices)), choices + [which])
-        return self._traced[1]
+            if len(traced) > 8:
+                traced.clear()
+            traced[shapes] = self._template(dims, which)
+        return traced[shapes]
+
+    def _template(self, dims, which):
+        """The block on an input of ``dims`` (ints, or values of the choice ``which``)."""
+        choices = [Choice(o) for o in self.options]
+        x = Input(tuple(dims))
+        return _Expansion(Model(x, self.build(x, *choices)), choices + [which])
 
     def pack(self, expansion, variants, which):
         """A cc.Packed of the block alone, one architecture per variant, on input shape ``which``
@@ -86,7 +99,7 @@ class BlockChain:
 
     def __init__(self, blocks, dtype_bytes=4):
         self.blocks, self.dtype_bytes = list(blocks), int(dtype_bytes)
-        self._shapes, self._shape_id = [], {}
+        self._shapes, self._shape_id = [None], {}  # shape id _DEAD: after a block that failed
         self._slots = {}  # block key -> (shape ids, codes) array of rows of _values (-1: not counted yet)
         self._values = {}  # block key -> (rows, 8) int64: SUM_FIELDS, peak, valid, output shape id
         self._join, self._version, self._lock = None, 0, threading.RLock()
@@ -125,13 +138,15 @@ class BlockChain:
         """Count the (input shape, code) pairs ``keys`` of the block and add them to its table."""
         shape_ids, codes = np.divmod(keys, block.n_codes)
         new = np.zeros((len(keys), _OUT + 1), np.int64)
-        new[:, _VALID] = 1
+        new[:, _VALID] = shape_ids != _DEAD  # after a failed block: nothing to count
         new[:, _OUT] = shape_ids  # a skipped block passes its input on
-        run = np.flatnonzero(codes >= block.absent)
-        if len(run):
-            used = np.unique(shape_ids[run])
+        run = np.flatnonzero((codes >= block.absent) & (shape_ids != _DEAD))
+        ndims = np.array([len(self._shapes[i]) if i != _DEAD else 0 for i in shape_ids[run]], np.int64)
+        for ndim in np.unique(ndims):  # one template per input rank (a OneOf may give several)
+            group = run[ndims == ndim]
+            used = np.unique(shape_ids[group])
             expansion = block.trace(tuple(self._shapes[i] for i in used))
-            batches = [run[lo:lo + _NEW_BATCH] for lo in range(0, len(run), _NEW_BATCH)]
+            batches = [group[lo:lo + _NEW_BATCH] for lo in range(0, len(group), _NEW_BATCH)]
             threads = _resolve_threads(n_threads, len(batches) * _NEW_BATCH)
 
             def one(part):  # a batch at a time: its buffers are reused, not faulted in afresh
@@ -158,7 +173,7 @@ class BlockChain:
             new[run, j] = getattr(res, f)
         new[run, _PEAK] = res._peak_elements
         new[run, _VALID] = valid
-        # output shapes without the batch dimension, as shape ids (a failed block passes its input on)
+        # output shapes without the batch dimension, as shape ids
         outs = np.column_stack([res.output_ndim, res.output_shape])
         if (outs == outs[0]).all():  # the common case: one output shape
             ids = np.full(len(outs), self._shape(outs[0, 2:1 + outs[0, 0]]), np.int64)
@@ -168,26 +183,30 @@ class BlockChain:
                 if r not in known:
                     known[r] = self._shape(r[2:1 + r[0]])
             ids = np.array([known[r] for r in outs], np.int64)
-        new[run, _OUT] = np.where(valid, ids, shape_ids[run])
-        if block.repeat > 1 and (new[run, _OUT] != shape_ids[run]).any():
+        new[run, _OUT] = np.where(valid, ids, _DEAD)  # the blocks after a failed one count nothing
+        if block.repeat > 1 and (new[run, _OUT] != np.where(valid, shape_ids[run], _DEAD)).any():
             raise ValueError(f"block {block.key!r} runs {block.repeat} times in a row, so its output shape must "
                              f"equal its input shape")
 
     def _grow(self, block):
-        """Give the block's (shape, code) table a row for every shape met so far (under the lock)."""
+        """Give the block's (shape, code) table a row for every shape met so far (under the lock);
+        _TooLarge past _TABLE_ENTRIES (the chain then declines: cc.sweep packs instead)."""
         slots = self._slots.get(block.key)
         if slots is None or slots.shape[0] < len(self._shapes):
-            grown = np.full((len(self._shapes) + 8, block.n_codes), -1, np.int64)
+            rows = max(len(self._shapes), 2 * (0 if slots is None else slots.shape[0]), 8)
+            if rows * block.n_codes > _TABLE_ENTRIES:
+                raise _TooLarge
+            grown = np.full((rows, block.n_codes), -1, np.int64)
             if slots is not None:
                 grown[:slots.shape[0]] = slots
             self._slots[block.key] = grown
             self._version += 1
 
-    def _joined(self):
+    def _joined(self, rebuild=False):
         """Every block's tables one after the other (sums scaled by the block's repeat), rebuilt when
-        a table has changed: the arrays _blocks.gather reads, and the largest possible total."""
+        a table has changed (or asked to): the arrays _blocks.gather reads, the largest total."""
         join = self._join
-        if join is None or join[0] != self._version:
+        if rebuild or join is None or join[0] != self._version:
             with self._lock:
                 version = self._version
                 tables = [self._values[b.key] for b in self.blocks]
@@ -210,8 +229,8 @@ class BlockChain:
         """{field: (n,) array} of the networks: ``valid`` and the fields cc.sweep filters on
         (params, buffers, macs, flops, activation_elements, param_bytes, peak_activation_bytes; 0
         where invalid). codes: (n_blocks, n) variant codes; input_ids: (n,) positions in
-        ``input_shapes`` (the network input, batch 1, without the batch dimension). None when the
-        totals could exceed int64 (then count the packed networks instead).
+        ``input_shapes`` (the network input, without the batch dimension). None when the totals
+        could exceed int64 or a table would grow too large (then count the packed networks instead).
 
         The compiled gather reads the tables; when a candidate needs a (block, variant, shape) not
         counted yet, the walk below, block by block with numpy, counts what is missing first."""
@@ -226,10 +245,14 @@ class BlockChain:
         out = dict(total=total, peak=peak, ok=ok, shape=np.empty(n, np.int64))
         if self._join is None or _blocks.gather(codes, shape_ids, **self._joined()[0], **out) >= 0:
             ids = shape_ids
-            for b, block in enumerate(self.blocks):  # block by block: a block's input shape is the last one's output
-                rows = self._table(block, ids, codes[b], n_threads)
-                ids = np.take(self._values[block.key][:, _OUT], rows)
-            if _blocks.gather(codes, shape_ids, **self._joined()[0], **out) >= 0:
+            try:
+                for b, block in enumerate(self.blocks):  # block by block: a block's input is the last one's output
+                    rows = self._table(block, ids, codes[b], n_threads)
+                    ids = np.take(self._values[block.key][:, _OUT], rows)
+            except _TooLarge:
+                return None
+            # (rebuilt: another thread may have filled a table and not yet marked it changed)
+            if _blocks.gather(codes, shape_ids, **self._joined(rebuild=True)[0], **out) >= 0:
                 raise RuntimeError("block tables incomplete after counting the missing variants")
         if self._joined()[1] >= _LIMIT // max(self.dtype_bytes, 1):
             return None

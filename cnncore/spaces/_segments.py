@@ -9,8 +9,9 @@ input shape comes from the block before it. Nothing here counts: each block is a
 own (the same rows, references renumbered) that _Expansion packs and the core counts.
 
 Cuts are refused where the whole-network counts could differ from the sum / maximum of the blocks':
-at a Slice (a view smaller than the storage it keeps alive), at the network input, with several
-model outputs, and where a block's output may be its own input while some of its rows still run.
+at a Slice or a view of one (smaller than the storage it keeps alive), at the network input, with
+several model outputs, a batch size that is a choice, and where a block's output may be its own
+input while some of its rows still run.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from ._template import _VIRTUAL, Choice, _Expansion
 
 __all__ = ["template_chain"]
 
-_MAX_VARIANTS = 1 << 20  # a block with more variants than this is not worth a table
+_MAX_VARIANTS = 1 << 14  # a block with more variants than this is not worth a table: pack instead
 _JOIN = 81  # neighbouring pieces are one block while they have at most this many variants together
 
 
@@ -75,10 +76,22 @@ def _cuts(b, k, out):
         if len(crossing) != 1:
             continue
         T = crossing.pop()
-        if T == -1 or not _resolves(b, T, lambda q: 0 <= q < t and b.rows[q][F.OP] != F.OPS["Slice"]):
+        if T == -1 or not _resolves(b, T, lambda q: 0 <= q < t and not _slice_storage(b, q)):
             continue
         cuts.append((t, T))
     return cuts[::-1]
+
+
+_VIEWS = (F.OPS["Identity"], F.OPS["Flatten"], F.OPS["Slice"])  # what the core treats as views
+
+
+def _slice_storage(b, q):
+    """Slot q is a Slice, or a view (Identity, Flatten) of one: its storage is larger than itself, so
+    it keeps more alive in the whole network than it would as a block's input."""
+    if q < 0 or b.rows[q][F.OP] not in _VIEWS:
+        return False
+    return b.rows[q][F.OP] == F.OPS["Slice"] or not _resolves(b, b.rows[q][F.SRC],
+                                                               lambda r: not _slice_storage(b, r))
 
 
 def _segment(b, lo, hi, inp, out):
@@ -165,14 +178,8 @@ class _TemplateBlock(Block):
         super().__init__(key, None, [range(len(v.values)) for v in variables])
         self.builder, self.out_ref, self.variables, self.batch = builder, out_ref, variables, batch
 
-    def trace(self, shapes):
-        if getattr(self, "_traced", (None,))[0] != shapes:
-            which = Choice(range(len(shapes)))
-            dims = list(shapes[0]) if len(shapes) == 1 else \
-                [which.map(lambda i, d=d: shapes[i][d]) for d in range(len(shapes[0]))]
-            self._traced = shapes, _Expansion(None, list(self.variables) + [which],
-                                              traced=(self.builder, dims, self.batch, [self.out_ref]))
-        return self._traced[1]
+    def _template(self, dims, which):
+        return _Expansion(None, list(self.variables) + [which], traced=(self.builder, dims, self.batch, [self.out_ref]))
 
 
 def template_chain(expansion, variables):

@@ -25,6 +25,8 @@ row by row with their ``model()``, so that control flow on a Choice (``range(dep
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 
 import numpy as np
 
@@ -253,7 +255,8 @@ class SlotTable:
 # ---- tracing a template ------------------------------------------------------------------------------
 _VIRTUAL = 1 << 30  # references >= this are OneOf outputs: resolved per architecture at pack time
 _ROW_BLOCK = 8192  # rows filled at a time (800 KB: stays in cache between the row gather and SRC)
-_PLANS, _PLANS_BYTES = {}, 64 << 20  # the last plans of _Expansion.rows: (structure, option indices) -> (plan, bytes)
+# the last plans of _Expansion.rows: (structure, option indices) -> (plan, bytes), under a lock
+_PLANS, _PLANS_BYTES, _PLANS_LOCK = OrderedDict(), 16 << 20, threading.Lock()
 
 
 class _TemplateBuilder(RowBuilder):
@@ -443,7 +446,7 @@ class _Expansion:
         layers[picked, F.FLAGS] |= F.F_OUTPUT  # the row a OneOf output picks is flagged an output
         layers[multi_rows, F.XOFF] = xoff
         shape = np.stack([self._per_candidate(v, idx) for v in self.input_shape], axis=1)
-        return layers, extra, counts, shape, self._per_candidate(self.batch_size, idx)
+        return layers, extra.copy(), counts.copy(), shape, self._per_candidate(self.batch_size, idx)
 
     def _structure(self):
         """A digest of every table the plan depends on: expansions traced from one build with other
@@ -470,16 +473,21 @@ class _Expansion:
 
     def _plan(self, idx):
         key = (self._structure(), idx.shape, idx.tobytes())
-        plan = _PLANS.get(key)
-        if plan is None:
-            plan = self._new_plan(idx)
-            size = len(key[2]) + sum(a.nbytes for a in plan)
-            if size <= _PLANS_BYTES // 8:  # small plans only; the oldest go first
+        with _PLANS_LOCK:
+            kept = _PLANS.get(key)
+        if kept is not None:
+            return kept[0]
+        plan = self._new_plan(idx)
+        size = len(key[2]) + sum(a.nbytes for a in plan)
+        if size <= _PLANS_BYTES // 8:  # small plans only (NB201's cell batches); the oldest go first
+            for a in plan:
+                a.setflags(write=False)  # shared: no caller may change them
+            with _PLANS_LOCK:
                 _PLANS[key] = plan, size
-                while sum(v[1] for v in list(_PLANS.values())) > _PLANS_BYTES:
-                    _PLANS.pop(next(iter(_PLANS)), None)
-            return plan
-        return plan[0]
+                total = sum(v[1] for v in _PLANS.values())
+                while total > _PLANS_BYTES:
+                    total -= _PLANS.popitem(last=False)[1][1]
+        return plan
 
     def _new_plan(self, idx):
         """Per-candidate tables (n, slots) say which slots exist and where; everything else is
@@ -695,6 +703,8 @@ class TemplateSpace:
             out[lo:lo + len(block)] = block
             lo += len(block)
         return out
+
+    sample.streamed_by = "_sample_blocks"  # cc.sweep may stream these instead (not an overriding sample)
 
     def _sample_blocks(self, n, seed=None):
         """The candidates of ``sample(n, seed)``, a block at a time: per block and field, the choices

@@ -367,3 +367,63 @@ def test_template_packs_on_threads_share_the_plan_cache(monkeypatch):
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert errors == []
+
+
+# ---- random templates: every kind of piece, cut as finely as possible or joined ---------------------------
+_PIECES = ("conv", "optional", "residual", "oneof", "cat", "chunk", "pool", "view", "se")
+
+
+def _random_template(seed):
+    """A template of 2-6 random pieces (Optional, OneOf, residual adds, a three-way cat, chunk, views,
+    squeeze-excitation) on a resolution that is a choice, and one of three heads."""
+    rnd = np.random.default_rng(seed)
+    pieces = [str(rnd.choice(_PIECES)) for _ in range(int(rnd.integers(2, 7)))]
+    head = str(rnd.choice(["linear", "conv", "pool"]))
+    choices = {f"{kind}{i}": Choice(opts) for i in range(len(pieces))
+               for kind, opts in (("k", [1, 3, 5]), ("b", [0, 1]), ("c", [0, 1, 2]))}
+    choices.update(r=Choice([[16], [8, 16], [12, 16, 20]][int(rnd.integers(3))]), w=Choice([4, 8]))
+    S, W = cc.Sequential, 8
+
+    def build(**v):
+        x = cc.Input((3, v["r"], v["r"]))
+        h = cc.Conv2d(3, W, 3, padding=1)(x)
+        for i, p in enumerate(pieces):
+            k, b, c = v[f"k{i}"], v[f"b{i}"], v[f"c{i}"]
+            pad = cc.spaces.derive(k, lambda q: q // 2)
+            if p == "conv":
+                h = cc.ReLU()(cc.Conv2d(W, W, k, padding=pad)(h))
+            elif p == "optional":
+                h = Optional(S(cc.Conv2d(W, W, k, padding=pad), cc.BatchNorm2d(W)), when=b)(h)
+            elif p == "residual":
+                h = h + Optional(S(cc.Conv2d(W, W, k, padding=pad), cc.ReLU()), when=b)(h)
+            elif p == "oneof":
+                h = OneOf([cc.Conv2d(W, W, 3, padding=1), cc.MaxPool2d(3, 1, 1), None], c)(h)
+            elif p == "cat":
+                branches = [h, cc.Conv2d(W, W, k, padding=pad)(h), Optional(cc.ReLU(), when=b)(h)]
+                h = cc.Conv2d(3 * W, W, 1)(cc.cat(branches, dim=1))
+            elif p == "chunk":
+                h = OneOf([None, cc.ReLU()], b)(cc.Conv2d(W // 2, W, k, padding=pad)(cc.chunk(h, 2, dim=1)[0]))
+            elif p == "pool":
+                h = OneOf([cc.MaxPool2d(2), cc.AvgPool2d(2), None], c)(h)
+            elif p == "view":
+                h = cc.Conv2d(W, W, 1)(Optional(cc.Identity(), when=b)(cc.Dropout()(h)))
+            else:
+                h = cc.mul(h, cc.Sigmoid()(cc.Conv2d(W, W, 1)(cc.AdaptiveAvgPool2d(1)(h))))
+        if head == "linear":
+            return cc.Model(x, cc.Linear(W, v["w"])(cc.Flatten()(cc.AdaptiveAvgPool2d(1)(h))))
+        if head == "conv":
+            return cc.Model(x, cc.Conv2d(W, v["w"], 1)(h))
+        return cc.Model(x, Optional(cc.MaxPool2d(2), when=v["b0"])(h))
+    return cc.spaces.TemplateSpace(build, name=f"random{seed}", **choices)
+
+
+@pytest.mark.parametrize("join", [1, 81])
+def test_random_templates_count_block_by_block_as_whole_networks(join, monkeypatch):
+    from cnncore.spaces import _segments
+    monkeypatch.setattr(_segments, "_JOIN", join)  # 1: every cut a block of its own
+    for seed in range(12):
+        space = _random_template(seed)
+        cands = space.sample(200, seed=seed)
+        got = space._chain_count(cands)
+        assert got is not None, space.name
+        assert_same_as_packed(got, cc.count(space.pack(cands)))

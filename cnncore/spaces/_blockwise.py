@@ -141,7 +141,7 @@ class BlockChain:
         new[:, _VALID] = shape_ids != _DEAD  # after a failed block: nothing to count
         new[:, _OUT] = shape_ids  # a skipped block passes its input on
         run = np.flatnonzero((codes >= block.absent) & (shape_ids != _DEAD))
-        ndims = np.array([len(self._shapes[i]) if i != _DEAD else 0 for i in shape_ids[run]], np.int64)
+        ndims = np.array([0 if i == _DEAD else len(self._shapes[i]) for i in range(len(self._shapes))])[shape_ids[run]]
         for ndim in np.unique(ndims):  # one template per input rank (a OneOf may give several)
             group = run[ndims == ndim]
             used = np.unique(shape_ids[group])

@@ -709,6 +709,19 @@ cdef inline int _broadcast(const int64_t* a, const int64_t* b, int64_t* y, Cnt* 
     return E_OK
 
 
+cdef inline bint _same_shape(const int64_t* a, const int64_t* b) noexcept nogil:
+    """a and b are records of the same shape (ndim and every dim)."""
+    cdef int i
+    if a == b:
+        return True
+    if a[0] != b[0] or a[1] != b[1]:
+        return False
+    for i in range(a[0]):
+        if a[2 + i] != b[2 + i]:
+            return False
+    return True
+
+
 cdef inline int _slice(const int32_t* r, const int64_t* x, int64_t* y) noexcept nogil:
     cdef int64_t nd = x[0], dim = r[C_DIM0], start = r[C_K], length = r[C_K + 1]
     if dim < -nd or dim >= nd:
@@ -866,7 +879,13 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
             if n != 2:
                 return E_BAD_FIELD
             b = _ref(xs[xoff], k, ni, P)  # resolved above; looked up again defensively
-            return _broadcast(x, b, y, c) if b != NULL else E_BAD_INPUT_REF
+            if b == NULL:
+                return E_BAD_INPUT_REF
+            if _same_shape(x, b):  # the usual residual add / equal-shape mul: the output is x's shape
+                yo[0] = x
+                c.flops = x[1]
+                return E_OK
+            return _broadcast(x, b, y, c)
         if op != OP_CAT or n < 1:
             return E_BAD_FIELD
     elif op == OP_ADD or op == OP_MUL:

@@ -932,55 +932,68 @@ cdef inline bint _extra_range(const int32_t* r, int64_t n_xs, int64_t* lo, int64
     return n > 1 and 0 <= xoff <= n_xs - (n - 1)
 
 
-cdef int64_t _peak_general(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
-                           int64_t ni, const int64_t** P, int64_t* aux) noexcept nogil:
-    """Peak live elements of a valid architecture with branches (docs/conventions.md).
+# Liveness (peak memory, docs/conventions.md). Moment 0 is the start (network inputs live), moment
+# k + 1 the one where layer k's output is made (its inputs still live). The counting pass notes every
+# tensor's storage (a view shares its source's) and size; one backward sweep over the rows then adds
+# a storage to the live total at its last reader (the first one the sweep meets; model outputs are
+# live from the start of the sweep) and takes it off below its birth.
+ctypedef struct Live:
+    int64_t* ST  # storage slot of every tensor, inputs then layers (a view shares its source's)
+    int64_t* SIZE  # per slot: the storage's elements, ~elements once read by a later step (sign bit);
+                   # a view's own slot holds -1 ("read, 0 elements")
+    int64_t kept  # elements of the model outputs (live to the end)
 
-    Time t = 0 is the start (network inputs live), t = k + 1 the moment layer k's output is made
-    (its inputs still live). A storage lives from its birth to the step of its last reader (a model
-    output to the end), so a pre-pass finds every storage's last reader and a sweep adds up the
-    live sizes per moment: DELTA[birth] += size, DELTA[last + 2] -= size; peak = max prefix sum.
-    Every reference is checked again as it is read (another thread may have changed the arrays
-    since the counting pass): a bad one is skipped, so the answer may be wrong but never a crash."""
-    cdef int64_t n_rows = ni + nl, k, j, s, lo, hi, out_k = nl - 1, live = 0, peak = 0
-    cdef int64_t* ST = aux  # storage slot of every tensor (a view shares its source's)
-    cdef int64_t* LAST = aux + n_rows  # the last layer that reads a storage (nl: kept to the end)
-    cdef int64_t* SIZE = aux + 2 * n_rows  # elements of a storage
-    cdef int64_t* DELTA = aux + 3 * n_rows  # change of the live total at each moment (nl + 2)
-    cdef const int32_t* r
-    for j in range(ni):
-        ST[j] = j
-        LAST[j] = -1  # unread: freed before layer 0 (but live at the start)
-        SIZE[j] = P[j][1]
-    for k in range(nl):
-        r = L + (l0 + k) * NF
+
+cdef inline int64_t _first_read(int64_t* SIZE, int64_t st) noexcept nogil:
+    """Mark storage st as read; return its size if it was not marked yet, else 0."""
+    cdef int64_t v = SIZE[st]
+    if v < 0:
+        return 0
+    SIZE[st] = ~v
+    return v
+
+
+cdef inline void _live_row(Live* v, const int32_t* r, int64_t k, int64_t ni, int64_t size) noexcept nogil:
+    """Note row k's output: its storage and size. Its input is read again and checked (another
+    thread may have changed the arrays since _layer read them): the peak may then be wrong, but
+    nothing reads out of bounds."""
+    cdef int64_t s
+    if _is_view(r[C_OP]):
         s = _slot(r[C_SRC], k, ni)
-        ST[ni + k] = ST[s] if (s >= 0 and _is_view(r[C_OP])) else ni + k
-        LAST[ni + k] = k  # no reader: freed right after it is made
-        SIZE[ni + k] = 0 if r[C_FLAGS] & F_UNUSED else P[ni + k][1]
+        if s >= 0:
+            v.ST[ni + k] = v.ST[s]
+            v.SIZE[ni + k] = -1
+            return
+    v.ST[ni + k] = ni + k
+    v.SIZE[ni + k] = size
+
+
+cdef int64_t _live_peak(Live* v, const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs,
+                        int64_t n_xs, int64_t ni, int64_t in_total) noexcept nogil:
+    """The backward sweep: the largest live total over moments 0 .. nl (each total <= inputs +
+    activations, which the counting pass kept in int64). References are checked again as they are
+    read: a bad one is skipped, so the answer may be wrong if the arrays changed, never a crash."""
+    cdef int64_t k, j, s, lo, hi, w, m, at, live = v.kept, peak = in_total
+    cdef const int32_t* r
+    for k in range(nl - 1, -1, -1):
+        r = L + (l0 + k) * NF
         if not r[C_FLAGS] & F_UNUSED:  # an unused row never runs: it reads nothing
-            if s >= 0 and LAST[ST[s]] < k:  # max: a model output (nl) stays alive
-                LAST[ST[s]] = k
-            if _extra_range(r, n_xs, &lo, &hi):
+            s = _slot(r[C_SRC], k, ni)
+            if s >= 0:
+                live += _first_read(v.SIZE, v.ST[s])
+            if r[C_NSRC] > 1 and _extra_range(r, n_xs, &lo, &hi):
                 for j in range(lo, hi):
                     s = _slot(xs[j], k, ni)
-                    if s >= 0 and LAST[ST[s]] < k:
-                        LAST[ST[s]] = k
-        if r[C_FLAGS] & F_OUTPUT:  # every model output lives to the end
-            out_k = k
-            LAST[ST[ni + k]] = nl
-    LAST[ST[ni + out_k] if nl > 0 else 0] = nl
-    for k in range(nl + 2):
-        DELTA[k] = 0
-    for j in range(n_rows):
-        if ST[j] == j:  # a storage (not a view): born at 0 (input) or k + 1 (layer k)
-            DELTA[0 if j < ni else j - ni + 1] += SIZE[j]
-            if LAST[j] + 2 <= nl + 1:
-                DELTA[LAST[j] + 2] -= SIZE[j]
-    for k in range(nl + 1):
-        live += DELTA[k]  # <= inputs + activations: checked by the caller
-        if live > peak:
-            peak = live
+                    if s >= 0:
+                        live += _first_read(v.SIZE, v.ST[s])
+        # its own output: live at this moment only when nothing reads it (then w >= 0), else
+        # counted since its last reader and not live before this moment
+        w = v.SIZE[ni + k]
+        m = w >> 63
+        at = live + (w & ~m)
+        live -= ~w & m
+        if at > peak:
+            peak = at
     return peak
 
 
@@ -992,13 +1005,14 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
                       const int64_t* W, int n_conv, int64_t* conv_out) noexcept nogil:
     """Count architecture rows l0..l0+nl; returns an error code (err_layer = failing row, or -1
     for a bad network input). buf holds ni + nl shape records, P as many record pointers, aux
-    3 * (ni + nl) int64 for the liveness of tensors in graphs with branches.
+    2 * (ni + nl) int64 for the liveness of tensors (Live).
 
     tot receives params, buffers, macs, flops, activation_elements, peak_activation_elements and
     out_shape/out_ndim the output's shape (all 0 when invalid). When lcnt is not NULL the per-layer
     counts (4 per row), shapes (5 per row) and ndims are written for the rows before a failure.
     """
     cdef int64_t k, j, t, i, act, flags, out_k = nl - 1, in_total = 0, peak
+    cdef Live live
     cdef Totals tt = Totals(0, 0, 0, 0, 0)
     cdef int64_t terms[N_TERMS]
     cdef const int64_t* xin
@@ -1031,6 +1045,12 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
         if cc_add(in_total, P[j][1], &in_total):
             code = E_OVERFLOW
     y = P[0]  # "the previous layer" of row 0 is network input 0 (SRC = -1)
+    live.ST = aux
+    live.SIZE = aux + ni + nl
+    live.kept = 0
+    for j in range(ni if code == E_OK else 0):  # every network input is a storage
+        live.ST[j] = j
+        live.SIZE[j] = P[j][1]
     for k in range(nl if code == E_OK else 0):
         r = L + (l0 + k) * NF
         c.params = 0
@@ -1062,6 +1082,10 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
             code = E_OVERFLOW
             err_layer[0] = <int32_t>k
             break
+        _live_row(&live, r, k, ni, act)  # (after the check above: the live totals fit int64)
+        if flags & F_OUTPUT:  # a model output: live to the end
+            out_k = k
+            live.kept += _first_read(live.SIZE, live.ST[ni + k])
         if per_layer:
             t = l0 + k
             lcnt[4 * t] = c.params
@@ -1081,10 +1105,9 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
         out_ndim[0] = 0
         return code
     # (plain chains of common ops never get here: _chain_fast counts them, liveness included)
-    peak = _peak_general(L, l0, nl, xs, n_xs, ni, P, aux)
-    for k in range(nl):
-        if L[(l0 + k) * NF + C_FLAGS] & F_OUTPUT:
-            out_k = k
+    if nl > 0:  # the output lives to the end (the last flagged row, or else the last row)
+        live.kept += _first_read(live.SIZE, live.ST[ni + out_k])
+    peak = _live_peak(&live, L, l0, nl, xs, n_xs, ni, in_total)
     _store_totals(&tt, peak, tot, ts)
     y = P[ni + out_k] if nl > 0 else P[0]  # the output row, or the first input of an empty arch
     out_ndim[0] = <int32_t>y[0]

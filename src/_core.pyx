@@ -920,8 +920,14 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
         return _flatten(r, x, y)
     elif op == OP_ADAPTIVEAVG2D:
         return _adaptive(r, 2, False, x, y, c)
-    # every other op runs out of line: the hot loop stays small enough to keep its state in registers
-    return _LAYER_RARE(r, k, xs, n_xs, ni, P, x, y, yo, c)
+    # every other op runs out of line: the hot loop stays small enough to keep its state in
+    # registers (through copies of c and yo, so that _arch never has their addresses taken)
+    cdef Cnt c2 = c[0]
+    cdef const int64_t* o
+    cdef int code = _LAYER_RARE(r, k, xs, n_xs, ni, P, x, y, &o, &c2)
+    c[0] = c2
+    yo[0] = o
+    return code
 
 
 cdef inline bint _extra_range(const int32_t* r, int64_t n_xs, int64_t* lo, int64_t* hi) noexcept nogil:

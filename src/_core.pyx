@@ -738,13 +738,18 @@ cdef inline int _slice(const int32_t* r, const int64_t* x, int64_t* y) noexcept 
 
 
 # ---- one architecture ---------------------------------------------------------------------------
+# Tensor slots: network input j is slot ni - 1 - j and layer k is slot ni + k, so the slot of a
+# reference `ref` (a layer >= 0, or -1 - j for network input j) is ni + ref, whichever it is.
+cdef inline int64_t _slot(int64_t ref, int64_t k, int64_t ni) noexcept nogil:
+    """The slot of input `ref` of layer k, or -1 when it is invalid (not before k, or no such input)."""
+    cdef int64_t s = ni + ref
+    return s if <uint64_t>s < <uint64_t>(ni + k) else -1
+
+
 cdef inline const int64_t* _ref(int64_t ref, int64_t k, int64_t ni, const int64_t** P) noexcept nogil:
-    """Shape record of input `ref` for layer k: a layer < k, or network input -1-ref; NULL if invalid.
-    P holds the records of the network inputs (0 .. ni-1), then of the layers."""
-    if ref >= 0:
-        return P[ni + ref] if ref < k else NULL
-    ref = -1 - ref
-    return P[ref] if ref < ni else NULL
+    """Shape record of input `ref` for layer k (P holds one per slot); NULL if invalid."""
+    cdef int64_t s = ni + ref
+    return P[s] if <uint64_t>s < <uint64_t>(ni + k) else NULL
 
 
 cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_xs, int64_t ni,
@@ -830,13 +835,6 @@ cdef int _layer_rare(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_x
     elif op == OP_SLICE:
         return _slice(r, x, y)
     return E_UNKNOWN_OP
-
-
-cdef inline int64_t _slot(int64_t ref, int64_t k, int64_t ni) noexcept nogil:
-    """Index (inputs first, then layers) of input `ref` of layer k, or -1 when it is invalid."""
-    if ref >= 0:
-        return ni + ref if ref < k else -1
-    return -1 - ref if -1 - ref < ni else -1
 
 
 cdef inline bint _is_view(int op) noexcept nogil:
@@ -1033,7 +1031,7 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
         code = E_BAD_FIELD
     for j in range(ni if code == E_OK else 0):  # network inputs: (batch, *input_shape[:ndim])
         rec = buf + j * REC
-        P[j] = rec
+        P[ni - 1 - j] = rec
         t = indim[i0 + j]
         if t < 1 or t > 4:
             code = E_BAD_FIELD
@@ -1050,7 +1048,7 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
     for j in range(ni if code == E_OK else 0):  # all inputs are live at once: their sum must fit
         if cc_add(in_total, P[j][1], &in_total):
             code = E_OVERFLOW
-    y = P[0]  # "the previous layer" of row 0 is network input 0 (SRC = -1)
+    y = P[ni - 1] if code == E_OK else NULL  # "the previous layer" of row 0: network input 0 (SRC = -1)
     live.ST = aux
     live.SIZE = aux + ni + nl
     live.kept = 0
@@ -1115,7 +1113,7 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
         live.kept += _first_read(live.SIZE, live.ST[ni + out_k])
     peak = _live_peak(&live, L, l0, nl, xs, n_xs, ni, in_total)
     _store_totals(&tt, peak, tot, ts)
-    y = P[ni + out_k] if nl > 0 else P[0]  # the output row, or the first input of an empty arch
+    y = P[ni + out_k] if nl > 0 else P[ni - 1]  # the output row, or network input 0 of an empty arch
     out_ndim[0] = <int32_t>y[0]
     for j in range(5):
         out_shape[j] = y[2 + j] if j < y[0] else 0
@@ -1527,7 +1525,7 @@ def layer_output(list row, list shapes):
             s = shapes[j]
             nd = len(s)
             rec = buf + j * REC
-            P[j] = rec
+            P[n - 1 - j] = rec  # the slot of network input j (_slot)
             if nd < 2 or nd > 5:
                 code = E_BAD_FIELD
                 break
@@ -1549,7 +1547,7 @@ def layer_output(list row, list shapes):
         c.buffers = 0
         c.macs = 0
         c.flops = 0
-        code = _layer(r, 0, xs, n - 1, n, P, P[0], buf + n * REC, &y, &c)
+        code = _layer(r, 0, xs, n - 1, n, P, P[n - 1], buf + n * REC, &y, &c)
         if code == E_OK and y[1] > (<int64_t>0x7FFFFFFFFFFFFFFF) - in_total:
             code = E_OVERFLOW  # _accumulate's bound: inputs + activations fit int64
         if code != E_OK:

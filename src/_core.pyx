@@ -972,27 +972,31 @@ cdef inline void _live_row(Live* v, const int32_t* r, int64_t k, int64_t ni, int
     v.SIZE[ni + k] = size
 
 
-cdef int64_t _live_peak(Live* v, const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs,
+cdef inline int64_t _read(const int64_t* ST, int64_t* SIZE, int64_t ref, int64_t k, int64_t ni) noexcept nogil:
+    """Layer k reads input `ref` (skipped if invalid): _first_read of its storage."""
+    cdef int64_t s = ni + ref  # its slot (_slot)
+    return _first_read(SIZE, ST[s]) if <uint64_t>s < <uint64_t>(ni + k) else 0
+
+
+cdef int64_t _live_peak(const Live* v, const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs,
                         int64_t n_xs, int64_t ni, int64_t in_total) noexcept nogil:
     """The backward sweep: the largest live total over moments 0 .. nl (each total <= inputs +
     activations, which the counting pass kept in int64). References are checked again as they are
     read: a bad one is skipped, so the answer may be wrong if the arrays changed, never a crash."""
-    cdef int64_t k, j, s, lo, hi, w, m, at, live = v.kept, peak = in_total
+    cdef int64_t k, j, lo, hi, w, m, at, live = v.kept, peak = in_total
+    cdef const int64_t* ST = v.ST
+    cdef int64_t* SIZE = v.SIZE
     cdef const int32_t* r
     for k in range(nl - 1, -1, -1):
         r = L + (l0 + k) * NF
         if not r[C_FLAGS] & F_UNUSED:  # an unused row never runs: it reads nothing
-            s = _slot(r[C_SRC], k, ni)
-            if s >= 0:
-                live += _first_read(v.SIZE, v.ST[s])
+            live += _read(ST, SIZE, r[C_SRC], k, ni)
             if r[C_NSRC] > 1 and _extra_range(r, n_xs, &lo, &hi):
                 for j in range(lo, hi):
-                    s = _slot(xs[j], k, ni)
-                    if s >= 0:
-                        live += _first_read(v.SIZE, v.ST[s])
+                    live += _read(ST, SIZE, xs[j], k, ni)
         # its own output: live at this moment only when nothing reads it (then w >= 0), else
         # counted since its last reader and not live before this moment
-        w = v.SIZE[ni + k]
+        w = SIZE[ni + k]
         m = w >> 63
         at = live + (w & ~m)
         live -= ~w & m

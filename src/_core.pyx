@@ -940,12 +940,10 @@ cdef inline bint _extra_range(const int32_t* r, int64_t n_xs, int64_t* lo, int64
 # k + 1 the one where layer k's output is made (its inputs still live). The counting pass notes every
 # tensor's storage (a view shares its source's) and size; one backward sweep over the rows then adds
 # a storage to the live total at its last reader (the first one the sweep meets; model outputs are
-# live from the start of the sweep) and takes it off below its birth.
-ctypedef struct Live:
-    int64_t* ST  # storage slot of every tensor, inputs then layers (a view shares its source's)
-    int64_t* SIZE  # per slot: the storage's elements, ~elements once read by a later step (sign bit);
-                   # a view's own slot holds -1 ("read, 0 elements")
-    int64_t kept  # elements of the model outputs (live to the end)
+# live from the start of the sweep) and takes it off below its birth. Two arrays, one entry per
+# tensor slot: ST, the storage's slot (a view shares its source's), and SIZE, the storage's elements,
+# stored as ~elements (sign bit set) once a later step reads it; a view's own entry holds -1 ("read,
+# 0 elements").
 
 
 cdef inline int64_t _first_read(int64_t* SIZE, int64_t st) noexcept nogil:
@@ -957,7 +955,8 @@ cdef inline int64_t _first_read(int64_t* SIZE, int64_t st) noexcept nogil:
     return v
 
 
-cdef inline void _live_row(Live* v, const int32_t* r, int64_t k, int64_t ni, int64_t size) noexcept nogil:
+cdef inline void _live_row(int64_t* ST, int64_t* SIZE, const int32_t* r, int64_t k, int64_t ni,
+                           int64_t size) noexcept nogil:
     """Note row k's output: its storage and size. Its input is read again and checked (another
     thread may have changed the arrays since _layer read them): the peak may then be wrong, but
     nothing reads out of bounds."""
@@ -965,11 +964,11 @@ cdef inline void _live_row(Live* v, const int32_t* r, int64_t k, int64_t ni, int
     if _is_view(r[C_OP]):
         s = _slot(r[C_SRC], k, ni)
         if s >= 0:
-            v.ST[ni + k] = v.ST[s]
-            v.SIZE[ni + k] = -1
+            ST[ni + k] = ST[s]
+            SIZE[ni + k] = -1
             return
-    v.ST[ni + k] = ni + k
-    v.SIZE[ni + k] = size
+    ST[ni + k] = ni + k
+    SIZE[ni + k] = size
 
 
 cdef inline int64_t _read(const int64_t* ST, int64_t* SIZE, int64_t ref, int64_t k, int64_t ni) noexcept nogil:
@@ -978,14 +977,13 @@ cdef inline int64_t _read(const int64_t* ST, int64_t* SIZE, int64_t ref, int64_t
     return _first_read(SIZE, ST[s]) if <uint64_t>s < <uint64_t>(ni + k) else 0
 
 
-cdef int64_t _live_peak(const Live* v, const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs,
-                        int64_t n_xs, int64_t ni, int64_t in_total) noexcept nogil:
-    """The backward sweep: the largest live total over moments 0 .. nl (each total <= inputs +
-    activations, which the counting pass kept in int64). References are checked again as they are
-    read: a bad one is skipped, so the answer may be wrong if the arrays changed, never a crash."""
-    cdef int64_t k, j, lo, hi, w, m, at, live = v.kept, peak = in_total
-    cdef const int64_t* ST = v.ST
-    cdef int64_t* SIZE = v.SIZE
+cdef int64_t _live_peak(const int64_t* ST, int64_t* SIZE, int64_t kept, const int32_t* L, int64_t l0,
+                        int64_t nl, const int32_t* xs, int64_t n_xs, int64_t ni, int64_t in_total) noexcept nogil:
+    """The backward sweep: the largest live total over moments 0 .. nl, given `kept`, the elements of
+    the model outputs (already marked read); each total <= inputs + activations, which the counting
+    pass kept in int64. References are checked again as they are read: a bad one is skipped, so the
+    answer may be wrong if the arrays changed, never a crash."""
+    cdef int64_t k, j, lo, hi, w, m, at, live = kept, peak = in_total
     cdef const int32_t* r
     for k in range(nl - 1, -1, -1):
         r = L + (l0 + k) * NF
@@ -1013,14 +1011,16 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
                       const int64_t* W, int n_conv, int64_t* conv_out) noexcept nogil:
     """Count architecture rows l0..l0+nl; returns an error code (err_layer = failing row, or -1
     for a bad network input). buf holds ni + nl shape records, P as many record pointers, aux
-    2 * (ni + nl) int64 for the liveness of tensors (Live).
+    2 * (ni + nl) int64 for the liveness of tensors (ST, SIZE).
 
     tot receives params, buffers, macs, flops, activation_elements, peak_activation_elements and
     out_shape/out_ndim the output's shape (all 0 when invalid). When lcnt is not NULL the per-layer
     counts (4 per row), shapes (5 per row) and ndims are written for the rows before a failure.
     """
     cdef int64_t k, j, t, i, act, flags, out_k = nl - 1, in_total = 0, peak
-    cdef Live live
+    cdef int64_t* ST = aux  # liveness (_live_row)
+    cdef int64_t* SIZE = aux + ni + nl
+    cdef int64_t kept = 0
     cdef Totals tt = Totals(0, 0, 0, 0, 0)
     cdef int64_t terms[N_TERMS]
     cdef const int64_t* xin
@@ -1053,12 +1053,9 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
         if cc_add(in_total, P[j][1], &in_total):
             code = E_OVERFLOW
     y = P[ni - 1] if code == E_OK else NULL  # "the previous layer" of row 0: network input 0 (SRC = -1)
-    live.ST = aux
-    live.SIZE = aux + ni + nl
-    live.kept = 0
     for j in range(ni if code == E_OK else 0):  # every network input is a storage
-        live.ST[j] = j
-        live.SIZE[j] = P[j][1]
+        ST[j] = j
+        SIZE[j] = P[j][1]
     for k in range(nl if code == E_OK else 0):
         r = L + (l0 + k) * NF
         c.params = 0
@@ -1090,10 +1087,10 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
             code = E_OVERFLOW
             err_layer[0] = <int32_t>k
             break
-        _live_row(&live, r, k, ni, act)  # (after the check above: the live totals fit int64)
+        _live_row(ST, SIZE, r, k, ni, act)  # (after the check above: the live totals fit int64)
         if flags & F_OUTPUT:  # a model output: live to the end
             out_k = k
-            live.kept += _first_read(live.SIZE, live.ST[ni + k])
+            kept += _first_read(SIZE, ST[ni + k])
         if per_layer:
             t = l0 + k
             lcnt[4 * t] = c.params
@@ -1114,8 +1111,8 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
         return code
     # (plain chains of common ops never get here: _chain_fast counts them, liveness included)
     if nl > 0:  # the output lives to the end (the last flagged row, or else the last row)
-        live.kept += _first_read(live.SIZE, live.ST[ni + out_k])
-    peak = _live_peak(&live, L, l0, nl, xs, n_xs, ni, in_total)
+        kept += _first_read(SIZE, ST[ni + out_k])
+    peak = _live_peak(ST, SIZE, kept, L, l0, nl, xs, n_xs, ni, in_total)
     _store_totals(&tt, peak, tot, ts)
     y = P[ni + out_k] if nl > 0 else P[ni - 1]  # the output row, or network input 0 of an empty arch
     out_ndim[0] = <int32_t>y[0]

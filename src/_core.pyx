@@ -860,7 +860,7 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
     cdef int64_t n = r[C_NSRC], xoff = r[C_XOFF], j
     # the previous layer's record is in a register: a chain never waits on the pointer table
     cdef const int64_t* x = prev if r[C_SRC] == k - 1 else _ref(r[C_SRC], k, ni, P)
-    cdef const int64_t* b
+    cdef const int64_t* b = NULL  # the last extra input resolved (set whenever n >= 2)
     yo[0] = y
     if x == NULL:
         return E_BAD_INPUT_REF
@@ -869,16 +869,15 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
             if xoff < 0 or xoff > n_xs - (n - 1):
                 return E_BAD_INPUT_REF
             for j in range(n - 1):
-                if _ref(xs[xoff + j], k, ni, P) == NULL:
+                b = _ref(xs[xoff + j], k, ni, P)
+                if b == NULL:
                     return E_BAD_INPUT_REF
         if op < 0 or op >= N_OPS:
             return E_UNKNOWN_OP
         if op == OP_ADD or op == OP_MUL:
             if n != 2:
                 return E_BAD_FIELD
-            b = _ref(xs[xoff], k, ni, P)  # resolved above; looked up again defensively
-            if b == NULL:
-                return E_BAD_INPUT_REF
+            # b: the second input, the only one the loop above resolved
             if _same_shape(x, b):  # the usual residual add / equal-shape mul: the output is x's shape
                 yo[0] = x
                 c.flops = x[1]

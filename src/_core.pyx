@@ -982,7 +982,7 @@ cdef int64_t _live_peak(const int64_t* ST, int64_t* SIZE, int64_t kept, const in
     the model outputs (already marked read); each total <= inputs + activations, which the counting
     pass kept in int64. References are checked again as they are read: a bad one is skipped, so the
     answer may be wrong if the arrays changed, never a crash."""
-    cdef int64_t k, j, lo, hi, w, m, at, live = kept, peak = in_total
+    cdef int64_t k, j, lo, hi, w, at, live = kept, peak = in_total
     cdef const int32_t* r
     for k in range(nl - 1, -1, -1):
         r = L + (l0 + k) * NF
@@ -994,9 +994,11 @@ cdef int64_t _live_peak(const int64_t* ST, int64_t* SIZE, int64_t kept, const in
         # its own output: live at this moment only when nothing reads it (then w >= 0), else
         # counted since its last reader and not live before this moment
         w = SIZE[ni + k]
-        m = w >> 63
-        at = live + (w & ~m)
-        live -= ~w & m
+        at = live
+        if w >= 0:
+            at += w
+        else:
+            live -= ~w
         if at > peak:
             peak = at
     return peak

@@ -1131,6 +1131,28 @@ cdef inline bint _not_chain_row(const int32_t* r, int64_t k, int64_t nl) noexcep
             or op == OP_SLICE or op == OP_ADD or op == OP_MUL)
 
 
+cdef enum:
+    GRAPH_TAIL = 16  # rows _seems_graph looks at from the end (the last branch of a zoo graph or a
+                     # NAS cell network is at most 15 rows from its end)
+
+
+cdef inline bint _seems_graph(const int32_t* A, int64_t nl, int64_t broke) noexcept nogil:
+    """Whether to skip _chain_fast for the architecture of rows A[0 .. nl), once this thread has
+    counted a graph (broke >= 0: the row where that one stopped being a chain): it is no chain at
+    that row either (a batch of one skeleton), or in its last GRAPH_TAIL rows (where graphs of
+    other kinds that follow each other show it). Only a guess: the general path counts any
+    architecture exactly."""
+    cdef int64_t k
+    if broke < 0:
+        return False
+    if broke < nl and _not_chain_row(A + broke * NF, broke, nl):
+        return True
+    for k in range(nl - 1, max(nl - GRAPH_TAIL, 0) - 1, -1):
+        if _not_chain_row(A + k * NF, k, nl):
+            return True
+    return False
+
+
 cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* ishape,
                      int32_t indim, int64_t batch, int64_t* tot, int64_t ts, int64_t* out_shape,
                      int32_t* out_ndim, int64_t* broke) noexcept nogil:
@@ -1382,8 +1404,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
         buf = &scratch[tid, 0, 0]
         P = <const int64_t**>&pointers[tid, 0]
         aux = &liveness[tid, 0]
-        # the row where the last graph of this thread stopped being a chain: an architecture that
-        # is no chain at that row either (a batch of one skeleton) goes straight to _arch
+        # the row where the last graph of this thread stopped being a chain (_seems_graph)
         broke = &liveness[tid, 4 * max_rows + 2]
         broke[0] = -1
         for a in prange(n_arch, schedule="static"):
@@ -1400,8 +1421,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                 error[a] = _arch_conventions(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf,
                                              P, aux, &totals[0, a], n_arch, &error_layer[a],
                                              &output_shape[a, 0], &output_ndim[a], W, n_conv, CO + a)
-            elif lc == NULL and use_fast and ni == 1 and not (
-                    0 <= broke[0] < nl and _not_chain_row(L + (l0 + broke[0]) * NF, broke[0], nl)) and _chain_fast(
+            elif lc == NULL and use_fast and ni == 1 and not _seems_graph(L + l0 * NF, nl, broke[0]) and _chain_fast(
                     L, l0, nl, ish + 4 * i0, ind[i0], batch_size[a], &totals[0, a], n_arch,
                     &output_shape[a, 0], &output_ndim[a], broke):
                 error[a] = E_OK

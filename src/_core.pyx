@@ -754,29 +754,38 @@ cdef inline const int64_t* _ref(int64_t ref, int64_t k, int64_t ni, const int64_
 
 cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_xs, int64_t ni,
                      const int64_t** P, const int64_t* x, int64_t* y) noexcept nogil:
-    cdef int64_t nd = x[0], dim = r[C_DIM0], n = r[C_NSRC], xoff = r[C_XOFF], j, total
+    """Cat resolves its extra inputs itself (_layer only checks their range), in one pass that
+    also compares their shapes: BAD_INPUT_REF first, then DIM_RANGE, then CAT_SHAPE."""
+    cdef int64_t nd = x[0], dim = r[C_DIM0], n = r[C_NSRC], xoff = r[C_XOFF], j, total, diff = 0
+    cdef bint dim_ok = -nd <= dim < nd
     cdef const int64_t* t
     cdef int i
     if n > 1 and (xoff < 0 or xoff > n_xs - (n - 1)):  # checked by _layer; the arrays may have
         return E_BAD_INPUT_REF                         # changed since (another thread)
-    if dim < -nd or dim >= nd:
-        return E_DIM_RANGE
     if dim < 0:
         dim += nd
-    _copy(x, y)
+    if not dim_ok:
+        dim = 0  # (any dimension: the shapes are compared, then DIM_RANGE reported)
     total = x[2 + dim]
     for j in range(1, n):
-        t = _ref(xs[xoff + j - 1], k, ni, P)  # resolved by _layer; checked again in case the
-        if t == NULL:                          # arrays changed since (another thread)
+        t = _ref(xs[xoff + j - 1], k, ni, P)
+        if t == NULL:
             return E_BAD_INPUT_REF
         if t[0] != nd:
-            return E_CAT_SHAPE
-        for i in range(nd):
-            if i != dim and t[2 + i] != x[2 + i]:
-                return E_CAT_SHAPE
+            diff = 1
+            continue
+        for i in range(dim):  # every dimension but dim must match
+            diff |= t[2 + i] ^ x[2 + i]
+        for i in range(dim + 1, nd):
+            diff |= t[2 + i] ^ x[2 + i]
         total += t[2 + dim]  # each < 2^31, at most 2^31 of them: no int64 overflow
+    if not dim_ok:
+        return E_DIM_RANGE
+    if diff:
+        return E_CAT_SHAPE
     if total > DIM_MAX:  # OVERFLOW only once every shape check has passed
         return E_OVERFLOW
+    _copy(x, y)
     y[2 + dim] = total
     return _finish(y)
 
@@ -868,7 +877,7 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
         if n > 1:
             if xoff < 0 or xoff > n_xs - (n - 1):
                 return E_BAD_INPUT_REF
-            for j in range(n - 1):
+            for j in range(n - 1 if op != OP_CAT else 0):  # (_cat resolves its own, first)
                 b = _ref(xs[xoff + j], k, ni, P)
                 if b == NULL:
                     return E_BAD_INPUT_REF

@@ -143,3 +143,27 @@ def test_a_batch_of_graphs_chains_and_an_invalid_graph():
         for k in ("params", "macs", "flops", "peak_activation_bytes", "output_shape", "valid", "error"):
             assert np.array_equal(getattr(batch, k)[i], getattr(one, k)[0]), (i, k)
             assert np.array_equal(getattr(ref, k)[0], getattr(one, k)[0]), (i, k)
+
+
+@pytest.mark.parametrize("dim, second, expect", [
+    (1, (3, 4, 4), "OK"),  # (1,2,4,4) + (1,3,4,4) along channels
+    (2, (3, 4, 4), "CAT_SHAPE"),  # channels differ outside the cat dimension
+    (1, (3, 4), "CAT_SHAPE"),  # another number of dimensions
+    (4, (3, 4, 4), "DIM_RANGE"),
+    (-5, (3, 4, 4), "DIM_RANGE"),
+    (-3, (3, 4, 4), "OK"),  # dim -3 of a 4-d tensor is dim 1
+])
+def test_cat_checks_in_order(dim, second, expect):
+    """Cat's error order (docs/conventions.md): inputs resolve, then the dimension, then the shapes;
+    a reference to a later layer beats every other error of the row."""
+    rows = [_row("ReLU", -1), _row("Cat", 0, nsrc=3, xoff=0, DIM0=dim)]
+    r = _count(rows, [(2, 4, 4), second], extra=[-2, -1])
+    assert r["error"] == F.ERROR_CODES[expect]
+    arrays = dict(layers=np.array(rows, np.int32), extra_src=np.array([-2, -1], np.int32),
+                  arch_offsets=np.array([0, 2], np.int64), input_offsets=np.array([0, 2], np.int64),
+                  input_shape=np.array([[2, 4, 4, 0], list(second) + [0] * (4 - len(second))], np.int64),
+                  input_ndim=np.array([3, len(second)], np.int32), batch_size=np.ones(1, np.int64))
+    arrays = cc.Packed.from_arrays(**arrays).arrays()
+    arrays["extra_src"] = np.array([-2, 1], np.int32)  # the last input: this very row (as if changed
+    for run in (run_core, run_reference):            # after validation): BAD_INPUT_REF wins
+        assert run(arrays)["error"][0] == F.ERROR_CODES["BAD_INPUT_REF"]

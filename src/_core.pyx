@@ -846,9 +846,13 @@ cdef int _layer_rare(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_x
     return E_UNKNOWN_OP
 
 
+cdef uint64_t VIEW_OPS = (1ULL << OP_IDENTITY) | (1ULL << OP_FLATTEN) | (1ULL << OP_SLICE)
+
+
 cdef inline bint _is_view(int op) noexcept nogil:
     # these return views of their input (torch allocates nothing): they share its storage
-    return op == OP_IDENTITY or op == OP_FLATTEN or op == OP_SLICE
+    # (one shift and test: every op code is < 64)
+    return (VIEW_OPS >> (op & 63)) & 1 and 0 <= op < 64
 
 
 

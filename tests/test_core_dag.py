@@ -6,6 +6,10 @@ inputs still live). A tensor is freed after its last reader, model outputs live 
 (Identity, Flatten, Slice) allocate nothing and keep their source alive, unused rows never run.
 Every case is run on the core (fast path on and off) and on the reference: all fields equal.
 """
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -167,3 +171,51 @@ def test_cat_checks_in_order(dim, second, expect):
     arrays["extra_src"] = np.array([-2, 1], np.int32)  # the last input: this very row (as if changed
     for run in (run_core, run_reference):            # after validation): BAD_INPUT_REF wins
         assert run(arrays)["error"][0] == F.ERROR_CODES["BAD_INPUT_REF"]
+
+
+RACE = textwrap.dedent("""
+    import threading, time, numpy as np, cnncore as cc
+    from cnncore import _format as F
+    x = cc.Input((3, 16, 16))
+    a = cc.Conv2d(3, 8, 3, padding=1)(x)
+    b = cc.ReLU()(a)
+    c = cc.cat([a, b, cc.Identity()(a)], dim=1)
+    d = cc.Flatten()(cc.AdaptiveAvgPool2d(1)(c + c))
+    m = cc.Model(x, [b, d])
+    arrays = cc.pack([m] * 400 + [cc.zoo.resnet18()] * 20, (3, 16, 16)).arrays()
+    p = cc.Packed.from_arrays(**arrays)
+    lay, extra = arrays["layers"], arrays["extra_src"]
+    rng = np.random.default_rng(0)
+    stop = False
+
+    def mutate():  # while the core counts without the GIL, rewrite wiring fields at random
+        cols = [F.OP, F.SRC, F.NSRC, F.XOFF, F.FLAGS, F.DIM0]
+        vals = np.array([-(2**31), -2, -1, 0, 1, 2, 3, 44, 45, 64, 128, 2**31 - 1], np.int32)
+        while not stop:
+            n = 64
+            lay[rng.integers(0, len(lay), n), rng.choice(cols, n)] = rng.choice(vals, n)
+            extra[rng.integers(0, len(extra), 8)] = rng.choice(vals, 8)
+
+    t = threading.Thread(target=mutate)
+    t.start()
+    codes = set()
+    try:
+        end = time.time() + 3
+        while time.time() < end:
+            r = cc.count(p, n_threads=2)
+            codes.update(r.error.tolist())
+    finally:
+        stop = True
+        t.join()
+    print(sorted(codes))
+""")
+
+
+def test_rows_changed_while_counting_never_crash():
+    """Another thread rewrites the rows (sources, input counts, extra inputs, op codes, flags) while
+    the core counts graphs without the GIL: every architecture still gets an error code of
+    docs/format.md or a count, and the process survives (run in a subprocess)."""
+    proc = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    codes = eval(proc.stdout.strip().splitlines()[-1])
+    assert codes and all(0 <= e < len(F.ERRORS) for e in codes)

@@ -868,7 +868,8 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
                        Cnt* c) noexcept nogil:
     """Layer k of an architecture: its output record goes to yo (y, its own slot, or the input's
     record for shape-preserving ops) and its counts to c; returns an error code.
-    Order: inputs resolve (BAD_INPUT_REF), op code known (UNKNOWN_OP), number of inputs (BAD_FIELD)."""
+    Order: inputs resolve (BAD_INPUT_REF), op code known (UNKNOWN_OP), number of inputs (BAD_FIELD)
+    (a Cat's extra inputs resolve in _cat, before its own checks: the same order)."""
     cdef int op = r[C_OP]
     cdef int64_t n = r[C_NSRC], xoff = r[C_XOFF], j
     # the previous layer's record is in a register: a chain never waits on the pointer table

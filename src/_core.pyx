@@ -757,6 +757,7 @@ cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_x
     """Cat resolves its extra inputs itself (_layer only checks their range), in one pass that
     also compares their shapes: BAD_INPUT_REF first, then DIM_RANGE, then CAT_SHAPE."""
     cdef int64_t nd = x[0], dim = r[C_DIM0], n = r[C_NSRC], xoff = r[C_XOFF], j, total, diff = 0
+    cdef int64_t m[5]  # all ones for the dimensions that must match (every one but dim), else 0
     cdef bint dim_ok = -nd <= dim < nd
     cdef const int64_t* t
     cdef int i
@@ -766,6 +767,8 @@ cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_x
         dim += nd
     if not dim_ok:
         dim = 0  # (any dimension: the shapes are compared, then DIM_RANGE reported)
+    for i in range(5):
+        m[i] = -<int64_t>(i < nd and i != dim)
     total = x[2 + dim]
     for j in range(1, n):
         t = _ref(xs[xoff + j - 1], k, ni, P)
@@ -774,10 +777,9 @@ cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_x
         if t[0] != nd:
             diff = 1
             continue
-        for i in range(dim):  # every dimension but dim must match
-            diff |= t[2 + i] ^ x[2 + i]
-        for i in range(dim + 1, nd):
-            diff |= t[2 + i] ^ x[2 + i]
+        # five fixed terms (a record has room for five dims; the masks drop the unused ones)
+        diff |= (((t[2] ^ x[2]) & m[0]) | ((t[3] ^ x[3]) & m[1]) | ((t[4] ^ x[4]) & m[2])
+                 | ((t[5] ^ x[5]) & m[3]) | ((t[6] ^ x[6]) & m[4]))
         total += t[2 + dim]  # each < 2^31, at most 2^31 of them: no int64 overflow
     if not dim_ok:
         return E_DIM_RANGE

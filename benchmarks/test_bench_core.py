@@ -7,6 +7,11 @@ on its first 1/100 (1 000 architectures, 21 000 layers): its layers/s is that sl
 over its time, i.e. its time scaled per layer to the full batch. `extra_info["layers_per_s"]` is
 the median's throughput.
 
+The graph group (`GRAPH_GROUP`) times the general path of the core, the one every architecture
+with a branch takes: a heterogeneous batch of graphs (`graph_batch`: ResNet-18, MobileNetV2 and
+DenseNet-121 at five input resolutions, and 2 000 different NAS-Bench-201 networks; ~0.6 M layers,
+no two consecutive architectures alike), next to the stacks of the main batch, both at 1 thread.
+
     pytest benchmarks                          # time everything (about a minute)
     pytest benchmarks --benchmark-disable      # run each once: a quick smoke test
 """
@@ -19,6 +24,7 @@ from cnncore.counting import run_reference
 import _data
 
 GROUP = "count, 2.1 M layers (100 k archs x 21)"
+GRAPH_GROUP = "count, graphs (general path) vs stacks, 1 thread"
 FIELDS = ("params", "buffers", "macs", "flops", "activation_elements", "output_shape", "output_ndim")
 
 
@@ -108,3 +114,82 @@ def test_validate(benchmark, arrays):
     benchmark.group = GROUP
     benchmark.pedantic(cc.Packed.from_arrays, kwargs=arrays, rounds=11, iterations=1, warmup_rounds=1)
     _record(benchmark, len(arrays["layers"]), entry="cc.Packed.from_arrays(**arrays)")
+
+
+# ---- graphs: the general path ------------------------------------------------------------------
+def _concat(parts):
+    """One packed batch (docs/format.md) of several: offsets shifted, XOFF rebased."""
+    from cnncore import _format as F
+    out = {k: [] for k in parts[0]}
+    rows = extra = inputs = 0
+    for a in parts:
+        layers = np.array(a["layers"])
+        layers[layers[:, F.NSRC] > 1, F.XOFF] += extra
+        out["layers"].append(layers)
+        out["extra_src"].append(a["extra_src"])
+        first = 0 if len(out["arch_offsets"]) == 0 else 1  # each part's leading 0 only once
+        out["arch_offsets"].append(a["arch_offsets"][first:] + rows)
+        out["input_offsets"].append(a["input_offsets"][first:] + inputs)
+        for k in ("input_shape", "input_ndim", "batch_size"):
+            out[k].append(a[k])
+        rows += len(layers)
+        extra += len(a["extra_src"])
+        inputs += len(a["input_shape"])
+    return {k: np.ascontiguousarray(np.concatenate(v)) for k, v in out.items()}
+
+
+def graph_batch(n_zoo=1000, n_nb201=2000):
+    """Graphs only, no two consecutive architectures alike: torchvision's ResNet-18, MobileNetV2
+    and DenseNet-121 (4 : 3 : 1, input 160..288 px) interleaved with the first n_nb201 (a multiple
+    of n_zoo) NAS-Bench-201 networks: one zoo model, then n_nb201 / n_zoo cells, and so on."""
+    r18, mb2, d121 = cc.zoo.resnet18(), cc.zoo.mobilenet_v2(), cc.zoo.densenet121()
+    kinds = (r18, mb2, r18, d121, r18, mb2, r18, mb2)
+    res = (160, 192, 224, 256, 288)
+    zoo = cc.pack([kinds[i % len(kinds)] for i in range(n_zoo)],
+                  [(3, res[i % len(res)], res[i % len(res)]) for i in range(n_zoo)])
+    nb = cc.spaces.NB201().pack(range(n_nb201))
+    per = n_nb201 // n_zoo
+    parts = []
+    for i in range(n_zoo):
+        parts.append(zoo.subset(i).arrays())
+        parts.extend(nb.subset(j).arrays() for j in range(i * per, (i + 1) * per))
+    return cc.Packed.from_arrays(**_concat(parts))
+
+
+@pytest.fixture(scope="module")
+def graphs():
+    return graph_batch()
+
+
+def test_graph_batch_is_general(graphs):
+    """The graph batch is what the general path is for (every architecture has a branch or a
+    multi-input row), and it gives the reference's answers on a slice of each kind."""
+    from cnncore import _format as F
+    a = graphs.arrays()
+    off = a["arch_offsets"]
+    multi = np.add.reduceat(a["layers"][:, F.NSRC] > 1, off[:-1])
+    assert (multi > 0).all()
+    r = cc.count(graphs, n_threads=1)
+    assert r.valid.all()
+    n = len(graphs)
+    picks = [0, 1, 3, 9, n - 3, n - 1]  # ResNet-18, NB201, MobileNetV2, DenseNet-121, ResNet-18, NB201
+    ref = cc.count(cc.Packed.from_arrays(**_concat([graphs.subset(i).arrays() for i in picks])),
+                   backend="reference")
+    for k in FIELDS + ("peak_activation_bytes", "error"):
+        assert np.array_equal(getattr(ref, k), getattr(r, k)[picks]), k
+
+
+def test_core_graphs(benchmark, graphs):
+    benchmark.group = GRAPH_GROUP
+    res = benchmark.pedantic(cc.count, args=(graphs,), kwargs=dict(n_threads=1), rounds=21,
+                             iterations=1, warmup_rounds=2)
+    assert res.valid.all()
+    _record(benchmark, graphs.n_layers, n_threads=1, entry="cc.count(graph batch, n_threads=1)")
+
+
+def test_core_stacks_beside_graphs(benchmark, packed):
+    """The stacks of the main batch (chain fast path) in the graph group, for a ratio of one run."""
+    benchmark.group = GRAPH_GROUP
+    benchmark.pedantic(cc.count, args=(packed,), kwargs=dict(n_threads=1), rounds=21, iterations=1,
+                       warmup_rounds=2)
+    _record(benchmark, packed.n_layers, n_threads=1, entry="cc.count(packed stacks, n_threads=1)")

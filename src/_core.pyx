@@ -709,6 +709,19 @@ cdef inline int _broadcast(const int64_t* a, const int64_t* b, int64_t* y, Cnt* 
     return E_OK
 
 
+cdef inline bint _same_shape(const int64_t* a, const int64_t* b) noexcept nogil:
+    """a and b are records of the same shape (ndim and every dim)."""
+    cdef int i
+    if a == b:
+        return True
+    if a[0] != b[0] or a[1] != b[1]:
+        return False
+    for i in range(a[0]):
+        if a[2 + i] != b[2 + i]:
+            return False
+    return True
+
+
 cdef inline int _slice(const int32_t* r, const int64_t* x, int64_t* y) noexcept nogil:
     cdef int64_t nd = x[0], dim = r[C_DIM0], start = r[C_K], length = r[C_K + 1]
     if dim < -nd or dim >= nd:
@@ -725,40 +738,56 @@ cdef inline int _slice(const int32_t* r, const int64_t* x, int64_t* y) noexcept 
 
 
 # ---- one architecture ---------------------------------------------------------------------------
+# Tensor slots: network input j is slot ni - 1 - j and layer k is slot ni + k, so the slot of a
+# reference `ref` (a layer >= 0, or -1 - j for network input j) is ni + ref, whichever it is.
+cdef inline int64_t _slot(int64_t ref, int64_t k, int64_t ni) noexcept nogil:
+    """The slot of input `ref` of layer k, or -1 when it is invalid (not before k, or no such input)."""
+    cdef int64_t s = ni + ref
+    return s if <uint64_t>s < <uint64_t>(ni + k) else -1
+
+
 cdef inline const int64_t* _ref(int64_t ref, int64_t k, int64_t ni, const int64_t** P) noexcept nogil:
-    """Shape record of input `ref` for layer k: a layer < k, or network input -1-ref; NULL if invalid.
-    P holds the records of the network inputs (0 .. ni-1), then of the layers."""
-    if ref >= 0:
-        return P[ni + ref] if ref < k else NULL
-    ref = -1 - ref
-    return P[ref] if ref < ni else NULL
+    """Shape record of input `ref` for layer k (P holds one per slot); NULL if invalid."""
+    cdef int64_t s = ni + ref
+    return P[s] if <uint64_t>s < <uint64_t>(ni + k) else NULL
 
 
 cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_xs, int64_t ni,
                      const int64_t** P, const int64_t* x, int64_t* y) noexcept nogil:
-    cdef int64_t nd = x[0], dim = r[C_DIM0], n = r[C_NSRC], xoff = r[C_XOFF], j, total
+    """Cat resolves its extra inputs itself (_layer only checks their range), in one pass that
+    also compares their shapes: BAD_INPUT_REF first, then DIM_RANGE, then CAT_SHAPE."""
+    cdef int64_t nd = x[0], dim = r[C_DIM0], n = r[C_NSRC], xoff = r[C_XOFF], j, total, diff = 0
+    cdef int64_t m[5]  # all ones for the dimensions that must match (every one but dim), else 0
+    cdef bint dim_ok = -nd <= dim < nd
     cdef const int64_t* t
     cdef int i
     if n > 1 and (xoff < 0 or xoff > n_xs - (n - 1)):  # checked by _layer; the arrays may have
         return E_BAD_INPUT_REF                         # changed since (another thread)
-    if dim < -nd or dim >= nd:
-        return E_DIM_RANGE
     if dim < 0:
         dim += nd
-    _copy(x, y)
+    if not dim_ok:
+        dim = 0  # (any dimension: the shapes are compared, then DIM_RANGE reported)
+    for i in range(5):
+        m[i] = -<int64_t>(i < nd and i != dim)
     total = x[2 + dim]
     for j in range(1, n):
-        t = _ref(xs[xoff + j - 1], k, ni, P)  # resolved by _layer; checked again in case the
-        if t == NULL:                          # arrays changed since (another thread)
+        t = _ref(xs[xoff + j - 1], k, ni, P)
+        if t == NULL:
             return E_BAD_INPUT_REF
         if t[0] != nd:
-            return E_CAT_SHAPE
-        for i in range(nd):
-            if i != dim and t[2 + i] != x[2 + i]:
-                return E_CAT_SHAPE
+            diff = 1
+            continue
+        # five fixed terms (a record has room for five dims; the masks drop the unused ones)
+        diff |= (((t[2] ^ x[2]) & m[0]) | ((t[3] ^ x[3]) & m[1]) | ((t[4] ^ x[4]) & m[2])
+                 | ((t[5] ^ x[5]) & m[3]) | ((t[6] ^ x[6]) & m[4]))
         total += t[2 + dim]  # each < 2^31, at most 2^31 of them: no int64 overflow
+    if not dim_ok:
+        return E_DIM_RANGE
+    if diff:
+        return E_CAT_SHAPE
     if total > DIM_MAX:  # OVERFLOW only once every shape check has passed
         return E_OVERFLOW
+    _copy(x, y)
     y[2 + dim] = total
     return _finish(y)
 
@@ -819,16 +848,13 @@ cdef int _layer_rare(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_x
     return E_UNKNOWN_OP
 
 
-cdef inline int64_t _slot(int64_t ref, int64_t k, int64_t ni) noexcept nogil:
-    """Index (inputs first, then layers) of input `ref` of layer k, or -1 when it is invalid."""
-    if ref >= 0:
-        return ni + ref if ref < k else -1
-    return -1 - ref if -1 - ref < ni else -1
+cdef uint64_t VIEW_OPS = (1ULL << OP_IDENTITY) | (1ULL << OP_FLATTEN) | (1ULL << OP_SLICE)
 
 
 cdef inline bint _is_view(int op) noexcept nogil:
     # these return views of their input (torch allocates nothing): they share its storage
-    return op == OP_IDENTITY or op == OP_FLATTEN or op == OP_SLICE
+    # (one shift and test: every op code is < 64)
+    return (VIEW_OPS >> (op & 63)) & 1 and 0 <= op < 64
 
 
 
@@ -844,12 +870,13 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
                        Cnt* c) noexcept nogil:
     """Layer k of an architecture: its output record goes to yo (y, its own slot, or the input's
     record for shape-preserving ops) and its counts to c; returns an error code.
-    Order: inputs resolve (BAD_INPUT_REF), op code known (UNKNOWN_OP), number of inputs (BAD_FIELD)."""
+    Order: inputs resolve (BAD_INPUT_REF), op code known (UNKNOWN_OP), number of inputs (BAD_FIELD)
+    (a Cat's extra inputs resolve in _cat, before its own checks: the same order)."""
     cdef int op = r[C_OP]
     cdef int64_t n = r[C_NSRC], xoff = r[C_XOFF], j
     # the previous layer's record is in a register: a chain never waits on the pointer table
     cdef const int64_t* x = prev if r[C_SRC] == k - 1 else _ref(r[C_SRC], k, ni, P)
-    cdef const int64_t* b
+    cdef const int64_t* b = NULL  # the last extra input resolved (set whenever n >= 2)
     yo[0] = y
     if x == NULL:
         return E_BAD_INPUT_REF
@@ -857,16 +884,21 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
         if n > 1:
             if xoff < 0 or xoff > n_xs - (n - 1):
                 return E_BAD_INPUT_REF
-            for j in range(n - 1):
-                if _ref(xs[xoff + j], k, ni, P) == NULL:
+            for j in range(n - 1 if op != OP_CAT else 0):  # (_cat resolves its own, first)
+                b = _ref(xs[xoff + j], k, ni, P)
+                if b == NULL:
                     return E_BAD_INPUT_REF
         if op < 0 or op >= N_OPS:
             return E_UNKNOWN_OP
         if op == OP_ADD or op == OP_MUL:
             if n != 2:
                 return E_BAD_FIELD
-            b = _ref(xs[xoff], k, ni, P)  # resolved above; looked up again defensively
-            return _broadcast(x, b, y, c) if b != NULL else E_BAD_INPUT_REF
+            # b: the second input, the only one the loop above resolved
+            if _same_shape(x, b):  # the usual residual add / equal-shape mul: the output is x's shape
+                yo[0] = x
+                c.flops = x[1]
+                return E_OK
+            return _broadcast(x, b, y, c)
         if op != OP_CAT or n < 1:
             return E_BAD_FIELD
     elif op == OP_ADD or op == OP_MUL:
@@ -901,8 +933,14 @@ cdef inline int _layer(const int32_t* r, int64_t k, const int32_t* xs, int64_t n
         return _flatten(r, x, y)
     elif op == OP_ADAPTIVEAVG2D:
         return _adaptive(r, 2, False, x, y, c)
-    # every other op runs out of line: the hot loop stays small enough to keep its state in registers
-    return _LAYER_RARE(r, k, xs, n_xs, ni, P, x, y, yo, c)
+    # every other op runs out of line: the hot loop stays small enough to keep its state in
+    # registers (through copies of c and yo, so that _arch never has their addresses taken)
+    cdef Cnt c2 = c[0]
+    cdef const int64_t* o
+    cdef int code = _LAYER_RARE(r, k, xs, n_xs, ni, P, x, y, &o, &c2)
+    c[0] = c2
+    yo[0] = o
+    return code
 
 
 cdef inline bint _extra_range(const int32_t* r, int64_t n_xs, int64_t* lo, int64_t* hi) noexcept nogil:
@@ -913,55 +951,72 @@ cdef inline bint _extra_range(const int32_t* r, int64_t n_xs, int64_t* lo, int64
     return n > 1 and 0 <= xoff <= n_xs - (n - 1)
 
 
-cdef int64_t _peak_general(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
-                           int64_t ni, const int64_t** P, int64_t* aux) noexcept nogil:
-    """Peak live elements of a valid architecture with branches (docs/conventions.md).
+# Liveness (peak memory, docs/conventions.md). Moment 0 is the start (network inputs live), moment
+# k + 1 the one where layer k's output is made (its inputs still live). The counting pass notes every
+# tensor's storage (a view shares its source's) and size; one backward sweep over the rows then adds
+# a storage to the live total at its last reader (the first one the sweep meets; model outputs are
+# live from the start of the sweep) and takes it off below its birth. Two arrays, one entry per
+# tensor slot: ST, the storage's slot (a view shares its source's), and SIZE, the storage's elements,
+# stored as ~elements (sign bit set) once a later step reads it; a view's own entry holds -1 ("read,
+# 0 elements").
 
-    Time t = 0 is the start (network inputs live), t = k + 1 the moment layer k's output is made
-    (its inputs still live). A storage lives from its birth to the step of its last reader (a model
-    output to the end), so a pre-pass finds every storage's last reader and a sweep adds up the
-    live sizes per moment: DELTA[birth] += size, DELTA[last + 2] -= size; peak = max prefix sum.
-    Every reference is checked again as it is read (another thread may have changed the arrays
-    since the counting pass): a bad one is skipped, so the answer may be wrong but never a crash."""
-    cdef int64_t n_rows = ni + nl, k, j, s, lo, hi, out_k = nl - 1, live = 0, peak = 0
-    cdef int64_t* ST = aux  # storage slot of every tensor (a view shares its source's)
-    cdef int64_t* LAST = aux + n_rows  # the last layer that reads a storage (nl: kept to the end)
-    cdef int64_t* SIZE = aux + 2 * n_rows  # elements of a storage
-    cdef int64_t* DELTA = aux + 3 * n_rows  # change of the live total at each moment (nl + 2)
-    cdef const int32_t* r
-    for j in range(ni):
-        ST[j] = j
-        LAST[j] = -1  # unread: freed before layer 0 (but live at the start)
-        SIZE[j] = P[j][1]
-    for k in range(nl):
-        r = L + (l0 + k) * NF
+
+cdef inline int64_t _first_read(int64_t* SIZE, int64_t st) noexcept nogil:
+    """Mark storage st as read; return its size if it was not marked yet, else 0."""
+    cdef int64_t v = SIZE[st]
+    if v < 0:
+        return 0
+    SIZE[st] = ~v
+    return v
+
+
+cdef inline void _live_row(int64_t* ST, int64_t* SIZE, const int32_t* r, int64_t k, int64_t ni,
+                           int64_t size) noexcept nogil:
+    """Note row k's output: its storage and size. Its input is read again and checked (another
+    thread may have changed the arrays since _layer read them): the peak may then be wrong, but
+    nothing reads out of bounds."""
+    cdef int64_t s
+    if _is_view(r[C_OP]):
         s = _slot(r[C_SRC], k, ni)
-        ST[ni + k] = ST[s] if (s >= 0 and _is_view(r[C_OP])) else ni + k
-        LAST[ni + k] = k  # no reader: freed right after it is made
-        SIZE[ni + k] = 0 if r[C_FLAGS] & F_UNUSED else P[ni + k][1]
+        if s >= 0:
+            ST[ni + k] = ST[s]
+            SIZE[ni + k] = -1
+            return
+    ST[ni + k] = ni + k
+    SIZE[ni + k] = size
+
+
+cdef inline int64_t _read(const int64_t* ST, int64_t* SIZE, int64_t ref, int64_t k, int64_t ni) noexcept nogil:
+    """Layer k reads input `ref` (skipped if invalid): _first_read of its storage."""
+    cdef int64_t s = ni + ref  # its slot (_slot)
+    return _first_read(SIZE, ST[s]) if <uint64_t>s < <uint64_t>(ni + k) else 0
+
+
+cdef int64_t _live_peak(const int64_t* ST, int64_t* SIZE, int64_t kept, const int32_t* L, int64_t l0,
+                        int64_t nl, const int32_t* xs, int64_t n_xs, int64_t ni, int64_t in_total) noexcept nogil:
+    """The backward sweep: the largest live total over moments 0 .. nl, given `kept`, the elements of
+    the model outputs (already marked read); each total <= inputs + activations, which the counting
+    pass kept in int64. References are checked again as they are read: a bad one is skipped, so the
+    answer may be wrong if the arrays changed, never a crash."""
+    cdef int64_t k, j, lo, hi, w, at, live = kept, peak = in_total
+    cdef const int32_t* r
+    for k in range(nl - 1, -1, -1):
+        r = L + (l0 + k) * NF
         if not r[C_FLAGS] & F_UNUSED:  # an unused row never runs: it reads nothing
-            if s >= 0 and LAST[ST[s]] < k:  # max: a model output (nl) stays alive
-                LAST[ST[s]] = k
-            if _extra_range(r, n_xs, &lo, &hi):
+            live += _read(ST, SIZE, r[C_SRC], k, ni)
+            if r[C_NSRC] > 1 and _extra_range(r, n_xs, &lo, &hi):
                 for j in range(lo, hi):
-                    s = _slot(xs[j], k, ni)
-                    if s >= 0 and LAST[ST[s]] < k:
-                        LAST[ST[s]] = k
-        if r[C_FLAGS] & F_OUTPUT:  # every model output lives to the end
-            out_k = k
-            LAST[ST[ni + k]] = nl
-    LAST[ST[ni + out_k] if nl > 0 else 0] = nl
-    for k in range(nl + 2):
-        DELTA[k] = 0
-    for j in range(n_rows):
-        if ST[j] == j:  # a storage (not a view): born at 0 (input) or k + 1 (layer k)
-            DELTA[0 if j < ni else j - ni + 1] += SIZE[j]
-            if LAST[j] + 2 <= nl + 1:
-                DELTA[LAST[j] + 2] -= SIZE[j]
-    for k in range(nl + 1):
-        live += DELTA[k]  # <= inputs + activations: checked by the caller
-        if live > peak:
-            peak = live
+                    live += _read(ST, SIZE, xs[j], k, ni)
+        # its own output: live at this moment only when nothing reads it (then w >= 0), else
+        # counted since its last reader and not live before this moment
+        w = SIZE[ni + k]
+        at = live
+        if w >= 0:
+            at += w
+        else:
+            live -= ~w
+        if at > peak:
+            peak = at
     return peak
 
 
@@ -973,13 +1028,16 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
                       const int64_t* W, int n_conv, int64_t* conv_out) noexcept nogil:
     """Count architecture rows l0..l0+nl; returns an error code (err_layer = failing row, or -1
     for a bad network input). buf holds ni + nl shape records, P as many record pointers, aux
-    3 * (ni + nl) int64 for the liveness of tensors in graphs with branches.
+    2 * (ni + nl) int64 for the liveness of tensors (ST, SIZE).
 
     tot receives params, buffers, macs, flops, activation_elements, peak_activation_elements and
     out_shape/out_ndim the output's shape (all 0 when invalid). When lcnt is not NULL the per-layer
     counts (4 per row), shapes (5 per row) and ndims are written for the rows before a failure.
     """
     cdef int64_t k, j, t, i, act, flags, out_k = nl - 1, in_total = 0, peak
+    cdef int64_t* ST = aux  # liveness (_live_row)
+    cdef int64_t* SIZE = aux + ni + nl
+    cdef int64_t kept = 0
     cdef Totals tt = Totals(0, 0, 0, 0, 0)
     cdef int64_t terms[N_TERMS]
     cdef const int64_t* xin
@@ -994,7 +1052,7 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
         code = E_BAD_FIELD
     for j in range(ni if code == E_OK else 0):  # network inputs: (batch, *input_shape[:ndim])
         rec = buf + j * REC
-        P[j] = rec
+        P[ni - 1 - j] = rec
         t = indim[i0 + j]
         if t < 1 or t > 4:
             code = E_BAD_FIELD
@@ -1011,7 +1069,10 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
     for j in range(ni if code == E_OK else 0):  # all inputs are live at once: their sum must fit
         if cc_add(in_total, P[j][1], &in_total):
             code = E_OVERFLOW
-    y = P[0]  # "the previous layer" of row 0 is network input 0 (SRC = -1)
+    y = P[ni - 1] if code == E_OK else NULL  # "the previous layer" of row 0: network input 0 (SRC = -1)
+    for j in range(ni if code == E_OK else 0):  # every network input is a storage
+        ST[j] = j
+        SIZE[j] = P[j][1]
     for k in range(nl if code == E_OK else 0):
         r = L + (l0 + k) * NF
         c.params = 0
@@ -1043,6 +1104,10 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
             code = E_OVERFLOW
             err_layer[0] = <int32_t>k
             break
+        _live_row(ST, SIZE, r, k, ni, act)  # (after the check above: the live totals fit int64)
+        if flags & F_OUTPUT:  # a model output: live to the end
+            out_k = k
+            kept += _first_read(SIZE, ST[ni + k])
         if per_layer:
             t = l0 + k
             lcnt[4 * t] = c.params
@@ -1062,12 +1127,11 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
         out_ndim[0] = 0
         return code
     # (plain chains of common ops never get here: _chain_fast counts them, liveness included)
-    peak = _peak_general(L, l0, nl, xs, n_xs, ni, P, aux)
-    for k in range(nl):
-        if L[(l0 + k) * NF + C_FLAGS] & F_OUTPUT:
-            out_k = k
+    if nl > 0:  # the output lives to the end (the last flagged row, or else the last row)
+        kept += _first_read(SIZE, ST[ni + out_k])
+    peak = _live_peak(ST, SIZE, kept, L, l0, nl, xs, n_xs, ni, in_total)
     _store_totals(&tt, peak, tot, ts)
-    y = P[ni + out_k] if nl > 0 else P[0]  # the output row, or the first input of an empty arch
+    y = P[ni + out_k] if nl > 0 else P[ni - 1]  # the output row, or network input 0 of an empty arch
     out_ndim[0] = <int32_t>y[0]
     for j in range(5):
         out_shape[j] = y[2 + j] if j < y[0] else 0
@@ -1081,6 +1145,28 @@ cdef inline bint _not_chain_row(const int32_t* r, int64_t k, int64_t nl) noexcep
     cdef int op = r[C_OP], flags = r[C_FLAGS]
     return (r[C_SRC] != k - 1 or r[C_NSRC] != 1 or flags & F_UNUSED or (flags & F_OUTPUT and k != nl - 1)
             or op == OP_SLICE or op == OP_ADD or op == OP_MUL)
+
+
+cdef enum:
+    GRAPH_TAIL = 16  # rows _seems_graph looks at from the end (cc.zoo's graphs have their last
+                     # branch 4 to 15 rows from the end: MobileNetV2 and MNASNet 15, most 4-9)
+
+
+cdef inline bint _seems_graph(const int32_t* A, int64_t nl, int64_t broke) noexcept nogil:
+    """Whether to skip _chain_fast for the architecture of rows A[0 .. nl), once this thread has
+    counted a graph (broke >= 0: the row where that one stopped being a chain): it is no chain at
+    that row either (a batch of one skeleton), or in its last GRAPH_TAIL rows (where graphs of
+    other kinds that follow each other show it). Only a guess: the general path counts any
+    architecture exactly."""
+    cdef int64_t k
+    if broke < 0:
+        return False
+    if broke < nl and _not_chain_row(A + broke * NF, broke, nl):
+        return True
+    for k in range(nl - 1, max(nl - GRAPH_TAIL, 0) - 1, -1):
+        if _not_chain_row(A + k * NF, k, nl):
+            return True
+    return False
 
 
 cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* ishape,
@@ -1334,8 +1420,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
         buf = &scratch[tid, 0, 0]
         P = <const int64_t**>&pointers[tid, 0]
         aux = &liveness[tid, 0]
-        # the row where the last graph of this thread stopped being a chain: an architecture that
-        # is no chain at that row either (a batch of one skeleton) goes straight to _arch
+        # the row where the last graph of this thread stopped being a chain (_seems_graph)
         broke = &liveness[tid, 4 * max_rows + 2]
         broke[0] = -1
         for a in prange(n_arch, schedule="static"):
@@ -1352,8 +1437,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                 error[a] = _arch_conventions(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf,
                                              P, aux, &totals[0, a], n_arch, &error_layer[a],
                                              &output_shape[a, 0], &output_ndim[a], W, n_conv, CO + a)
-            elif lc == NULL and use_fast and ni == 1 and not (
-                    0 <= broke[0] < nl and _not_chain_row(L + (l0 + broke[0]) * NF, broke[0], nl)) and _chain_fast(
+            elif lc == NULL and use_fast and ni == 1 and not _seems_graph(L + l0 * NF, nl, broke[0]) and _chain_fast(
                     L, l0, nl, ish + 4 * i0, ind[i0], batch_size[a], &totals[0, a], n_arch,
                     &output_shape[a, 0], &output_ndim[a], broke):
                 error[a] = E_OK
@@ -1479,7 +1563,7 @@ def layer_output(list row, list shapes):
             s = shapes[j]
             nd = len(s)
             rec = buf + j * REC
-            P[j] = rec
+            P[n - 1 - j] = rec  # the slot of network input j (_slot)
             if nd < 2 or nd > 5:
                 code = E_BAD_FIELD
                 break
@@ -1501,7 +1585,7 @@ def layer_output(list row, list shapes):
         c.buffers = 0
         c.macs = 0
         c.flops = 0
-        code = _layer(r, 0, xs, n - 1, n, P, P[0], buf + n * REC, &y, &c)
+        code = _layer(r, 0, xs, n - 1, n, P, P[n - 1], buf + n * REC, &y, &c)
         if code == E_OK and y[1] > (<int64_t>0x7FFFFFFFFFFFFFFF) - in_total:
             code = E_OVERFLOW  # _accumulate's bound: inputs + activations fit int64
         if code != E_OK:

@@ -1,0 +1,221 @@
+"""The general (graph) path of the core on small graphs whose peak memory and counts are worked out
+by hand below (docs/conventions.md, "peak_activation_bytes"), with the reference beside it.
+
+Moments: 0 is the start (the network inputs live), k + 1 the moment row k makes its output (its
+inputs still live). A tensor is freed after its last reader, model outputs live to the end, views
+(Identity, Flatten, Slice) allocate nothing and keep their source alive, unused rows never run.
+Every case is run on the core (fast path on and off) and on the reference: all fields equal.
+"""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import cnncore as cc
+from cnncore import _format as F
+from cnncore.counting import run_core, run_reference
+
+FIELDS = ("params", "buffers", "macs", "flops", "activation_elements", "peak_activation_elements",
+          "output_shape", "output_ndim", "error", "error_layer")
+
+
+def _row(op, src, nsrc=1, xoff=0, flags=0, **fields):
+    r = np.zeros(F.N_FIELDS, np.int32)
+    r[F.OP], r[F.SRC], r[F.NSRC], r[F.XOFF], r[F.FLAGS] = F.OPS[op], src, nsrc, xoff, flags
+    for k, v in fields.items():
+        r[getattr(F, k.upper())] = v
+    return r
+
+
+def conv(src, cin, cout, k=1, pad=0, flags=0):
+    return _row("Conv2d", src, IN=cin, OUT=cout, GROUPS=1, K0=k, K1=k, S0=1, S1=1, P0=pad, P1=pad,
+                D0=1, D1=1, flags=flags)
+
+
+def _count(rows, inputs, extra=()):
+    """Every backend's raw result for one architecture; asserts they agree field by field."""
+    arrays = dict(layers=np.array(rows, np.int32).reshape(-1, F.N_FIELDS),
+                  extra_src=np.array(extra, np.int32),
+                  arch_offsets=np.array([0, len(rows)], np.int64),
+                  input_offsets=np.array([0, len(inputs)], np.int64),
+                  input_shape=np.array([list(s) + [0] * (4 - len(s)) for s in inputs], np.int64),
+                  input_ndim=np.array([len(s) for s in inputs], np.int32),
+                  batch_size=np.ones(1, np.int64))
+    arrays = cc.Packed.from_arrays(**arrays).arrays()
+    ref = run_reference(arrays)
+    for fast in (True, False):
+        core = run_core(arrays, n_threads=1, fast_path=fast)
+        for k in FIELDS:
+            assert np.array_equal(core[k], ref[k]), (k, fast, core[k], ref[k])
+    return {k: ref[k][0] for k in FIELDS}
+
+
+def test_residual_add_of_equal_shapes():
+    """x (1,4,8,8) = 256 -> conv 3x3 -> relu -> + x -> (+ itself). Every tensor has 256 elements.
+    m0: x; m1: x, conv; m2: x, conv, relu; m3: x, relu, add; m4: add, add2 -> peak 3 * 256."""
+    rows = [conv(-1, 4, 4, k=3, pad=1, flags=F.F_BIAS), _row("ReLU", 0),
+            _row("Add", 1, nsrc=2, xoff=0), _row("Add", 2, nsrc=2, xoff=1)]
+    r = _count(rows, [(4, 8, 8)], extra=[-1, 2])
+    assert r["error"] == 0
+    assert r["peak_activation_elements"] == 3 * 256
+    assert r["params"] == 4 * 4 * 9 + 4 and r["macs"] == 256 * 36
+    # conv 256 * (2 * 36 - 1 + 1), relu 256, each add one op per element
+    assert r["flops"] == 256 * 72 + 256 + 256 + 256
+    assert r["activation_elements"] == 4 * 256
+    assert list(r["output_shape"]) == [1, 4, 8, 8, 0]
+
+
+def test_add_of_equal_numel_but_other_dims_broadcasts():
+    """(1,2,1) + (1,1,2): the same number of elements, yet torch broadcasts them to (1,2,2)."""
+    r = _count([_row("Add", -1, nsrc=2, xoff=0)], [(2, 1), (1, 2)], extra=[-2])
+    assert r["error"] == 0 and r["output_ndim"] == 3 and list(r["output_shape"]) == [1, 2, 2, 0, 0]
+    assert r["flops"] == 4
+    assert r["peak_activation_elements"] == 2 + 2 + 4  # both inputs and the sum at moment 1
+    # and the other order, and squeeze-excitation scaling (1,3,4,4) * (1,3,1,1)
+    r = _count([_row("Mul", -2, nsrc=2, xoff=0)], [(2, 1), (1, 2)], extra=[-1])
+    assert list(r["output_shape"]) == [1, 2, 2, 0, 0]
+    r = _count([_row("Mul", -1, nsrc=2, xoff=0)], [(3, 4, 4), (3, 1, 1)], extra=[-2])
+    assert list(r["output_shape"]) == [1, 3, 4, 4, 0] and r["flops"] == 48
+
+
+def test_a_view_flagged_output_keeps_its_source_to_the_end():
+    """x (1,2,4,4) = 32; y0 = conv 2->2 (32); y1 = flatten(y0), flagged output (a view: keeps y0);
+    y2 = conv(y0) 2->4 (64); y3 = relu(y2) (64, read by nobody, not the output: row 1 is).
+    m0: 32; m1: x + y0 = 64; m2: y0 = 32; m3: y0 + y2 = 96; m4: y0 + y2 + y3 = 160."""
+    rows = [conv(-1, 2, 2), _row("Flatten", 0, flags=F.F_OUTPUT, DIM0=1, DIM1=-1), conv(0, 2, 4),
+            _row("ReLU", 2)]
+    r = _count(rows, [(2, 4, 4)])
+    assert r["peak_activation_elements"] == 160
+    assert r["output_ndim"] == 2 and list(r["output_shape"]) == [1, 32, 0, 0, 0]
+
+
+def test_an_unused_row_does_not_keep_its_input_alive():
+    """x (1,1,8,8) = 64; y0 = conv 1->8 (512); y1 = maxpool 2 (128); y2 = conv(y1) 8->2 (32),
+    flagged output; row 3 = conv(y0) 8->16, unused (never runs: reads nothing, makes nothing).
+    m0: 64; m1: 64 + 512; m2: 512 + 128; m3: 128 + 32; m4: 32 -> 640 (y0 kept to m4 would give
+    640 too, but y0 + y1 + y2 = 672 at m3 if the unused row counted as its reader)."""
+    rows = [conv(-1, 1, 8), _row("MaxPool2d", 0, K0=2, K1=2, S0=2, S1=2, D0=1, D1=1),
+            conv(1, 8, 2, flags=F.F_OUTPUT), conv(0, 8, 16, flags=F.F_UNUSED | F.F_BIAS)]
+    r = _count(rows, [(1, 8, 8)])
+    assert r["peak_activation_elements"] == 640
+    assert r["params"] == 8 + 16 + 8 * 16 + 16  # the unused conv still counts its params
+    assert r["activation_elements"] == 512 + 128 + 32
+    assert list(r["output_shape"]) == [1, 2, 4, 4, 0]
+
+
+def test_cat_reading_one_tensor_twice_and_an_unread_input():
+    """a (1,2,4,4) = 32, b (1,3,4,4) = 48, never read; y0 = relu(a) (32);
+    y1 = cat([y0, a, y0], dim 1) = (1,6,4,4) = 96.
+    m0: a + b = 80; m1: a + y0 = 64 (b freed); m2: a + y0 + y1 = 160."""
+    rows = [_row("ReLU", -1), _row("Cat", 0, nsrc=3, xoff=0, DIM0=1)]
+    r = _count(rows, [(2, 4, 4), (3, 4, 4)], extra=[-1, 0])
+    assert r["error"] == 0 and list(r["output_shape"]) == [1, 6, 4, 4, 0]
+    assert r["peak_activation_elements"] == 160
+
+
+def test_views_of_views_and_a_model_output_read_later():
+    """x (1,16); y0 = linear 16->32, flagged output; y1 = identity(y0), y2 = identity(y1) (views of
+    y0); y3 = linear(y2) 32->8; y4 = y3 + y3 (8, the last row, unflagged: the output is y0).
+    m0: 16; m1: 16 + 32; m2: 32; m3: 32; m4: 32 + 8; m5: 32 + 8 + 8 -> 48."""
+    rows = [_row("Linear", -1, IN=16, OUT=32, flags=F.F_OUTPUT), _row("Identity", 0),
+            _row("Identity", 1), _row("Linear", 2, IN=32, OUT=8), _row("Add", 3, nsrc=2, xoff=0)]
+    r = _count(rows, [(16,)], extra=[3])
+    assert r["peak_activation_elements"] == 48
+    assert list(r["output_shape"]) == [1, 32, 0, 0, 0]
+    assert r["flops"] == 32 * 31 + 8 * 63 + 8
+
+
+def test_a_batch_of_graphs_chains_and_an_invalid_graph():
+    """In one batch each architecture gives what it gives alone; a graph whose add meets a tensor
+    torch cannot broadcast (8 channels + the 3-channel input) is invalid, the others are not."""
+    x = cc.Input((3, 32, 32))
+    a = cc.Conv2d(3, 8, 3, padding=1)(x)
+    good = cc.Model(x, cc.add(a, cc.ReLU()(a)))
+    chain = cc.Sequential(cc.Conv2d(3, 8, 3), cc.ReLU(), cc.Flatten())
+    arrays = cc.pack([good, chain, good], (3, 32, 32)).arrays()
+    arrays["extra_src"] = arrays["extra_src"].copy()
+    arrays["extra_src"][-1] = -1  # the last add now reads the network input
+    p = cc.Packed.from_arrays(**arrays)
+    batch = cc.count(p, n_threads=1)
+    assert list(batch.valid) == [True, True, False]
+    assert batch.error[2] == F.ERROR_CODES["BROADCAST"]
+    for i in range(3):
+        one = cc.count(p.subset(i), n_threads=1)
+        ref = cc.count(p.subset(i), backend="reference")
+        for k in ("params", "macs", "flops", "peak_activation_bytes", "output_shape", "valid", "error"):
+            assert np.array_equal(getattr(batch, k)[i], getattr(one, k)[0]), (i, k)
+            assert np.array_equal(getattr(ref, k)[0], getattr(one, k)[0]), (i, k)
+
+
+@pytest.mark.parametrize("dim, second, expect", [
+    (1, (3, 4, 4), "OK"),  # (1,2,4,4) + (1,3,4,4) along channels
+    (2, (3, 4, 4), "CAT_SHAPE"),  # channels differ outside the cat dimension
+    (1, (3, 4), "CAT_SHAPE"),  # another number of dimensions
+    (4, (3, 4, 4), "DIM_RANGE"),
+    (-5, (3, 4, 4), "DIM_RANGE"),
+    (-3, (3, 4, 4), "OK"),  # dim -3 of a 4-d tensor is dim 1
+])
+def test_cat_checks_in_order(dim, second, expect):
+    """Cat's error order (docs/conventions.md): inputs resolve, then the dimension, then the shapes;
+    a reference to a later layer beats every other error of the row."""
+    rows = [_row("ReLU", -1), _row("Cat", 0, nsrc=3, xoff=0, DIM0=dim)]
+    r = _count(rows, [(2, 4, 4), second], extra=[-2, -1])
+    assert r["error"] == F.ERROR_CODES[expect]
+    arrays = dict(layers=np.array(rows, np.int32), extra_src=np.array([-2, -1], np.int32),
+                  arch_offsets=np.array([0, 2], np.int64), input_offsets=np.array([0, 2], np.int64),
+                  input_shape=np.array([[2, 4, 4, 0], list(second) + [0] * (4 - len(second))], np.int64),
+                  input_ndim=np.array([3, len(second)], np.int32), batch_size=np.ones(1, np.int64))
+    arrays = cc.Packed.from_arrays(**arrays).arrays()
+    arrays["extra_src"] = np.array([-2, 1], np.int32)  # the last input: this very row (as if changed
+    for run in (run_core, run_reference):            # after validation): BAD_INPUT_REF wins
+        assert run(arrays)["error"][0] == F.ERROR_CODES["BAD_INPUT_REF"]
+
+
+RACE = textwrap.dedent("""
+    import threading, time, numpy as np, cnncore as cc
+    from cnncore import _format as F
+    x = cc.Input((3, 16, 16))
+    a = cc.Conv2d(3, 8, 3, padding=1)(x)
+    b = cc.ReLU()(a)
+    c = cc.cat([a, b, cc.Identity()(a)], dim=1)
+    d = cc.Flatten()(cc.AdaptiveAvgPool2d(1)(c + c))
+    m = cc.Model(x, [b, d])
+    arrays = cc.pack([m] * 400 + [cc.zoo.resnet18()] * 20, (3, 16, 16)).arrays()
+    p = cc.Packed.from_arrays(**arrays)
+    lay, extra = arrays["layers"], arrays["extra_src"]
+    rng = np.random.default_rng(0)
+    stop = False
+
+    def mutate():  # while the core counts without the GIL, rewrite wiring fields at random
+        cols = [F.OP, F.SRC, F.NSRC, F.XOFF, F.FLAGS, F.DIM0]
+        vals = np.array([-(2**31), -2, -1, 0, 1, 2, 3, 44, 45, 64, 128, 2**31 - 1], np.int32)
+        while not stop:
+            n = 64
+            lay[rng.integers(0, len(lay), n), rng.choice(cols, n)] = rng.choice(vals, n)
+            extra[rng.integers(0, len(extra), 8)] = rng.choice(vals, 8)
+
+    t = threading.Thread(target=mutate)
+    t.start()
+    codes = set()
+    try:
+        end = time.time() + 3
+        while time.time() < end:
+            r = cc.count(p, n_threads=2)
+            codes.update(r.error.tolist())
+    finally:
+        stop = True
+        t.join()
+    print(sorted(codes))
+""")
+
+
+def test_rows_changed_while_counting_never_crash():
+    """Another thread rewrites the rows (sources, input counts, extra inputs, op codes, flags) while
+    the core counts graphs without the GIL: every architecture still gets an error code of
+    docs/format.md or a count, and the process survives (run in a subprocess)."""
+    proc = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    codes = eval(proc.stdout.strip().splitlines()[-1])
+    assert codes and all(0 <= e < len(F.ERRORS) for e in codes)

@@ -90,7 +90,7 @@ class Block:
             rest //= len(self.options[j])
         idx[:, -1] = which
         *piece, shape, batch = expansion.rows(idx)
-        return SlotTable.concat([piece], shape, batch)
+        return SlotTable.concat([piece], shape, batch, checked=False)
 
 
 class BlockChain:

@@ -222,7 +222,7 @@ class SlotTable:
         return np.where(ref >= 0, pos[arch, np.maximum(ref, 0)], ref)
 
     @staticmethod
-    def concat(pieces, input_shape, batch_size=1):
+    def concat(pieces, input_shape, batch_size=1, checked=True):
         """One cc.Packed of ``finish`` results with a single network input: ``input_shape`` is one
         shape (without batch) for all, or an (n, ndim) array, one per architecture; ``batch_size``
         an int or an (n,) array."""
@@ -249,7 +249,9 @@ class SlotTable:
                       arch_offsets=off, input_offsets=np.arange(n + 1, dtype=np.int64), input_shape=shape,
                       input_ndim=np.full(n, ndim, np.int32),
                       batch_size=np.ascontiguousarray(np.broadcast_to(np.asarray(batch_size, np.int64), (n,))))
-        return Packed.from_arrays(**arrays)
+        # checked=False: rows a sweep's block tables made for the core alone (which checks every
+        # reference it reads anyway); what a caller receives is always validated
+        return Packed.from_arrays(**arrays) if checked else Packed(arrays, _validated=True)
 
 
 # ---- tracing a template ------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def _count_batches(space, cands, n_threads):
     wanted = ("valid",) + _CONSTRAINABLE
     if callable(getattr(space, "_chain_count", None)):  # block by block (spaces/_blockwise.py): no packing
         t0 = time.perf_counter()
-        parts = [space._chain_count(cands[lo:lo + _CHAIN_BATCH], n_threads)
+        parts = [space._chain_count(cands[lo:lo + _CHAIN_BATCH])
                  for lo in range(0, len(cands), _CHAIN_BATCH)]
         if all(p is not None for p in parts):  # None: totals that could overflow int64, counted packed below
             return {f: np.concatenate([p[f] for p in parts]) for f in wanted}, 0.0, time.perf_counter() - t0

@@ -23,10 +23,8 @@ import threading
 
 import numpy as np
 
-from concurrent.futures import ThreadPoolExecutor
-
 from .. import _blocks
-from ..counting import _resolve_threads, count
+from ..counting import count
 from ..graph import Input, Model
 from ._template import Choice, SlotTable, _Expansion
 
@@ -113,7 +111,7 @@ class BlockChain:
                     self._shape_id[shape] = len(self._shapes) - 1
         return self._shape_id[shape]
 
-    def _table(self, block, shape_ids, codes, n_threads):
+    def _table(self, block, shape_ids, codes):
         """Rows of the block's table for every candidate, counting the pairs not met before."""
         slots = self._slots.get(block.key)
         if slots is None or slots.shape[0] < len(self._shapes):
@@ -130,11 +128,11 @@ class BlockChain:
                 missing = np.zeros(current.size, bool)  # which (shape, code) keys: no sort needed
                 missing[key[rows < 0]] = True
                 if missing.any():
-                    self._count_new(block, np.flatnonzero(missing), n_threads)
+                    self._count_new(block, np.flatnonzero(missing))
                     rows = np.take(self._slots[block.key], key)
         return rows
 
-    def _count_new(self, block, keys, n_threads):
+    def _count_new(self, block, keys):
         """Count the (input shape, code) pairs ``keys`` of the block and add them to its table."""
         shape_ids, codes = np.divmod(keys, block.n_codes)
         new = np.zeros((len(keys), _OUT + 1), np.int64)
@@ -146,20 +144,12 @@ class BlockChain:
             group = run[ndims == ndim]
             used = np.unique(shape_ids[group])
             expansion = block.trace(tuple(self._shapes[i] for i in used))
-            batches = [group[lo:lo + _NEW_BATCH] for lo in range(0, len(group), _NEW_BATCH)]
-            threads = _resolve_threads(n_threads, len(batches) * _NEW_BATCH)
-
-            def one(part):  # a batch at a time: its buffers are reused, not faulted in afresh
+            # a batch at a time: its buffers are reused, not faulted in afresh; one thread (threads
+            # measured no faster on these small batches, and a sweep may run chunks on threads)
+            for lo in range(0, len(group), _NEW_BATCH):
+                part = group[lo:lo + _NEW_BATCH]
                 packed = block.pack(expansion, codes[part] - block.absent, np.searchsorted(used, shape_ids[part]))
-                return count(packed, n_threads=1 if threads > 1 else n_threads)
-
-            if threads > 1 and len(batches) > 1:  # numpy and the core release the GIL: batches on threads
-                with ThreadPoolExecutor(threads) as pool:
-                    for part, res in zip(batches, pool.map(one, batches)):
-                        self._store(block, res, part, shape_ids, new)
-            else:
-                for part in batches:
-                    self._store(block, one(part), part, shape_ids, new)
+                self._store(block, count(packed, n_threads=1), part, shape_ids, new)
         values = self._values[block.key]
         self._values[block.key] = np.concatenate([values, new])  # rows first: a reader may see them early
         self._grow(block)  # outputs may have met new shapes: room for them
@@ -225,7 +215,7 @@ class BlockChain:
                     sum(int(t[:, :_PEAK].max(initial=0)) * b.repeat for t, b in zip(tables, self.blocks)))
         return join[1], join[2]
 
-    def count(self, codes, input_ids, input_shapes, n_threads=None):
+    def count(self, codes, input_ids, input_shapes):
         """{field: (n,) array} of the networks: ``valid`` and the fields cc.sweep filters on
         (params, buffers, macs, flops, activation_elements, param_bytes, peak_activation_bytes; 0
         where invalid). codes: (n_blocks, n) variant codes; input_ids: (n,) positions in
@@ -247,7 +237,7 @@ class BlockChain:
             ids = shape_ids
             try:
                 for b, block in enumerate(self.blocks):  # block by block: a block's input is the last one's output
-                    rows = self._table(block, ids, codes[b], n_threads)
+                    rows = self._table(block, ids, codes[b])
                     ids = np.take(self._values[block.key][:, _OUT], rows)
             except _TooLarge:
                 return None

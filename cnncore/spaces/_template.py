@@ -757,7 +757,7 @@ class TemplateSpace:
         return out
 
     # ---- cc.sweep, block by block ---------------------------------------------------------------------
-    def _chain_count(self, cands, n_threads=None):
+    def _chain_count(self, cands):
         """cc.sweep's counts of the candidates ({field: array}) block by block (_segments.py,
         _blockwise.py), or None when the template does not cut into a chain of blocks."""
         if not hasattr(self, "_template_chain"):
@@ -775,7 +775,7 @@ class TemplateSpace:
         shape_ids = np.zeros(idx.shape[1], np.int64)
         for j, stride in in_vars:
             shape_ids += idx[j] * stride
-        return chain.count(codes, shape_ids, shapes, n_threads)
+        return chain.count(codes, shape_ids, shapes)
 
     def _input_shapes(self):
         """([(variable, stride)], shapes): a candidate's network input shape is shapes[the sum of

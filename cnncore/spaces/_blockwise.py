@@ -1,4 +1,5 @@
-"""Counting a search space's networks block by block (what ``cc.sweep`` runs for NB201 and OFA).
+"""Counting a search space's networks block by block (what ``cc.sweep`` runs for NB201 and for
+template spaces, OFA's included: _segments.py finds a template's blocks).
 
 Most NAS networks are a chain of blocks: exactly one tensor passes from each block to the next
 (NAS-Bench-201's cells and reduction blocks, OFA's MBConv blocks). For such a network
@@ -12,10 +13,10 @@ Most NAS networks are a chain of blocks: exactly one tensor passes from each blo
 
 A block's counts depend only on its own choices (its *variant*) and on its input shape, and a space
 has few distinct (variant, input shape) pairs: NB201 has 15,625 cell variants at 3 input shapes,
-OFA-MobileNetV3 10 variants per block at ~25 shapes. So the core counts each pair once, as a batch
-of one-block models (cached for the life of the space), and a candidate's counts are a few gathers
-from those tables -- the same numbers, field by field, as packing and counting the whole network
-(tests/test_spaces_blockwise.py compares them).
+OFA-MobileNetV3's template 15 blocks of at most 81 variants at ~25 resolutions. So the core counts
+each pair once, as a batch of one-block models (kept for the life of the space object), and a
+candidate's counts are a gather from those tables (src/_blocks.pyx) -- the same numbers, field by
+field, as packing and counting the whole network (tests/test_spaces_blockwise.py compares them).
 """
 from __future__ import annotations
 
@@ -35,11 +36,11 @@ _PEAK, _VALID, _OUT = len(SUM_FIELDS), len(SUM_FIELDS) + 1, len(SUM_FIELDS) + 2 
 _NEW_BATCH = 2048  # block variants packed and counted at once
 _TABLE_ENTRIES = 1 << 22  # at most this many (input shape, code) slots per block (32 MB)
 _DEAD = 0  # the shape id after a block that failed: later blocks are not counted on it
+_LIMIT = 2 ** 62  # totals whose largest possible value stays below this cannot overflow int64
 
 
 class _TooLarge(Exception):
     """A block's table would pass _TABLE_ENTRIES."""
-_LIMIT = 2 ** 62  # totals whose largest possible value stays below this cannot overflow int64
 
 
 class Block:

@@ -237,7 +237,8 @@ def _median_seconds(fn, repeat):
 def run_bench(a, out=None):
     """BENCHMARKS.md's comparison on a smaller batch: the core (1 thread, all threads), the numpy
     baseline and the pure-Python reference on the same generated architectures, each checked
-    against the core before it is timed; then one model, cnncore against torch's FlopCounterMode."""
+    against the core before it is timed; the NB201 and OFA sweeps; then one model, cnncore against
+    torch's FlopCounterMode."""
     import cnncore as cc
     from ._benchdata import DEPTH, make_batch, numpy_count, slice_batch
     from .counting import run_reference
@@ -273,6 +274,15 @@ def run_bench(a, out=None):
     for name, layers, sec in rows:
         print(f"{name:58} {sec * 1e3:8.2f} ms {layers / sec / 1e6:11.2f} {sec / layers / core_per_layer:21.1f}x",
               file=out)
+    # BENCHMARKS.md's search-space sweeps, smaller: a new space object every run (block tables included)
+    n_ofa = max(10 * a.archs, 20_000)
+    t_nb = _median_seconds(lambda: cc.sweep(cc.spaces.NB201(), constraints={"params": 1_000_000}), a.repeat)
+    t_ofa = _median_seconds(lambda: cc.sweep(cc.spaces.OFAMobileNetV3(), n=n_ofa, seed=0,
+                                             constraints={"params": 5_000_000, "macs": 300_000_000}), a.repeat)
+    print("\nsearch spaces, cc.sweep end to end (a new space object every run):", file=out)
+    print(f"{'NB201, all 15,625 cells':58} {t_nb * 1e3:8.2f} ms {15_625 / t_nb:12,.0f} cells/s", file=out)
+    print(f"{f'OFA-MobileNetV3, {n_ofa:,} samples':58} {t_ofa * 1e3:8.2f} ms {n_ofa / t_ofa:12,.0f} candidates/s",
+          file=out)
     try:
         import torch
         from torch.utils.flop_counter import FlopCounterMode

@@ -11,7 +11,8 @@ from cnncore.cli import main as cli_main, run_bench
 def test_bench_prints_the_table(capsys):
     assert cli_main(["bench", "--archs", "300", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
-    for row in ("core, cc.count(packed, n_threads=1)", "numpy baseline", "pure-Python reference"):
+    for row in ("core, cc.count(packed, n_threads=1)", "numpy baseline", "pure-Python reference",
+                "NB201, all 15,625 cells", "OFA-MobileNetV3, 20,000 samples"):
         assert row in out
     assert "300 generated CNNs x 21 layers = 6,300 layers" in out
 

@@ -420,7 +420,9 @@ def _shape_slots(rows, srcs, G, out_k):
 def _live_slots(rows, srcs, G, flagged, out_k):
     """Liveness as the core's _peak_general: a storage (views share their input's) is born when
     its row runs and freed after its last reader (model outputs live to the end). Each storage's
-    size is kept in a live slot from birth to death; this fills the births and deaths columns."""
+    size is kept in a live slot from birth to death; this fills the births and deaths columns. A row's
+    storage never takes a live slot freed at the row's own moment: the kernel reads the dying size
+    and writes the new one in the same pass."""
     nl = len(rows)
     store = {-1: -1}
     last = {-1: -1}  # storage -> last reading row (nl: kept to the end)
@@ -441,10 +443,9 @@ def _live_slots(rows, srcs, G, flagged, out_k):
     live, free, n_live, deaths = {-1: 0}, [], 1, []
     for k in range(nl):
         G[k, _P["doff"]] = len(deaths)
-        for s in dying.get(k + 1, []):
-            deaths.append(live[s])
-            free.append(live.pop(s))
-        G[k, _P["dn"]] = len(deaths) - G[k, _P["doff"]]
+        freed = [live.pop(s) for s in dying.get(k + 1, [])]
+        deaths.extend(freed)
+        G[k, _P["dn"]] = len(freed)
         G[k, _P["birth"]] = -1
         if store[k] == k and not rows[k, F.FLAGS] & F.F_UNUSED:
             if free:
@@ -452,6 +453,7 @@ def _live_slots(rows, srcs, G, flagged, out_k):
             else:
                 live[k], n_live = n_live, n_live + 1
             G[k, _P["birth"]] = live[k]
+        free.extend(freed)
     return n_live, 0, deaths
 
 

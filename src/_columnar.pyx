@@ -77,7 +77,7 @@ cdef enum:
 
 cdef enum:
     REC = 6  # a shape slot holds REC arrays of TILE: numel, then dims 0..4 (dim 0 = the batch)
-    N_ACC = 14  # per-architecture accumulators of a tile
+    N_ACC = 13  # per-architecture rows of a tile
     A_PARAMS = 0
     A_BUFFERS = 1
     A_MACS = 2
@@ -89,7 +89,8 @@ cdef enum:
     A_SAVED_MACS = 8  # an unused row's macs and flops are dropped: the totals before it
     A_SAVED_FLOPS = 9
     A_IN = 10  # the network input's elements
-    A_TEMP = 11  # three rows of per-architecture temporaries of one op
+    A_ZERO = 11  # zeros: what dies at a moment where nothing dies
+    A_SINK = 12  # where a row without storage of its own writes its size
 
 cdef enum:
     TILE = 128  # architectures per tile: one tile's shape slots stay in L1
@@ -139,82 +140,71 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
 
 
 # ---- one layer position over one tile ------------------------------------------------------------
-# X, Y, B: shape slots (X[j * TILE + a]: j = 0 numel, 1 + i dim i); V: the fields (V[f * TILE + a]);
-# acc: the accumulators. A problem only adds to acc[A_BAD]; sizes are then clamped to
-# 1 .. 2^31-1 (so nothing downstream is undefined) and the counts are meaningless.
-# Loops over spatial dims stay outside the loops over architectures, which the compiler vectorizes.
+# X, Y, B: shape slots (X[j * TILE + a]: j = 0 numel, 1 + i dim i); F: the fields, F[f][a] (an int32
+# column's slice, or a row holding the template's value); acc: the accumulators. A problem only adds
+# to acc[A_BAD]; sizes are then clamped to 1 .. 2^31-1 (so nothing downstream is undefined) and the
+# counts are meaningless. Each op is one loop over the architectures (the compiler vectorizes it);
+# the spatial dims d are a constant at each call, so their loop unrolls inside it.
 
-cdef inline void _conv_dim(int nt, bint same, rdouble vk, rdouble vs, rdouble vp, rdouble vd, rdouble xi,
-                           rdouble yi, rdouble numel, rdouble kvol, rdouble bad) noexcept nogil:
-    """One spatial dimension of a convolution over the tile (fields k, s, p, d; input and output size)."""
-    cdef int a
-    cdef double k, s, p, dl, eff, pad, padded, o
-    for a in range(nt):
-        k, s, p, dl = vk[a], vs[a], vp[a], vd[a]
-        bad[a] += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0))
-        k = _at_least_1(k)
-        s = _at_least_1(s)
-        dl = _at_least_1(dl)
-        eff = dl * (k - 1.0) + 1.0
-        # 'same' pads eff - 1 in all (stride 1 only): the output keeps the input's size
-        pad = 2.0 * p if p > 0.0 else 0.0
-        pad = eff - 1.0 if same else pad
-        padded = xi[a] + pad
-        bad[a] += _b(padded < eff) + _b(same & (s != 1.0))
-        o = padded - eff
-        o = _fdiv(o if o > 0.0 else 0.0, s) + 1.0
-        bad[a] += _b(o > DIM_MAX)
-        o = 1.0 if o > DIM_MAX else o
-        yi[a] = o
-        numel[a] = numel[a] * o
-        kvol[a] = kvol[a] * k
+cdef inline double _conv_size(double x, double k, double s, double p, double dl, bint same,
+                              double* bad) noexcept nogil:
+    """Output size of one spatial dimension of a convolution (input size x; k, s, dl >= 1)."""
+    cdef double eff = dl * (k - 1.0) + 1.0, o
+    cdef double pad = 2.0 * p if p > 0.0 else 0.0
+    pad = eff - 1.0 if same else pad  # 'same' pads eff - 1 in all (stride 1 only)
+    x = x + pad
+    bad[0] += _b(x < eff) + _b(same & (s != 1.0))
+    o = x - eff
+    o = _fdiv(o if o > 0.0 else 0.0, s) + 1.0
+    bad[0] += _b(o > DIM_MAX)
+    return 1.0 if o > DIM_MAX else o
 
 
-cdef inline void _conv(int nt, int d, int64_t flags, const double* V, const double* X, double* Y,
-                       double* acc) noexcept nogil:
-    # one pass per spatial dimension, each over the architectures (an inner loop the compiler
-    # vectorizes); the running kernel volume and problems of each architecture wait in acc
+cdef inline void _conv(int nt, int d, bint one_group, int64_t flags, const int32_t** F, const double* X,
+                       rdouble Y, rdouble acc) noexcept nogil:
+    # one_group: groups is the template's 1 (no column), so no division by it
     cdef int a, i
-    cdef double inn, out, g, ch, cpg, k, s, p, dl, eff, pad, padded, o, n
+    cdef double inn, out, g, ch, cpg, k, s, dl, o, n, numel, bad
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
     cdef bint same = (flags & F_SAME) != 0
-    cdef double* kvol = acc + A_TEMP * TILE
-    cdef double* bad = acc + (A_TEMP + 1) * TILE
     for a in range(nt):
-        inn = V[V_IN * TILE + a]
-        out = V[V_OUT * TILE + a]
-        g = V[V_GROUPS * TILE + a]
+        inn, out, g = F[V_IN][a], F[V_OUT][a], F[V_GROUPS][a]
         ch = X[2 * TILE + a]
-        bad[a] = _b((out < 1.0) | (g < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
-        g = _at_least_1(g)
+        bad = _b((out < 1.0) | (g < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
         out = _at_least_1(out)
-        cpg = _fdiv(ch, g)
-        bad[a] += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
-        kvol[a] = cpg  # times the kernel volume below: the dot-product length n
+        if one_group:
+            cpg = ch
+        else:
+            g = _at_least_1(g)
+            cpg = _fdiv(ch, g)
+            bad += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
+        n = cpg  # times the kernel volume: the dot-product length
+        numel = X[TILE + a] * out  # times the spatial sizes: numel(y)
+        for i in range(d):
+            k, s, dl = F[V_K + i][a], F[V_S + i][a], F[V_D + i][a]
+            bad += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (F[V_P + i][a] < 0))
+            k = _at_least_1(k)
+            o = _conv_size(X[(3 + i) * TILE + a], k, _at_least_1(s), F[V_P + i][a], _at_least_1(dl), same, &bad)
+            Y[(3 + i) * TILE + a] = o
+            numel = numel * o
+            n = n * k
         Y[TILE + a] = X[TILE + a]
         Y[2 * TILE + a] = out
-        Y[a] = X[TILE + a] * out  # times the spatial sizes below: numel(y)
-    for i in range(d):
-        _conv_dim(nt, same, V + (V_K + i) * TILE, V + (V_S + i) * TILE, V + (V_P + i) * TILE,
-                  V + (V_D + i) * TILE, X + (3 + i) * TILE, Y + (3 + i) * TILE, Y, kvol, bad)
-    for a in range(nt):
+        Y[a] = numel
         # params = out*n + bias*out; macs = numel*n; flops = numel*(2n - 1 + bias)
-        n = kvol[a]
-        out = Y[2 * TILE + a]
         acc[A_PARAMS * TILE + a] += out * n + bias * out
-        acc[A_MACS * TILE + a] += Y[a] * n
-        acc[A_FLOPS * TILE + a] += Y[a] * (2.0 * n - 1.0 + bias)
-        acc[A_BAD * TILE + a] += bad[a] + _b(n >= EXACT)
+        acc[A_MACS * TILE + a] += numel * n
+        acc[A_FLOPS * TILE + a] += numel * (2.0 * n - 1.0 + bias)
+        acc[A_BAD * TILE + a] += bad + _b(n >= EXACT)
 
 
-cdef inline void _linear(int nt, int last, int64_t flags, const double* V, const double* X, double* Y,
+cdef inline void _linear(int nt, int last, int64_t flags, const int32_t** F, const double* X, double* Y,
                          double* acc, int ndx) noexcept nogil:
     cdef int a, j
     cdef double inn, out, ch, numel
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
     for a in range(nt):
-        inn = V[V_IN * TILE + a]
-        out = V[V_OUT * TILE + a]
+        inn, out = F[V_IN][a], F[V_OUT][a]
         ch = X[(1 + last) * TILE + a]
         acc[A_BAD * TILE + a] += _b((out < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
         out = _at_least_1(out)
@@ -230,7 +220,7 @@ cdef inline void _linear(int nt, int last, int64_t flags, const double* V, const
         acc[A_FLOPS * TILE + a] += numel * (2.0 * ch - 1.0 + bias)
 
 
-cdef inline void _batchnorm(int nt, int64_t flags, const double* V, const double* X, double* acc) noexcept nogil:
+cdef inline void _batchnorm(int nt, int64_t flags, const int32_t** F, const double* X, rdouble acc) noexcept nogil:
     cdef int a
     cdef double inn, ch
     cdef double checked = _b((flags & (F_AFFINE | F_TRACK)) != 0), batch_stats = _b((flags & F_TRACK) == 0)
@@ -239,7 +229,7 @@ cdef inline void _batchnorm(int nt, int64_t flags, const double* V, const double
     cdef double stats = 2.0 if flags & F_TRACK else 0.0, tracked = _b((flags & F_TRACK) != 0)
     cdef double per = 2.0 + weights  # flops per element
     for a in range(nt):
-        inn = V[V_IN * TILE + a]
+        inn = F[V_IN][a]
         ch = X[2 * TILE + a]
         acc[A_BAD * TILE + a] += (_b(inn < 0.0) + checked * _b((inn != 0.0) & (ch != inn))
                                   + batch_stats * _b(X[a] == ch))  # statistics over one value per channel
@@ -248,75 +238,60 @@ cdef inline void _batchnorm(int nt, int64_t flags, const double* V, const double
         acc[A_FLOPS * TILE + a] += X[a] * per
 
 
-cdef inline void _elementwise(int nt, double per, const double* X, double* acc) noexcept nogil:
+cdef inline void _elementwise(int nt, double per, const double* X, rdouble acc) noexcept nogil:
     """An activation: per flops per element, the shape unchanged."""
     cdef int a
     for a in range(nt):
         acc[A_FLOPS * TILE + a] += X[a] * per
 
 
-cdef inline void _prelu(int nt, int ndx, const double* V, const double* X, double* acc) noexcept nogil:
+cdef inline void _prelu(int nt, int ndx, const int32_t** F, const double* X, rdouble acc) noexcept nogil:
     cdef int a
     cdef double n
     for a in range(nt):
-        n = V[V_IN * TILE + a]
+        n = F[V_IN][a]
         acc[A_BAD * TILE + a] += _b((n < 1.0) | ((n > 1.0) & ((ndx < 2) | (X[2 * TILE + a] != n))))
         acc[A_PARAMS * TILE + a] += n if n > 0.0 else 0.0
         acc[A_FLOPS * TILE + a] += X[a] * 2.0
 
 
-cdef inline void _pool_dim(int nt, bint unpadded_check, double ceil, rdouble vk, rdouble vs, rdouble vp,
-                           rdouble vd, rdouble xd, rdouble yi, rdouble numel, rdouble kvol, rdouble bad) noexcept nogil:
-    """One spatial dimension of a max / avg pooling over the tile (ceil: 1.0 for ceil_mode)."""
-    cdef int a
-    cdef double k, s, p, dl, num, o, xi
-    for a in range(nt):
-        k, s, p, dl, xi = vk[a], vs[a], vp[a], vd[a], xd[a]
-        bad[a] += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0) | (2.0 * p > k))  # p <= k / 2
-        if unpadded_check:
-            bad[a] += _b(xi < k)  # ATen's avg_pool3d: the unpadded input at least the kernel
-        k = _at_least_1(k)
-        s = _at_least_1(s)
-        dl = _at_least_1(dl)
-        p = p if p > 0.0 else 0.0
-        num = xi + 2.0 * p - dl * (k - 1.0) - 1.0 + ceil * (s - 1.0)
-        bad[a] += _b(num < 0.0)  # an output size < 1
-        o = _fdiv(num if num > 0.0 else 0.0, s) + 1.0
-        o = o - ceil * _b((o - 1.0) * s >= xi + p)  # the last window must start inside
-        bad[a] += _b(o < 1.0) + _b(o > DIM_MAX)  # padding can take the output past DIM_MAX: OVERFLOW
-        o = _at_least_1(o)
-        o = 1.0 if o > DIM_MAX else o
-        yi[a] = o
-        numel[a] = numel[a] * o
-        kvol[a] = kvol[a] * k
-
-
-cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, const double* V, const double* X,
-                       double* Y, double* acc) noexcept nogil:
-    # one pass per spatial dimension, as _conv
+cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, const int32_t** F, const double* X,
+                       rdouble Y, rdouble acc) noexcept nogil:
     cdef int a, i
-    cdef double k, s, p, dl, num, o, xi
-    cdef double ceil = _b((flags & F_CEIL) != 0)
-    cdef double* kvol = acc + A_TEMP * TILE
-    cdef double* bad = acc + (A_TEMP + 1) * TILE
-    cdef double* ones = acc + (A_TEMP + 2) * TILE  # avg pooling's dilation
+    cdef double k, s, p, dl, num, o, xi, kvol, numel, bad
+    cdef double ceil = _b((flags & F_CEIL) != 0)  # 1.0 for ceil_mode
     for a in range(nt):
-        kvol[a] = 1.0
-        bad[a] = 0.0
-        ones[a] = 1.0
+        bad = 0.0
+        kvol = 1.0
+        numel = X[TILE + a] * X[2 * TILE + a]
+        for i in range(d):
+            k, s, p, xi = F[V_K + i][a], F[V_S + i][a], F[V_P + i][a], X[(3 + i) * TILE + a]
+            dl = F[V_D + i][a] if is_max else 1.0  # avg pooling has no dilation
+            bad += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0) | (2.0 * p > k))  # p <= k / 2
+            if d == 3 and not is_max:
+                bad += _b(xi < k)  # ATen's avg_pool3d: the unpadded input at least the kernel
+            k = _at_least_1(k)
+            s = _at_least_1(s)
+            dl = _at_least_1(dl)
+            p = p if p > 0.0 else 0.0
+            num = xi + 2.0 * p - dl * (k - 1.0) - 1.0 + ceil * (s - 1.0)
+            bad += _b(num < 0.0)  # an output size < 1
+            o = _fdiv(num if num > 0.0 else 0.0, s) + 1.0
+            o = o - ceil * _b((o - 1.0) * s >= xi + p)  # the last window must start inside
+            bad += _b(o < 1.0) + _b(o > DIM_MAX)  # padding can take the output past DIM_MAX: OVERFLOW
+            o = _at_least_1(o)
+            o = 1.0 if o > DIM_MAX else o
+            Y[(3 + i) * TILE + a] = o
+            numel = numel * o
+            kvol = kvol * k
         Y[TILE + a] = X[TILE + a]
         Y[2 * TILE + a] = X[2 * TILE + a]
-        Y[a] = X[TILE + a] * X[2 * TILE + a]
-    for i in range(d):
-        _pool_dim(nt, d == 3 and not is_max, ceil, V + (V_K + i) * TILE, V + (V_S + i) * TILE,
-                  V + (V_P + i) * TILE, V + (V_D + i) * TILE if is_max else ones, X + (3 + i) * TILE,
-                  Y + (3 + i) * TILE, Y, kvol, bad)
-    for a in range(nt):
-        acc[A_FLOPS * TILE + a] += Y[a] * (kvol[a] - 1.0 if is_max else kvol[a])
-        acc[A_BAD * TILE + a] += bad[a] + _b(kvol[a] >= EXACT)
+        Y[a] = numel
+        acc[A_FLOPS * TILE + a] += numel * (kvol - 1.0 if is_max else kvol)
+        acc[A_BAD * TILE + a] += bad + _b(kvol >= EXACT)
 
 
-cdef inline void _adaptive(int nt, int d, bint is_max, const double* V, const double* X, double* Y,
+cdef inline void _adaptive(int nt, int d, bint is_max, const int32_t** F, const double* X, double* Y,
                            double* acc) noexcept nogil:
     cdef int a, i
     cdef int64_t n, o
@@ -327,7 +302,7 @@ cdef inline void _adaptive(int nt, int d, bint is_max, const double* V, const do
         numel = total
         for i in range(d):
             n = <int64_t>X[(3 + i) * TILE + a]
-            o = <int64_t>V[(V_K + i) * TILE + a]
+            o = F[V_K + i][a]
             bad += _b(o < 0)
             o = n if o <= 0 else o
             Y[(3 + i) * TILE + a] = <double>o
@@ -403,26 +378,39 @@ cdef inline void _cat(int nt, int dim, int nd, const double* X, const double* S,
         acc[A_BAD * TILE + a] += bad
 
 
-cdef inline void _run_op(int64_t op, const int64_t* g, int nt, const double* V, double* S,
+cdef inline void _run_op(int64_t op, const int64_t* g, bint one_group, int nt, const int32_t** F, double* S,
                          const double* X, double* Y, double* acc, const int64_t* cat_src) noexcept nogil:
     """Layer position g over one tile (the spatial dims of a family: 1, 2, 3 in op-code order)."""
     cdef int64_t flags = g[G_FLAGS]
-    if OP_CONV1D <= op <= OP_CONV3D:
-        _conv(nt, <int>(op - OP_CONV1D + 1), flags, V, X, Y, acc)
+    if op == OP_CONV2D:  # the common case first; each call below is its own specialised loop
+        if one_group:
+            _conv(nt, 2, True, flags, F, X, Y, acc)
+        else:
+            _conv(nt, 2, False, flags, F, X, Y, acc)
     elif op == OP_RELU:
         _elementwise(nt, 1, X, acc)
     elif OP_BN1D <= op <= OP_BN3D:
-        _batchnorm(nt, flags, V, X, acc)
+        _batchnorm(nt, flags, F, X, acc)
+    elif op == OP_CONV1D:
+        _conv(nt, 1, False, flags, F, X, Y, acc)
+    elif op == OP_CONV3D:
+        _conv(nt, 3, False, flags, F, X, Y, acc)
     elif op == OP_PRELU:
-        _prelu(nt, <int>g[G_NDX], V, X, acc)
+        _prelu(nt, <int>g[G_NDX], F, X, acc)
     elif OP_RELU < op <= OP_HARDSIGMOID:
         _elementwise(nt, ACT_FLOPS[op - OP_RELU], X, acc)
-    elif OP_MAXPOOL1D <= op <= OP_AVGPOOL3D:
-        _pool(nt, <int>((op - OP_MAXPOOL1D) % 3 + 1), op <= OP_MAXPOOL3D, flags, V, X, Y, acc)
+    elif op == OP_MAXPOOL2D:
+        _pool(nt, 2, True, flags, F, X, Y, acc)
+    elif op == OP_AVGPOOL2D:
+        _pool(nt, 2, False, flags, F, X, Y, acc)
+    elif op == OP_MAXPOOL1D or op == OP_MAXPOOL3D:
+        _pool(nt, <int>(op - OP_MAXPOOL1D + 1), True, flags, F, X, Y, acc)
+    elif op == OP_AVGPOOL1D or op == OP_AVGPOOL3D:
+        _pool(nt, <int>(op - OP_AVGPOOL1D + 1), False, flags, F, X, Y, acc)
     elif OP_ADAPTIVEAVG1D <= op <= OP_ADAPTIVEMAX3D:
-        _adaptive(nt, <int>((op - OP_ADAPTIVEAVG1D) % 3 + 1), op >= OP_ADAPTIVEMAX1D, V, X, Y, acc)
+        _adaptive(nt, <int>((op - OP_ADAPTIVEAVG1D) % 3 + 1), op >= OP_ADAPTIVEMAX1D, F, X, Y, acc)
     elif op == OP_LINEAR:
-        _linear(nt, <int>g[G_DIMS], flags, V, X, Y, acc, <int>g[G_NDX])
+        _linear(nt, <int>g[G_DIMS], flags, F, X, Y, acc, <int>g[G_NDX])
     elif op == OP_FLATTEN:
         _flatten(nt, <int>g[G_A], <int>g[G_B], <int>g[G_NDX], X, Y, acc)
     elif op == OP_ADD or op == OP_MUL:
@@ -432,22 +420,42 @@ cdef inline void _run_op(int64_t op, const int64_t* g, int nt, const double* V, 
     # (Identity and Dropout: nothing to count, the shape is the input's)
 
 
+cdef inline void _live(int nt, double used, double born, const double* Y, rdouble dies, rdouble birth,
+                       rdouble live, rdouble act, rdouble peak) noexcept nogil:
+    """After a row: its output's elements join the activations (used: 1.0, or 0.0 for an unused
+    row), the storage dying at its moment leaves the live total, its own (born: 1.0) joins, and the
+    peak follows. dies and birth are distinct live slots (the planner's promise)."""
+    cdef int a
+    cdef double y, l
+    for a in range(nt):
+        y = Y[a]
+        act[a] += used * y
+        l = live[a] - dies[a] + born * y  # <= inputs + activations
+        birth[a] = y
+        live[a] = l
+        peak[a] = l if l > peak[a] else peak[a]
+
+
 # ---- one tile --------------------------------------------------------------------------------------
 cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t* deaths,
                 const int64_t* cat_src, const int32_t** cols, const int32_t* consts, int64_t n,
                 const int64_t* ishape, int ind, const int64_t* batch, int64_t in_birth,
-                int64_t out_slot, int out_nd, double* S, double* V, double* acc, double* LS,
+                int64_t out_slot, int out_nd, double* S, double* acc, double* LS, int32_t* FB,
                 int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic) noexcept nogil:
     cdef int a, f, j
-    cdef int64_t k, op, ls
+    cdef int64_t k, op, ls, v32
+    cdef int64_t filled[N_VAR]  # the template value each row of FB holds (none yet)
+    cdef const int32_t* F[N_VAR]
     cdef const int64_t* g
-    cdef const int32_t* c
     cdef double* X
     cdef double* Y
-    cdef double* live
+    cdef double* live = acc + A_LIVE * TILE
     cdef const double* dies
     cdef double v
     cdef bint unused, ok
+    for f in range(N_VAR):
+        filled[f] = -(<int64_t>1 << 40)  # no int32
+        F[f] = FB + f * TILE
     for j in range(N_ACC * TILE):
         acc[j] = 0.0
     # the network input: slot 0, its storage alive from moment 0 (live slot in_birth)
@@ -468,43 +476,37 @@ cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t*
     for k in range(nl):
         g = G + k * N_PROG
         op = g[G_OP]
-        # the fields this op reads: a column's slice, or the template's value repeated
+        # the fields this op reads: a column's slice, or a row of FB holding the template's value
         for f in range(N_VAR):
             if not (g[G_NEED] >> f) & 1:
                 continue
-            c = cols[f]
-            if c != NULL:
-                c = c + k * n + a0
-                for a in range(nt):
-                    V[f * TILE + a] = <double>c[a]
+            if cols[f] != NULL:
+                F[f] = cols[f] + k * n + a0
             else:
-                v = <double>consts[k * N_VAR + f]
-                for a in range(nt):
-                    V[f * TILE + a] = v
+                F[f] = FB + f * TILE
+                v32 = consts[k * N_VAR + f]
+                if filled[f] != v32:
+                    filled[f] = v32
+                    for a in range(TILE):
+                        FB[f * TILE + a] = <int32_t>v32
         X = S + g[G_XS] * REC * TILE
         Y = S + g[G_YS] * REC * TILE
         unused = g[G_UNUSED] != 0
         if unused:  # params and buffers count, nothing else: restore macs and flops after
             memcpy(acc + A_SAVED_MACS * TILE, acc + A_MACS * TILE, 2 * TILE * sizeof(double))
-        _run_op(op, g, nt, V, S, X, Y, acc, cat_src)
+        _run_op(op, g, cols[V_GROUPS] == NULL and consts[k * N_VAR + V_GROUPS] == 1, nt, F, S, X, Y, acc,
+                cat_src)
         if unused:
             memcpy(acc + A_MACS * TILE, acc + A_SAVED_MACS * TILE, 2 * TILE * sizeof(double))
-        else:
-            for a in range(nt):
-                acc[A_ACT * TILE + a] += Y[a]
         # liveness: storages whose last reader has run are freed, this row's storage is born
-        live = acc + A_LIVE * TILE
-        for j in range(g[G_DN]):
+        for j in range(1, g[G_DN]):
             dies = LS + deaths[g[G_DOFF] + j] * TILE
             for a in range(nt):
                 live[a] -= dies[a]
         ls = g[G_BIRTH]
-        if ls >= 0:
-            for a in range(nt):
-                LS[ls * TILE + a] = Y[a]
-                live[a] += Y[a]  # <= inputs + activations
-        for a in range(nt):
-            acc[A_PEAK * TILE + a] = live[a] if live[a] > acc[A_PEAK * TILE + a] else acc[A_PEAK * TILE + a]
+        _live(nt, 0.0 if unused else 1.0, 1.0 if ls >= 0 else 0.0, Y,
+              LS + deaths[g[G_DOFF]] * TILE if g[G_DN] > 0 else acc + A_ZERO * TILE,
+              LS + ls * TILE if ls >= 0 else acc + A_SINK * TILE, live, acc + A_ACT * TILE, acc + A_PEAK * TILE)
     # every total below 2^53 (so exact, and so was every addend), and no problem: the kernel's answer
     X = S + out_slot * REC * TILE
     for a in range(nt):
@@ -537,7 +539,7 @@ def constants():
 
 
 def scratch_size(int64_t n_slots, int64_t n_live):
-    """int64 entries of one thread's scratch: shape slots, fields, accumulators, live sizes."""
+    """int64 entries of one thread's scratch: shape slots, field rows (int32), accumulators, live sizes."""
     return TILE * (REC * n_slots + N_VAR + N_ACC + n_live)
 
 
@@ -587,8 +589,8 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
             _tile(a0, nt, &program[0, 0] if nl > 0 else NULL, nl, &deaths[0] if deaths.shape[0] else NULL,
                   &cat_src[0] if cat_src.shape[0] else NULL, cols, &consts[0, 0] if nl > 0 else NULL, n,
                   &input_shape[0, 0], ind, &batch_size[0], in_birth, out_slot, out_nd,
-                  base, base + REC * n_slots * TILE, base + (REC * n_slots + N_VAR) * TILE,
-                  base + (REC * n_slots + N_VAR + N_ACC) * TILE,
+                  base, base + (REC * n_slots + N_VAR) * TILE, base + (REC * n_slots + N_VAR + N_ACC) * TILE,
+                  <int32_t*>(base + REC * n_slots * TILE),
                   &totals[0, 0], n, &output_shape[0, 0], &needs_generic[0])
 
 

@@ -33,6 +33,17 @@ cdef extern from *:
     # a pointer the compiler may assume no other pointer of the loop aliases (so it vectorizes
     # without run-time overlap checks); every caller passes rows of distinct tile arrays
     ctypedef double* rdouble "double *__restrict__"
+    ctypedef const double* rcdouble "const double *__restrict__"
+
+cdef extern from * nogil:
+    """
+    #if defined(__GNUC__)
+    #define cc_prefetch(p) __builtin_prefetch(p)
+    #else
+    #define cc_prefetch(p) ((void)0)
+    #endif
+    """
+    void cc_prefetch(const void* p)  # a hint: never faults, even past the array
 
 cdef extern from "_checked.h" nogil:
     bint cc_mul(int64_t a, int64_t b, int64_t* r)
@@ -77,7 +88,7 @@ cdef enum:
 
 cdef enum:
     REC = 6  # a shape slot holds REC arrays of TILE: numel, then dims 0..4 (dim 0 = the batch)
-    N_ACC = 13  # per-architecture rows of a tile
+    N_ACC = 15  # per-architecture rows of a tile
     A_PARAMS = 0
     A_BUFFERS = 1
     A_MACS = 2
@@ -91,6 +102,7 @@ cdef enum:
     A_IN = 10  # the network input's elements
     A_ZERO = 11  # zeros: what dies at a moment where nothing dies
     A_SINK = 12  # where a row without storage of its own writes its size
+    A_TEMP = 13  # two rows of temporaries of one op
 
 cdef enum:
     TILE = 128  # architectures per tile: one tile's shape slots stay in L1
@@ -123,7 +135,7 @@ cdef inline double _fdiv(double a, double b) noexcept nogil:
 
 
 cdef inline double _at_least_1(double v) noexcept nogil:
-    return v if v >= 1.0 else 1.0
+    return v if v > 1.0 else 1.0  # (vmaxpd)
 
 
 cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
@@ -140,8 +152,8 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
 
 
 # ---- one layer position over one tile ------------------------------------------------------------
-# X, Y, B: shape slots (X[j * TILE + a]: j = 0 numel, 1 + i dim i); F: the fields, F[f][a] (an int32
-# column's slice, or a row holding the template's value); acc: the accumulators. A problem only adds
+# X, Y, B: shape slots (X[j * TILE + a]: j = 0 numel, 1 + i dim i); V: the fields (V[f * TILE + a]);
+# acc: the accumulators. A problem only adds
 # to acc[A_BAD]; sizes are then clamped to 1 .. 2^31-1 (so nothing downstream is undefined) and the
 # counts are meaningless. Each op is one loop over the architectures (the compiler vectorizes it);
 # the spatial dims d are a constant at each call, so their loop unrolls inside it.
@@ -160,7 +172,7 @@ cdef inline double _conv_size(double x, double k, double s, double p, double dl,
     return 1.0 if o > DIM_MAX else o
 
 
-cdef inline void _conv(int nt, int d, bint one_group, int64_t flags, const int32_t** F, const double* X,
+cdef inline void _conv(int nt, int d, bint one_group, int64_t flags, rcdouble V, const double* X,
                        rdouble Y, rdouble acc) noexcept nogil:
     # one_group: groups is the template's 1 (no column), so no division by it
     cdef int a, i
@@ -168,7 +180,7 @@ cdef inline void _conv(int nt, int d, bint one_group, int64_t flags, const int32
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
     cdef bint same = (flags & F_SAME) != 0
     for a in range(nt):
-        inn, out, g = F[V_IN][a], F[V_OUT][a], F[V_GROUPS][a]
+        inn, out, g = V[V_IN * TILE + a], V[V_OUT * TILE + a], V[V_GROUPS * TILE + a]
         ch = X[2 * TILE + a]
         bad = _b((out < 1.0) | (g < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
         out = _at_least_1(out)
@@ -181,10 +193,10 @@ cdef inline void _conv(int nt, int d, bint one_group, int64_t flags, const int32
         n = cpg  # times the kernel volume: the dot-product length
         numel = X[TILE + a] * out  # times the spatial sizes: numel(y)
         for i in range(d):
-            k, s, dl = F[V_K + i][a], F[V_S + i][a], F[V_D + i][a]
-            bad += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (F[V_P + i][a] < 0))
+            k, s, dl = V[(V_K + i) * TILE + a], V[(V_S + i) * TILE + a], V[(V_D + i) * TILE + a]
+            bad += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (V[(V_P + i) * TILE + a] < 0.0))
             k = _at_least_1(k)
-            o = _conv_size(X[(3 + i) * TILE + a], k, _at_least_1(s), F[V_P + i][a], _at_least_1(dl), same, &bad)
+            o = _conv_size(X[(3 + i) * TILE + a], k, _at_least_1(s), V[(V_P + i) * TILE + a], _at_least_1(dl), same, &bad)
             Y[(3 + i) * TILE + a] = o
             numel = numel * o
             n = n * k
@@ -198,21 +210,19 @@ cdef inline void _conv(int nt, int d, bint one_group, int64_t flags, const int32
         acc[A_BAD * TILE + a] += bad + _b(n >= EXACT)
 
 
-cdef inline void _linear(int nt, int last, int64_t flags, const int32_t** F, const double* X, double* Y,
-                         double* acc, int ndx) noexcept nogil:
-    cdef int a, j
+cdef inline void _linear(int nt, int last, int64_t flags, rcdouble V, rcdouble X, rdouble Y, rdouble acc,
+                         int ndx) noexcept nogil:
+    cdef int a
     cdef double inn, out, ch, numel
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
+    memcpy(Y + TILE, X + TILE, ndx * TILE * sizeof(double))  # the dims; the last is replaced below
     for a in range(nt):
-        inn, out = F[V_IN][a], F[V_OUT][a]
+        inn, out = V[V_IN * TILE + a], V[V_OUT * TILE + a]
         ch = X[(1 + last) * TILE + a]
         acc[A_BAD * TILE + a] += _b((out < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
         out = _at_least_1(out)
-        numel = out
-        for j in range(1, ndx + 1):
-            Y[j * TILE + a] = X[j * TILE + a]
-            if j != 1 + last:
-                numel = numel * X[j * TILE + a]
+        # numel(x) / ch is exact: ch divides it, and numel(x) < 2^53 in an architecture that passes
+        numel = X[a] / _at_least_1(ch) * out
         Y[(1 + last) * TILE + a] = out
         Y[a] = numel
         acc[A_PARAMS * TILE + a] += ch * out + bias * out
@@ -220,7 +230,7 @@ cdef inline void _linear(int nt, int last, int64_t flags, const int32_t** F, con
         acc[A_FLOPS * TILE + a] += numel * (2.0 * ch - 1.0 + bias)
 
 
-cdef inline void _batchnorm(int nt, int64_t flags, const int32_t** F, const double* X, rdouble acc) noexcept nogil:
+cdef inline void _batchnorm(int nt, int64_t flags, rcdouble V, const double* X, rdouble acc) noexcept nogil:
     cdef int a
     cdef double inn, ch
     cdef double checked = _b((flags & (F_AFFINE | F_TRACK)) != 0), batch_stats = _b((flags & F_TRACK) == 0)
@@ -229,7 +239,7 @@ cdef inline void _batchnorm(int nt, int64_t flags, const int32_t** F, const doub
     cdef double stats = 2.0 if flags & F_TRACK else 0.0, tracked = _b((flags & F_TRACK) != 0)
     cdef double per = 2.0 + weights  # flops per element
     for a in range(nt):
-        inn = F[V_IN][a]
+        inn = V[V_IN * TILE + a]
         ch = X[2 * TILE + a]
         acc[A_BAD * TILE + a] += (_b(inn < 0.0) + checked * _b((inn != 0.0) & (ch != inn))
                                   + batch_stats * _b(X[a] == ch))  # statistics over one value per channel
@@ -245,17 +255,17 @@ cdef inline void _elementwise(int nt, double per, const double* X, rdouble acc) 
         acc[A_FLOPS * TILE + a] += X[a] * per
 
 
-cdef inline void _prelu(int nt, int ndx, const int32_t** F, const double* X, rdouble acc) noexcept nogil:
+cdef inline void _prelu(int nt, int ndx, rcdouble V, const double* X, rdouble acc) noexcept nogil:
     cdef int a
     cdef double n
     for a in range(nt):
-        n = F[V_IN][a]
+        n = V[V_IN * TILE + a]
         acc[A_BAD * TILE + a] += _b((n < 1.0) | ((n > 1.0) & ((ndx < 2) | (X[2 * TILE + a] != n))))
         acc[A_PARAMS * TILE + a] += n if n > 0.0 else 0.0
         acc[A_FLOPS * TILE + a] += X[a] * 2.0
 
 
-cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, const int32_t** F, const double* X,
+cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, rcdouble V, const double* X,
                        rdouble Y, rdouble acc) noexcept nogil:
     cdef int a, i
     cdef double k, s, p, dl, num, o, xi, kvol, numel, bad
@@ -265,8 +275,8 @@ cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, const int32_t*
         kvol = 1.0
         numel = X[TILE + a] * X[2 * TILE + a]
         for i in range(d):
-            k, s, p, xi = F[V_K + i][a], F[V_S + i][a], F[V_P + i][a], X[(3 + i) * TILE + a]
-            dl = F[V_D + i][a] if is_max else 1.0  # avg pooling has no dilation
+            k, s, p, xi = V[(V_K + i) * TILE + a], V[(V_S + i) * TILE + a], V[(V_P + i) * TILE + a], X[(3 + i) * TILE + a]
+            dl = V[(V_D + i) * TILE + a] if is_max else 1.0  # avg pooling has no dilation
             bad += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0) | (2.0 * p > k))  # p <= k / 2
             if d == 3 and not is_max:
                 bad += _b(xi < k)  # ATen's avg_pool3d: the unpadded input at least the kernel
@@ -291,45 +301,50 @@ cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, const int32_t*
         acc[A_BAD * TILE + a] += bad + _b(kvol >= EXACT)
 
 
-cdef inline void _adaptive(int nt, int d, bint is_max, const int32_t** F, const double* X, double* Y,
-                           double* acc) noexcept nogil:
+cdef inline void _adaptive(int nt, int d, bint is_max, rcdouble V, rcdouble X, rdouble Y, rdouble acc) noexcept nogil:
     cdef int a, i
-    cdef int64_t n, o
-    cdef double total, numel, bad
-    for a in range(nt):  # (a gcd per dimension: not vectorized; one such layer per network)
-        bad = 0.0
-        total = X[TILE + a] * X[2 * TILE + a]
-        numel = total
-        for i in range(d):
-            n = <int64_t>X[(3 + i) * TILE + a]
-            o = F[V_K + i][a]
-            bad += _b(o < 0)
-            o = n if o <= 0 else o
-            Y[(3 + i) * TILE + a] = <double>o
-            # the windows [floor(j n / o), ceil((j + 1) n / o)) add up to n + o - gcd(n, o)
-            total = total * <double>(n + o - _gcd(n, o))
-            numel = numel * <double>o
+    cdef int64_t odd  # some output size is neither 1 nor the input's
+    cdef double n, o
+    cdef double* total = acc + A_TEMP * TILE  # the elements every window reads, over the outputs
+    cdef double* w = acc + (A_TEMP + 1) * TILE
+    for a in range(nt):
         Y[TILE + a] = X[TILE + a]
         Y[2 * TILE + a] = X[2 * TILE + a]
-        Y[a] = numel
-        acc[A_FLOPS * TILE + a] += total - numel if is_max else total
-        acc[A_BAD * TILE + a] += bad + _b(total >= EXACT)
-
-
-cdef inline void _flatten(int nt, int s, int e, int ndx, const double* X, double* Y, double* acc) noexcept nogil:
-    cdef int a, i
-    cdef double v
+        Y[a] = X[TILE + a] * X[2 * TILE + a]
+        total[a] = Y[a]
+    for i in range(d):
+        odd = 0
+        for a in range(nt):
+            n, o = X[(3 + i) * TILE + a], V[(V_K + i) * TILE + a]
+            acc[A_BAD * TILE + a] += _b(o < 0.0)
+            o = n if o <= 0.0 else o
+            Y[(3 + i) * TILE + a] = o
+            Y[a] = Y[a] * o
+            # the windows [floor(j n / o), ceil((j + 1) n / o)) add up to n + o - gcd(n, o)
+            w[a] = n + o - (n if o == n else 1.0)
+            odd |= (o != 1.0) & (o != n)
+        if odd:  # then the gcd, one architecture at a time
+            for a in range(nt):
+                w[a] = X[(3 + i) * TILE + a] + Y[(3 + i) * TILE + a] - <double>_gcd(
+                    <int64_t>X[(3 + i) * TILE + a], <int64_t>Y[(3 + i) * TILE + a])
+        for a in range(nt):
+            total[a] = total[a] * w[a]
     for a in range(nt):
-        v = 1.0
-        for i in range(s, e + 1):
-            v = v * X[(1 + i) * TILE + a]  # divides numel(x): exact
-        for i in range(s):
-            Y[(1 + i) * TILE + a] = X[(1 + i) * TILE + a]
-        for i in range(e + 1, ndx):
-            Y[(1 + i - (e - s)) * TILE + a] = X[(1 + i) * TILE + a]
-        acc[A_BAD * TILE + a] += _b(v > DIM_MAX)  # the generic path: OVERFLOW
-        Y[(1 + s) * TILE + a] = 1.0 if v > DIM_MAX else v
-        Y[a] = X[a]
+        acc[A_FLOPS * TILE + a] += total[a] - Y[a] if is_max else total[a]
+        acc[A_BAD * TILE + a] += _b(total[a] >= EXACT)
+
+
+cdef inline void _flatten(int nt, int s, int e, int ndx, rcdouble X, rdouble Y, rdouble acc) noexcept nogil:
+    cdef int a, i
+    cdef double* v = Y + (1 + s) * TILE  # the product of dims s..e (divides numel(x): exact)
+    memcpy(Y, X, (2 + s) * TILE * sizeof(double))  # numel, the dims up to s
+    memcpy(Y + (2 + s) * TILE, X + (2 + e) * TILE, (ndx - 1 - e) * TILE * sizeof(double))  # after e
+    for i in range(s + 1, e + 1):
+        for a in range(nt):
+            v[a] = v[a] * X[(1 + i) * TILE + a]
+    for a in range(nt):
+        acc[A_BAD * TILE + a] += _b(v[a] > DIM_MAX)  # the generic path: OVERFLOW
+        v[a] = 1.0 if v[a] > DIM_MAX else v[a]
 
 
 cdef inline void _broadcast(int nt, int na, int nb, const double* X, const double* B, double* Y,
@@ -378,39 +393,39 @@ cdef inline void _cat(int nt, int dim, int nd, const double* X, const double* S,
         acc[A_BAD * TILE + a] += bad
 
 
-cdef inline void _run_op(int64_t op, const int64_t* g, bint one_group, int nt, const int32_t** F, double* S,
+cdef inline void _run_op(int64_t op, const int64_t* g, bint one_group, int nt, rcdouble V, double* S,
                          const double* X, double* Y, double* acc, const int64_t* cat_src) noexcept nogil:
     """Layer position g over one tile (the spatial dims of a family: 1, 2, 3 in op-code order)."""
     cdef int64_t flags = g[G_FLAGS]
     if op == OP_CONV2D:  # the common case first; each call below is its own specialised loop
         if one_group:
-            _conv(nt, 2, True, flags, F, X, Y, acc)
+            _conv(nt, 2, True, flags, V, X, Y, acc)
         else:
-            _conv(nt, 2, False, flags, F, X, Y, acc)
+            _conv(nt, 2, False, flags, V, X, Y, acc)
     elif op == OP_RELU:
         _elementwise(nt, 1, X, acc)
     elif OP_BN1D <= op <= OP_BN3D:
-        _batchnorm(nt, flags, F, X, acc)
+        _batchnorm(nt, flags, V, X, acc)
     elif op == OP_CONV1D:
-        _conv(nt, 1, False, flags, F, X, Y, acc)
+        _conv(nt, 1, False, flags, V, X, Y, acc)
     elif op == OP_CONV3D:
-        _conv(nt, 3, False, flags, F, X, Y, acc)
+        _conv(nt, 3, False, flags, V, X, Y, acc)
     elif op == OP_PRELU:
-        _prelu(nt, <int>g[G_NDX], F, X, acc)
+        _prelu(nt, <int>g[G_NDX], V, X, acc)
     elif OP_RELU < op <= OP_HARDSIGMOID:
         _elementwise(nt, ACT_FLOPS[op - OP_RELU], X, acc)
     elif op == OP_MAXPOOL2D:
-        _pool(nt, 2, True, flags, F, X, Y, acc)
+        _pool(nt, 2, True, flags, V, X, Y, acc)
     elif op == OP_AVGPOOL2D:
-        _pool(nt, 2, False, flags, F, X, Y, acc)
+        _pool(nt, 2, False, flags, V, X, Y, acc)
     elif op == OP_MAXPOOL1D or op == OP_MAXPOOL3D:
-        _pool(nt, <int>(op - OP_MAXPOOL1D + 1), True, flags, F, X, Y, acc)
+        _pool(nt, <int>(op - OP_MAXPOOL1D + 1), True, flags, V, X, Y, acc)
     elif op == OP_AVGPOOL1D or op == OP_AVGPOOL3D:
-        _pool(nt, <int>(op - OP_AVGPOOL1D + 1), False, flags, F, X, Y, acc)
+        _pool(nt, <int>(op - OP_AVGPOOL1D + 1), False, flags, V, X, Y, acc)
     elif OP_ADAPTIVEAVG1D <= op <= OP_ADAPTIVEMAX3D:
-        _adaptive(nt, <int>((op - OP_ADAPTIVEAVG1D) % 3 + 1), op >= OP_ADAPTIVEMAX1D, F, X, Y, acc)
+        _adaptive(nt, <int>((op - OP_ADAPTIVEAVG1D) % 3 + 1), op >= OP_ADAPTIVEMAX1D, V, X, Y, acc)
     elif op == OP_LINEAR:
-        _linear(nt, <int>g[G_DIMS], flags, F, X, Y, acc, <int>g[G_NDX])
+        _linear(nt, <int>g[G_DIMS], flags, V, X, Y, acc, <int>g[G_NDX])
     elif op == OP_FLATTEN:
         _flatten(nt, <int>g[G_A], <int>g[G_B], <int>g[G_NDX], X, Y, acc)
     elif op == OP_ADD or op == OP_MUL:
@@ -440,61 +455,67 @@ cdef inline void _live(int nt, double used, double born, const double* Y, rdoubl
 cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t* deaths,
                 const int64_t* cat_src, const int32_t** cols, const int32_t* consts, int64_t n,
                 const int64_t* ishape, int ind, const int64_t* batch, int64_t in_birth,
-                int64_t out_slot, int out_nd, double* S, double* acc, double* LS, int32_t* FB,
+                int64_t out_slot, int out_nd, double* S, double* V, double* acc, double* LS,
                 int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic) noexcept nogil:
     cdef int a, f, j
-    cdef int64_t k, op, ls, v32
-    cdef int64_t filled[N_VAR]  # the template value each row of FB holds (none yet)
-    cdef const int32_t* F[N_VAR]
+    cdef int64_t k, op, ls
+    cdef int64_t filled[N_VAR]  # the template value a row of V holds (for fields without a column)
     cdef const int64_t* g
+    cdef const int32_t* c
     cdef double* X
     cdef double* Y
     cdef double* live = acc + A_LIVE * TILE
     cdef const double* dies
-    cdef double v
+    cdef double* okr
+    cdef const double* v
     cdef bint unused, ok
     for f in range(N_VAR):
-        filled[f] = -(<int64_t>1 << 40)  # no int32
-        F[f] = FB + f * TILE
+        filled[f] = -(<int64_t>1 << 40)  # none yet (no int32)
     for j in range(N_ACC * TILE):
         acc[j] = 0.0
-    # the network input: slot 0, its storage alive from moment 0 (live slot in_birth)
+    # the network input: slot 0, its storage alive from moment 0 (live slot in_birth). Validated by
+    # Columnar, but its arrays can change afterwards: then the generic core says why
     for a in range(nt):
-        v = <double>batch[a0 + a]
-        S[TILE + a] = v
-        # validated by Columnar, but its arrays can change afterwards: the generic core then says why
-        acc[A_BAD * TILE + a] += _b((v < 1.0) | (v > DIM_MAX))
-        for j in range(ind):
-            S[(2 + j) * TILE + a] = <double>ishape[(a0 + a) * ind + j]
-            acc[A_BAD * TILE + a] += _b((S[(2 + j) * TILE + a] < 1.0) | (S[(2 + j) * TILE + a] > DIM_MAX))
-            v = v * S[(2 + j) * TILE + a]
-        S[a] = v
-        acc[A_IN * TILE + a] = v
-        acc[A_LIVE * TILE + a] = v
-        acc[A_PEAK * TILE + a] = v
-        LS[in_birth * TILE + a] = v
+        S[TILE + a] = <double>batch[a0 + a]
+        S[a] = S[TILE + a]
+    for j in range(1, ind + 2):
+        if j > 1:
+            for a in range(nt):
+                S[j * TILE + a] = <double>ishape[(a0 + a) * ind + j - 2]
+                S[a] = S[a] * S[j * TILE + a]
+        for a in range(nt):
+            acc[A_BAD * TILE + a] += _b((S[j * TILE + a] < 1.0) | (S[j * TILE + a] > DIM_MAX))
+    memcpy(acc + A_IN * TILE, S, TILE * sizeof(double))
+    memcpy(acc + A_LIVE * TILE, S, TILE * sizeof(double))
+    memcpy(acc + A_PEAK * TILE, S, TILE * sizeof(double))
+    memcpy(LS + in_birth * TILE, S, TILE * sizeof(double))
     for k in range(nl):
         g = G + k * N_PROG
         op = g[G_OP]
-        # the fields this op reads: a column's slice, or a row of FB holding the template's value
+        # the fields this op reads, as float64 rows of V: a column's slice, or the template's value
+        # repeated (a field without a column is refilled only when that value changes)
         for f in range(N_VAR):
             if not (g[G_NEED] >> f) & 1:
                 continue
-            if cols[f] != NULL:
-                F[f] = cols[f] + k * n + a0
-            else:
-                F[f] = FB + f * TILE
-                v32 = consts[k * N_VAR + f]
-                if filled[f] != v32:
-                    filled[f] = v32
-                    for a in range(TILE):
-                        FB[f * TILE + a] = <int32_t>v32
+            c = cols[f]
+            if c != NULL:
+                c = c + k * n + a0
+                for a in range(nt):
+                    V[f * TILE + a] = <double>c[a]
+                # the next tile's slice: a row of columns is read a few cache lines at a time, too
+                # scattered for the hardware prefetcher
+                for a in range(TILE, 2 * TILE, 16):
+                    cc_prefetch(c + a)
+            elif filled[f] != consts[k * N_VAR + f]:
+                filled[f] = consts[k * N_VAR + f]
+                for a in range(TILE):
+                    V[f * TILE + a] = <double>filled[f]
         X = S + g[G_XS] * REC * TILE
         Y = S + g[G_YS] * REC * TILE
         unused = g[G_UNUSED] != 0
         if unused:  # params and buffers count, nothing else: restore macs and flops after
             memcpy(acc + A_SAVED_MACS * TILE, acc + A_MACS * TILE, 2 * TILE * sizeof(double))
-        _run_op(op, g, cols[V_GROUPS] == NULL and consts[k * N_VAR + V_GROUPS] == 1, nt, F, S, X, Y, acc,
+        _run_op(op, g, cols[V_GROUPS] == NULL and consts[k * N_VAR + V_GROUPS] == 1, nt, V, S, X, Y, acc,
                 cat_src)
         if unused:
             memcpy(acc + A_MACS * TILE, acc + A_SAVED_MACS * TILE, 2 * TILE * sizeof(double))
@@ -509,16 +530,20 @@ cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t*
               LS + ls * TILE if ls >= 0 else acc + A_SINK * TILE, live, acc + A_ACT * TILE, acc + A_PEAK * TILE)
     # every total below 2^53 (so exact, and so was every addend), and no problem: the kernel's answer
     X = S + out_slot * REC * TILE
+    okr = acc + A_TEMP * TILE  # 1.0 where the kernel's answer stands
     for a in range(nt):
         ok = (acc[A_BAD * TILE + a] == 0.0) & (acc[A_PARAMS * TILE + a] < EXACT) & (acc[A_BUFFERS * TILE + a] < EXACT)
         ok &= (acc[A_MACS * TILE + a] < EXACT) & (acc[A_FLOPS * TILE + a] < EXACT)
         ok &= acc[A_ACT * TILE + a] + acc[A_IN * TILE + a] < EXACT
         needs_generic[a0 + a] = not ok
-        for j in range(A_ACT + 1):
-            tot[j * ts + a0 + a] = <int64_t>acc[j * TILE + a] if ok else 0
-        tot[5 * ts + a0 + a] = <int64_t>acc[A_PEAK * TILE + a] if ok else 0
-        for j in range(5):
-            out_shape[(a0 + a) * 5 + j] = <int64_t>X[(1 + j) * TILE + a] if (ok and j < out_nd) else 0
+        okr[a] = _b(ok)
+    for j in range(6):
+        v = acc + (A_PEAK if j == 5 else j) * TILE
+        for a in range(nt):
+            tot[j * ts + a0 + a] = <int64_t>v[a] if okr[a] != 0.0 else 0
+    for j in range(5):
+        for a in range(nt):
+            out_shape[(a0 + a) * 5 + j] = <int64_t>X[(1 + j) * TILE + a] if (okr[a] != 0.0 and j < out_nd) else 0
 
 
 def openmp_enabled():
@@ -539,7 +564,7 @@ def constants():
 
 
 def scratch_size(int64_t n_slots, int64_t n_live):
-    """int64 entries of one thread's scratch: shape slots, field rows (int32), accumulators, live sizes."""
+    """int64 entries of one thread's scratch: shape slots, field rows, accumulators, live sizes."""
     return TILE * (REC * n_slots + N_VAR + N_ACC + n_live)
 
 
@@ -589,8 +614,8 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
             _tile(a0, nt, &program[0, 0] if nl > 0 else NULL, nl, &deaths[0] if deaths.shape[0] else NULL,
                   &cat_src[0] if cat_src.shape[0] else NULL, cols, &consts[0, 0] if nl > 0 else NULL, n,
                   &input_shape[0, 0], ind, &batch_size[0], in_birth, out_slot, out_nd,
-                  base, base + (REC * n_slots + N_VAR) * TILE, base + (REC * n_slots + N_VAR + N_ACC) * TILE,
-                  <int32_t*>(base + REC * n_slots * TILE),
+                  base, base + REC * n_slots * TILE, base + (REC * n_slots + N_VAR) * TILE,
+                  base + (REC * n_slots + N_VAR + N_ACC) * TILE,
                   &totals[0, 0], n, &output_shape[0, 0], &needs_generic[0])
 
 

@@ -38,12 +38,28 @@ cdef extern from *:
 cdef extern from * nogil:
     """
     #if defined(__GNUC__)
-    #define cc_prefetch(p) __builtin_prefetch(p)
+    #define cc_prefetch(p) __builtin_prefetch(p, 0, 1)  /* into L2: more fetches in flight than L1 takes */
     #else
     #define cc_prefetch(p) ((void)0)
     #endif
     """
-    void cc_prefetch(const void* p)  # a hint: never faults, even past the array
+    void cc_prefetch(const void* p)  # a hint: never faults
+
+cdef extern from * nogil:
+    """
+    #include <string.h>
+    /* x, an integer in [0, 2^53), as an int64 through its bits: 2^52 + (x mod 2^52) has exactly the
+       bits 0x4330000000000000 + (x mod 2^52). Plain arithmetic, so it vectorizes where a
+       double-to-int64 conversion has no vector instruction (before AVX-512). */
+    static inline int64_t cc_exact_to_i64(double x) {
+        const double two52 = 4503599627370496.0;
+        double high = x >= two52 ? two52 : 0.0, y = (x - high) + two52;
+        int64_t bits;
+        memcpy(&bits, &y, sizeof bits);
+        return bits - 0x4330000000000000LL + (x >= two52 ? (int64_t)1 << 52 : 0);
+    }
+    """
+    int64_t cc_exact_to_i64(double x)
 
 cdef extern from "_checked.h" nogil:
     bint cc_mul(int64_t a, int64_t b, int64_t* r)
@@ -106,6 +122,7 @@ cdef enum:
 
 cdef enum:
     TILE = 128  # architectures per tile: one tile's shape slots stay in L1
+    AHEAD = 2  # the tile whose columns are prefetched, counted from the current one (measured best)
 
 cdef enum:
     DIM_MAX = 2147483647  # every tensor dimension stays int32, as in the core
@@ -158,10 +175,10 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
 # counts are meaningless. Each op is one loop over the architectures (the compiler vectorizes it);
 # the spatial dims d are a constant at each call, so their loop unrolls inside it.
 
-cdef inline double _conv_size(double x, double k, double s, double p, double dl, bint same,
-                              double* bad) noexcept nogil:
-    """Output size of one spatial dimension of a convolution (input size x; k, s, dl >= 1)."""
-    cdef double eff = dl * (k - 1.0) + 1.0, o
+cdef inline double _conv_size(double x, double eff, double s, double p, bint same, double* bad) noexcept nogil:
+    """Output size of one spatial dimension of a convolution: input size x, effective kernel
+    eff = d (k - 1) + 1, stride s >= 1, padding p."""
+    cdef double o
     cdef double pad = 2.0 * p if p > 0.0 else 0.0
     pad = eff - 1.0 if same else pad  # 'same' pads eff - 1 in all (stride 1 only)
     x = x + pad
@@ -172,31 +189,45 @@ cdef inline double _conv_size(double x, double k, double s, double p, double dl,
     return 1.0 if o > DIM_MAX else o
 
 
-cdef inline void _conv(int nt, int d, bint one_group, int64_t flags, rcdouble V, const double* X,
-                       rdouble Y, rdouble acc) noexcept nogil:
-    # one_group: groups is the template's 1 (no column), so no division by it
+cdef inline bint _plain(const int64_t* g, int64_t k, const int32_t** cols, const int32_t* consts, int d) noexcept nogil:
+    """A convolution at row k whose groups and dilations are the template's 1 and that is not 'same'."""
+    cdef int i
+    if g[G_FLAGS] & F_SAME or cols[V_GROUPS] != NULL or consts[k * N_VAR + V_GROUPS] != 1:
+        return False
+    for i in range(d):
+        if cols[V_D + i] != NULL or consts[k * N_VAR + V_D + i] != 1:
+            return False
+    return True
+
+
+cdef inline void _conv(int nt, int d, bint plain, int64_t flags, rcdouble V, rcdouble X, rdouble Y,
+                       rdouble acc) noexcept nogil:
+    # plain (_plain): no division by the groups, the kernel volume is the effective kernel
     cdef int a, i
-    cdef double inn, out, g, ch, cpg, k, s, dl, o, n, numel, bad
+    cdef double inn, out, g, ch, cpg, k, s, p, dl, eff, o, n, numel, bad
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
-    cdef bint same = (flags & F_SAME) != 0
+    cdef bint same = (flags & F_SAME) != 0 and not plain
     for a in range(nt):
-        inn, out, g = V[V_IN * TILE + a], V[V_OUT * TILE + a], V[V_GROUPS * TILE + a]
+        inn, out = V[V_IN * TILE + a], V[V_OUT * TILE + a]
         ch = X[2 * TILE + a]
-        bad = _b((out < 1.0) | (g < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
+        bad = _b((out < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
         out = _at_least_1(out)
-        if one_group:
-            cpg = ch
-        else:
+        cpg = ch
+        if not plain:
+            g = V[V_GROUPS * TILE + a]
+            bad += _b(g < 1.0)
             g = _at_least_1(g)
             cpg = _fdiv(ch, g)
             bad += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
         n = cpg  # times the kernel volume: the dot-product length
         numel = X[TILE + a] * out  # times the spatial sizes: numel(y)
         for i in range(d):
-            k, s, dl = V[(V_K + i) * TILE + a], V[(V_S + i) * TILE + a], V[(V_D + i) * TILE + a]
-            bad += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (V[(V_P + i) * TILE + a] < 0.0))
+            k, s, p = V[(V_K + i) * TILE + a], V[(V_S + i) * TILE + a], V[(V_P + i) * TILE + a]
+            dl = 1.0 if plain else V[(V_D + i) * TILE + a]
+            bad += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0))
             k = _at_least_1(k)
-            o = _conv_size(X[(3 + i) * TILE + a], k, _at_least_1(s), V[(V_P + i) * TILE + a], _at_least_1(dl), same, &bad)
+            eff = k if plain else _at_least_1(dl) * (k - 1.0) + 1.0
+            o = _conv_size(X[(3 + i) * TILE + a], eff, _at_least_1(s), p, same, &bad)
             Y[(3 + i) * TILE + a] = o
             numel = numel * o
             n = n * k
@@ -393,12 +424,12 @@ cdef inline void _cat(int nt, int dim, int nd, const double* X, const double* S,
         acc[A_BAD * TILE + a] += bad
 
 
-cdef inline void _run_op(int64_t op, const int64_t* g, bint one_group, int nt, rcdouble V, double* S,
+cdef inline void _run_op(int64_t op, const int64_t* g, bint plain, int nt, rcdouble V, double* S,
                          const double* X, double* Y, double* acc, const int64_t* cat_src) noexcept nogil:
     """Layer position g over one tile (the spatial dims of a family: 1, 2, 3 in op-code order)."""
     cdef int64_t flags = g[G_FLAGS]
     if op == OP_CONV2D:  # the common case first; each call below is its own specialised loop
-        if one_group:
+        if plain:
             _conv(nt, 2, True, flags, V, X, Y, acc)
         else:
             _conv(nt, 2, False, flags, V, X, Y, acc)
@@ -406,10 +437,8 @@ cdef inline void _run_op(int64_t op, const int64_t* g, bint one_group, int nt, r
         _elementwise(nt, 1, X, acc)
     elif OP_BN1D <= op <= OP_BN3D:
         _batchnorm(nt, flags, V, X, acc)
-    elif op == OP_CONV1D:
-        _conv(nt, 1, False, flags, V, X, Y, acc)
-    elif op == OP_CONV3D:
-        _conv(nt, 3, False, flags, V, X, Y, acc)
+    elif op == OP_CONV1D or op == OP_CONV3D:
+        _conv(nt, <int>(op - OP_CONV1D + 1), False, flags, V, X, Y, acc)
     elif op == OP_PRELU:
         _prelu(nt, <int>g[G_NDX], V, X, acc)
     elif OP_RELU < op <= OP_HARDSIGMOID:
@@ -469,6 +498,7 @@ cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t*
     cdef double* okr
     cdef const double* v
     cdef bint unused, ok
+    cdef bint ahead = a0 + (AHEAD + 1) * TILE <= n  # prefetch tile AHEAD from here
     for f in range(N_VAR):
         filled[f] = -(<int64_t>1 << 40)  # none yet (no int32)
     for j in range(N_ACC * TILE):
@@ -502,10 +532,11 @@ cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t*
                 c = c + k * n + a0
                 for a in range(nt):
                     V[f * TILE + a] = <double>c[a]
-                # the next tile's slice: a row of columns is read a few cache lines at a time, too
+                # a later tile's slice: a row of columns is read a few cache lines at a time, too
                 # scattered for the hardware prefetcher
-                for a in range(TILE, 2 * TILE, 16):
-                    cc_prefetch(c + a)
+                if ahead:
+                    for a in range(AHEAD * TILE, (AHEAD + 1) * TILE, 16):
+                        cc_prefetch(c + a)
             elif filled[f] != consts[k * N_VAR + f]:
                 filled[f] = consts[k * N_VAR + f]
                 for a in range(TILE):
@@ -515,8 +546,7 @@ cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t*
         unused = g[G_UNUSED] != 0
         if unused:  # params and buffers count, nothing else: restore macs and flops after
             memcpy(acc + A_SAVED_MACS * TILE, acc + A_MACS * TILE, 2 * TILE * sizeof(double))
-        _run_op(op, g, cols[V_GROUPS] == NULL and consts[k * N_VAR + V_GROUPS] == 1, nt, V, S, X, Y, acc,
-                cat_src)
+        _run_op(op, g, op == OP_CONV2D and _plain(g, k, cols, consts, 2), nt, V, S, X, Y, acc, cat_src)
         if unused:
             memcpy(acc + A_MACS * TILE, acc + A_SAVED_MACS * TILE, 2 * TILE * sizeof(double))
         # liveness: storages whose last reader has run are freed, this row's storage is born
@@ -540,10 +570,10 @@ cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t*
     for j in range(6):
         v = acc + (A_PEAK if j == 5 else j) * TILE
         for a in range(nt):
-            tot[j * ts + a0 + a] = <int64_t>v[a] if okr[a] != 0.0 else 0
+            tot[j * ts + a0 + a] = cc_exact_to_i64(v[a] if okr[a] != 0.0 else 0.0)
     for j in range(5):
         for a in range(nt):
-            out_shape[(a0 + a) * 5 + j] = <int64_t>X[(1 + j) * TILE + a] if (okr[a] != 0.0 and j < out_nd) else 0
+            out_shape[(a0 + a) * 5 + j] = cc_exact_to_i64(X[(1 + j) * TILE + a] if (okr[a] != 0.0 and j < out_nd) else 0.0)
 
 
 def openmp_enabled():

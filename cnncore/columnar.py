@@ -462,9 +462,11 @@ def count_columnar(col: Columnar, n_threads: int) -> dict:
     """The raw result dict of cnncore.counting.run_core for a Columnar: the kernel for the valid
     architectures, the generic core for the others (and for templates the kernel does not know)."""
     n = len(col)
-    raw = dict(output_shape=np.zeros((n, 5), np.int64), output_ndim=np.zeros(n, np.int32),
+    # totals and shapes: every entry is written, by the kernel or by the generic core (np.empty:
+    # no zero-filling pass over memory that is about to be written anyway)
+    raw = dict(output_shape=np.empty((n, 5), np.int64), output_ndim=np.zeros(n, np.int32),
                error=np.zeros(n, np.int32), error_layer=np.full(n, -1, np.int32))
-    totals = np.zeros((6, n), np.int64)
+    totals = np.empty((6, n), np.int64)
     p = col._program()
     if p is None:
         generic = np.arange(n)

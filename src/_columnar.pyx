@@ -17,7 +17,8 @@ Arithmetic on a flagged architecture may be garbage, but it is float64 arithmeti
 size clamped to 1 .. 2^31 - 1 and every divisor to >= 1: nothing traps.
 """
 from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
+from libc.math cimport floor
 from cython.parallel cimport prange, parallel, threadid
 
 cdef extern from *:
@@ -37,13 +38,22 @@ cdef extern from *:
 
 cdef extern from * nogil:
     """
+    #if defined(__SSE4_1__) || defined(__aarch64__)
+    #define CC_VECTOR_FLOOR 1
+    #else
+    #define CC_VECTOR_FLOOR 0
+    #endif
     #if defined(__GNUC__)
     #define cc_prefetch(p) __builtin_prefetch(p, 0, 1)  /* into L2: more fetches in flight than L1 takes */
+    #define cc_ctz(x) __builtin_ctzll(x)
     #else
     #define cc_prefetch(p) ((void)0)
+    static inline int cc_ctz(uint64_t x) { int i = 0; while (!(x & 1)) { x >>= 1; i++; } return i; }
     #endif
     """
     void cc_prefetch(const void* p)  # a hint: never faults
+    bint CC_VECTOR_FLOOR
+    int cc_ctz(uint64_t x)  # the index of the lowest set bit of x != 0
 
 cdef extern from * nogil:
     """
@@ -145,9 +155,14 @@ cdef inline double _b(bint cond) noexcept nogil:
 
 
 cdef inline double _fdiv(double a, double b) noexcept nogil:
-    """floor(a / b) for integers 0 <= a < 2^51, b >= 1: the quotient rounded to the nearest integer
-    (SSE2 has no vector floor), then one step down if that overshot."""
-    cdef double r = (a / b + ROUND) - ROUND
+    """floor(a / b) for integers 0 <= a < 2^51, b >= 1. With SSE4.1 (the AVX2 build) one vector
+    floor: the rounded quotient cannot reach the next integer, since that would need a / b within
+    (a / b) 2^-53 of it, closer than 1 / b. SSE2 has no vector floor: the quotient rounded to the
+    nearest integer, then one step down if that overshot."""
+    cdef double r
+    if CC_VECTOR_FLOOR:
+        return floor(a / b)
+    r = (a / b + ROUND) - ROUND
     return r - _b(r * b > a)
 
 
@@ -488,6 +503,7 @@ cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t*
                 int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic) noexcept nogil:
     cdef int a, f, j
     cdef int64_t k, op, ls
+    cdef uint64_t need
     cdef int64_t filled[N_VAR]  # the template value a row of V holds (for fields without a column)
     cdef const int64_t* g
     cdef const int32_t* c
@@ -501,8 +517,8 @@ cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t*
     cdef bint ahead = a0 + (AHEAD + 1) * TILE <= n  # prefetch tile AHEAD from here
     for f in range(N_VAR):
         filled[f] = -(<int64_t>1 << 40)  # none yet (no int32)
-    for j in range(N_ACC * TILE):
-        acc[j] = 0.0
+    memset(acc, 0, (A_BAD + 1) * TILE * sizeof(double))  # the totals and the problem counts
+    memset(acc + A_ZERO * TILE, 0, TILE * sizeof(double))
     # the network input: slot 0, its storage alive from moment 0 (live slot in_birth). Validated by
     # Columnar, but its arrays can change afterwards: then the generic core says why
     for a in range(nt):
@@ -524,9 +540,10 @@ cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t*
         op = g[G_OP]
         # the fields this op reads, as float64 rows of V: a column's slice, or the template's value
         # repeated (a field without a column is refilled only when that value changes)
-        for f in range(N_VAR):
-            if not (g[G_NEED] >> f) & 1:
-                continue
+        need = <uint64_t>g[G_NEED] & ((1 << N_VAR) - 1)
+        while need:
+            f = cc_ctz(need)
+            need &= need - 1
             c = cols[f]
             if c != NULL:
                 c = c + k * n + a0

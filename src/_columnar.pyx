@@ -681,6 +681,10 @@ cdef _check_program(const int64_t[:, ::1] G, const int64_t[::1] deaths, const in
     for j in range(deaths.shape[0]):
         if not 0 <= deaths[j] < n_live:
             raise ValueError("count_columnar: bad live slot")
+    for k in range(G.shape[0]):  # _live reads the dying sizes and writes the new one in one pass
+        for j in range(G[k, G_DOFF], G[k, G_DOFF] + G[k, G_DN]):
+            if deaths[j] == G[k, G_BIRTH]:
+                raise ValueError(f"count_columnar: row {k} is born in a live slot freed at its own moment")
     for j in range(cat_src.shape[0]):
         if not 0 <= cat_src[j] < n_slots:
             raise ValueError("count_columnar: bad cat slot")

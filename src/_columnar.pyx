@@ -204,15 +204,14 @@ cdef inline double _conv_size(double x, double eff, double s, double p, bint sam
     return 1.0 if o > DIM_MAX else o
 
 
-cdef inline bint _plain(const int64_t* g, int64_t k, const int32_t** cols, const int32_t* consts, int d) noexcept nogil:
-    """A convolution at row k whose groups and dilations are the template's 1 and that is not 'same'."""
-    cdef int i
-    if g[G_FLAGS] & F_SAME or cols[V_GROUPS] != NULL or consts[k * N_VAR + V_GROUPS] != 1:
-        return False
-    for i in range(d):
-        if cols[V_D + i] != NULL or consts[k * N_VAR + V_D + i] != 1:
-            return False
-    return True
+cdef inline bint _plain(int64_t op, const int64_t* g, int64_t k, const int32_t** cols, const int32_t* consts) noexcept nogil:
+    """Row k is a plain Conv2d (groups and dilations the template's 1, not 'same') or a plain
+    batchnorm (tracking running statistics, in-size the template's 0: nothing to check)."""
+    cdef const int32_t* c = consts + k * N_VAR
+    if OP_BN1D <= op <= OP_BN3D:
+        return (g[G_FLAGS] & F_TRACK) != 0 and cols[V_IN] == NULL and c[V_IN] == 0
+    return (op == OP_CONV2D and not g[G_FLAGS] & F_SAME and cols[V_GROUPS] == NULL and c[V_GROUPS] == 1
+            and cols[V_D] == NULL and c[V_D] == 1 and cols[V_D + 1] == NULL and c[V_D + 1] == 1)
 
 
 cdef inline void _conv(int nt, int d, bint plain, int64_t flags, rcdouble V, rcdouble X, rdouble Y,
@@ -276,7 +275,8 @@ cdef inline void _linear(int nt, int last, int64_t flags, rcdouble V, rcdouble X
         acc[A_FLOPS * TILE + a] += numel * (2.0 * ch - 1.0 + bias)
 
 
-cdef inline void _batchnorm(int nt, int64_t flags, rcdouble V, const double* X, rdouble acc) noexcept nogil:
+cdef inline void _batchnorm(int nt, bint plain, int64_t flags, rcdouble V, const double* X, rdouble acc) noexcept nogil:
+    # plain (_plain): nothing to check
     cdef int a
     cdef double inn, ch
     cdef double checked = _b((flags & (F_AFFINE | F_TRACK)) != 0), batch_stats = _b((flags & F_TRACK) == 0)
@@ -287,8 +287,9 @@ cdef inline void _batchnorm(int nt, int64_t flags, rcdouble V, const double* X, 
     for a in range(nt):
         inn = V[V_IN * TILE + a]
         ch = X[2 * TILE + a]
-        acc[A_BAD * TILE + a] += (_b(inn < 0.0) + checked * _b((inn != 0.0) & (ch != inn))
-                                  + batch_stats * _b(X[a] == ch))  # statistics over one value per channel
+        if not plain:
+            acc[A_BAD * TILE + a] += (_b(inn < 0.0) + checked * _b((inn != 0.0) & (ch != inn))
+                                      + batch_stats * _b(X[a] == ch))  # statistics over one value per channel
         acc[A_PARAMS * TILE + a] += weights * ch
         acc[A_BUFFERS * TILE + a] += stats * ch + tracked
         acc[A_FLOPS * TILE + a] += X[a] * per
@@ -451,7 +452,10 @@ cdef inline void _run_op(int64_t op, const int64_t* g, bint plain, int nt, rcdou
     elif op == OP_RELU:
         _elementwise(nt, 1, X, acc)
     elif OP_BN1D <= op <= OP_BN3D:
-        _batchnorm(nt, flags, V, X, acc)
+        if plain:
+            _batchnorm(nt, True, flags, V, X, acc)
+        else:
+            _batchnorm(nt, False, flags, V, X, acc)
     elif op == OP_CONV1D or op == OP_CONV3D:
         _conv(nt, <int>(op - OP_CONV1D + 1), False, flags, V, X, Y, acc)
     elif op == OP_PRELU:
@@ -563,7 +567,7 @@ cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t*
         unused = g[G_UNUSED] != 0
         if unused:  # params and buffers count, nothing else: restore macs and flops after
             memcpy(acc + A_SAVED_MACS * TILE, acc + A_MACS * TILE, 2 * TILE * sizeof(double))
-        _run_op(op, g, op == OP_CONV2D and _plain(g, k, cols, consts, 2), nt, V, S, X, Y, acc, cat_src)
+        _run_op(op, g, _plain(op, g, k, cols, consts), nt, V, S, X, Y, acc, cat_src)
         if unused:
             memcpy(acc + A_MACS * TILE, acc + A_SAVED_MACS * TILE, 2 * TILE * sizeof(double))
         # liveness: storages whose last reader has run are freed, this row's storage is born
@@ -572,9 +576,12 @@ cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t*
             for a in range(nt):
                 live[a] -= dies[a]
         ls = g[G_BIRTH]
-        _live(nt, 0.0 if unused else 1.0, 1.0 if ls >= 0 else 0.0, Y,
-              LS + deaths[g[G_DOFF]] * TILE if g[G_DN] > 0 else acc + A_ZERO * TILE,
-              LS + ls * TILE if ls >= 0 else acc + A_SINK * TILE, live, acc + A_ACT * TILE, acc + A_PEAK * TILE)
+        dies = LS + deaths[g[G_DOFF]] * TILE if g[G_DN] > 0 else acc + A_ZERO * TILE
+        if ls >= 0 and not unused:  # the common case, its own loop: a used row with storage of its own
+            _live(nt, 1.0, 1.0, Y, dies, LS + ls * TILE, live, acc + A_ACT * TILE, acc + A_PEAK * TILE)
+        else:
+            _live(nt, 0.0 if unused else 1.0, 1.0 if ls >= 0 else 0.0, Y, dies,
+                  LS + ls * TILE if ls >= 0 else acc + A_SINK * TILE, live, acc + A_ACT * TILE, acc + A_PEAK * TILE)
     # every total below 2^53 (so exact, and so was every addend), and no problem: the kernel's answer
     X = S + out_slot * REC * TILE
     okr = acc + A_TEMP * TILE  # 1.0 where the kernel's answer stands

@@ -500,7 +500,7 @@ cdef inline void _live(int nt, double used, double born, const double* Y, rdoubl
 
 
 # ---- one tile --------------------------------------------------------------------------------------
-cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t* deaths,
+cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t* deaths,
                 const int64_t* cat_src, const int32_t** cols, const int32_t* consts, int64_t n,
                 const int64_t* ishape, int ind, const int64_t* batch, int64_t in_birth,
                 int64_t out_slot, int out_nd, double* S, double* V, double* acc, double* LS,
@@ -639,7 +639,11 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     cdef const int32_t* cols[N_VAR]
     cdef const int32_t[:, ::1] col
     cdef int64_t need = scratch_size(n_slots, n_live)
-    cdef double* base
+    cdef double *S, *V, *acc, *LS
+    cdef const int64_t *G, *D, *C, *ishape, *batch
+    cdef const int32_t* K
+    cdef int64_t *tot, *oshape
+    cdef unsigned char* needs
     if (program.shape[1] != N_PROG or len(columns) != N_VAR or consts.shape[0] != nl
             or consts.shape[1] != N_VAR or input_shape.shape[0] != n or totals.shape[0] != 6
             or totals.shape[1] != n or output_shape.shape[0] != n or output_shape.shape[1] != 5
@@ -659,18 +663,24 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
         return
     _check_program(program, deaths, cat_src, n_slots, n_live)
     n_tiles = (n + TILE - 1) // TILE
+    G, K = &program[0, 0] if nl > 0 else NULL, &consts[0, 0] if nl > 0 else NULL
+    D, C = &deaths[0] if deaths.shape[0] else NULL, &cat_src[0] if cat_src.shape[0] else NULL
+    ishape, batch, tot, oshape, needs = &input_shape[0, 0], &batch_size[0], &totals[0, 0], &output_shape[0, 0], &needs_generic[0]
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
-        base = <double*>&scratch[tid, 0]  # the scratch's int64 slots hold doubles
+        S = <double*>&scratch[tid, 0]  # the scratch's int64 slots hold doubles: shape slots,
+        V = S + REC * n_slots * TILE  # fields,
+        acc = V + N_VAR * TILE  # accumulators,
+        LS = acc + N_ACC * TILE  # live sizes
         for t in prange(n_tiles, schedule="static"):
             a0 = t * TILE
             nt = <int>(n - a0 if n - a0 < TILE else TILE)
-            _tile(a0, nt, &program[0, 0] if nl > 0 else NULL, nl, &deaths[0] if deaths.shape[0] else NULL,
-                  &cat_src[0] if cat_src.shape[0] else NULL, cols, &consts[0, 0] if nl > 0 else NULL, n,
-                  &input_shape[0, 0], ind, &batch_size[0], in_birth, out_slot, out_nd,
-                  base, base + REC * n_slots * TILE, base + (REC * n_slots + N_VAR) * TILE,
-                  base + (REC * n_slots + N_VAR + N_ACC) * TILE,
-                  &totals[0, 0], n, &output_shape[0, 0], &needs_generic[0])
+            if nt == TILE:  # a full tile has its own copy of the code: every loop of constant length
+                _tile(a0, TILE, G, nl, D, C, cols, K, n, ishape, ind, batch, in_birth, out_slot, out_nd,
+                      S, V, acc, LS, tot, n, oshape, needs)
+            else:
+                _tile(a0, nt, G, nl, D, C, cols, K, n, ishape, ind, batch, in_birth, out_slot, out_nd,
+                      S, V, acc, LS, tot, n, oshape, needs)
 
 
 cdef _check_program(const int64_t[:, ::1] G, const int64_t[::1] deaths, const int64_t[::1] cat_src,

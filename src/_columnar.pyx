@@ -639,10 +639,18 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     cdef const int32_t* cols[N_VAR]
     cdef const int32_t[:, ::1] col
     cdef int64_t need = scratch_size(n_slots, n_live)
-    cdef double *S, *V, *acc, *LS
-    cdef const int64_t *G, *D, *C, *ishape, *batch
+    cdef double* S  # one thread's scratch: shape slots, fields, accumulators, live sizes
+    cdef double* V
+    cdef double* acc
+    cdef double* LS
+    cdef const int64_t* G  # the arrays' first entries
+    cdef const int64_t* D
+    cdef const int64_t* C
+    cdef const int64_t* ishape
+    cdef const int64_t* batch
     cdef const int32_t* K
-    cdef int64_t *tot, *oshape
+    cdef int64_t* tot
+    cdef int64_t* oshape
     cdef unsigned char* needs
     if (program.shape[1] != N_PROG or len(columns) != N_VAR or consts.shape[0] != nl
             or consts.shape[1] != N_VAR or input_shape.shape[0] != n or totals.shape[0] != 6
@@ -668,10 +676,10 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     ishape, batch, tot, oshape, needs = &input_shape[0, 0], &batch_size[0], &totals[0, 0], &output_shape[0, 0], &needs_generic[0]
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
-        S = <double*>&scratch[tid, 0]  # the scratch's int64 slots hold doubles: shape slots,
-        V = S + REC * n_slots * TILE  # fields,
-        acc = V + N_VAR * TILE  # accumulators,
-        LS = acc + N_ACC * TILE  # live sizes
+        S = <double*>&scratch[tid, 0]  # (the scratch's int64 slots hold doubles)
+        V = S + REC * n_slots * TILE
+        acc = V + N_VAR * TILE
+        LS = acc + N_ACC * TILE
         for t in prange(n_tiles, schedule="static"):
             a0 = t * TILE
             nt = <int>(n - a0 if n - a0 < TILE else TILE)

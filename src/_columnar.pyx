@@ -192,16 +192,24 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
 
 cdef inline double _conv_size(double x, double eff, double s, double p, bint same, double* bad) noexcept nogil:
     """Output size of one spatial dimension of a convolution: input size x, effective kernel
-    eff = d (k - 1) + 1, stride s >= 1, padding p."""
+    eff = d (k - 1) + 1, stride s >= 1, padding p >= 0."""
     cdef double o
-    cdef double pad = 2.0 * p if p > 0.0 else 0.0
-    pad = eff - 1.0 if same else pad  # 'same' pads eff - 1 in all (stride 1 only)
+    cdef double pad = eff - 1.0 if same else 2.0 * p  # 'same' pads eff - 1 in all (stride 1 only)
     x = x + pad
     bad[0] += _b(x < eff) + _b(same & (s != 1.0))
     o = x - eff
     o = _fdiv(o if o > 0.0 else 0.0, s) + 1.0
     bad[0] += _b(o > DIM_MAX)
     return 1.0 if o > DIM_MAX else o
+
+
+cdef inline int32_t _lowest(int64_t op, int f) noexcept nogil:
+    """The least value field f may take in op (any less fails): the ops rely on it, the tile checks it."""
+    if f == V_IN:
+        return 1 if op == OP_PRELU else 0
+    if V_P <= f < V_P + 3 or (V_K <= f < V_K + 3 and OP_ADAPTIVEAVG1D <= op <= OP_ADAPTIVEMAX3D):
+        return 0  # padding; an adaptive pooling's output size (0: the input's)
+    return 1  # out, groups, kernel, stride, dilation
 
 
 cdef inline bint _plain(int64_t op, const int64_t* g, int64_t k, const int32_t** cols, const int32_t* consts) noexcept nogil:
@@ -224,13 +232,10 @@ cdef inline void _conv(int nt, int d, bint plain, int64_t flags, rcdouble V, rcd
     for a in range(nt):
         inn, out = V[V_IN * TILE + a], V[V_OUT * TILE + a]
         ch = X[2 * TILE + a]
-        bad = _b((out < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
-        out = _at_least_1(out)
+        bad = _b((inn != 0.0) & (inn != ch))
         cpg = ch
         if not plain:
             g = V[V_GROUPS * TILE + a]
-            bad += _b(g < 1.0)
-            g = _at_least_1(g)
             cpg = _fdiv(ch, g)
             bad += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
         n = cpg  # times the kernel volume: the dot-product length
@@ -238,10 +243,8 @@ cdef inline void _conv(int nt, int d, bint plain, int64_t flags, rcdouble V, rcd
         for i in range(d):
             k, s, p = V[(V_K + i) * TILE + a], V[(V_S + i) * TILE + a], V[(V_P + i) * TILE + a]
             dl = 1.0 if plain else V[(V_D + i) * TILE + a]
-            bad += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0))
-            k = _at_least_1(k)
-            eff = k if plain else _at_least_1(dl) * (k - 1.0) + 1.0
-            o = _conv_size(X[(3 + i) * TILE + a], eff, _at_least_1(s), p, same, &bad)
+            eff = k if plain else dl * (k - 1.0) + 1.0
+            o = _conv_size(X[(3 + i) * TILE + a], eff, s, p, same, &bad)
             Y[(3 + i) * TILE + a] = o
             numel = numel * o
             n = n * k
@@ -264,8 +267,7 @@ cdef inline void _linear(int nt, int last, int64_t flags, rcdouble V, rcdouble X
     for a in range(nt):
         inn, out = V[V_IN * TILE + a], V[V_OUT * TILE + a]
         ch = X[(1 + last) * TILE + a]
-        acc[A_BAD * TILE + a] += _b((out < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
-        out = _at_least_1(out)
+        acc[A_BAD * TILE + a] += _b((inn != 0.0) & (inn != ch))
         # numel(x) / ch is exact: ch divides it, and numel(x) < 2^53 in an architecture that passes
         numel = X[a] / _at_least_1(ch) * out
         Y[(1 + last) * TILE + a] = out
@@ -288,7 +290,7 @@ cdef inline void _batchnorm(int nt, bint plain, int64_t flags, rcdouble V, const
         inn = V[V_IN * TILE + a]
         ch = X[2 * TILE + a]
         if not plain:
-            acc[A_BAD * TILE + a] += (_b(inn < 0.0) + checked * _b((inn != 0.0) & (ch != inn))
+            acc[A_BAD * TILE + a] += (checked * _b((inn != 0.0) & (ch != inn))
                                       + batch_stats * _b(X[a] == ch))  # statistics over one value per channel
         acc[A_PARAMS * TILE + a] += weights * ch
         acc[A_BUFFERS * TILE + a] += stats * ch + tracked
@@ -307,8 +309,8 @@ cdef inline void _prelu(int nt, int ndx, rcdouble V, const double* X, rdouble ac
     cdef double n
     for a in range(nt):
         n = V[V_IN * TILE + a]
-        acc[A_BAD * TILE + a] += _b((n < 1.0) | ((n > 1.0) & ((ndx < 2) | (X[2 * TILE + a] != n))))
-        acc[A_PARAMS * TILE + a] += n if n > 0.0 else 0.0
+        acc[A_BAD * TILE + a] += _b((n > 1.0) & ((ndx < 2) | (X[2 * TILE + a] != n)))
+        acc[A_PARAMS * TILE + a] += n
         acc[A_FLOPS * TILE + a] += X[a] * 2.0
 
 
@@ -324,13 +326,9 @@ cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, rcdouble V, co
         for i in range(d):
             k, s, p, xi = V[(V_K + i) * TILE + a], V[(V_S + i) * TILE + a], V[(V_P + i) * TILE + a], X[(3 + i) * TILE + a]
             dl = V[(V_D + i) * TILE + a] if is_max else 1.0  # avg pooling has no dilation
-            bad += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0) | (2.0 * p > k))  # p <= k / 2
+            bad += _b(2.0 * p > k)  # p <= k / 2
             if d == 3 and not is_max:
                 bad += _b(xi < k)  # ATen's avg_pool3d: the unpadded input at least the kernel
-            k = _at_least_1(k)
-            s = _at_least_1(s)
-            dl = _at_least_1(dl)
-            p = p if p > 0.0 else 0.0
             num = xi + 2.0 * p - dl * (k - 1.0) - 1.0 + ceil * (s - 1.0)
             bad += _b(num < 0.0)  # an output size < 1
             o = _fdiv(num if num > 0.0 else 0.0, s) + 1.0
@@ -363,8 +361,7 @@ cdef inline void _adaptive(int nt, int d, bint is_max, rcdouble V, rcdouble X, r
         odd = 0
         for a in range(nt):
             n, o = X[(3 + i) * TILE + a], V[(V_K + i) * TILE + a]
-            acc[A_BAD * TILE + a] += _b(o < 0.0)
-            o = n if o <= 0.0 else o
+            o = n if o == 0.0 else o  # 0: the input's size
             Y[(3 + i) * TILE + a] = o
             Y[a] = Y[a] * o
             # the windows [floor(j n / o), ceil((j + 1) n / o)) add up to n + o - gcd(n, o)
@@ -508,6 +505,7 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
     cdef int a, f, j
     cdef int64_t k, op, ls
     cdef uint64_t need
+    cdef int32_t lo, m
     cdef int64_t filled[N_VAR]  # the template value a row of V holds (for fields without a column)
     cdef const int64_t* g
     cdef const int32_t* c
@@ -549,19 +547,30 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
             f = cc_ctz(need)
             need &= need - 1
             c = cols[f]
+            lo = _lowest(op, f)
             if c != NULL:
                 c = c + k * n + a0
+                m = DIM_MAX
                 for a in range(nt):
                     V[f * TILE + a] = <double>c[a]
+                    m = c[a] if c[a] < m else m
+                if m < lo:  # (rare) those architectures fail; the ops compute on with lo
+                    for a in range(nt):
+                        acc[A_BAD * TILE + a] += _b(c[a] < lo)
+                        V[f * TILE + a] = lo if c[a] < lo else V[f * TILE + a]
                 # a later tile's slice: a row of columns is read a few cache lines at a time, too
                 # scattered for the hardware prefetcher
                 if ahead:
                     for a in range(AHEAD * TILE, (AHEAD + 1) * TILE, 16):
                         cc_prefetch(c + a)
-            elif filled[f] != consts[k * N_VAR + f]:
-                filled[f] = consts[k * N_VAR + f]
-                for a in range(TILE):
-                    V[f * TILE + a] = <double>filled[f]
+            else:
+                if consts[k * N_VAR + f] < lo:  # every architecture fails
+                    for a in range(nt):
+                        acc[A_BAD * TILE + a] += 1.0
+                if filled[f] != max(consts[k * N_VAR + f], lo):
+                    filled[f] = max(consts[k * N_VAR + f], lo)
+                    for a in range(TILE):
+                        V[f * TILE + a] = <double>filled[f]
         X = S + g[G_XS] * REC * TILE
         Y = S + g[G_YS] * REC * TILE
         unused = g[G_UNUSED] != 0

@@ -258,6 +258,24 @@ def test_planner_never_reuses_a_live_slot_at_its_moment():
     assert checked > 100
 
 
+def test_template_values_below_their_least():
+    """The kernel checks each field it reads against the least value the op allows (stride >= 1,
+    padding >= 0, ...) where it reads it, for the template's values as well as for columns: a
+    template value below it fails every architecture, as in the generic core."""
+    r = G.NpRng(14)
+    failed = 0
+    for _ in range(80):
+        t = gen_skeleton(r)
+        rows = t["layers"]
+        for k in range(len(rows)):
+            if r.p(0.3):
+                name = r.pick(("in", "out", "groups", "k0", "s0", "p0", "d0", "k1", "s1", "p1"))
+                rows[k, F.FIELD_NAMES.index(name)] = r.pick((0, -1, -(2**31)))
+        col = gen_columnar(r, t, n_max=6)
+        failed += int((~assert_same(col).valid).sum())
+    assert failed > 50
+
+
 def test_every_kernel_build_agrees(monkeypatch):
     """Each build of the kernel this CPU can run (baseline, AVX2, AVX-512) is checked against the
     generic core on one fixed sample, whichever of them cnncore picks."""

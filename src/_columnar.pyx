@@ -17,6 +17,7 @@ Arithmetic on a flagged architecture may be garbage, but it is float64 arithmeti
 size clamped to 1 .. 2^31 - 1 and every divisor to >= 1: nothing traps.
 """
 from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from libc.math cimport floor
 from cython.parallel cimport prange, parallel, threadid
@@ -498,7 +499,7 @@ cdef inline void _live(int nt, double used, double born, const double* Y, rdoubl
 
 # ---- one tile --------------------------------------------------------------------------------------
 cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t* deaths,
-                const int64_t* cat_src, const int32_t** cols, const int32_t* consts, int64_t n,
+                const int64_t* cat_src, const int32_t** cols, const int32_t* consts, const int32_t* lows, int64_t n,
                 const int64_t* ishape, int ind, const int64_t* batch, int64_t in_birth,
                 int64_t out_slot, int out_nd, double* S, double* V, double* acc, double* LS,
                 int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic) noexcept nogil:
@@ -547,7 +548,7 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
             f = cc_ctz(need)
             need &= need - 1
             c = cols[f]
-            lo = _lowest(op, f)
+            lo = lows[k * N_VAR + f]
             if c != NULL:
                 c = c + k * n + a0
                 m = DIM_MAX
@@ -661,6 +662,7 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     cdef int64_t* tot
     cdef int64_t* oshape
     cdef unsigned char* needs
+    cdef int32_t* lows
     if (program.shape[1] != N_PROG or len(columns) != N_VAR or consts.shape[0] != nl
             or consts.shape[1] != N_VAR or input_shape.shape[0] != n or totals.shape[0] != 6
             or totals.shape[1] != n or output_shape.shape[0] != n or output_shape.shape[1] != 5
@@ -679,6 +681,12 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     if n == 0:
         return
     _check_program(program, deaths, cat_src, n_slots, n_live)
+    lows = <int32_t*>malloc(max(nl, 1) * N_VAR * sizeof(int32_t))  # _lowest of each row and field
+    if lows == NULL:
+        raise MemoryError()
+    for t in range(nl):
+        for f in range(N_VAR):
+            lows[t * N_VAR + f] = _lowest(program[t, G_OP], f)
     n_tiles = (n + TILE - 1) // TILE
     G, K = &program[0, 0] if nl > 0 else NULL, &consts[0, 0] if nl > 0 else NULL
     D, C = &deaths[0] if deaths.shape[0] else NULL, &cat_src[0] if cat_src.shape[0] else NULL
@@ -693,11 +701,12 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
             a0 = t * TILE
             nt = <int>(n - a0 if n - a0 < TILE else TILE)
             if nt == TILE:  # a full tile has its own copy of the code: every loop of constant length
-                _tile(a0, TILE, G, nl, D, C, cols, K, n, ishape, ind, batch, in_birth, out_slot, out_nd,
+                _tile(a0, TILE, G, nl, D, C, cols, K, lows, n, ishape, ind, batch, in_birth, out_slot, out_nd,
                       S, V, acc, LS, tot, n, oshape, needs)
             else:
-                _tile(a0, nt, G, nl, D, C, cols, K, n, ishape, ind, batch, in_birth, out_slot, out_nd,
+                _tile(a0, nt, G, nl, D, C, cols, K, lows, n, ishape, ind, batch, in_birth, out_slot, out_nd,
                       S, V, acc, LS, tot, n, oshape, needs)
+    free(lows)
 
 
 cdef _check_program(const int64_t[:, ::1] G, const int64_t[::1] deaths, const int64_t[::1] cat_src,

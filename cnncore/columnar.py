@@ -27,8 +27,8 @@ from .packing import Packed, pack
 
 
 def _kernel():
-    """The columnar kernel built for the widest vectors this CPU has: AVX-512 (F, DQ, VL, BW; about
-    1.2x the AVX2 build here), else AVX2 + FMA (about 1.7x the baseline), else the baseline build.
+    """The columnar kernel built for the widest vectors this CPU has: AVX-512 (F, DQ, VL, BW; 0.8-1.0x
+    the AVX2 build's time here), else AVX2 + FMA (about 1.7x the baseline), else the baseline build.
     CNNCORE_NO_AVX512=1 skips the AVX-512 build, CNNCORE_NO_AVX2=1 forces the baseline. A build is
     never imported on a CPU without its instructions: its module code itself may use them."""
     try:

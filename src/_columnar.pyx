@@ -6,7 +6,9 @@ Private. cnncore.columnar plans the template once in Python (static ndims, which
 row reads and writes, when each storage is born and freed) and calls `count_columnar`, which walks
 tiles of TILE architectures without the GIL (OpenMP `prange` over tiles when built with it). Inside a
 tile the outer loop is the layer position and the inner loop the architectures: the op is known
-once per position, and every per-architecture value sits in a contiguous array of the tile.
+once per position, each op is one loop over the tile (which the compiler vectorizes), and every
+per-architecture value sits in a contiguous array of the tile. The fields a row reads are converted
+once into float64 rows and checked there against the least value their op allows; the ops rely on it.
 
 The kernel computes exact counts for valid architectures only. Anything a valid architecture
 cannot have (a field out of range, a channel mismatch, a size < 1...), or a count of 2^53 or more,
@@ -14,7 +16,8 @@ only sets the architecture's `needs_generic` flag: cnncore.columnar then counts 
 with the generic core, which gives the exact error code and row. So this file never decides an
 error code, and the columnar path cannot disagree with the generic one on an invalid architecture.
 Arithmetic on a flagged architecture may be garbage, but it is float64 arithmetic, with every
-size clamped to 1 .. 2^31 - 1 and every divisor to >= 1: nothing traps.
+computed size clamped to 1 .. 2^31 - 1, every field to its least value and every divisor to >= 1:
+nothing traps.
 """
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport malloc, free

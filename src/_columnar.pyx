@@ -188,11 +188,11 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
 
 
 # ---- one layer position over one tile ------------------------------------------------------------
-# X, Y, B: shape slots (X[j * TILE + a]: j = 0 numel, 1 + i dim i); V: the fields (V[f * TILE + a]);
-# acc: the accumulators. A problem only adds
-# to acc[A_BAD]; sizes are then clamped to 1 .. 2^31-1 (so nothing downstream is undefined) and the
-# counts are meaningless. Each op is one loop over the architectures (the compiler vectorizes it);
-# the spatial dims d are a constant at each call, so their loop unrolls inside it.
+# X, Y, B: shape slots (X[j * TILE + a]: j = 0 numel, 1 + i dim i); V: the fields (V[f * TILE + a]),
+# each at least its _lowest; acc: the accumulators. A problem only adds to acc[A_BAD]; sizes are then
+# clamped to 1 .. 2^31-1 (so nothing downstream is undefined) and the counts are meaningless. Each op
+# is one loop over the architectures (the compiler vectorizes it); the spatial dims d are a constant
+# at each call, so their loop unrolls inside it.
 
 cdef inline double _conv_size(double x, double eff, double s, double p, bint same, double* bad) noexcept nogil:
     """Output size of one spatial dimension of a convolution: input size x, effective kernel

@@ -6,6 +6,8 @@ widths, kernels, strides, classes and input resolutions vary per architecture): 
 
     pytest benchmarks/test_bench_columnar.py
 """
+import importlib
+
 import numpy as np
 import pytest
 
@@ -50,18 +52,35 @@ def test_columnar(benchmark, columnar, generic_result, n_threads):
     _record(benchmark, len(columnar) * columnar.n_layers, n_threads=n_threads, entry="cc.count(columnar)")
 
 
-def test_columnar_kernel(benchmark, columnar):
-    """The compiled kernel alone, 1 thread: outputs allocated once outside the timing."""
+def _build(name):
+    """The kernel build `name` if it is built here and this CPU runs it (cnncore.columnar's rule)."""
+    needs = {"_columnar_avx2": ("AVX2", "FMA3"),
+             "_columnar_avx512": ("AVX512F", "AVX512DQ", "AVX512VL", "AVX512BW", "AVX2", "FMA3")}
+    from numpy._core._multiarray_umath import __cpu_features__ as cpu
+    if not all(cpu.get(f) for f in needs.get(name, ())):
+        pytest.skip(f"this CPU cannot run {name}")
+    try:
+        return importlib.import_module(f"cnncore.{name}")
+    except ImportError:
+        pytest.skip(f"{name} is not built here")
+
+
+@pytest.mark.parametrize("build", ["in use", "_columnar", "_columnar_avx2", "_columnar_avx512"])
+def test_columnar_kernel(benchmark, columnar, generic_result, build):
+    """The compiled kernel alone, 1 thread: outputs allocated once outside the timing ("in use": the
+    build cnncore picks on this CPU; then each build by name)."""
     benchmark.group = GROUP
+    kernel = _columnar if build == "in use" else _build(build)
     p = columnar._program()
     n = len(columnar)
     args = (p["program"], p["deaths"], p["cat_src"], tuple(columnar._columns.get(f) for f in COLUMN_FIELDS),
             p["consts"], columnar.input_shape, columnar.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
             p["out_slot"], p["out_nd"], np.zeros((6, n), np.int64), np.zeros((n, 5), np.int64),
-            np.zeros(n, np.uint8), np.empty((1, _columnar.scratch_size(p["n_slots"], p["n_live"])), np.int64))
-    benchmark.pedantic(_columnar.count_columnar, args=args, rounds=21, iterations=1, warmup_rounds=2)
+            np.zeros(n, np.uint8), np.empty((1, kernel.scratch_size(p["n_slots"], p["n_live"])), np.int64))
+    benchmark.pedantic(kernel.count_columnar, args=args, rounds=21, iterations=1, warmup_rounds=2)
     assert not args[-2].any()  # every architecture counted by the kernel itself
-    _record(benchmark, n * columnar.n_layers, n_threads=1, entry="_columnar.count_columnar")
+    assert np.array_equal(args[12][3], generic_result.flops)
+    _record(benchmark, n * columnar.n_layers, n_threads=1, entry=f"{kernel.__name__}.count_columnar")
 
 
 def test_generic_same_skeleton(benchmark, columnar):

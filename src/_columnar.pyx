@@ -6,7 +6,9 @@ Private. cnncore.columnar plans the template once in Python (static ndims, which
 row reads and writes, when each storage is born and freed) and calls `count_columnar`, which walks
 tiles of TILE architectures without the GIL (OpenMP `prange` over tiles when built with it). Inside a
 tile the outer loop is the layer position and the inner loop the architectures: the op is known
-once per position, and every per-architecture value sits in a contiguous array of the tile.
+once per position, each op is one loop over the tile (which the compiler vectorizes), and every
+per-architecture value sits in a contiguous array of the tile. The fields a row reads are converted
+once into float64 rows and checked there against the least value their op allows; the ops rely on it.
 
 The kernel computes exact counts for valid architectures only. Anything a valid architecture
 cannot have (a field out of range, a channel mismatch, a size < 1...), or a count of 2^53 or more,
@@ -14,10 +16,13 @@ only sets the architecture's `needs_generic` flag: cnncore.columnar then counts 
 with the generic core, which gives the exact error code and row. So this file never decides an
 error code, and the columnar path cannot disagree with the generic one on an invalid architecture.
 Arithmetic on a flagged architecture may be garbage, but it is float64 arithmetic, with every
-size clamped to 1 .. 2^31 - 1 and every divisor to >= 1: nothing traps.
+computed size clamped to 1 .. 2^31 - 1, every field to its least value and every divisor to >= 1:
+nothing traps.
 """
 from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.string cimport memcpy
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
+from libc.math cimport floor
 from cython.parallel cimport prange, parallel, threadid
 
 cdef extern from *:
@@ -33,6 +38,42 @@ cdef extern from *:
     # a pointer the compiler may assume no other pointer of the loop aliases (so it vectorizes
     # without run-time overlap checks); every caller passes rows of distinct tile arrays
     ctypedef double* rdouble "double *__restrict__"
+    ctypedef const double* rcdouble "const double *__restrict__"
+
+cdef extern from * nogil:
+    """
+    #if defined(__SSE4_1__) || defined(__aarch64__)
+    #define CC_VECTOR_FLOOR 1
+    #else
+    #define CC_VECTOR_FLOOR 0
+    #endif
+    #if defined(__GNUC__)
+    #define cc_prefetch(p) __builtin_prefetch(p, 0, 1)  /* into L2: more fetches in flight than L1 takes */
+    #define cc_ctz(x) __builtin_ctzll(x)
+    #else
+    #define cc_prefetch(p) ((void)0)
+    static inline int cc_ctz(uint64_t x) { int i = 0; while (!(x & 1)) { x >>= 1; i++; } return i; }
+    #endif
+    """
+    void cc_prefetch(const void* p)  # a hint: never faults
+    bint CC_VECTOR_FLOOR
+    int cc_ctz(uint64_t x)  # the index of the lowest set bit of x != 0
+
+cdef extern from * nogil:
+    """
+    #include <string.h>
+    /* x, an integer in [0, 2^53), as an int64 through its bits: 2^52 + (x mod 2^52) has exactly the
+       bits 0x4330000000000000 + (x mod 2^52). Plain arithmetic, so it vectorizes where a
+       double-to-int64 conversion has no vector instruction (before AVX-512). */
+    static inline int64_t cc_exact_to_i64(double x) {
+        const double two52 = 4503599627370496.0;
+        double high = x >= two52 ? two52 : 0.0, y = (x - high) + two52;
+        int64_t bits;
+        memcpy(&bits, &y, sizeof bits);
+        return bits - 0x4330000000000000LL + (x >= two52 ? (int64_t)1 << 52 : 0);
+    }
+    """
+    int64_t cc_exact_to_i64(double x)
 
 cdef extern from "_checked.h" nogil:
     bint cc_mul(int64_t a, int64_t b, int64_t* r)
@@ -77,7 +118,7 @@ cdef enum:
 
 cdef enum:
     REC = 6  # a shape slot holds REC arrays of TILE: numel, then dims 0..4 (dim 0 = the batch)
-    N_ACC = 14  # per-architecture accumulators of a tile
+    N_ACC = 15  # per-architecture rows of a tile
     A_PARAMS = 0
     A_BUFFERS = 1
     A_MACS = 2
@@ -89,10 +130,13 @@ cdef enum:
     A_SAVED_MACS = 8  # an unused row's macs and flops are dropped: the totals before it
     A_SAVED_FLOPS = 9
     A_IN = 10  # the network input's elements
-    A_TEMP = 11  # three rows of per-architecture temporaries of one op
+    A_ZERO = 11  # zeros: what dies at a moment where nothing dies
+    A_SINK = 12  # where a row without storage of its own writes its size
+    A_TEMP = 13  # two rows of temporaries of one op
 
 cdef enum:
-    TILE = 128  # architectures per tile: one tile's shape slots stay in L1
+    TILE = 64  # architectures per tile: one tile's shape slots stay in L1 (64 measured faster than 128, 256)
+    AHEAD = 2  # the tile whose columns are prefetched, counted from the current one (measured best)
 
 cdef enum:
     DIM_MAX = 2147483647  # every tensor dimension stays int32, as in the core
@@ -115,14 +159,19 @@ cdef inline double _b(bint cond) noexcept nogil:
 
 
 cdef inline double _fdiv(double a, double b) noexcept nogil:
-    """floor(a / b) for integers 0 <= a < 2^51, b >= 1: the quotient rounded to the nearest integer
-    (SSE2 has no vector floor), then one step down if that overshot."""
-    cdef double r = (a / b + ROUND) - ROUND
+    """floor(a / b) for integers 0 <= a < 2^51, b >= 1. With SSE4.1 (the AVX2 build) one vector
+    floor: the rounded quotient cannot reach the next integer, since that would need a / b within
+    (a / b) 2^-53 of it, closer than 1 / b. SSE2 has no vector floor: the quotient rounded to the
+    nearest integer, then one step down if that overshot."""
+    cdef double r
+    if CC_VECTOR_FLOOR:
+        return floor(a / b)
+    r = (a / b + ROUND) - ROUND
     return r - _b(r * b > a)
 
 
 cdef inline double _at_least_1(double v) noexcept nogil:
-    return v if v >= 1.0 else 1.0
+    return v if v > 1.0 else 1.0  # (vmaxpd)
 
 
 cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
@@ -139,90 +188,92 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
 
 
 # ---- one layer position over one tile ------------------------------------------------------------
-# X, Y, B: shape slots (X[j * TILE + a]: j = 0 numel, 1 + i dim i); V: the fields (V[f * TILE + a]);
-# acc: the accumulators. A problem only adds to acc[A_BAD]; sizes are then clamped to
-# 1 .. 2^31-1 (so nothing downstream is undefined) and the counts are meaningless.
-# Loops over spatial dims stay outside the loops over architectures, which the compiler vectorizes.
+# X, Y, B: shape slots (X[j * TILE + a]: j = 0 numel, 1 + i dim i); V: the fields (V[f * TILE + a]),
+# each at least its _lowest; acc: the accumulators. A problem only adds to acc[A_BAD]; sizes are then
+# clamped to 1 .. 2^31-1 (so nothing downstream is undefined) and the counts are meaningless. Each op
+# is one loop over the architectures (the compiler vectorizes it); the spatial dims d are a constant
+# at each call, so their loop unrolls inside it.
 
-cdef inline void _conv_dim(int nt, bint same, rdouble vk, rdouble vs, rdouble vp, rdouble vd, rdouble xi,
-                           rdouble yi, rdouble numel, rdouble kvol, rdouble bad) noexcept nogil:
-    """One spatial dimension of a convolution over the tile (fields k, s, p, d; input and output size)."""
-    cdef int a
-    cdef double k, s, p, dl, eff, pad, padded, o
-    for a in range(nt):
-        k, s, p, dl = vk[a], vs[a], vp[a], vd[a]
-        bad[a] += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0))
-        k = _at_least_1(k)
-        s = _at_least_1(s)
-        dl = _at_least_1(dl)
-        eff = dl * (k - 1.0) + 1.0
-        # 'same' pads eff - 1 in all (stride 1 only): the output keeps the input's size
-        pad = 2.0 * p if p > 0.0 else 0.0
-        pad = eff - 1.0 if same else pad
-        padded = xi[a] + pad
-        bad[a] += _b(padded < eff) + _b(same & (s != 1.0))
-        o = padded - eff
-        o = _fdiv(o if o > 0.0 else 0.0, s) + 1.0
-        bad[a] += _b(o > DIM_MAX)
-        o = 1.0 if o > DIM_MAX else o
-        yi[a] = o
-        numel[a] = numel[a] * o
-        kvol[a] = kvol[a] * k
+cdef inline double _conv_size(double x, double eff, double s, double p, bint same, double* bad) noexcept nogil:
+    """Output size of one spatial dimension of a convolution: input size x, effective kernel
+    eff = d (k - 1) + 1, stride s >= 1, padding p >= 0."""
+    cdef double o
+    cdef double pad = eff - 1.0 if same else 2.0 * p  # 'same' pads eff - 1 in all (stride 1 only)
+    x = x + pad
+    bad[0] += _b(x < eff) + _b(same & (s != 1.0))
+    o = x - eff
+    o = _fdiv(o if o > 0.0 else 0.0, s) + 1.0
+    bad[0] += _b(o > DIM_MAX)
+    return 1.0 if o > DIM_MAX else o
 
 
-cdef inline void _conv(int nt, int d, int64_t flags, const double* V, const double* X, double* Y,
-                       double* acc) noexcept nogil:
-    # one pass per spatial dimension, each over the architectures (an inner loop the compiler
-    # vectorizes); the running kernel volume and problems of each architecture wait in acc
+cdef inline int32_t _lowest(int64_t op, int f) noexcept nogil:
+    """The least value field f may take in op (any less fails): the ops rely on it, the tile checks it."""
+    if f == V_IN:
+        return 1 if op == OP_PRELU else 0
+    if V_P <= f < V_P + 3 or (V_K <= f < V_K + 3 and OP_ADAPTIVEAVG1D <= op <= OP_ADAPTIVEMAX3D):
+        return 0  # padding; an adaptive pooling's output size (0: the input's)
+    return 1  # out, groups, kernel, stride, dilation
+
+
+cdef inline bint _plain(int64_t op, const int64_t* g, int64_t k, const int32_t** cols, const int32_t* consts) noexcept nogil:
+    """Row k is a plain Conv2d (groups and dilations the template's 1, not 'same') or a plain
+    batchnorm (tracking running statistics, in-size the template's 0: nothing to check)."""
+    cdef const int32_t* c = consts + k * N_VAR
+    if OP_BN1D <= op <= OP_BN3D:
+        return (g[G_FLAGS] & F_TRACK) != 0 and cols[V_IN] == NULL and c[V_IN] == 0
+    return (op == OP_CONV2D and not g[G_FLAGS] & F_SAME and cols[V_GROUPS] == NULL and c[V_GROUPS] == 1
+            and cols[V_D] == NULL and c[V_D] == 1 and cols[V_D + 1] == NULL and c[V_D + 1] == 1)
+
+
+cdef inline void _conv(int nt, int d, bint plain, int64_t flags, rcdouble V, rcdouble X, rdouble Y,
+                       rdouble acc) noexcept nogil:
+    # plain (_plain): no division by the groups, the kernel volume is the effective kernel
     cdef int a, i
-    cdef double inn, out, g, ch, cpg, k, s, p, dl, eff, pad, padded, o, n
+    cdef double inn, out, g, ch, cpg, k, s, p, dl, eff, o, n, numel, bad
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
-    cdef bint same = (flags & F_SAME) != 0
-    cdef double* kvol = acc + A_TEMP * TILE
-    cdef double* bad = acc + (A_TEMP + 1) * TILE
+    cdef bint same = (flags & F_SAME) != 0 and not plain
     for a in range(nt):
-        inn = V[V_IN * TILE + a]
-        out = V[V_OUT * TILE + a]
-        g = V[V_GROUPS * TILE + a]
+        inn, out = V[V_IN * TILE + a], V[V_OUT * TILE + a]
         ch = X[2 * TILE + a]
-        bad[a] = _b((out < 1.0) | (g < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
-        g = _at_least_1(g)
-        out = _at_least_1(out)
-        cpg = _fdiv(ch, g)
-        bad[a] += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
-        kvol[a] = cpg  # times the kernel volume below: the dot-product length n
+        bad = _b((inn != 0.0) & (inn != ch))
+        cpg = ch
+        if not plain:
+            g = V[V_GROUPS * TILE + a]
+            cpg = _fdiv(ch, g)
+            bad += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
+        n = cpg  # times the kernel volume: the dot-product length
+        numel = X[TILE + a] * out  # times the spatial sizes: numel(y)
+        for i in range(d):
+            k, s, p = V[(V_K + i) * TILE + a], V[(V_S + i) * TILE + a], V[(V_P + i) * TILE + a]
+            dl = 1.0 if plain else V[(V_D + i) * TILE + a]
+            eff = k if plain else dl * (k - 1.0) + 1.0
+            o = _conv_size(X[(3 + i) * TILE + a], eff, s, p, same, &bad)
+            Y[(3 + i) * TILE + a] = o
+            numel = numel * o
+            n = n * k
         Y[TILE + a] = X[TILE + a]
         Y[2 * TILE + a] = out
-        Y[a] = X[TILE + a] * out  # times the spatial sizes below: numel(y)
-    for i in range(d):
-        _conv_dim(nt, same, V + (V_K + i) * TILE, V + (V_S + i) * TILE, V + (V_P + i) * TILE,
-                  V + (V_D + i) * TILE, X + (3 + i) * TILE, Y + (3 + i) * TILE, Y, kvol, bad)
-    for a in range(nt):
+        Y[a] = numel
         # params = out*n + bias*out; macs = numel*n; flops = numel*(2n - 1 + bias)
-        n = kvol[a]
-        out = Y[2 * TILE + a]
         acc[A_PARAMS * TILE + a] += out * n + bias * out
-        acc[A_MACS * TILE + a] += Y[a] * n
-        acc[A_FLOPS * TILE + a] += Y[a] * (2.0 * n - 1.0 + bias)
-        acc[A_BAD * TILE + a] += bad[a] + _b(n >= EXACT)
+        acc[A_MACS * TILE + a] += numel * n
+        acc[A_FLOPS * TILE + a] += numel * (2.0 * n - 1.0 + bias)
+        acc[A_BAD * TILE + a] += bad + _b(n >= EXACT)
 
 
-cdef inline void _linear(int nt, int last, int64_t flags, const double* V, const double* X, double* Y,
-                         double* acc, int ndx) noexcept nogil:
-    cdef int a, j
+cdef inline void _linear(int nt, int last, int64_t flags, rcdouble V, rcdouble X, rdouble Y, rdouble acc,
+                         int ndx) noexcept nogil:
+    cdef int a
     cdef double inn, out, ch, numel
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
+    memcpy(Y + TILE, X + TILE, ndx * TILE * sizeof(double))  # the dims; the last is replaced below
     for a in range(nt):
-        inn = V[V_IN * TILE + a]
-        out = V[V_OUT * TILE + a]
+        inn, out = V[V_IN * TILE + a], V[V_OUT * TILE + a]
         ch = X[(1 + last) * TILE + a]
-        acc[A_BAD * TILE + a] += _b((out < 1.0) | (inn < 0.0) | ((inn != 0.0) & (inn != ch)))
-        out = _at_least_1(out)
-        numel = out
-        for j in range(1, ndx + 1):
-            Y[j * TILE + a] = X[j * TILE + a]
-            if j != 1 + last:
-                numel = numel * X[j * TILE + a]
+        acc[A_BAD * TILE + a] += _b((inn != 0.0) & (inn != ch))
+        # numel(x) / ch is exact: ch divides it, and numel(x) < 2^53 in an architecture that passes
+        numel = X[a] / _at_least_1(ch) * out
         Y[(1 + last) * TILE + a] = out
         Y[a] = numel
         acc[A_PARAMS * TILE + a] += ch * out + bias * out
@@ -230,7 +281,8 @@ cdef inline void _linear(int nt, int last, int64_t flags, const double* V, const
         acc[A_FLOPS * TILE + a] += numel * (2.0 * ch - 1.0 + bias)
 
 
-cdef inline void _batchnorm(int nt, int64_t flags, const double* V, const double* X, double* acc) noexcept nogil:
+cdef inline void _batchnorm(int nt, bint plain, int64_t flags, rcdouble V, const double* X, rdouble acc) noexcept nogil:
+    # plain (_plain): nothing to check
     cdef int a
     cdef double inn, ch
     cdef double checked = _b((flags & (F_AFFINE | F_TRACK)) != 0), batch_stats = _b((flags & F_TRACK) == 0)
@@ -241,120 +293,106 @@ cdef inline void _batchnorm(int nt, int64_t flags, const double* V, const double
     for a in range(nt):
         inn = V[V_IN * TILE + a]
         ch = X[2 * TILE + a]
-        acc[A_BAD * TILE + a] += (_b(inn < 0.0) + checked * _b((inn != 0.0) & (ch != inn))
-                                  + batch_stats * _b(X[a] == ch))  # statistics over one value per channel
+        if not plain:
+            acc[A_BAD * TILE + a] += (checked * _b((inn != 0.0) & (ch != inn))
+                                      + batch_stats * _b(X[a] == ch))  # statistics over one value per channel
         acc[A_PARAMS * TILE + a] += weights * ch
         acc[A_BUFFERS * TILE + a] += stats * ch + tracked
         acc[A_FLOPS * TILE + a] += X[a] * per
 
 
-cdef inline void _elementwise(int nt, double per, const double* X, double* acc) noexcept nogil:
+cdef inline void _elementwise(int nt, double per, const double* X, rdouble acc) noexcept nogil:
     """An activation: per flops per element, the shape unchanged."""
     cdef int a
     for a in range(nt):
         acc[A_FLOPS * TILE + a] += X[a] * per
 
 
-cdef inline void _prelu(int nt, int ndx, const double* V, const double* X, double* acc) noexcept nogil:
+cdef inline void _prelu(int nt, int ndx, rcdouble V, const double* X, rdouble acc) noexcept nogil:
     cdef int a
     cdef double n
     for a in range(nt):
         n = V[V_IN * TILE + a]
-        acc[A_BAD * TILE + a] += _b((n < 1.0) | ((n > 1.0) & ((ndx < 2) | (X[2 * TILE + a] != n))))
-        acc[A_PARAMS * TILE + a] += n if n > 0.0 else 0.0
+        acc[A_BAD * TILE + a] += _b((n > 1.0) & ((ndx < 2) | (X[2 * TILE + a] != n)))
+        acc[A_PARAMS * TILE + a] += n
         acc[A_FLOPS * TILE + a] += X[a] * 2.0
 
 
-cdef inline void _pool_dim(int nt, bint unpadded_check, double ceil, rdouble vk, rdouble vs, rdouble vp,
-                           rdouble vd, rdouble xd, rdouble yi, rdouble numel, rdouble kvol, rdouble bad) noexcept nogil:
-    """One spatial dimension of a max / avg pooling over the tile (ceil: 1.0 for ceil_mode)."""
-    cdef int a
-    cdef double k, s, p, dl, num, o, xi
-    for a in range(nt):
-        k, s, p, dl, xi = vk[a], vs[a], vp[a], vd[a], xd[a]
-        bad[a] += _b((k < 1.0) | (s < 1.0) | (dl < 1.0) | (p < 0.0) | (2.0 * p > k))  # p <= k / 2
-        if unpadded_check:
-            bad[a] += _b(xi < k)  # ATen's avg_pool3d: the unpadded input at least the kernel
-        k = _at_least_1(k)
-        s = _at_least_1(s)
-        dl = _at_least_1(dl)
-        p = p if p > 0.0 else 0.0
-        num = xi + 2.0 * p - dl * (k - 1.0) - 1.0 + ceil * (s - 1.0)
-        bad[a] += _b(num < 0.0)  # an output size < 1
-        o = _fdiv(num if num > 0.0 else 0.0, s) + 1.0
-        o = o - ceil * _b((o - 1.0) * s >= xi + p)  # the last window must start inside
-        bad[a] += _b(o < 1.0) + _b(o > DIM_MAX)  # padding can take the output past DIM_MAX: OVERFLOW
-        o = _at_least_1(o)
-        o = 1.0 if o > DIM_MAX else o
-        yi[a] = o
-        numel[a] = numel[a] * o
-        kvol[a] = kvol[a] * k
-
-
-cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, const double* V, const double* X,
-                       double* Y, double* acc) noexcept nogil:
-    # one pass per spatial dimension, as _conv
+cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, rcdouble V, const double* X,
+                       rdouble Y, rdouble acc) noexcept nogil:
     cdef int a, i
-    cdef double k, s, p, dl, num, o, xi
-    cdef double ceil = _b((flags & F_CEIL) != 0)
-    cdef double* kvol = acc + A_TEMP * TILE
-    cdef double* bad = acc + (A_TEMP + 1) * TILE
-    cdef double* ones = acc + (A_TEMP + 2) * TILE  # avg pooling's dilation
+    cdef double k, s, p, dl, num, o, xi, kvol, numel, bad
+    cdef double ceil = _b((flags & F_CEIL) != 0)  # 1.0 for ceil_mode
     for a in range(nt):
-        kvol[a] = 1.0
-        bad[a] = 0.0
-        ones[a] = 1.0
-        Y[TILE + a] = X[TILE + a]
-        Y[2 * TILE + a] = X[2 * TILE + a]
-        Y[a] = X[TILE + a] * X[2 * TILE + a]
-    for i in range(d):
-        _pool_dim(nt, d == 3 and not is_max, ceil, V + (V_K + i) * TILE, V + (V_S + i) * TILE,
-                  V + (V_P + i) * TILE, V + (V_D + i) * TILE if is_max else ones, X + (3 + i) * TILE,
-                  Y + (3 + i) * TILE, Y, kvol, bad)
-    for a in range(nt):
-        acc[A_FLOPS * TILE + a] += Y[a] * (kvol[a] - 1.0 if is_max else kvol[a])
-        acc[A_BAD * TILE + a] += bad[a] + _b(kvol[a] >= EXACT)
-
-
-cdef inline void _adaptive(int nt, int d, bint is_max, const double* V, const double* X, double* Y,
-                           double* acc) noexcept nogil:
-    cdef int a, i
-    cdef int64_t n, o
-    cdef double total, numel, bad
-    for a in range(nt):  # (a gcd per dimension: not vectorized; one such layer per network)
         bad = 0.0
-        total = X[TILE + a] * X[2 * TILE + a]
-        numel = total
+        kvol = 1.0
+        numel = X[TILE + a] * X[2 * TILE + a]
         for i in range(d):
-            n = <int64_t>X[(3 + i) * TILE + a]
-            o = <int64_t>V[(V_K + i) * TILE + a]
-            bad += _b(o < 0)
-            o = n if o <= 0 else o
-            Y[(3 + i) * TILE + a] = <double>o
-            # the windows [floor(j n / o), ceil((j + 1) n / o)) add up to n + o - gcd(n, o)
-            total = total * <double>(n + o - _gcd(n, o))
-            numel = numel * <double>o
+            k, s, p, xi = V[(V_K + i) * TILE + a], V[(V_S + i) * TILE + a], V[(V_P + i) * TILE + a], X[(3 + i) * TILE + a]
+            dl = V[(V_D + i) * TILE + a] if is_max else 1.0  # avg pooling has no dilation
+            bad += _b(2.0 * p > k)  # p <= k / 2
+            if d == 3 and not is_max:
+                bad += _b(xi < k)  # ATen's avg_pool3d: the unpadded input at least the kernel
+            num = xi + 2.0 * p - dl * (k - 1.0) - 1.0 + ceil * (s - 1.0)
+            bad += _b(num < 0.0)  # an output size < 1
+            o = _fdiv(num if num > 0.0 else 0.0, s) + 1.0
+            o = o - ceil * _b((o - 1.0) * s >= xi + p)  # the last window must start inside
+            bad += _b(o < 1.0) + _b(o > DIM_MAX)  # padding can take the output past DIM_MAX: OVERFLOW
+            o = _at_least_1(o)
+            o = 1.0 if o > DIM_MAX else o
+            Y[(3 + i) * TILE + a] = o
+            numel = numel * o
+            kvol = kvol * k
         Y[TILE + a] = X[TILE + a]
         Y[2 * TILE + a] = X[2 * TILE + a]
         Y[a] = numel
-        acc[A_FLOPS * TILE + a] += total - numel if is_max else total
-        acc[A_BAD * TILE + a] += bad + _b(total >= EXACT)
+        acc[A_FLOPS * TILE + a] += numel * (kvol - 1.0 if is_max else kvol)
+        acc[A_BAD * TILE + a] += bad + _b(kvol >= EXACT)
 
 
-cdef inline void _flatten(int nt, int s, int e, int ndx, const double* X, double* Y, double* acc) noexcept nogil:
+cdef inline void _adaptive(int nt, int d, bint is_max, rcdouble V, rcdouble X, rdouble Y, rdouble acc) noexcept nogil:
     cdef int a, i
-    cdef double v
+    cdef int64_t odd  # some output size is neither 1 nor the input's
+    cdef double n, o
+    cdef double* total = acc + A_TEMP * TILE  # the elements every window reads, over the outputs
+    cdef double* w = acc + (A_TEMP + 1) * TILE
     for a in range(nt):
-        v = 1.0
-        for i in range(s, e + 1):
-            v = v * X[(1 + i) * TILE + a]  # divides numel(x): exact
-        for i in range(s):
-            Y[(1 + i) * TILE + a] = X[(1 + i) * TILE + a]
-        for i in range(e + 1, ndx):
-            Y[(1 + i - (e - s)) * TILE + a] = X[(1 + i) * TILE + a]
-        acc[A_BAD * TILE + a] += _b(v > DIM_MAX)  # the generic path: OVERFLOW
-        Y[(1 + s) * TILE + a] = 1.0 if v > DIM_MAX else v
-        Y[a] = X[a]
+        Y[TILE + a] = X[TILE + a]
+        Y[2 * TILE + a] = X[2 * TILE + a]
+        Y[a] = X[TILE + a] * X[2 * TILE + a]
+        total[a] = Y[a]
+    for i in range(d):
+        odd = 0
+        for a in range(nt):
+            n, o = X[(3 + i) * TILE + a], V[(V_K + i) * TILE + a]
+            o = n if o == 0.0 else o  # 0: the input's size
+            Y[(3 + i) * TILE + a] = o
+            Y[a] = Y[a] * o
+            # the windows [floor(j n / o), ceil((j + 1) n / o)) add up to n + o - gcd(n, o)
+            w[a] = n + o - (n if o == n else 1.0)
+            odd |= (o != 1.0) & (o != n)
+        if odd:  # then the gcd, one architecture at a time
+            for a in range(nt):
+                w[a] = X[(3 + i) * TILE + a] + Y[(3 + i) * TILE + a] - <double>_gcd(
+                    <int64_t>X[(3 + i) * TILE + a], <int64_t>Y[(3 + i) * TILE + a])
+        for a in range(nt):
+            total[a] = total[a] * w[a]
+    for a in range(nt):
+        acc[A_FLOPS * TILE + a] += total[a] - Y[a] if is_max else total[a]
+        acc[A_BAD * TILE + a] += _b(total[a] >= EXACT)
+
+
+cdef inline void _flatten(int nt, int s, int e, int ndx, rcdouble X, rdouble Y, rdouble acc) noexcept nogil:
+    cdef int a, i
+    cdef double* v = Y + (1 + s) * TILE  # the product of dims s..e (divides numel(x): exact)
+    memcpy(Y, X, (2 + s) * TILE * sizeof(double))  # numel, the dims up to s
+    memcpy(Y + (2 + s) * TILE, X + (2 + e) * TILE, (ndx - 1 - e) * TILE * sizeof(double))  # after e
+    for i in range(s + 1, e + 1):
+        for a in range(nt):
+            v[a] = v[a] * X[(1 + i) * TILE + a]
+    for a in range(nt):
+        acc[A_BAD * TILE + a] += _b(v[a] > DIM_MAX)  # the generic path: OVERFLOW
+        v[a] = 1.0 if v[a] > DIM_MAX else v[a]
 
 
 cdef inline void _broadcast(int nt, int na, int nb, const double* X, const double* B, double* Y,
@@ -403,22 +441,36 @@ cdef inline void _cat(int nt, int dim, int nd, const double* X, const double* S,
         acc[A_BAD * TILE + a] += bad
 
 
-cdef inline void _run_op(int64_t op, const int64_t* g, int nt, const double* V, double* S,
+cdef inline void _run_op(int64_t op, const int64_t* g, bint plain, int nt, rcdouble V, double* S,
                          const double* X, double* Y, double* acc, const int64_t* cat_src) noexcept nogil:
     """Layer position g over one tile (the spatial dims of a family: 1, 2, 3 in op-code order)."""
     cdef int64_t flags = g[G_FLAGS]
-    if OP_CONV1D <= op <= OP_CONV3D:
-        _conv(nt, <int>(op - OP_CONV1D + 1), flags, V, X, Y, acc)
+    if op == OP_CONV2D:  # the common case first; each call below is its own specialised loop
+        if plain:
+            _conv(nt, 2, True, flags, V, X, Y, acc)
+        else:
+            _conv(nt, 2, False, flags, V, X, Y, acc)
     elif op == OP_RELU:
         _elementwise(nt, 1, X, acc)
     elif OP_BN1D <= op <= OP_BN3D:
-        _batchnorm(nt, flags, V, X, acc)
+        if plain:
+            _batchnorm(nt, True, flags, V, X, acc)
+        else:
+            _batchnorm(nt, False, flags, V, X, acc)
+    elif op == OP_CONV1D or op == OP_CONV3D:
+        _conv(nt, <int>(op - OP_CONV1D + 1), False, flags, V, X, Y, acc)
     elif op == OP_PRELU:
         _prelu(nt, <int>g[G_NDX], V, X, acc)
     elif OP_RELU < op <= OP_HARDSIGMOID:
         _elementwise(nt, ACT_FLOPS[op - OP_RELU], X, acc)
-    elif OP_MAXPOOL1D <= op <= OP_AVGPOOL3D:
-        _pool(nt, <int>((op - OP_MAXPOOL1D) % 3 + 1), op <= OP_MAXPOOL3D, flags, V, X, Y, acc)
+    elif op == OP_MAXPOOL2D:
+        _pool(nt, 2, True, flags, V, X, Y, acc)
+    elif op == OP_AVGPOOL2D:
+        _pool(nt, 2, False, flags, V, X, Y, acc)
+    elif op == OP_MAXPOOL1D or op == OP_MAXPOOL3D:
+        _pool(nt, <int>(op - OP_MAXPOOL1D + 1), True, flags, V, X, Y, acc)
+    elif op == OP_AVGPOOL1D or op == OP_AVGPOOL3D:
+        _pool(nt, <int>(op - OP_AVGPOOL1D + 1), False, flags, V, X, Y, acc)
     elif OP_ADAPTIVEAVG1D <= op <= OP_ADAPTIVEMAX3D:
         _adaptive(nt, <int>((op - OP_ADAPTIVEAVG1D) % 3 + 1), op >= OP_ADAPTIVEMAX1D, V, X, Y, acc)
     elif op == OP_LINEAR:
@@ -432,91 +484,133 @@ cdef inline void _run_op(int64_t op, const int64_t* g, int nt, const double* V, 
     # (Identity and Dropout: nothing to count, the shape is the input's)
 
 
+cdef inline void _live(int nt, double used, double born, const double* Y, rdouble dies, rdouble birth,
+                       rdouble live, rdouble act, rdouble peak) noexcept nogil:
+    """After a row: its output's elements join the activations (used: 1.0, or 0.0 for an unused
+    row), the storage dying at its moment leaves the live total, its own (born: 1.0) joins, and the
+    peak follows. dies and birth are distinct live slots (the planner's promise)."""
+    cdef int a
+    cdef double y, l
+    for a in range(nt):
+        y = Y[a]
+        act[a] += used * y
+        l = live[a] - dies[a] + born * y  # <= inputs + activations
+        birth[a] = y
+        live[a] = l
+        peak[a] = l if l > peak[a] else peak[a]
+
+
 # ---- one tile --------------------------------------------------------------------------------------
-cdef void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t* deaths,
-                const int64_t* cat_src, const int32_t** cols, const int32_t* consts, int64_t n,
+cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t* deaths,
+                const int64_t* cat_src, const int32_t** cols, const int32_t* consts, const int32_t* lows, int64_t n,
                 const int64_t* ishape, int ind, const int64_t* batch, int64_t in_birth,
                 int64_t out_slot, int out_nd, double* S, double* V, double* acc, double* LS,
                 int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic) noexcept nogil:
     cdef int a, f, j
     cdef int64_t k, op, ls
+    cdef uint64_t need
+    cdef int32_t lo, m
+    cdef int64_t filled[N_VAR]  # the template value a row of V holds (for fields without a column)
     cdef const int64_t* g
     cdef const int32_t* c
     cdef double* X
     cdef double* Y
-    cdef double* live
+    cdef double* live = acc + A_LIVE * TILE
     cdef const double* dies
-    cdef double v
+    cdef double* okr
+    cdef const double* v
     cdef bint unused, ok
-    for j in range(N_ACC * TILE):
-        acc[j] = 0.0
-    # the network input: slot 0, its storage alive from moment 0 (live slot in_birth)
+    cdef bint ahead = a0 + (AHEAD + 1) * TILE <= n  # prefetch tile AHEAD from here
+    for f in range(N_VAR):
+        filled[f] = -(<int64_t>1 << 40)  # none yet (no int32)
+    memset(acc, 0, (A_BAD + 1) * TILE * sizeof(double))  # the totals and the problem counts
+    memset(acc + A_ZERO * TILE, 0, TILE * sizeof(double))
+    # the network input: slot 0, its storage alive from moment 0 (live slot in_birth). Validated by
+    # Columnar, but its arrays can change afterwards: then the generic core says why
     for a in range(nt):
-        v = <double>batch[a0 + a]
-        S[TILE + a] = v
-        # validated by Columnar, but its arrays can change afterwards: the generic core then says why
-        acc[A_BAD * TILE + a] += _b((v < 1.0) | (v > DIM_MAX))
-        for j in range(ind):
-            S[(2 + j) * TILE + a] = <double>ishape[(a0 + a) * ind + j]
-            acc[A_BAD * TILE + a] += _b((S[(2 + j) * TILE + a] < 1.0) | (S[(2 + j) * TILE + a] > DIM_MAX))
-            v = v * S[(2 + j) * TILE + a]
-        S[a] = v
-        acc[A_IN * TILE + a] = v
-        acc[A_LIVE * TILE + a] = v
-        acc[A_PEAK * TILE + a] = v
-        LS[in_birth * TILE + a] = v
+        S[TILE + a] = <double>batch[a0 + a]
+        S[a] = S[TILE + a]
+    for j in range(1, ind + 2):
+        if j > 1:
+            for a in range(nt):
+                S[j * TILE + a] = <double>ishape[(a0 + a) * ind + j - 2]
+                S[a] = S[a] * S[j * TILE + a]
+        for a in range(nt):
+            acc[A_BAD * TILE + a] += _b((S[j * TILE + a] < 1.0) | (S[j * TILE + a] > DIM_MAX))
+    memcpy(acc + A_IN * TILE, S, TILE * sizeof(double))
+    memcpy(acc + A_LIVE * TILE, S, TILE * sizeof(double))
+    memcpy(acc + A_PEAK * TILE, S, TILE * sizeof(double))
+    memcpy(LS + in_birth * TILE, S, TILE * sizeof(double))
     for k in range(nl):
         g = G + k * N_PROG
         op = g[G_OP]
-        # the fields this op reads: a column's slice, or the template's value repeated
-        for f in range(N_VAR):
-            if not (g[G_NEED] >> f) & 1:
-                continue
+        # the fields this op reads, as float64 rows of V: a column's slice, or the template's value
+        # repeated (a field without a column is refilled only when that value changes)
+        need = <uint64_t>g[G_NEED] & ((1 << N_VAR) - 1)
+        while need:
+            f = cc_ctz(need)
+            need &= need - 1
             c = cols[f]
+            lo = lows[k * N_VAR + f]
             if c != NULL:
                 c = c + k * n + a0
+                m = DIM_MAX
                 for a in range(nt):
                     V[f * TILE + a] = <double>c[a]
+                    m = c[a] if c[a] < m else m
+                if m < lo:  # (rare) those architectures fail; the ops compute on with lo
+                    for a in range(nt):
+                        acc[A_BAD * TILE + a] += _b(c[a] < lo)
+                        V[f * TILE + a] = lo if c[a] < lo else V[f * TILE + a]
+                # a later tile's slice: a row of columns is read a few cache lines at a time, too
+                # scattered for the hardware prefetcher
+                if ahead:
+                    for a in range(AHEAD * TILE, (AHEAD + 1) * TILE, 16):
+                        cc_prefetch(c + a)
             else:
-                v = <double>consts[k * N_VAR + f]
-                for a in range(nt):
-                    V[f * TILE + a] = v
+                if consts[k * N_VAR + f] < lo:  # every architecture fails
+                    for a in range(nt):
+                        acc[A_BAD * TILE + a] += 1.0
+                if filled[f] != max(consts[k * N_VAR + f], lo):
+                    filled[f] = max(consts[k * N_VAR + f], lo)
+                    for a in range(TILE):
+                        V[f * TILE + a] = <double>filled[f]
         X = S + g[G_XS] * REC * TILE
         Y = S + g[G_YS] * REC * TILE
         unused = g[G_UNUSED] != 0
         if unused:  # params and buffers count, nothing else: restore macs and flops after
             memcpy(acc + A_SAVED_MACS * TILE, acc + A_MACS * TILE, 2 * TILE * sizeof(double))
-        _run_op(op, g, nt, V, S, X, Y, acc, cat_src)
+        _run_op(op, g, _plain(op, g, k, cols, consts), nt, V, S, X, Y, acc, cat_src)
         if unused:
             memcpy(acc + A_MACS * TILE, acc + A_SAVED_MACS * TILE, 2 * TILE * sizeof(double))
-        else:
-            for a in range(nt):
-                acc[A_ACT * TILE + a] += Y[a]
         # liveness: storages whose last reader has run are freed, this row's storage is born
-        live = acc + A_LIVE * TILE
-        for j in range(g[G_DN]):
+        for j in range(1, g[G_DN]):
             dies = LS + deaths[g[G_DOFF] + j] * TILE
             for a in range(nt):
                 live[a] -= dies[a]
         ls = g[G_BIRTH]
-        if ls >= 0:
-            for a in range(nt):
-                LS[ls * TILE + a] = Y[a]
-                live[a] += Y[a]  # <= inputs + activations
-        for a in range(nt):
-            acc[A_PEAK * TILE + a] = live[a] if live[a] > acc[A_PEAK * TILE + a] else acc[A_PEAK * TILE + a]
+        dies = LS + deaths[g[G_DOFF]] * TILE if g[G_DN] > 0 else acc + A_ZERO * TILE
+        if ls >= 0 and not unused:  # the common case, its own loop: a used row with storage of its own
+            _live(nt, 1.0, 1.0, Y, dies, LS + ls * TILE, live, acc + A_ACT * TILE, acc + A_PEAK * TILE)
+        else:
+            _live(nt, 0.0 if unused else 1.0, 1.0 if ls >= 0 else 0.0, Y, dies,
+                  LS + ls * TILE if ls >= 0 else acc + A_SINK * TILE, live, acc + A_ACT * TILE, acc + A_PEAK * TILE)
     # every total below 2^53 (so exact, and so was every addend), and no problem: the kernel's answer
     X = S + out_slot * REC * TILE
+    okr = acc + A_TEMP * TILE  # 1.0 where the kernel's answer stands
     for a in range(nt):
         ok = (acc[A_BAD * TILE + a] == 0.0) & (acc[A_PARAMS * TILE + a] < EXACT) & (acc[A_BUFFERS * TILE + a] < EXACT)
         ok &= (acc[A_MACS * TILE + a] < EXACT) & (acc[A_FLOPS * TILE + a] < EXACT)
         ok &= acc[A_ACT * TILE + a] + acc[A_IN * TILE + a] < EXACT
         needs_generic[a0 + a] = not ok
-        for j in range(A_ACT + 1):
-            tot[j * ts + a0 + a] = <int64_t>acc[j * TILE + a] if ok else 0
-        tot[5 * ts + a0 + a] = <int64_t>acc[A_PEAK * TILE + a] if ok else 0
+        okr[a] = _b(ok)
+    for j in range(6):
+        v = acc + (A_PEAK if j == 5 else j) * TILE
+        for a in range(nt):
+            tot[j * ts + a0 + a] = cc_exact_to_i64(v[a] if okr[a] != 0.0 else 0.0)
+    for a in range(nt):  # (one architecture's five entries are contiguous)
         for j in range(5):
-            out_shape[(a0 + a) * 5 + j] = <int64_t>X[(1 + j) * TILE + a] if (ok and j < out_nd) else 0
+            out_shape[(a0 + a) * 5 + j] = cc_exact_to_i64(X[(1 + j) * TILE + a] if (okr[a] != 0.0 and j < out_nd) else 0.0)
 
 
 def openmp_enabled():
@@ -537,7 +631,7 @@ def constants():
 
 
 def scratch_size(int64_t n_slots, int64_t n_live):
-    """int64 entries of one thread's scratch: shape slots, fields, accumulators, live sizes."""
+    """int64 entries of one thread's scratch: shape slots, field rows, accumulators, live sizes."""
     return TILE * (REC * n_slots + N_VAR + N_ACC + n_live)
 
 
@@ -558,7 +652,20 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     cdef const int32_t* cols[N_VAR]
     cdef const int32_t[:, ::1] col
     cdef int64_t need = scratch_size(n_slots, n_live)
-    cdef double* base
+    cdef double* S  # one thread's scratch: shape slots, fields, accumulators, live sizes
+    cdef double* V
+    cdef double* acc
+    cdef double* LS
+    cdef const int64_t* G  # the arrays' first entries
+    cdef const int64_t* D
+    cdef const int64_t* C
+    cdef const int64_t* ishape
+    cdef const int64_t* batch
+    cdef const int32_t* K
+    cdef int64_t* tot
+    cdef int64_t* oshape
+    cdef unsigned char* needs
+    cdef int32_t* lows
     if (program.shape[1] != N_PROG or len(columns) != N_VAR or consts.shape[0] != nl
             or consts.shape[1] != N_VAR or input_shape.shape[0] != n or totals.shape[0] != 6
             or totals.shape[1] != n or output_shape.shape[0] != n or output_shape.shape[1] != 5
@@ -577,19 +684,32 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     if n == 0:
         return
     _check_program(program, deaths, cat_src, n_slots, n_live)
+    lows = <int32_t*>malloc(max(nl, 1) * N_VAR * sizeof(int32_t))  # _lowest of each row and field
+    if lows == NULL:
+        raise MemoryError()
+    for t in range(nl):
+        for f in range(N_VAR):
+            lows[t * N_VAR + f] = _lowest(program[t, G_OP], f)
     n_tiles = (n + TILE - 1) // TILE
+    G, K = &program[0, 0] if nl > 0 else NULL, &consts[0, 0] if nl > 0 else NULL
+    D, C = &deaths[0] if deaths.shape[0] else NULL, &cat_src[0] if cat_src.shape[0] else NULL
+    ishape, batch, tot, oshape, needs = &input_shape[0, 0], &batch_size[0], &totals[0, 0], &output_shape[0, 0], &needs_generic[0]
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
-        base = <double*>&scratch[tid, 0]  # the scratch's int64 slots hold doubles
+        S = <double*>&scratch[tid, 0]  # (the scratch's int64 slots hold doubles)
+        V = S + REC * n_slots * TILE
+        acc = V + N_VAR * TILE
+        LS = acc + N_ACC * TILE
         for t in prange(n_tiles, schedule="static"):
             a0 = t * TILE
             nt = <int>(n - a0 if n - a0 < TILE else TILE)
-            _tile(a0, nt, &program[0, 0] if nl > 0 else NULL, nl, &deaths[0] if deaths.shape[0] else NULL,
-                  &cat_src[0] if cat_src.shape[0] else NULL, cols, &consts[0, 0] if nl > 0 else NULL, n,
-                  &input_shape[0, 0], ind, &batch_size[0], in_birth, out_slot, out_nd,
-                  base, base + REC * n_slots * TILE, base + (REC * n_slots + N_VAR) * TILE,
-                  base + (REC * n_slots + N_VAR + N_ACC) * TILE,
-                  &totals[0, 0], n, &output_shape[0, 0], &needs_generic[0])
+            if nt == TILE:  # a full tile has its own copy of the code: every loop of constant length
+                _tile(a0, TILE, G, nl, D, C, cols, K, lows, n, ishape, ind, batch, in_birth, out_slot, out_nd,
+                      S, V, acc, LS, tot, n, oshape, needs)
+            else:
+                _tile(a0, nt, G, nl, D, C, cols, K, lows, n, ishape, ind, batch, in_birth, out_slot, out_nd,
+                      S, V, acc, LS, tot, n, oshape, needs)
+    free(lows)
 
 
 cdef _check_program(const int64_t[:, ::1] G, const int64_t[::1] deaths, const int64_t[::1] cat_src,
@@ -607,6 +727,10 @@ cdef _check_program(const int64_t[:, ::1] G, const int64_t[::1] deaths, const in
     for j in range(deaths.shape[0]):
         if not 0 <= deaths[j] < n_live:
             raise ValueError("count_columnar: bad live slot")
+    for k in range(G.shape[0]):  # _live reads the dying sizes and writes the new one in one pass
+        for j in range(G[k, G_DOFF], G[k, G_DOFF] + G[k, G_DN]):
+            if deaths[j] == G[k, G_BIRTH]:
+                raise ValueError(f"count_columnar: row {k} is born in a live slot freed at its own moment")
     for j in range(cat_src.shape[0]):
         if not 0 <= cat_src[j] < n_slots:
             raise ValueError("count_columnar: bad cat slot")

@@ -18,7 +18,7 @@ from hypothesis import given, strategies as st
 
 import cnncore as cc
 from cnncore import _columnar, _format as F
-from cnncore.columnar import COLUMN_FIELDS, plan
+from cnncore.columnar import COLUMN_FIELDS, PROGRAM_COLUMNS as PROGRAM, _StaticError, plan
 
 import _archgen as G
 
@@ -235,6 +235,68 @@ def test_both_kernel_builds_agree(monkeypatch):
         monkeypatch.setattr(C, "_columnar", kernel)
         for col in cols:
             assert_same(col, n_threads=1)
+
+
+def test_planner_never_reuses_a_live_slot_at_its_moment():
+    """The kernel subtracts the sizes dying at a row's moment and stores the row's own size in one
+    pass (tile arrays it may assume distinct): the planner must not hand the newborn a live slot
+    freed at that same moment (it did before; a chain reused one slot at every row)."""
+    r = G.NpRng(13)
+    checked = 0
+    for _ in range(200):
+        try:
+            p = plan(gen_skeleton(r))
+        except _StaticError:  # every architecture fails: nothing to plan
+            continue
+        if not p:
+            continue
+        G_ = p["program"]
+        doff, dn, birth = (G_[:, PROGRAM.index(c)] for c in ("doff", "dn", "birth"))
+        for k in range(len(G_)):
+            assert birth[k] not in p["deaths"][doff[k]:doff[k] + dn[k]].tolist(), k
+            checked += dn[k] > 0 and birth[k] >= 0
+    assert checked > 100
+
+
+def test_template_values_below_their_least():
+    """The kernel checks each field it reads against the least value the op allows (stride >= 1,
+    padding >= 0, ...) where it reads it, for the template's values as well as for columns: a
+    template value below it fails every architecture, as in the generic core."""
+    r = G.NpRng(14)
+    failed = 0
+    for _ in range(80):
+        t = gen_skeleton(r)
+        rows = t["layers"]
+        for k in range(len(rows)):
+            if r.p(0.3):
+                name = r.pick(("in", "out", "groups", "k0", "s0", "p0", "d0", "k1", "s1", "p1"))
+                rows[k, F.FIELD_NAMES.index(name)] = r.pick((0, -1, -(2**31)))
+        col = gen_columnar(r, t, n_max=6)
+        failed += int((~assert_same(col).valid).sum())
+    assert failed > 50
+
+
+def test_every_kernel_build_agrees(monkeypatch):
+    """Each build of the kernel this CPU can run (baseline, AVX2, AVX-512) is checked against the
+    generic core on one fixed sample, whichever of them cnncore picks."""
+    import importlib
+    import cnncore.columnar as C
+    from numpy._core._multiarray_umath import __cpu_features__ as cpu
+    needs = {"_columnar": (), "_columnar_avx2": ("AVX2", "FMA3"),
+             "_columnar_avx512": ("AVX512F", "AVX512DQ", "AVX512VL", "AVX512BW", "AVX2", "FMA3")}
+    kernels = []
+    for name, features in needs.items():
+        if all(cpu.get(f) for f in features):
+            try:
+                kernels.append(importlib.import_module(f"cnncore.{name}"))
+            except ImportError:  # not built by this compiler
+                assert name != "_columnar"
+    r = G.NpRng(12)
+    cols = [gen_columnar(r, gen_skeleton(r), n_max=300) for _ in range(12)]
+    for kernel in kernels:
+        monkeypatch.setattr(C, "_columnar", kernel)
+        for col in cols:
+            assert_same(col, n_threads=2)
 
 
 def test_pool_padding_past_dim_max_is_overflow():

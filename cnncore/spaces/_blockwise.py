@@ -79,16 +79,17 @@ class Block:
         x = Input(tuple(dims))
         return _Expansion(Model(x, self.build(x, *choices)), choices + [which])
 
-    def pack(self, expansion, variants, which):
+    def pack(self, expansion, variants, which, scratch=None):
         """A cc.Packed of the block alone, one architecture per variant, on input shape ``which``
-        (positions in the shapes the template ``expansion`` was traced for)."""
+        (positions in the shapes the template ``expansion`` was traced for); ``scratch``: see
+        _Expansion.rows."""
         idx = np.empty((len(variants), len(self.options) + 1), np.int64)
         rest = np.asarray(variants, np.int64).copy()
         for j in range(len(self.options) - 1, -1, -1):
             idx[:, j] = rest % len(self.options[j])
             rest //= len(self.options[j])
         idx[:, -1] = which
-        *piece, shape, batch = expansion.rows(idx)
+        *piece, shape, batch = expansion.rows(idx, scratch)
         return SlotTable.concat([piece], shape, batch, checked=False)
 
 
@@ -102,6 +103,7 @@ class BlockChain:
         self._slots = {}  # block key -> (shape ids, codes) array of rows of _values (-1: not counted yet)
         self._values = {}  # block key -> (rows, 8) int64: SUM_FIELDS, peak, valid, output shape id
         self._join, self._version, self._lock = None, 0, threading.RLock()
+        self._scratch = []  # the rows buffer of table fills (under the lock): reused, not faulted in
 
     def _shape(self, shape):
         shape = tuple(int(v) for v in shape)
@@ -149,7 +151,8 @@ class BlockChain:
             # measured no faster on these small batches, and a sweep may run chunks on threads)
             for lo in range(0, len(group), _NEW_BATCH):
                 part = group[lo:lo + _NEW_BATCH]
-                packed = block.pack(expansion, codes[part] - block.absent, np.searchsorted(used, shape_ids[part]))
+                packed = block.pack(expansion, codes[part] - block.absent, np.searchsorted(used, shape_ids[part]),
+                                    self._scratch)
                 self._store(block, count(packed, n_threads=1), part, shape_ids, new)
         values = self._values[block.key]
         self._values[block.key] = np.concatenate([values, new])  # rows first: a reader may see them early

@@ -435,12 +435,20 @@ class _Expansion:
         inside = ref >= 0
         return np.where(inside, np.take(pos, row_base + np.where(inside, ref, 0)), ref)
 
-    def rows(self, idx):
+    def rows(self, idx, scratch=None):
         """(layers, extra_src, rows per candidate, input shapes, batch sizes) of option indices idx
         (n, n_vars): the plan of the rows (which variant each row is, where it reads), then one
-        gather of the variants table."""
+        gather of the variants table. ``scratch``: a list holding an int32 buffer to write the rows
+        into (grown as needed) -- memory already touched, which is not free here -- instead of a
+        new array; the rows are then valid until the next call with the same scratch."""
         variant, src, picked, multi_rows, xoff, extra, counts = self._plan(np.ascontiguousarray(idx, np.int64))
-        layers = np.empty((len(variant), F.N_FIELDS), np.int32)
+        if scratch is None:
+            layers = np.empty((len(variant), F.N_FIELDS), np.int32)
+        else:
+            if not scratch or len(scratch[0]) < len(variant):
+                scratch[:] = [np.empty((max(len(variant), 2 * len(scratch[0]) if scratch else 0), F.N_FIELDS),
+                                       np.int32)]
+            layers = scratch[0][:len(variant)]
         for lo in range(0, len(variant), _ROW_BLOCK):  # each block's rows are written while in cache
             block = layers[lo:lo + _ROW_BLOCK]
             np.take(self.variants, variant[lo:lo + _ROW_BLOCK], axis=0, out=block)

@@ -423,7 +423,7 @@ def _shape_slots(rows, srcs, G, out_k):
 
 
 def _live_slots(rows, srcs, G, flagged, out_k):
-    """Liveness as the core's _peak_general: a storage (views share their input's) is born when
+    """Liveness as the core's general path (_live_row / _live_peak in src/_core.pyx): a storage (views share their input's) is born when
     its row runs and freed after its last reader (model outputs live to the end). Each storage's
     size is kept in a live slot from birth to death; this fills the births and deaths columns. A row's
     storage never takes a live slot freed at the row's own moment: the kernel reads the dying size

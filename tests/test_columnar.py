@@ -230,11 +230,15 @@ def test_both_kernel_builds_agree(monkeypatch):
     if C._columnar.__name__.endswith("_avx2"):
         kernels.append(C._columnar)
     r = G.NpRng(11)
-    cols = [gen_columnar(r, gen_skeleton(r), n_max=40) for _ in range(25)]
+    _each_kernel_agrees(monkeypatch, kernels, [gen_columnar(r, gen_skeleton(r), n_max=40) for _ in range(25)], 1)
+
+
+def _each_kernel_agrees(monkeypatch, kernels, cols, n_threads):
+    import cnncore.columnar as C
     for kernel in kernels:
         monkeypatch.setattr(C, "_columnar", kernel)
         for col in cols:
-            assert_same(col, n_threads=1)
+            assert_same(col, n_threads=n_threads)
 
 
 def test_planner_never_reuses_a_live_slot_at_its_moment():
@@ -292,11 +296,7 @@ def test_every_kernel_build_agrees(monkeypatch):
             except ImportError:  # not built by this compiler
                 assert name != "_columnar"
     r = G.NpRng(12)
-    cols = [gen_columnar(r, gen_skeleton(r), n_max=300) for _ in range(12)]
-    for kernel in kernels:
-        monkeypatch.setattr(C, "_columnar", kernel)
-        for col in cols:
-            assert_same(col, n_threads=2)
+    _each_kernel_agrees(monkeypatch, kernels, [gen_columnar(r, gen_skeleton(r), n_max=300) for _ in range(12)], 2)
 
 
 def test_pool_padding_past_dim_max_is_overflow():

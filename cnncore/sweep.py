@@ -491,6 +491,10 @@ def _local_chunks(space, chunks, cons, n_threads, with_arch):
             yield hi0, fut.result()
 
 
+def _the_space(space):
+    return space
+
+
 def _dask_sweep(client, space, chunks, total, cons, n_threads, with_arch, progress, max_in_flight):
     """One task per chunk, keyed by its index range; at most ``max_in_flight`` outstanding (memory
     stays bounded); results placed by chunk position, so order and content match the local run."""
@@ -501,7 +505,10 @@ def _dask_sweep(client, space, chunks, total, cons, n_threads, with_arch, progre
             max_in_flight = max(4, 4 * sum(client.nthreads().values()))
         except Exception:
             max_in_flight = 16
-    space_f = client.scatter(space, broadcast=True)  # shipped once, not once per task
+    # shipped once, not once per task, as the result of a task rather than scattered data: a lost
+    # worker's copy is recomputed by Dask, and no replicate() runs (scatter(broadcast=True) lost
+    # the key now and then here: dask/distributed#6578 lists replicate's fragility)
+    space_f = client.submit(_the_space, space, key=f"cnncore-space-{tag}")
     results = {}
     hist = np.zeros((len(COUNT_FIELDS), len(HIST_EDGES) - 1), np.int64)
     n_valid, tim, done = 0, np.zeros(3), 0

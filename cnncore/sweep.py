@@ -68,10 +68,6 @@ def _normalize_constraints(constraints):
     return out
 
 
-def _batch_field(res, name):
-    return getattr(res, name)
-
-
 # ---- one chunk (runs locally or on a Dask worker) --------------------------------------------------
 def _row_dtype(with_arch, str_width=1, choice_dtype=None):
     fields = [("index", np.int64)]
@@ -90,14 +86,17 @@ def _choice_dtype(space):
 
 
 def _count_batches(space, cands, n_threads):
-    """cc.count of space.pack over the candidates, _PACK_BATCH at a time
-    -> ({field: array}, seconds packing, seconds counting)."""
+    """The counts of the candidates -> ({field: array}, seconds packing, seconds counting): block by
+    block where the space can (``_chain_count``), else cc.count of space.pack, _PACK_BATCH at a time."""
     wanted = ("valid",) + _CONSTRAINABLE
     if callable(getattr(space, "_chain_count", None)):  # block by block (spaces/_blockwise.py): no packing
-        t0 = time.perf_counter()
-        parts = [space._chain_count(cands[lo:lo + _CHAIN_BATCH])
-                 for lo in range(0, len(cands), _CHAIN_BATCH)]
-        if all(p is not None for p in parts):  # None: totals that could overflow int64, counted packed below
+        t0, parts = time.perf_counter(), []
+        for lo in range(0, len(cands), _CHAIN_BATCH):
+            part = space._chain_count(cands[lo:lo + _CHAIN_BATCH])
+            if part is None:  # no blocks, or totals that could overflow int64: counted packed below
+                break
+            parts.append(part)
+        else:
             return {f: np.concatenate([p[f] for p in parts]) for f in wanted}, 0.0, time.perf_counter() - t0
     parts, t_pack, t_count = [], 0.0, 0.0
     for lo in range(0, len(cands), _PACK_BATCH):
@@ -110,7 +109,7 @@ def _count_batches(space, cands, n_threads):
         t_pack, t_count = t_pack + t1 - t0, t_count + time.perf_counter() - t1
         if len(res) != len(part):
             raise ValueError(f"space.pack returned {len(res)} architectures for {len(part)} candidates")
-        parts.append({f: _batch_field(res, f) for f in wanted})
+        parts.append({f: getattr(res, f) for f in wanted})
     if len(parts) == 1:
         return parts[0], t_pack, t_count
     return {f: np.concatenate([p[f] for p in parts]) for f in wanted}, t_pack, t_count

@@ -27,7 +27,7 @@ import numpy as np
 from .. import _blocks
 from ..counting import count
 from ..graph import Input, Model
-from ._template import Choice, SlotTable, _Expansion
+from ._template import Choice, SlotTable, _digits, _Expansion
 
 __all__ = ["Block", "BlockChain"]
 
@@ -84,10 +84,7 @@ class Block:
         (positions in the shapes the template ``expansion`` was traced for); ``scratch``: see
         _Expansion.rows."""
         idx = np.empty((len(variants), len(self.options) + 1), np.int64)
-        rest = np.asarray(variants, np.int64).copy()
-        for j in range(len(self.options) - 1, -1, -1):
-            idx[:, j] = rest % len(self.options[j])
-            rest //= len(self.options[j])
+        idx[:, :-1] = _digits(variants, [len(o) for o in self.options])
         idx[:, -1] = which
         *piece, shape, batch = expansion.rows(idx, scratch)
         return SlotTable.concat([piece], shape, batch, checked=False)

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import _format as F
 from ._blockwise import Block, BlockChain
-from ._template import _VIRTUAL, Choice, _Expansion
+from ._template import _VIRTUAL, Choice, _Expansion, _strides
 
 __all__ = ["template_chain"]
 
@@ -212,10 +212,6 @@ def template_chain(expansion, variables):
         radix = [len(variables[j].values) for j in var_pos]
         if int(np.prod(radix, dtype=np.float64)) > _MAX_VARIANTS:
             return None
-        terms, step = [], 1
-        for j, r in zip(var_pos[::-1], radix[::-1]):  # the last choice fastest, as Block.pack reads codes
-            terms.append((j, step))
-            step *= r
-        block_vars.append(terms)
+        block_vars.append(_strides(var_pos, radix)[0])  # the last choice fastest, as Block.pack reads codes
         blocks.append(_TemplateBlock(f"piece{p}", builder, out_ref, [variables[j] for j in var_pos], batch))
     return BlockChain(blocks), block_vars

@@ -109,6 +109,26 @@ def derive(value, fn):
     return value.map(fn) if isinstance(value, Choice) else fn(value)
 
 
+def _digits(codes, radix):
+    """(n, len(radix)) digits of the mixed-radix numbers ``codes``, the last digit fastest."""
+    rest = np.array(codes, np.int64)
+    out = np.empty((len(rest), len(radix)), np.int64)
+    for j in range(len(radix) - 1, -1, -1):
+        out[:, j] = rest % radix[j]
+        rest //= radix[j]
+    return out
+
+
+def _strides(positions, radix):
+    """([(position, stride)], count): a mixed-radix number over ``positions`` (radix each), the last
+    fastest, is the sum of the digits times these strides, below count."""
+    terms, step = [], 1
+    for j, r in zip(positions[::-1], radix[::-1]):
+        terms.append((j, step))
+        step *= r
+    return terms, step
+
+
 class OneOf:
     """One of several modules, picked by ``choice`` (option value i -> ``modules[i]``); a ``None``
     module is the identity (the input passes through). Outside a template (a plain int choice) it
@@ -739,12 +759,7 @@ class TemplateSpace:
             raise IndexError(f"{self.name}: range {lo}..{hi} outside 0..{self.size}")
         if self.size >= 2 ** 63:
             raise ValueError(f"{self.name}: {self.size:.3g} candidates cannot be enumerated; sample them")
-        k = np.arange(lo, hi, dtype=np.int64)
-        idx = np.empty((len(k), len(self.radix)), np.int64)
-        for j in range(len(self.radix) - 1, -1, -1):
-            idx[:, j] = k % self.radix[j]
-            k //= self.radix[j]
-        return self._from_option_indices(idx)
+        return self._from_option_indices(_digits(np.arange(lo, hi, dtype=np.int64), self.radix))
 
     def values(self, candidate):
         """{name: value or list of values} of one candidate (a record of a candidate array or a dict)."""
@@ -790,13 +805,10 @@ class TemplateSpace:
         its option numbers times the strides]."""
         specs = self._expansion.input_shape
         used = sorted({s[0] for s in specs if isinstance(s, tuple)})
-        terms, step = [], 1
-        for j in used[::-1]:
-            terms.append((j, step))
-            step *= len(self.variables[j].values)
+        radix = [len(self.variables[j].values) for j in used]
+        terms, step = _strides(used, radix)
         grid = np.zeros((step, len(self.variables)), np.int64)
-        for j, stride in terms:
-            grid[:, j] = (np.arange(step) // stride) % len(self.variables[j].values)
+        grid[:, used] = _digits(np.arange(step), radix)
         shapes = np.stack([self._expansion._per_candidate(s, grid) for s in specs], axis=1)
         return terms, [tuple(int(v) for v in s) for s in shapes]
 

@@ -127,7 +127,12 @@ def _cell_strings(ops, edges):
     if key not in _CELL_STRINGS:  # itertools.product walks the codes in order: the last edge fastest
         seps = ["|+|" if e and edges[e][0] != edges[e - 1][0] else "|" for e in range(len(edges))]
         toks = [[f"{sep}{o}~{k}" for o in ops] for sep, (_, k) in zip(seps, edges)]
-        _CELL_STRINGS[key] = np.array(["".join(t) + "|" for t in itertools.product(*toks)])
+        # each string joined from two halves: 2 * 125 joins instead of 15,625 for NB201
+        half = len(toks) // 2
+        heads = ["".join(t) for t in itertools.product(*toks[:half])]
+        tails = ["".join(t) + "|" for t in itertools.product(*toks[half:])]
+        width = max(map(len, heads)) + max(map(len, tails))
+        _CELL_STRINGS[key] = np.array([h + t for h in heads for t in tails], f"U{width}")
     return _CELL_STRINGS[key]
 
 

@@ -1,14 +1,54 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
-"""cnncore's block gather: chain networks counted from per-block tables (cnncore/spaces/_blockwise.py).
+"""cnncore's compiled helpers for sweeps. Private.
 
-Private. The tables hold the core's counts of every (block, variant, input shape) met so far; this
+``gather``: chain networks counted from per-block tables (cnncore/spaces/_blockwise.py). The tables hold the core's counts of every (block, variant, input shape) met so far; this
 loop walks the blocks in order (a block's input shape is the previous block's output) and adds up
 each candidate's rows without the GIL, so a sweep's threads run it side by side. It never decides
 anything the core did not count: a (block, code, shape) with no row yet stops the gather, and
 _blockwise.py counts the missing variants with the core, then gathers again. Every index is
 checked against its table, so hostile arrays give "missing", never a read out of bounds.
+
+``python_shuffle``: ``random.shuffle`` of range(n), replayed from the generator's output words
+(NAS-Bench-201's official index order is such a shuffle: nb201.py).
 """
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
+
+
+def python_shuffle(const uint64_t[::1] words, int64_t[::1] out):
+    """out[:] = range(n) shuffled exactly as ``random.Random.shuffle`` shuffles it when its
+    ``getrandbits(32)`` calls return ``words`` in turn (CPython's ``_randbelow_with_getrandbits``:
+    k = bit_length(i + 1) bits, ``getrandbits(k)`` = the word's top k bits, redrawn while >= i + 1).
+    Returns the number of words used, or -1 when they ran out (out is then incomplete)."""
+    cdef Py_ssize_t used
+    if out.shape[0] > (<Py_ssize_t>1 << 31):
+        raise ValueError("python_shuffle: more than 2**31 items take several words a draw")
+    with nogil:
+        used = _shuffle(words, out)
+    return used
+
+
+cdef Py_ssize_t _shuffle(const uint64_t[::1] words, int64_t[::1] out) noexcept nogil:
+    cdef Py_ssize_t n = out.shape[0], n_words = words.shape[0], used = 0, i
+    cdef int64_t j, t, bound
+    cdef int k
+    for i in range(n):
+        out[i] = i
+    for i in range(n - 1, 0, -1):
+        bound = i + 1
+        k = 0
+        while (bound >> k) != 0:
+            k += 1
+        while True:
+            if used == n_words:
+                return -1
+            j = <int64_t>((words[used] & <uint64_t>0xFFFFFFFFU) >> (32 - k))
+            used += 1
+            if j < bound:
+                break
+        t = out[i]
+        out[i] = out[j]
+        out[j] = t
+    return used
 
 
 def gather(const int64_t[:, ::1] codes, const int64_t[::1] shape_ids, const int64_t[::1] n_codes,

@@ -43,6 +43,24 @@ def test_nb201_official_order():
     assert s.arch_str(123) == "|avg_pool_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|"
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 100, 15625, 70000])
+def test_nb201_shuffle_replays_python_random(n):
+    """The official order is random.Random(88).shuffle(range(15625)); the compiled replay gives
+    Python's own shuffle for any length and seed, and falls back to it when its words run out."""
+    import random
+    from cnncore._blocks import python_shuffle
+    from cnncore.spaces.nb201 import _shuffled
+    for seed in (88, 0, 12345):
+        expect = list(range(n))
+        random.Random(seed).shuffle(expect)
+        assert _shuffled(n, random.Random(seed)).tolist() == expect
+    out = np.empty(n, np.int64)
+    assert python_shuffle(np.zeros(0, np.uint64), out) == (0 if n < 2 else -1)
+    # all-ones words: every draw is 2**k - 1, rejected unless i + 1 is a power of two
+    if n >= 3:
+        assert python_shuffle(np.full(4 * n, 2 ** 32 - 1, np.uint64), out) == -1
+
+
 def test_nb201_index_is_a_bijection():
     s = NB201()
     strings = {s.arch_str(i) for i in range(0, s.size, 7)}

@@ -8,10 +8,41 @@ anything the core did not count: a (block, code, shape) with no row yet stops th
 _blockwise.py counts the missing variants with the core, then gathers again. Every index is
 checked against its table, so hostile arrays give "missing", never a read out of bounds.
 
+``gather_rows``: a template space's packed rows from its table of row variants (_template.py).
+
 ``python_shuffle``: ``random.shuffle`` of range(n), replayed from the generator's output words
 (NAS-Bench-201's official index order is such a shuffle: nb201.py).
 """
-from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.string cimport memcpy
+
+
+def gather_rows(const int32_t[:, ::1] table, const int64_t[::1] which, const int64_t[::1] column,
+                Py_ssize_t col, int32_t[:, ::1] out):
+    """out[r] = table[which[r]], then out[r, col] = column[r]: np.take by rows and one column set, in
+    one pass (numpy's take copies a 100-byte row with a memcpy call of its own)."""
+    cdef Py_ssize_t n = which.shape[0], bad
+    if out.shape[0] != n or column.shape[0] != n or out.shape[1] != table.shape[1] or not 0 <= col < table.shape[1]:
+        raise ValueError("gather_rows: inconsistent array sizes")
+    with nogil:
+        bad = _gather_rows(table, which, column, col, out)
+    if bad >= 0:
+        raise ValueError(f"gather_rows: row {bad}: variant {which[bad]} outside 0..{table.shape[0] - 1} or "
+                         f"value {column[bad]} outside int32")
+
+
+cdef Py_ssize_t _gather_rows(const int32_t[:, ::1] table, const int64_t[::1] which, const int64_t[::1] column,
+                             Py_ssize_t col, int32_t[:, ::1] out) noexcept nogil:
+    cdef Py_ssize_t n = which.shape[0], n_rows = table.shape[0], r
+    cdef size_t row_bytes = table.shape[1] * sizeof(int32_t)
+    cdef int64_t v
+    for r in range(n):
+        v = which[r]
+        if v < 0 or v >= n_rows or column[r] < -2147483648 or column[r] > 2147483647:
+            return r
+        memcpy(&out[r, 0], &table[v, 0], row_bytes)
+        out[r, col] = <int32_t>column[r]
+    return -1
 
 
 def python_shuffle(const uint64_t[::1] words, int64_t[::1] out):

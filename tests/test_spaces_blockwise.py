@@ -205,6 +205,28 @@ def test_gather_kernel_never_reads_outside_its_tables():
     assert _blocks.gather(codes, np.array([0, 9, 0], np.int64), **good, **out()) == 1  # a shape past the table
 
 
+def test_row_gather_copies_rows_and_refuses_indices_outside_its_table():
+    """The template packer's row gather: out[r] = table[which[r]] with column col set from column[r]
+    (what np.take and a column assignment give); a variant outside the table or a value outside
+    int32 is a ValueError naming the row, never a read out of bounds."""
+    from cnncore import _blocks
+    table = np.arange(12, dtype=np.int32).reshape(3, 4)
+    which, column = np.array([2, 0, 2, 1], np.int64), np.array([-1, 5, 6, -7], np.int64)
+    out = np.zeros((4, 4), np.int32)
+    _blocks.gather_rows(table, which, column, 1, out)
+    expect = table[which].copy()
+    expect[:, 1] = column
+    assert (out == expect).all()
+    for bad_which, bad_column, row in [([2, 3, 0, 0], column, 1), ([0, 0, 0, -1], column, 3),
+                                       (which, [0, 0, 1 << 31, 0], 2), (which, [-(1 << 31) - 1, 0, 0, 0], 0)]:
+        with pytest.raises(ValueError, match=f"row {row}"):
+            _blocks.gather_rows(table, np.array(bad_which, np.int64), np.array(bad_column, np.int64), 1, out)
+    for args in [(table, which, column, 4, out), (table, which, column, -1, out),
+                 (table, which[:3], column, 1, out), (table, which, column, 1, np.zeros((4, 3), np.int32))]:
+        with pytest.raises(ValueError, match="sizes"):
+            _blocks.gather_rows(*args)
+
+
 # ---- any template space: its chain of blocks found from the traced rows (_segments.py) ---------------
 def _templates():
     import sys

@@ -31,6 +31,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import _format as F
+from .._blocks import gather_rows
 from ..errors import ShapeError
 from ..model import RowBuilder, emit
 from ..packing import Packed, pack
@@ -276,7 +277,6 @@ class SlotTable:
 
 # ---- tracing a template ------------------------------------------------------------------------------
 _VIRTUAL = 1 << 30  # references >= this are OneOf outputs: resolved per architecture at pack time
-_ROW_BLOCK = 8192  # rows filled at a time (800 KB: stays in cache between the row gather and SRC)
 # the last plans of _Expansion.rows: (structure, option indices) -> (plan, bytes), under a lock
 _PLANS, _PLANS_BYTES, _PLANS_LOCK = OrderedDict(), 16 << 20, threading.Lock()
 
@@ -469,10 +469,7 @@ class _Expansion:
                 scratch[:] = [np.empty((max(len(variant), 2 * len(scratch[0]) if scratch else 0), F.N_FIELDS),
                                        np.int32)]
             layers = scratch[0][:len(variant)]
-        for lo in range(0, len(variant), _ROW_BLOCK):  # each block's rows are written while in cache
-            block = layers[lo:lo + _ROW_BLOCK]
-            np.take(self.variants, variant[lo:lo + _ROW_BLOCK], axis=0, out=block)
-            block[:, F.SRC] = src[lo:lo + _ROW_BLOCK]
+        gather_rows(self.variants, variant, src, F.SRC, layers)
         layers[picked, F.FLAGS] |= F.F_OUTPUT  # the row a OneOf output picks is flagged an output
         layers[multi_rows, F.XOFF] = xoff
         shape = np.stack([self._per_candidate(v, idx) for v in self.input_shape], axis=1)

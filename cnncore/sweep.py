@@ -92,7 +92,7 @@ def _count_batches(space, cands, n_threads):
     if callable(getattr(space, "_chain_count", None)):  # block by block (spaces/_blockwise.py): no packing
         t0, parts = time.perf_counter(), []
         for lo in range(0, len(cands), _CHAIN_BATCH):
-            part = space._chain_count(cands[lo:lo + _CHAIN_BATCH])
+            part = space._chain_count(cands[lo:lo + _CHAIN_BATCH], n_threads)
             if part is None:  # no blocks, or totals that could overflow int64: counted packed below
                 break
             parts.append(part)
@@ -253,6 +253,8 @@ def _concat_rows(parts, with_arch, choice_dt=None):
         return np.zeros(0, _row_dtype(with_arch, 1, choice_dt)).view(np.recarray)
     width = max((p.dtype["arch_str"].itemsize // 4 for p in parts), default=1) if with_arch else 1
     dt = _row_dtype(with_arch, width, choice_dt)
+    if len(parts) == 1 and parts[0].dtype == dt:  # one chunk (NB201's whole space): no copy
+        return parts[0].view(np.recarray)
     return np.concatenate([p.astype(dt, copy=False) for p in parts]).view(np.recarray)
 
 

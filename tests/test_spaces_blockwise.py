@@ -69,8 +69,8 @@ class _Given:
     def pack(self, cands):
         return self._space.pack(cands)
 
-    def _chain_count(self, cands):
-        return self._space._chain_count(cands)
+    def _chain_count(self, cands, n_threads=None):
+        return self._space._chain_count(cands, n_threads)
 
 
 def test_sweep_of_ofa_uses_the_blocks_and_keeps_what_packing_keeps():

@@ -111,7 +111,7 @@ class BlockChain:
                     self._shape_id[shape] = len(self._shapes) - 1
         return self._shape_id[shape]
 
-    def _table(self, block, shape_ids, codes):
+    def _table(self, block, shape_ids, codes, n_threads=None):
         """Rows of the block's table for every candidate, counting the pairs not met before."""
         slots = self._slots.get(block.key)
         if slots is None or slots.shape[0] < len(self._shapes):
@@ -128,21 +128,22 @@ class BlockChain:
                 missing = np.zeros(current.size, bool)  # which (shape, code) keys: no sort needed
                 missing[key[rows < 0]] = True
                 if missing.any():
-                    self._count_new(block, np.flatnonzero(missing))
+                    self._count_new(block, np.flatnonzero(missing), n_threads)
                     rows = np.take(self._slots[block.key], key)
         return rows
 
-    def _count_new(self, block, keys):
-        """Count the (input shape, code) pairs ``keys`` of the block and add them to its table."""
+    def _count_new(self, block, keys, n_threads=None):
+        """Count the (input shape, code) pairs ``keys`` of the block (the core on n_threads) and add
+        them to its table."""
         shape_ids, codes = np.divmod(keys, block.n_codes)
         new = np.zeros((len(keys), _OUT + 1), np.int64)
         new[:, _VALID] = shape_ids != _DEAD  # after a failed block: nothing to count
         new[:, _OUT] = shape_ids  # a skipped block passes its input on
         run = np.flatnonzero((codes >= block.absent) & (shape_ids != _DEAD))
         ndims = np.array([0 if i == _DEAD else len(self._shapes[i]) for i in range(len(self._shapes))])[shape_ids[run]]
-        for ndim in np.unique(ndims):  # one template per input rank (a OneOf may give several)
+        for ndim in np.flatnonzero(np.bincount(ndims)):  # one template per input rank (a OneOf may give several)
             group = run[ndims == ndim]
-            used = np.unique(shape_ids[group])
+            used = np.flatnonzero(np.bincount(shape_ids[group]))  # the shape ids met, sorted
             expansion = block.trace(tuple(self._shapes[i] for i in used))
             # a batch at a time: its buffers are reused, not faulted in afresh (the core's own threads
             # count a batch; a pool of Python threads over the batches measured no faster)
@@ -150,7 +151,7 @@ class BlockChain:
                 part = group[lo:lo + _NEW_BATCH]
                 packed = block.pack(expansion, codes[part] - block.absent, np.searchsorted(used, shape_ids[part]),
                                     self._scratch)
-                self._store(block, count(packed), part, shape_ids, new)
+                self._store(block, count(packed, n_threads=n_threads), part, shape_ids, new)
         values = self._values[block.key]
         self._values[block.key] = np.concatenate([values, new])  # rows first: a reader may see them early
         self._grow(block)  # outputs may have met new shapes: room for them
@@ -216,11 +217,12 @@ class BlockChain:
                     sum(int(t[:, :_PEAK].max(initial=0)) * b.repeat for t, b in zip(tables, self.blocks)))
         return join[1], join[2]
 
-    def count(self, codes, input_ids, input_shapes):
+    def count(self, codes, input_ids, input_shapes, n_threads=None):
         """{field: (n,) array} of the networks: ``valid`` and the fields cc.sweep filters on
         (params, buffers, macs, flops, activation_elements, param_bytes, peak_activation_bytes; 0
         where invalid). codes: (n_blocks, n) variant codes; input_ids: (n,) positions in
-        ``input_shapes`` (the network input, without the batch dimension). None when the totals
+        ``input_shapes`` (the network input, without the batch dimension); n_threads: the core's, where
+        block variants are counted (cc.count's default: all cores). None when the totals
         could exceed int64 or a table would grow too large (then count the packed networks instead).
 
         The compiled gather reads the tables; when a candidate needs a (block, variant, shape) not
@@ -238,7 +240,7 @@ class BlockChain:
             ids = shape_ids
             try:
                 for b, block in enumerate(self.blocks):  # block by block: a block's input is the last one's output
-                    rows = self._table(block, ids, codes[b])
+                    rows = self._table(block, ids, codes[b], n_threads)
                     ids = np.take(self._values[block.key][:, _OUT], rows)
             except _TooLarge:
                 return None

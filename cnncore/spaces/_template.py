@@ -777,9 +777,10 @@ class TemplateSpace:
         return out
 
     # ---- cc.sweep, block by block ---------------------------------------------------------------------
-    def _chain_count(self, cands):
+    def _chain_count(self, cands, n_threads=None):
         """cc.sweep's counts of the candidates ({field: array}) block by block (_segments.py,
-        _blockwise.py), or None when the template does not cut into a chain of blocks."""
+        _blockwise.py), or None when the template does not cut into a chain of blocks. n_threads: the
+        core's, where block variants are counted."""
         if not hasattr(self, "_template_chain"):
             from ._segments import template_chain
             found = template_chain(self._expansion, self.variables)
@@ -795,7 +796,7 @@ class TemplateSpace:
         shape_ids = np.zeros(idx.shape[1], np.int64)
         for j, stride in in_vars:
             shape_ids += idx[j] * stride
-        return chain.count(codes, shape_ids, shapes)
+        return chain.count(codes, shape_ids, shapes, n_threads)
 
     def _input_shapes(self):
         """([(variable, stride)], shapes): a candidate's network input shape is shapes[the sum of

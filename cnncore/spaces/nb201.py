@@ -227,15 +227,15 @@ class NB201(IndexedSpace):
         pieces = [self._expansion.rows(ch[s:s + chunk_size])[:3] for s in range(0, len(ch), chunk_size)]
         return SlotTable.concat(pieces, self.input_shape)
 
-    def _chain_count(self, indices):
+    def _chain_count(self, indices, n_threads=None):
         """cc.sweep's counts of ``indices`` ({field: array}), block by block (_blockwise.py): the
-        cell of each stage counted once per cell variant, then gathered."""
+        cell of each stage counted once per cell variant (the core on n_threads), then gathered."""
         lex = _lex_to_official()[self._check(np.atleast_1d(indices)).ravel()]
         if not hasattr(self, "_chain"):
             self._chain = BlockChain(_blocks(self.num_classes))
         codes = np.zeros((len(self._chain.blocks), len(lex)), np.int64)
         codes[[b for b, blk in enumerate(self._chain.blocks) if blk.key.startswith("cell")]] = lex
-        return self._chain.count(codes, np.zeros(len(lex), np.int64), [self.input_shape])
+        return self._chain.count(codes, np.zeros(len(lex), np.int64), [self.input_shape], n_threads)
 
     def __getstate__(self):  # the traced template is rebuilt where it is needed (e.g. a Dask worker)
         return {k: v for k, v in self.__dict__.items() if k not in ("_expansion", "_inverse", "_chain")}

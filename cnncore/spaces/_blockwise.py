@@ -21,11 +21,12 @@ field, as packing and counting the whole network (tests/test_spaces_blockwise.py
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .. import _blocks
-from ..counting import count
+from ..counting import _resolve_threads, count
 from ..graph import Input, Model
 from ._template import Choice, SlotTable, _digits, _Expansion
 
@@ -37,6 +38,20 @@ _NEW_BATCH = 4096  # block variants packed and counted at once (measured best of
 _TABLE_ENTRIES = 1 << 22  # at most this many (input shape, code) slots per block (32 MB)
 _DEAD = 0  # the shape id after a block that failed: later blocks are not counted on it
 _LIMIT = 2 ** 62  # totals whose largest possible value stays below this cannot overflow int64
+
+
+_COUNTER = []  # one thread that counts a batch of block variants while the next is packed
+
+
+def _counter():
+    if not _COUNTER:
+        with _COUNTER_LOCK:
+            if not _COUNTER:
+                _COUNTER.append(ThreadPoolExecutor(1, thread_name_prefix="cnncore-blocks"))
+    return _COUNTER[0]
+
+
+_COUNTER_LOCK = threading.Lock()
 
 
 class _TooLarge(Exception):
@@ -100,7 +115,7 @@ class BlockChain:
         self._slots = {}  # block key -> (shape ids, codes) array of rows of _values (-1: not counted yet)
         self._values = {}  # block key -> (rows, 8) int64: SUM_FIELDS, peak, valid, output shape id
         self._join, self._version, self._lock = None, 0, threading.RLock()
-        self._scratch = []  # the rows buffer of table fills (under the lock): reused, not faulted in
+        self._scratch = [[], []]  # the rows buffers of table fills (under the lock): reused, not faulted in
 
     def _shape(self, shape):
         shape = tuple(int(v) for v in shape)
@@ -145,13 +160,25 @@ class BlockChain:
             group = run[ndims == ndim]
             used = np.flatnonzero(np.bincount(shape_ids[group]))  # the shape ids met, sorted
             expansion = block.trace(tuple(self._shapes[i] for i in used))
-            # a batch at a time: its buffers are reused, not faulted in afresh (the core's own threads
-            # count a batch; a pool of Python threads over the batches measured no faster)
-            for lo in range(0, len(group), _NEW_BATCH):
-                part = group[lo:lo + _NEW_BATCH]
+            batches = [group[lo:lo + _NEW_BATCH] for lo in range(0, len(group), _NEW_BATCH)]
+            threads = _resolve_threads(n_threads, 1 << 30)
+            if threads == 1 or len(batches) == 1:  # the core's own threads count each batch
+                for part in batches:
+                    packed = block.pack(expansion, codes[part] - block.absent, np.searchsorted(used, shape_ids[part]),
+                                        self._scratch[0])
+                    self._store(block, count(packed, n_threads=n_threads), part, shape_ids, new)
+                continue
+            # while the core counts a batch (without the GIL) on threads - 1 threads, this thread packs
+            # the next one into the other rows buffer (a pool packing batches side by side measured no
+            # faster: packing holds the GIL)
+            counting = None
+            for b, part in enumerate(batches):
                 packed = block.pack(expansion, codes[part] - block.absent, np.searchsorted(used, shape_ids[part]),
-                                    self._scratch)
-                self._store(block, count(packed, n_threads=n_threads), part, shape_ids, new)
+                                    self._scratch[b % 2])
+                if counting is not None:
+                    self._store(block, counting[0].result(), counting[1], shape_ids, new)
+                counting = _counter().submit(count, packed, n_threads=threads - 1), part
+            self._store(block, counting[0].result(), counting[1], shape_ids, new)
         values = self._values[block.key]
         self._values[block.key] = np.concatenate([values, new])  # rows first: a reader may see them early
         self._grow(block)  # outputs may have met new shapes: room for them

@@ -69,10 +69,10 @@ def _normalize_constraints(constraints):
 
 
 # ---- one chunk (runs locally or on a Dask worker) --------------------------------------------------
-def _row_dtype(with_arch, str_width=1, choice_dtype=None):
+def _row_dtype(with_arch, choice_dtype=None):
     fields = [("index", np.int64)]
-    if with_arch:
-        fields.append(("arch_str", f"U{max(int(str_width), 1)}"))
+    if with_arch:  # Python str objects: 8 bytes a row (a fixed-width "U95" field is 380 of fresh memory)
+        fields.append(("arch_str", object))
     if choice_dtype is not None:
         fields += [(name, choice_dtype.fields[name][0]) for name in choice_dtype.names]
     fields += [(f, np.int64) for f in COUNT_FIELDS]
@@ -131,8 +131,9 @@ def _cell_strings(ops, edges):
         half = len(toks) // 2
         heads = ["".join(t) for t in itertools.product(*toks[:half])]
         tails = ["".join(t) + "|" for t in itertools.product(*toks[half:])]
-        width = max(map(len, heads)) + max(map(len, tails))
-        _CELL_STRINGS[key] = np.array([h + t for h in heads for t in tails], f"U{width}")
+        strings = np.empty(len(heads) * len(tails), object)
+        strings[:] = [h + t for h in heads for t in tails]
+        _CELL_STRINGS[key] = strings
     return _CELL_STRINGS[key]
 
 
@@ -140,7 +141,7 @@ def _arch_strings(space, idx):
     """Arch strings of ``idx``: a table lookup for NB201-like cell spaces (``choices`` + ``ops`` +
     ``edges``: the same text as NB201.arch_str, built once per op set), else ``space.arch_str(i)``."""
     if len(idx) == 0:
-        return np.zeros(0, "U1")
+        return np.zeros(0, object)
     ch = getattr(space, "choices", None)
     ops, edges = getattr(space, "ops", None), getattr(space, "edges", None)
     if (callable(ch) and ops is not None and edges is not None and len(ops) ** len(edges) <= 1 << 16
@@ -148,7 +149,9 @@ def _arch_strings(space, idx):
         c = np.asarray(ch(idx), dtype=np.int64)
         code = c @ (len(ops) ** np.arange(len(edges) - 1, -1, -1, dtype=np.int64))
         return _cell_strings(ops, edges)[code]
-    return np.array([str(space.arch_str(int(i))) for i in idx])
+    out = np.empty(len(idx), object)
+    out[:] = [str(space.arch_str(int(i))) for i in idx]
+    return out
 
 
 def _count_chunk(space, idx, constraints, n_threads, with_arch, first=0):
@@ -168,8 +171,7 @@ def _count_chunk(space, idx, constraints, n_threads, with_arch, first=0):
             keep &= v <= hi
     sel = np.nonzero(keep)[0]
     strs = _arch_strings(space, idx[sel]) if with_arch else None
-    width = max((strs.dtype.itemsize // 4) if strs is not None and len(strs) else 1, 1)
-    rows = np.empty(len(sel), _row_dtype(with_arch, width, choice_dt))
+    rows = np.empty(len(sel), _row_dtype(with_arch, choice_dt))
     if choice_dt is None:
         rows["index"] = idx[sel]
     else:
@@ -250,9 +252,8 @@ def _index_chunks(space, n, seed, chunk_size):
 # ---- result ---------------------------------------------------------------------------------------
 def _concat_rows(parts, with_arch, choice_dt=None):
     if not parts:
-        return np.zeros(0, _row_dtype(with_arch, 1, choice_dt)).view(np.recarray)
-    width = max((p.dtype["arch_str"].itemsize // 4 for p in parts), default=1) if with_arch else 1
-    dt = _row_dtype(with_arch, width, choice_dt)
+        return np.zeros(0, _row_dtype(with_arch, choice_dt)).view(np.recarray)
+    dt = _row_dtype(with_arch, choice_dt)
     if len(parts) == 1 and parts[0].dtype == dt:  # one chunk (NB201's whole space): no copy
         return parts[0].view(np.recarray)
     return np.concatenate([p.astype(dt, copy=False) for p in parts]).view(np.recarray)
@@ -314,7 +315,7 @@ def _atomic_write(path, write, suffix=""):
 
 
 class SweepResult:
-    """What a sweep kept: ``table`` (numpy record array: index, arch_str where the space has one,
+    """What a sweep kept: ``table`` (numpy record array: index, arch_str (str) where the space has one,
     params, buffers, macs, flops, peak_activation_bytes), counts of what was seen (``n_counted``,
     ``n_valid``, ``n_kept``), the streamed histograms, ``seconds`` and ``timings``."""
 

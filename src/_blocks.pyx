@@ -83,7 +83,7 @@ cdef Py_ssize_t _shuffle(const uint64_t[::1] words, int64_t[::1] out) noexcept n
 
 
 def gather(const int64_t[:, ::1] codes, const int64_t[::1] shape_ids, const int64_t[::1] n_codes,
-           const int64_t[::1] slot_first, const int64_t[::1] slot_size, const int64_t[::1] slots,
+           const int64_t[::1] slot_first, const int64_t[::1] slot_size, const int32_t[::1] slots,
            const int64_t[::1] row_first, const int64_t[::1] row_size, const int64_t[:, ::1] sums,
            const int64_t[::1] peaks, const uint8_t[::1] valid, const int64_t[::1] out_shape,
            int64_t[:, ::1] total, int64_t[::1] peak, uint8_t[::1] ok, int64_t[::1] shape):
@@ -107,7 +107,7 @@ def gather(const int64_t[:, ::1] codes, const int64_t[::1] shape_ids, const int6
 
 
 cdef Py_ssize_t _gather(const int64_t[:, ::1] codes, const int64_t[::1] shape_ids, const int64_t[::1] n_codes,
-                        const int64_t[::1] slot_first, const int64_t[::1] slot_size, const int64_t[::1] slots,
+                        const int64_t[::1] slot_first, const int64_t[::1] slot_size, const int32_t[::1] slots,
                         const int64_t[::1] row_first, const int64_t[::1] row_size, const int64_t[:, ::1] sums,
                         const int64_t[::1] peaks, const uint8_t[::1] valid, const int64_t[::1] out_shape,
                         int64_t[:, ::1] total, int64_t[::1] peak, uint8_t[::1] ok,

@@ -181,9 +181,10 @@ def test_gather_kernel_never_reads_outside_its_tables():
     index outside a table stops the gather (>= 0 returned: Python then counts with the core)."""
     from cnncore import _blocks
     i64 = lambda *v: np.array(v, np.int64)  # noqa: E731
+    i32 = lambda *v: np.array(v, np.int32)  # noqa: E731
     n = 3
     # two blocks reading the same two-row table (codes 0 and 1 of input shape 0)
-    good = dict(n_codes=i64(2, 2), slot_first=i64(0, 0), slot_size=i64(2, 2), slots=i64(0, 1),
+    good = dict(n_codes=i64(2, 2), slot_first=i64(0, 0), slot_size=i64(2, 2), slots=i32(0, 1),
                 row_first=i64(0, 0), row_size=i64(2, 2), sums=np.ones((2, 5), np.int64), peaks=i64(4, 7),
                 valid=np.ones(2, np.uint8), out_shape=i64(0, 0))
 
@@ -195,7 +196,7 @@ def test_gather_kernel_never_reads_outside_its_tables():
     o = out()
     assert _blocks.gather(codes, ids, **good, **o) == -1
     assert o["peak"].tolist() == [4, 7, 7] and o["total"][:, 0].tolist() == [2, 2, 2] and o["ok"].all()
-    for field, bad in [("slots", i64(0, 99)), ("slots", i64(-5, 1)), ("out_shape", i64(1 << 40, 0)),
+    for field, bad in [("slots", i32(0, 99)), ("slots", i32(-5, 1)), ("out_shape", i64(1 << 40, 0)),
                        ("slot_first", i64(0, 1 << 62)), ("row_first", i64(-3, 0)), ("slot_size", i64(2, 99)),
                        ("n_codes", i64(0, 2)), ("row_size", i64(2, 1 << 50))]:
         assert _blocks.gather(codes, ids, **dict(good, **{field: bad}), **out()) >= 0, field

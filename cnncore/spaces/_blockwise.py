@@ -35,7 +35,7 @@ __all__ = ["Block", "BlockChain"]
 SUM_FIELDS = ("params", "buffers", "macs", "flops", "activation_elements")
 _PEAK, _VALID, _OUT = len(SUM_FIELDS), len(SUM_FIELDS) + 1, len(SUM_FIELDS) + 2  # more table columns
 _NEW_BATCH = 4096  # block variants packed and counted at once (measured best of 2-16 k)
-_TABLE_ENTRIES = 1 << 22  # at most this many (input shape, code) slots per block (32 MB)
+_TABLE_ENTRIES = 1 << 22  # at most this many (input shape, code) slots per block (16 MB)
 _DEAD = 0  # the shape id after a block that failed: later blocks are not counted on it
 _LIMIT = 2 ** 62  # totals whose largest possible value stays below this cannot overflow int64
 
@@ -215,7 +215,7 @@ class BlockChain:
             rows = max(len(self._shapes), 2 * (0 if slots is None else slots.shape[0]), 8)
             if rows * block.n_codes > _TABLE_ENTRIES:
                 raise _TooLarge
-            grown = np.full((rows, block.n_codes), -1, np.int64)
+            grown = np.full((rows, block.n_codes), -1, np.int32)  # row numbers: < _TABLE_ENTRIES
             if slots is not None:
                 grown[:slots.shape[0]] = slots
             self._slots[block.key] = grown

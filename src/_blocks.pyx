@@ -16,6 +16,8 @@ checked against its table, so hostile arrays give "missing", never a read out of
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy
 
+import numpy as np
+
 
 def gather_rows(const int32_t[:, ::1] table, const int64_t[::1] which, const int64_t[::1] column,
                 Py_ssize_t col, int32_t[:, ::1] out):
@@ -140,4 +142,205 @@ cdef Py_ssize_t _gather(const int64_t[:, ::1] codes, const int64_t[::1] shape_id
                 peak[i] = peaks[g]
             ok[i] &= valid[g]
             shape[i] = out_shape[g]
+    return -1
+
+
+
+def plan_rows(const int64_t[:, ::1] idx, const int64_t[::1] cond_first, const int64_t[::1] cond_var,
+              const uint8_t[:, ::1] cond_allowed, const int64_t[::1] virt_var, const int64_t[:, ::1] virt_stat,
+              const int64_t[:, ::1] virt_vid, const int64_t[::1] slot_cond, const int64_t[::1] variant_base,
+              const int64_t[:, ::1] level_var, const int64_t[:, ::1] level_stride, const int64_t[::1] rel,
+              const int64_t[::1] src_stat, const int64_t[::1] src_vid, const int64_t[::1] n_extra,
+              const int64_t[::1] extra_first, const int64_t[::1] extra_stat, const int64_t[::1] extra_vid,
+              const int64_t[::1] virtual_outputs):
+    """The rows plan of a template (_template.py, _Expansion._plan) for candidates ``idx`` (n, vars)
+    of option indices. A slot exists when every (variable, allowed options) term of its condition
+    set holds (set c: terms cond_first[c] .. cond_first[c + 1] - 1). Each existing slot is a row:
+    its variant is variant_base + the sum over levels of option index * stride; its first input sits
+    rel rows back (rel > 0), else is a reference resolved to a position: a slot (its position in the
+    candidate: the number of existing slots before it, or one less when it does not exist itself),
+    a network input (< 0, kept), or OneOf output v (``vid`` >= 0: the static reference or earlier
+    OneOf output that option idx[virt_var[v]] picks). Rows with n_extra > 0 more inputs list them in
+    ``extra``, from ``xoff``. ``picked``: the rows the model's OneOf outputs pick. Returns (variant,
+    src, picked, multi_rows, xoff, extra, counts) as _Expansion._plan does; ValueError for any index
+    outside its table."""
+    cdef Py_ssize_t n = idx.shape[0], n_vars = idx.shape[1], k = slot_cond.shape[0]
+    cdef Py_ssize_t n_conds = cond_first.shape[0] - 1, n_virt = virt_var.shape[0], n_opt = cond_allowed.shape[1]
+    cdef Py_ssize_t i, j
+    if not (n_conds >= 1 and cond_var.shape[0] == cond_allowed.shape[0] and virt_stat.shape[0] == n_virt
+            and virt_vid.shape[0] == n_virt and virt_stat.shape[1] == n_opt and virt_vid.shape[1] == n_opt
+            and variant_base.shape[0] == k and level_var.shape[0] == level_stride.shape[0]
+            and level_var.shape[1] == k and level_stride.shape[1] == k and rel.shape[0] == k
+            and src_stat.shape[0] == k and src_vid.shape[0] == k and n_extra.shape[0] == k
+            and extra_first.shape[0] == k and extra_vid.shape[0] == extra_stat.shape[0]):
+        raise ValueError("plan_rows: inconsistent table sizes")
+    # every index the tables hold is checked once here: the loops below stay inside their arrays
+    for i in range(n):
+        for j in range(n_vars):
+            if idx[i, j] < 0 or idx[i, j] >= n_opt:
+                raise ValueError(f"plan_rows: option index {idx[i, j]} outside 0..{n_opt - 1}")
+    if cond_first[0] != 0 or cond_first[n_conds] != cond_var.shape[0]:
+        raise ValueError("plan_rows: cond_first must run from 0 to the number of terms")
+    for i in range(n_conds):
+        if cond_first[i] > cond_first[i + 1]:
+            raise ValueError("plan_rows: cond_first is not sorted")
+    _in_range(cond_var, 0, n_vars, "cond_var")
+    _in_range(virt_var, 0, n_vars, "virt_var")
+    _in_range(slot_cond, 0, n_conds, "slot_cond")
+    _in_range(src_vid, -1, n_virt, "src_vid")
+    _in_range(extra_vid, -1, n_virt, "extra_vid")
+    _in_range(virtual_outputs, 0, n_virt, "virtual_outputs")
+    _in_range(src_stat, -(1 << 30), k, "src_stat")
+    _in_range(extra_stat, -(1 << 30), k, "extra_stat")
+    for i in range(n_virt):  # a OneOf output picks a static reference or an earlier OneOf's output
+        _in_range(virt_vid[i], -1, i, "virt_vid")
+        _in_range(virt_stat[i], -(1 << 30), k, "virt_stat")
+    for i in range(level_var.shape[0]):
+        _in_range(level_var[i], 0, n_vars, "level_var")
+    for i in range(k):
+        if n_extra[i] < 0 or extra_first[i] < 0 or extra_first[i] > extra_stat.shape[0] - n_extra[i]:
+            raise ValueError(f"plan_rows: slot {i}'s extra inputs leave extra_stat")
+    # per condition set: its slots, those with more inputs, their extra inputs (pass 1 sums these)
+    per_set = np.zeros((n_conds, 3), np.int64)
+    cdef int64_t[:, ::1] ps_ = per_set
+    for i in range(k):
+        ps_[slot_cond[i], 0] += 1
+        ps_[slot_cond[i], 1] += n_extra[i] > 0
+        ps_[slot_cond[i], 2] += n_extra[i]
+    scratch = np.empty(n_conds + k + max(n_virt, 1), np.int64)
+    counts = np.empty(n, np.int64)
+    sizes = np.zeros(4, np.int64)  # rows, rows with more inputs, extra inputs, picked rows
+    cdef int64_t[::1] s_ = scratch, c_ = counts, z_ = sizes
+    with nogil:
+        _sizes(idx, cond_first, cond_var, cond_allowed, virt_var, virt_stat, virt_vid, slot_cond, ps_,
+               virtual_outputs, &s_[0], c_, z_)
+    variant, src, multi = np.empty(sizes[0], np.int64), np.empty(sizes[0], np.int64), np.empty(sizes[1], np.int64)
+    xoff, extra, picked = np.empty(sizes[1], np.int32), np.empty(sizes[2], np.int32), np.empty(sizes[3], np.int64)
+    cdef int64_t[::1] v_ = variant, r_ = src, p_ = picked, m_ = multi
+    cdef int32_t[::1] x_ = xoff, e_ = extra
+    cdef Py_ssize_t bad
+    with nogil:
+        bad = _fill(idx, cond_first, cond_var, cond_allowed, virt_var, virt_stat, virt_vid, slot_cond, variant_base,
+                    level_var, level_stride, rel, src_stat, src_vid, n_extra, extra_first, extra_stat, extra_vid,
+                    virtual_outputs, &s_[0], v_, r_, p_, m_, x_, e_)
+    if bad >= 0:
+        raise ValueError(f"plan_rows: slot {bad} reads a slot that is not before it")
+    return variant, src, picked, multi, xoff, extra, counts
+
+
+cdef int _in_range(const int64_t[::1] a, int64_t lo, int64_t hi, str what) except -1:
+    cdef Py_ssize_t i
+    for i in range(a.shape[0]):
+        if a[i] < lo or a[i] >= hi:
+            raise ValueError(f"plan_rows: {what} {a[i]} outside {lo}..{hi - 1}")
+    return 0
+
+
+cdef inline void _conditions(const int64_t[:, ::1] idx, Py_ssize_t a, const int64_t[::1] cond_first,
+                             const int64_t[::1] cond_var, const uint8_t[:, ::1] cond_allowed,
+                             int64_t* ok) noexcept nogil:
+    """ok[c] = 1 when every term of condition set c holds for candidate a."""
+    cdef Py_ssize_t c, t
+    for c in range(cond_first.shape[0] - 1):
+        ok[c] = 1
+        for t in range(cond_first[c], cond_first[c + 1]):
+            if not cond_allowed[t, idx[a, cond_var[t]]]:
+                ok[c] = 0
+                break
+
+
+cdef inline void _picks(const int64_t[:, ::1] idx, Py_ssize_t a, const int64_t[::1] virt_var,
+                        const int64_t[:, ::1] virt_stat, const int64_t[:, ::1] virt_vid, int64_t* vr) noexcept nogil:
+    """vr[v]: the static reference OneOf output v picks for candidate a (a slot, or an input < 0)."""
+    cdef Py_ssize_t v
+    cdef int64_t o
+    for v in range(virt_var.shape[0]):
+        o = idx[a, virt_var[v]]
+        vr[v] = virt_stat[v, o] if virt_vid[v, o] < 0 else vr[virt_vid[v, o]]
+
+
+cdef void _sizes(const int64_t[:, ::1] idx, const int64_t[::1] cond_first, const int64_t[::1] cond_var,
+                 const uint8_t[:, ::1] cond_allowed, const int64_t[::1] virt_var, const int64_t[:, ::1] virt_stat,
+                 const int64_t[:, ::1] virt_vid, const int64_t[::1] slot_cond, const int64_t[:, ::1] per_set,
+                 const int64_t[::1] virtual_outputs, int64_t* scratch, int64_t[::1] counts,
+                 int64_t[::1] sizes) noexcept nogil:
+    """Pass 1: rows per candidate (counts) and the sizes of every output."""
+    cdef Py_ssize_t n_conds = cond_first.shape[0] - 1, a, c, q
+    cdef int64_t* ok = scratch
+    cdef int64_t* vr = scratch + n_conds + slot_cond.shape[0]
+    cdef int64_t rows, total = 0, multi = 0, extra = 0, picked = 0, r
+    for a in range(idx.shape[0]):
+        _conditions(idx, a, cond_first, cond_var, cond_allowed, ok)
+        rows = 0
+        for c in range(n_conds):
+            if ok[c]:
+                rows += per_set[c, 0]
+                multi += per_set[c, 1]
+                extra += per_set[c, 2]
+        counts[a] = rows
+        total += rows
+        if virtual_outputs.shape[0]:
+            _picks(idx, a, virt_var, virt_stat, virt_vid, vr)
+            for q in range(virtual_outputs.shape[0]):
+                r = vr[virtual_outputs[q]]
+                if r >= 0 and ok[slot_cond[r]]:
+                    picked += 1
+    sizes[0], sizes[1], sizes[2], sizes[3] = total, multi, extra, picked
+
+
+cdef Py_ssize_t _fill(const int64_t[:, ::1] idx, const int64_t[::1] cond_first, const int64_t[::1] cond_var,
+                      const uint8_t[:, ::1] cond_allowed, const int64_t[::1] virt_var,
+                      const int64_t[:, ::1] virt_stat, const int64_t[:, ::1] virt_vid, const int64_t[::1] slot_cond,
+                      const int64_t[::1] variant_base, const int64_t[:, ::1] level_var,
+                      const int64_t[:, ::1] level_stride, const int64_t[::1] rel, const int64_t[::1] src_stat,
+                      const int64_t[::1] src_vid, const int64_t[::1] n_extra, const int64_t[::1] extra_first,
+                      const int64_t[::1] extra_stat, const int64_t[::1] extra_vid, const int64_t[::1] virtual_outputs,
+                      int64_t* scratch, int64_t[::1] variant, int64_t[::1] src, int64_t[::1] picked,
+                      int64_t[::1] multi, int32_t[::1] xoff, int32_t[::1] extra) noexcept nogil:
+    """Pass 2: the plan, slot by slot (a slot reads only slots before it, whose positions are known
+    by then). Returns -1, or a slot that reads one not before it."""
+    cdef Py_ssize_t k = slot_cond.shape[0], n_conds = cond_first.shape[0] - 1, n_levels = level_var.shape[0]
+    cdef Py_ssize_t a, s, l, q, t
+    cdef int64_t* ok = scratch
+    cdef int64_t* pos = scratch + n_conds
+    cdef int64_t* vr = pos + k
+    cdef int64_t row = 0, n_multi = 0, n_ex = 0, n_picked = 0, base, p, var, r, v
+    for a in range(idx.shape[0]):
+        _conditions(idx, a, cond_first, cond_var, cond_allowed, ok)
+        _picks(idx, a, virt_var, virt_stat, virt_vid, vr)
+        base, p = row, 0
+        for s in range(k):
+            if not ok[slot_cond[s]]:
+                pos[s] = p - 1  # a slot that does not exist: the position before it (cumsum - 1)
+                continue
+            pos[s] = p
+            var = variant_base[s]
+            for l in range(n_levels):
+                var += idx[a, level_var[l, s]] * level_stride[l, s]
+            variant[row] = var
+            if rel[s]:
+                src[row] = p - rel[s]
+            else:
+                r = src_stat[s] if src_vid[s] < 0 else vr[src_vid[s]]
+                if r >= s:
+                    return s
+                src[row] = pos[r] if r >= 0 else r
+            if n_extra[s]:
+                multi[n_multi] = row
+                xoff[n_multi] = <int32_t>n_ex
+                n_multi += 1
+                for q in range(n_extra[s]):
+                    t = extra_first[s] + q
+                    r = extra_stat[t] if extra_vid[t] < 0 else vr[extra_vid[t]]
+                    if r >= s:
+                        return s
+                    extra[n_ex] = <int32_t>(pos[r] if r >= 0 else r)
+                    n_ex += 1
+            row += 1
+            p += 1
+        for q in range(virtual_outputs.shape[0]):  # the rows the model's OneOf outputs pick
+            r = vr[virtual_outputs[q]]
+            if r >= 0 and ok[slot_cond[r]]:
+                picked[n_picked] = base + pos[r]
+                n_picked += 1
     return -1

@@ -228,6 +228,48 @@ def test_row_gather_copies_rows_and_refuses_indices_outside_its_table():
             _blocks.gather_rows(*args)
 
 
+def _hand_plan_tables(**change):
+    """Three slots, one choice of two options: slot 0 always (reads the input); slot 1 only for
+    option 1 (reads slot 0, one row back); slot 2 always, an add of OneOf output 0 (option 0: slot 0,
+    option 1: slot 1) and slot 0."""
+    i64 = lambda *v: np.array(v, np.int64)  # noqa: E731
+    t = dict(cond_first=i64(0, 0, 1), cond_var=i64(0), cond_allowed=np.array([[0, 1]], np.uint8),
+             virt_var=i64(0), virt_stat=np.array([[0, 1]], np.int64), virt_vid=np.array([[-1, -1]], np.int64),
+             slot_cond=i64(0, 1, 0), variant_base=i64(0, 1, 2), level_var=np.zeros((0, 3), np.int64),
+             level_stride=np.zeros((0, 3), np.int64), rel=i64(0, 1, 0), src_stat=i64(-1, 0, 0),
+             src_vid=i64(-1, -1, 0), n_extra=i64(0, 0, 1), extra_first=i64(0, 0, 0), extra_stat=i64(0),
+             extra_vid=i64(-1), virtual_outputs=i64())
+    t.update(change)
+    return t
+
+
+def test_compiled_plan_on_a_hand_made_template_and_hostile_tables():
+    """plan_rows (the template packer's plan) worked out by hand, and every table index outside its
+    table a ValueError, never a crash."""
+    from cnncore._blocks import plan_rows
+    idx = np.array([[0], [1]], np.int64)
+    variant, src, picked, multi, xoff, extra, counts = plan_rows(idx, **_hand_plan_tables())
+    # candidate 0: slot 0 (the input), slot 2 (slot 0 + slot 0); candidate 1: slots 0, 1, 2 (slot 1 + slot 0)
+    assert variant.tolist() == [0, 2, 0, 1, 2] and src.tolist() == [-1, 0, -1, 0, 1]
+    assert counts.tolist() == [2, 3] and multi.tolist() == [1, 4] and xoff.tolist() == [0, 1]
+    assert extra.tolist() == [0, 0] and picked.tolist() == []
+    # the OneOf as the model's output: the row it picks (slot 0 in candidate 0, slot 1 in candidate 1)
+    picked = plan_rows(idx, **_hand_plan_tables(virtual_outputs=np.array([0], np.int64)))[2]
+    assert picked.tolist() == [0, 3]
+    i64 = lambda *v: np.array(v, np.int64)  # noqa: E731
+    for change in [dict(cond_var=i64(1)), dict(slot_cond=i64(0, 2, 0)), dict(src_stat=i64(-1, 3, 0)),
+                   dict(src_stat=i64(1, 0, 0)), dict(src_vid=i64(-1, -1, 1)), dict(extra_stat=i64(2)),
+                   dict(extra_first=i64(0, 0, 1)), dict(n_extra=i64(0, 0, -1)), dict(cond_first=i64(0, 1, 0)),
+                   dict(virt_vid=np.array([[0, -1]], np.int64)), dict(virt_stat=np.array([[0, 7]], np.int64)),
+                   dict(virtual_outputs=i64(1)), dict(rel=i64(0, 1)), dict(cond_allowed=np.ones((1, 3), np.uint8)),
+                   dict(level_var=np.ones((1, 3), np.int64), level_stride=np.ones((1, 3), np.int64))]:
+        with pytest.raises(ValueError, match="plan_rows"):
+            plan_rows(idx, **_hand_plan_tables(**change))
+    for bad in ([[2], [0]], [[0], [-1]]):
+        with pytest.raises(ValueError, match="option index"):
+            plan_rows(np.array(bad, np.int64), **_hand_plan_tables())
+
+
 # ---- any template space: its chain of blocks found from the traced rows (_segments.py) ---------------
 def _templates():
     import sys

@@ -31,7 +31,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import _format as F
-from .._blocks import gather_rows
+from .._blocks import gather_rows, plan_rows
 from ..errors import ShapeError
 from ..model import RowBuilder, emit
 from ..packing import Packed, pack
@@ -442,19 +442,6 @@ class _Expansion:
         virtual = refs >= _VIRTUAL
         return np.where(virtual, 0, refs), np.where(virtual, refs - _VIRTUAL, -1)
 
-    @staticmethod
-    def _positions(refs, slot, arch, row_base, pos, vr):
-        """Row positions inside their architecture of the references ``refs`` (static, OneOf; indexed
-        by ``slot``: a slot, or an entry of extra_refs) of rows of ``arch``; row_base = arch * k
-        indexes pos.ravel()."""
-        stat, vid = refs
-        ref = np.take(stat, slot)
-        rows = np.flatnonzero(np.take(vid, slot) >= 0)
-        if len(rows):
-            ref[rows] = np.take(vr, arch[rows] * vr.shape[1] + np.take(vid, slot[rows]))
-        inside = ref >= 0
-        return np.where(inside, np.take(pos, row_base + np.where(inside, ref, 0)), ref)
-
     def rows(self, idx, scratch=None):
         """(layers, extra_src, rows per candidate, input shapes, batch sizes) of option indices idx
         (n, n_vars): the plan of the rows (which variant each row is, where it reads), then one
@@ -517,48 +504,28 @@ class _Expansion:
         return plan
 
     def _new_plan(self, idx):
-        """Per-candidate tables (n, slots) say which slots exist and where; everything else is
-        computed per output row with gathers from the static tables."""
-        n, k = len(idx), self.k
-        masks = np.ones((n, len(self.cond_sets)), bool)
-        for c, conds in enumerate(self.cond_sets):
-            for var, allowed in conds:
-                masks[:, c] &= allowed[idx[:, var]]
-        pres = np.take(masks, self.slot_cond, axis=1)
-        pos = np.cumsum(pres, axis=1, dtype=np.int32)
-        pos -= 1
-        counts = pos[:, -1].astype(np.int64) + 1 if k else np.zeros(n, np.int64)
-        arch_ids = np.arange(n)
-        vr = np.zeros((n, max(len(self.virt), 1)), np.int64)
-        for v, (var, stat, vid) in enumerate(self.virt):
-            o = idx[:, var]
-            r = stat[o]
-            if (vid >= 0).any():
-                sub = vid[o]
-                r = np.where(sub >= 0, vr[arch_ids, np.maximum(sub, 0)], r)
-            vr[:, v] = r
-        flat = np.flatnonzero(pres)  # present (candidate, slot) pairs = output rows, in order
-        slot = flat % k
-        row_base = flat - slot
-        arch = row_base // k
-        variant = np.take(self.variant_base, slot)
-        flat_idx = idx.ravel()
-        n_vars = idx.shape[1]
-        for var, stride in self.variant_levels:
-            variant += np.take(flat_idx, arch * n_vars + np.take(var, slot)) * np.take(stride, slot)
-        src = np.take(pos, flat) - np.take(self.rel, slot)  # own position - distance back
-        other = np.flatnonzero(np.take(self.rel, slot) == 0)
-        src[other] = self._positions(self.src, slot[other], arch[other], row_base[other], pos, vr)
-        picked = np.concatenate([np.zeros(0, np.int64)] + [np.flatnonzero(slot == vr[arch, v])
-                                                           for v in self.virtual_outputs])
-        multi_rows = np.flatnonzero(np.take(self.n_extra, slot))  # rows with more than one input
-        per_row = np.take(self.n_extra, slot[multi_rows])
-        xoff = np.cumsum(per_row) - per_row  # where each row's extra inputs start in extra_src
-        rep = np.repeat(multi_rows, per_row)  # one entry per extra input, in order
-        entry = np.repeat(np.take(self.extra_first, slot[multi_rows]) - xoff, per_row) + np.arange(len(rep))
-        extra = self._positions(self.extra_refs, entry, arch[rep], row_base[rep], pos, vr)
-        return (variant, src, picked, multi_rows, xoff.astype(np.int32), np.ascontiguousarray(extra, np.int32),
-                counts)
+        """The plan, by the compiled loop over candidates and slots (src/_blocks.pyx, plan_rows)."""
+        return plan_rows(idx, **self._plan_tables())
+
+    def _plan_tables(self):
+        """The static tables as plan_rows reads them (made once)."""
+        if not hasattr(self, "_tables"):
+            terms = [t for conds in self.cond_sets for t in conds]
+            n_opt, levels = self.n_opt, self.variant_levels
+            self._tables = dict(
+                cond_first=np.cumsum([0] + [len(c) for c in self.cond_sets], dtype=np.int64),
+                cond_var=np.array([j for j, _ in terms], np.int64),
+                cond_allowed=np.array([m for _, m in terms], np.uint8).reshape(len(terms), n_opt),
+                virt_var=np.array([j for j, _, _ in self.virt], np.int64),
+                virt_stat=np.array([st for _, st, _ in self.virt], np.int64).reshape(len(self.virt), n_opt),
+                virt_vid=np.array([vid for _, _, vid in self.virt], np.int64).reshape(len(self.virt), n_opt),
+                slot_cond=self.slot_cond, variant_base=self.variant_base,
+                level_var=np.array([v for v, _ in levels], np.int64).reshape(len(levels), self.k),
+                level_stride=np.array([st for _, st in levels], np.int64).reshape(len(levels), self.k),
+                rel=self.rel, src_stat=self.src[0], src_vid=self.src[1], n_extra=self.n_extra,
+                extra_first=np.asarray(self.extra_first, np.int64), extra_stat=self.extra_refs[0],
+                extra_vid=self.extra_refs[1], virtual_outputs=np.array(self.virtual_outputs, np.int64))
+        return self._tables
 
     @staticmethod
     def _per_candidate(spec, idx):

@@ -41,17 +41,16 @@ _LIMIT = 2 ** 62  # totals whose largest possible value stays below this cannot 
 
 
 _COUNTER = []  # one thread that counts a batch of block variants while the next is packed
+_ROWS_BUFFERS = []  # rows buffers of table fills, kept for the next fill of any chain (see _count_new)
+_LOCK = threading.Lock()
 
 
 def _counter():
     if not _COUNTER:
-        with _COUNTER_LOCK:
+        with _LOCK:
             if not _COUNTER:
                 _COUNTER.append(ThreadPoolExecutor(1, thread_name_prefix="cnncore-blocks"))
     return _COUNTER[0]
-
-
-_COUNTER_LOCK = threading.Lock()
 
 
 class _TooLarge(Exception):
@@ -115,7 +114,6 @@ class BlockChain:
         self._slots = {}  # block key -> (shape ids, codes) array of rows of _values (-1: not counted yet)
         self._values = {}  # block key -> (rows, 8) int64: SUM_FIELDS, peak, valid, output shape id
         self._join, self._version, self._lock = None, 0, threading.RLock()
-        self._scratch = [[], []]  # the rows buffers of table fills (under the lock): reused, not faulted in
 
     def _shape(self, shape):
         shape = tuple(int(v) for v in shape)
@@ -161,29 +159,42 @@ class BlockChain:
             used = np.flatnonzero(np.bincount(shape_ids[group]))  # the shape ids met, sorted
             expansion = block.trace(tuple(self._shapes[i] for i in used))
             batches = [group[lo:lo + _NEW_BATCH] for lo in range(0, len(group), _NEW_BATCH)]
-            threads = _resolve_threads(n_threads, 1 << 30)
-            if threads == 1 or len(batches) == 1:  # the core's own threads count each batch
-                for part in batches:
-                    packed = block.pack(expansion, codes[part] - block.absent, np.searchsorted(used, shape_ids[part]),
-                                        self._scratch[0])
-                    self._store(block, count(packed, n_threads=n_threads), part, shape_ids, new)
-                continue
-            # while the core counts a batch (without the GIL) on threads - 1 threads, this thread packs
-            # the next one into the other rows buffer (a pool packing batches side by side measured no
-            # faster: packing holds the GIL)
-            counting = None
-            for b, part in enumerate(batches):
-                packed = block.pack(expansion, codes[part] - block.absent, np.searchsorted(used, shape_ids[part]),
-                                    self._scratch[b % 2])
-                if counting is not None:
-                    self._store(block, counting[0].result(), counting[1], shape_ids, new)
-                counting = _counter().submit(count, packed, n_threads=threads - 1), part
-            self._store(block, counting[0].result(), counting[1], shape_ids, new)
+            # rows are written into two buffers taken from (and given back to) a process-wide pool:
+            # memory touched before, where fresh pages cost ~0.4-2 ms per MB to fault in here
+            with _LOCK:
+                buffers = [_ROWS_BUFFERS.pop() if _ROWS_BUFFERS else [] for _ in range(2)]
+            try:
+                self._fill(block, expansion, batches, codes, used, shape_ids, new, buffers, n_threads)
+            finally:
+                with _LOCK:
+                    _ROWS_BUFFERS.extend(buffers[:max(0, 4 - len(_ROWS_BUFFERS))])
         values = self._values[block.key]
         self._values[block.key] = np.concatenate([values, new])  # rows first: a reader may see them early
         self._grow(block)  # outputs may have met new shapes: room for them
         self._slots[block.key].ravel()[keys] = len(values) + np.arange(len(keys))
         self._version += 1
+
+    def _fill(self, block, expansion, batches, codes, used, shape_ids, new, buffers, n_threads):
+        """Pack and count the block variants of ``batches`` (positions in codes / shape_ids) and store
+        their counts in ``new``."""
+        def pack(part, buffer):
+            return block.pack(expansion, codes[part] - block.absent, np.searchsorted(used, shape_ids[part]), buffer)
+
+        threads = _resolve_threads(n_threads, 1 << 30)
+        if threads == 1 or len(batches) == 1:  # the core's own threads count each batch
+            for part in batches:
+                self._store(block, count(pack(part, buffers[0]), n_threads=n_threads), part, shape_ids, new)
+            return
+        # while the core counts a batch (without the GIL) on threads - 1 threads, this thread packs the
+        # next one into the other buffer (a pool packing batches side by side measured no faster:
+        # packing holds the GIL)
+        counting = None
+        for b, part in enumerate(batches):
+            packed = pack(part, buffers[b % 2])
+            if counting is not None:
+                self._store(block, counting[0].result(), counting[1], shape_ids, new)
+            counting = _counter().submit(count, packed, n_threads=threads - 1), part
+        self._store(block, counting[0].result(), counting[1], shape_ids, new)
 
     def _store(self, block, res, run, shape_ids, new):
         """Write the counts ``res`` of the block variants ``run`` into their table rows ``new``."""

@@ -338,8 +338,11 @@ class _Expansion:
         self.batch_size = self._spec(batch_size)
         base = np.zeros((k, F.N_FIELDS), np.int64)
         choice_cols = {}
-        for s, r in enumerate(b.rows):
-            for c, v in enumerate(r):
+        plain = [s for s, r in enumerate(b.rows) if all(type(v) is int for v in r)]  # one assignment for these
+        if plain:
+            base[plain] = [b.rows[s] for s in plain]
+        for s in sorted(set(range(k)) - set(plain)):
+            for c, v in enumerate(b.rows[s]):
                 if isinstance(v, Choice):
                     choice_cols.setdefault(c, []).append((s, self._spec(v)))
                 else:
@@ -394,21 +397,22 @@ class _Expansion:
                 base[o, F.FLAGS] |= F.F_OUTPUT
         # every slot's rows for every combination of the choices in its columns ("variants"):
         # a candidate's rows are then one gather from this table
-        vars_of = {}
+        vars_of, cols_of = {}, {}
         for c, items in choice_cols.items():
-            for slot, (j, _) in items:
+            for slot, (j, vals) in items:
                 vars_of.setdefault(slot, set()).add(j)
+                cols_of.setdefault(slot, []).append((c, j, vals))
         table, self.variant_base, pairs = [], np.zeros(k, np.int64), []
         for slot in range(k):
             self.variant_base[slot] = len(table)
             vs = sorted(vars_of.get(slot, ()))
             radix = [len(self._vars[j].values) for j in vs]
-            for combo in np.ndindex(*radix):
+            if not vs:  # no choice in its columns: one variant
+                table.append(base[slot])
+            for combo in (np.ndindex(*radix) if vs else ()):
                 row = base[slot].copy()
-                for c, items in choice_cols.items():
-                    for s2, (j, vals) in items:
-                        if s2 == slot:
-                            row[c] = vals[combo[vs.index(j)]]
+                for c, j, vals in cols_of[slot]:
+                    row[c] = vals[combo[vs.index(j)]]
                 table.append(row)
             stride = 1
             for d in range(len(vs) - 1, -1, -1):

@@ -1,7 +1,8 @@
 """Builds the private extensions cnncore._core (src/_core.pyx), cnncore._columnar (src/_columnar.pyx),
 the same columnar kernel for AVX2 CPUs (cnncore._columnar_avx2) and AVX-512 CPUs
-(cnncore._columnar_avx512) where the compiler can target them, and cnncore._blocks (src/_blocks.pyx,
-the block gather of search-space sweeps).
+(cnncore._columnar_avx512) where the compiler can target them, and cnncore._blocks (src/_blocks.pyx:
+the compiled loops of search spaces: the block gather of sweeps, template plans and row gathers, and
+NAS-Bench-201's official order).
 
 OpenMP is probed: the extension is compiled with -fopenmp when the compiler accepts it and
 serially otherwise (cnncore._core.openmp_enabled() tells which). CNNCORE_DEBUG=1 builds with

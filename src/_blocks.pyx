@@ -1,14 +1,16 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
-"""cnncore's compiled helpers for sweeps. Private.
+"""cnncore's compiled loops for search spaces. Private.
 
-``gather``: chain networks counted from per-block tables (cnncore/spaces/_blockwise.py). The tables hold the core's counts of every (block, variant, input shape) met so far; this
-loop walks the blocks in order (a block's input shape is the previous block's output) and adds up
-each candidate's rows without the GIL, so a sweep's threads run it side by side. It never decides
-anything the core did not count: a (block, code, shape) with no row yet stops the gather, and
-_blockwise.py counts the missing variants with the core, then gathers again. Every index is
-checked against its table, so hostile arrays give "missing", never a read out of bounds.
+``gather``: chain networks counted from per-block tables (cnncore/spaces/_blockwise.py). The tables
+hold the core's counts of every (block, variant, input shape) met so far; this loop walks the
+blocks in order (a block's input shape is the previous block's output) and adds up each candidate's
+rows without the GIL, so a sweep's threads run it side by side. It never decides anything the core
+did not count: a (block, code, shape) with no row yet stops the gather, and _blockwise.py counts the
+missing variants with the core, then gathers again. Every index is checked against its table, so
+hostile arrays give "missing", never a read out of bounds.
 
-``gather_rows``: a template space's packed rows from its table of row variants (_template.py).
+``plan_rows`` and ``gather_rows``: a template space's packed rows (_template.py): which slots each
+candidate has and where each row reads, then the rows from the table of row variants.
 
 ``python_shuffle``: ``random.shuffle`` of range(n), replayed from the generator's output words
 (NAS-Bench-201's official index order is such a shuffle: nb201.py).

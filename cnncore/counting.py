@@ -29,12 +29,34 @@ def default_threads() -> int:
     return max(1, _core.max_threads()) if _core.openmp_enabled() else 1
 
 
+# OpenMP (libgomp) hangs in a child made by fork (multiprocessing's default on Linux) once its thread
+# team ran in the parent: such a child counts on one thread.
+_TEAM_RAN, _FORKED_AFTER_TEAM = False, False
+
+
+def _after_fork_in_child():
+    global _FORKED_AFTER_TEAM
+    _FORKED_AFTER_TEAM = _FORKED_AFTER_TEAM or _TEAM_RAN
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _resolve_threads(n_threads, n_arch):
+    """The thread count a core call runs on (n_threads None: all cores from _SERIAL_BELOW archs)."""
+    global _TEAM_RAN
     if n_threads is None:
-        return 1 if n_arch < _SERIAL_BELOW else default_threads()
-    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
+        n = 1 if n_arch < _SERIAL_BELOW else default_threads()
+    elif isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
         raise ValueError(f"n_threads must be a positive int or None, got {n_threads!r}")
-    return n_threads if _core.openmp_enabled() else 1
+    else:
+        n = n_threads if _core.openmp_enabled() else 1
+    if n > 1:
+        if _FORKED_AFTER_TEAM:
+            return 1
+        _TEAM_RAN = True
+    return n
 
 
 def run_core(arrays, per_layer=False, n_threads=None, fast_path=True, conv_weights=None) -> dict:

@@ -149,3 +149,30 @@ def test_result_pickles_with_its_layer_table():
     again = pickle.loads(pickle.dumps(r))
     assert again.layers == r.layers and again.params == r.params == 3 * 8 * 9 + 8
     assert again.macs == 30 * 30 * 8 * 27
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork is POSIX")
+def test_a_forked_child_counts_after_its_parent_used_threads():
+    """libgomp hangs in a child made by fork once its thread team ran in the parent (multiprocessing's
+    default start method on Linux): such a child counts on one thread, with the parent's answers.
+    Before, the child's first counts on 2 threads (cc.count, a sweep's block tables) never returned."""
+    script = textwrap.dedent("""
+        import multiprocessing as mp
+        import cnncore as cc
+
+        def child(q):
+            q.put(cc.sweep(cc.spaces.NB201(), n_threads=2).table.params.sum())
+
+        if __name__ == "__main__":
+            expect = cc.sweep(cc.spaces.NB201(), n_threads=2).table.params.sum()
+            ctx = mp.get_context("fork")
+            q = ctx.Queue()
+            p = ctx.Process(target=child, args=(q,))
+            p.start()
+            got = q.get(timeout=120)
+            p.join(30)
+            assert got == expect, (got, expect)
+            print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -20,6 +20,7 @@ field, as packing and counting the whole network (tests/test_spaces_blockwise.py
 """
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,17 +41,20 @@ _DEAD = 0  # the shape id after a block that failed: later blocks are not counte
 _LIMIT = 2 ** 62  # totals whose largest possible value stays below this cannot overflow int64
 
 
-_COUNTER = []  # one thread that counts a batch of block variants while the next is packed
+_COUNTER = {}  # process id -> one thread that counts a batch of block variants while the next is packed
 _ROWS_BUFFERS = []  # rows buffers of table fills, kept for the next fill of any chain (see _count_new)
 _LOCK = threading.Lock()
 
 
 def _counter():
-    if not _COUNTER:
+    """This process's counting thread (a child made by fork has none of its parent's threads)."""
+    pid = os.getpid()
+    if pid not in _COUNTER:
         with _LOCK:
-            if not _COUNTER:
-                _COUNTER.append(ThreadPoolExecutor(1, thread_name_prefix="cnncore-blocks"))
-    return _COUNTER[0]
+            if pid not in _COUNTER:
+                _COUNTER.clear()
+                _COUNTER[pid] = ThreadPoolExecutor(1, thread_name_prefix="cnncore-blocks")
+    return _COUNTER[pid]
 
 
 class _TooLarge(Exception):

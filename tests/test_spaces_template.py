@@ -400,6 +400,71 @@ def test_derive_refuses_a_non_integer_value():
     assert derive(Choice([1, 2, 3]), lambda v: v > 2).values == (0, 0, 1)  # a bool reads as 0 / 1
 
 
+def _mbconv(w, e, k):
+    """An inverted residual whose hidden width is derived from two choices (width x expand)."""
+    x = cc.Input((3, 16, 16))
+    h = cc.ReLU()(cc.Conv2d(3, w, 3, padding=1)(x))
+    hidden = derive((w, e), lambda a, b: a * b)
+    y = cc.ReLU()(cc.Conv2d(w, hidden, 1, bias=False)(h))
+    y = cc.ReLU()(cc.Conv2d(hidden, hidden, k, padding=derive(k, lambda v: v // 2), groups=hidden, bias=False)(y))
+    y = cc.Conv2d(hidden, w, 1, bias=False)(y)
+    return cc.Model(x, cc.Linear(w, 10)(cc.Flatten()(cc.AdaptiveAvgPool2d(1)(h + y))))
+
+
+MBCONV = dict(w=Choice([16, 24]), e=Choice([3, 6]), k=Choice([3, 5]))
+
+
+def test_a_value_derived_from_two_choices_against_torch():
+    """derive((w, e), fn): the hidden width of every candidate is w * e, packed from the choice
+    arrays and counted block by block, equal to torch's modules of the same candidates."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+    space = TemplateSpace(_mbconv, **MBCONV)
+    cands = space.candidates(0, space.size)
+    r = cc.count(space.pack(cands))
+    for (w, e, k), params, macs in zip(cands[["w", "e", "k"]].tolist(), r.params.tolist(), r.macs.tolist()):
+        hid = w * e
+
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stem = torch.nn.Sequential(torch.nn.Conv2d(3, w, 3, padding=1), torch.nn.ReLU())
+                self.block = torch.nn.Sequential(
+                    torch.nn.Conv2d(w, hid, 1, bias=False), torch.nn.ReLU(),
+                    torch.nn.Conv2d(hid, hid, k, padding=k // 2, groups=hid, bias=False), torch.nn.ReLU(),
+                    torch.nn.Conv2d(hid, w, 1, bias=False))
+                self.head = torch.nn.Linear(w, 10)
+
+            def forward(self, x):
+                h = self.stem(x)
+                return self.head(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(h + self.block(h), 1), 1))
+        net = Net()
+        with FlopCounterMode(display=False) as fc:
+            net(torch.zeros(1, 3, 16, 16))
+        assert params == sum(p.numel() for p in net.parameters())
+        assert macs == fc.get_total_flops() // 2
+    got = cc.sweep(space)  # block by block: the same counts
+    assert sorted(got.table.params.tolist()) == sorted(r.params.tolist())
+    assert sorted(got.table.macs.tolist()) == sorted(r.macs.tolist())
+
+
+def test_a_value_derived_from_two_choices_only_as_a_layer_argument():
+    w, e = Choice([16, 24]), Choice([3, 6])
+    both = derive((w, e), lambda a, b: a * b)
+    assert both.table.tolist() == [[48, 96], [72, 144]] and derive((16, 3), lambda a, b: a * b) == 48
+    assert derive((w, w), lambda a, b: a + b).values == (32, 48)  # one choice seen twice: still one choice
+    with pytest.raises(TypeError, match="from the choices themselves"):
+        derive((both, e), lambda a, b: a + b)
+    with pytest.raises(TypeError, match=r"fn\(16, 3\) gave 24.0"):
+        derive((w, e), lambda a, b: a * b / 2)
+
+    def batch_of_both(w, e):
+        x = cc.Input((3, 8, 8), batch_size=derive((w, e), lambda a, b: a + b))
+        return cc.Model(x, cc.Conv2d(3, 4, 3)(x))
+    with pytest.raises(ValueError, match="derived from several choices"):
+        TemplateSpace(batch_of_both, w=Choice([1, 2]), e=Choice([1, 3]))
+
+
 def test_choice_options_must_be_distinct():
     with pytest.raises(ValueError, match=r"distinct, \[4\] repeated"):
         Choice([4, 4, 8])

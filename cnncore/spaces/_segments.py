@@ -163,7 +163,7 @@ def _variables(b, lo, hi, virtual, positions):
     for s in range(lo, hi):
         for v in b.rows[s]:
             if isinstance(v, Choice):
-                found.add(positions[id(v.var)])
+                found.update(positions[id(r)] for r in v.roots)
         for ch, _ in b.conds[s]:
             found.add(positions[id(ch.var)])
     for ch, _ in virtual:

@@ -66,18 +66,19 @@ class Choice(int):
     def options(self):
         return self.var.values
 
+    @property
+    def roots(self):
+        """The choices this value depends on: itself (a choice), its choice (derived from one), or
+        several (derived from several: ``derive((a, b), fn)``)."""
+        return getattr(self, "_roots", (self.var,))
+
     def map(self, fn):
         """The same choice seen through fn: option i gives fn(self.values[i]), an int (or a bool,
         read as 0 / 1); any other result is a TypeError rather than a silently truncated value."""
-        vals = []
-        for v in self.values:
-            out = fn(v)
-            if not isinstance(out, (int, np.integer, np.bool_)):
-                raise TypeError(f"derive: fn({v}) gave {out!r}, not an int; round it inside fn, "
-                                f"e.g. lambda v: int(round(v * 1.5))")
-            vals.append(int(out))
-        obj = int.__new__(Choice, vals[0])
-        obj.values, obj.var, obj.name = tuple(vals), self.var, None
+        if len(self.roots) > 1:
+            return _derived(self.roots, np.vectorize(lambda v: _int_of(fn, (v,)), otypes=[np.int64])(self.table))
+        obj = int.__new__(Choice, _int_of(fn, (self.values[0],)))
+        obj.values, obj.var, obj.name = tuple(_int_of(fn, (v,)) for v in self.values), self.var, None
         return obj
 
     def _no_arithmetic(self, *other):
@@ -94,6 +95,8 @@ class Choice(int):
         return f"Choice({list(self.values)})" if self.var is self else f"Choice(derived: {list(self.values)})"
 
     def __reduce__(self):  # pickled (e.g. to Dask workers) as what it is, not as a plain int
+        if len(self.roots) > 1:
+            return (_derived, (self.roots, self.table))
         return (_rebuild_choice, (self.values, self.var if self.var is not self else None, self.name))
 
 
@@ -106,8 +109,44 @@ def _rebuild_choice(values, var, name):
 
 
 def derive(value, fn):
-    """fn(value) for a plain value; ``value.map(fn)`` for a Choice (a value computed from it)."""
-    return value.map(fn) if isinstance(value, Choice) else fn(value)
+    """A value computed from choices: fn(value) for a plain value, ``value.map(fn)`` for a Choice,
+    and for a tuple of values (``derive((width, expand), lambda w, e: w * e)``) fn of them, a value
+    for every combination of the choices among them (plain ints stay fixed)."""
+    if not isinstance(value, (tuple, list)):
+        return value.map(fn) if isinstance(value, Choice) else fn(value)
+    if not any(isinstance(v, Choice) for v in value):
+        return fn(*value)
+    roots = []
+    for v in value:
+        if isinstance(v, Choice) and len(v.roots) > 1:
+            raise TypeError("derive: derive from the choices themselves, not from a value derived from several")
+        if isinstance(v, Choice) and not any(v.var is r for r in roots):
+            roots.append(v.var)
+    if len(roots) == 1:  # several views of one choice: still a value of that choice
+        root = roots[0]
+        return root.map(lambda o: fn(*(v.values[root.values.index(o)] if isinstance(v, Choice) else v
+                                      for v in value)))
+    table = np.empty([len(r.values) for r in roots], np.int64)
+    for combo in np.ndindex(*table.shape):
+        option = {id(r): i for r, i in zip(roots, combo)}  # each root's option index
+        table[combo] = _int_of(fn, tuple(v.values[option[id(v.var)]] if isinstance(v, Choice) else v for v in value))
+    return _derived(tuple(roots), table)
+
+
+def _int_of(fn, args):
+    out = fn(*args)
+    if not isinstance(out, (int, np.integer, np.bool_)):
+        raise TypeError(f"derive: fn({', '.join(map(str, args))}) gave {out!r}, not an int; round it inside fn, "
+                        f"e.g. lambda v: int(round(v * 1.5))")
+    return int(out)
+
+
+def _derived(roots, table):
+    """A value of several choices: table[i, j, ...] when roots[0] takes its option i, roots[1] j..."""
+    obj = int.__new__(Choice, int(table.flat[0]))
+    obj.values, obj.var, obj.name = tuple(int(v) for v in table.ravel()), None, None
+    obj._roots, obj.table = tuple(roots), table
+    return obj
 
 
 def _digits(codes, radix):
@@ -344,7 +383,7 @@ class _Expansion:
         for s in sorted(set(range(k)) - set(plain)):
             for c, v in enumerate(b.rows[s]):
                 if isinstance(v, Choice):
-                    choice_cols.setdefault(c, []).append((s, self._spec(v)))
+                    choice_cols.setdefault(c, []).append((s, self._spec(v, several=True)))
                 else:
                     base[s, c] = int(v)
         # OneOf outputs: per root option, a static reference or another OneOf's output
@@ -399,8 +438,8 @@ class _Expansion:
         # a candidate's rows are then one gather from this table
         vars_of, cols_of = {}, {}
         for c, items in choice_cols.items():
-            for slot, (j, vals) in items:
-                vars_of.setdefault(slot, set()).add(j)
+            for slot, (j, vals) in items:  # j: a variable, or a tuple of them (vals then a table)
+                vars_of.setdefault(slot, set()).update(j if isinstance(j, tuple) else (j,))
                 cols_of.setdefault(slot, []).append((c, j, vals))
         table, self.variant_base, pairs = [], np.zeros(k, np.int64), []
         for slot in range(k):
@@ -412,7 +451,7 @@ class _Expansion:
             for combo in (np.ndindex(*radix) if vs else ()):
                 row = base[slot].copy()
                 for c, j, vals in cols_of[slot]:
-                    row[c] = vals[combo[vs.index(j)]]
+                    row[c] = vals[tuple(combo[vs.index(q)] for q in j)] if isinstance(j, tuple) else vals[combo[vs.index(j)]]
                 table.append(row)
             stride = 1
             for d in range(len(vs) - 1, -1, -1):
@@ -426,15 +465,21 @@ class _Expansion:
                 var[slot], stride[slot] = j, st
             self.variant_levels.append((var, stride))
 
-    def _spec(self, v):
-        """(variable position, values by option index) for a Choice; an int stays an int."""
+    def _spec(self, v, several=False):
+        """(variable position, values by option index) for a Choice; an int stays an int. several:
+        a value derived from several choices is allowed, as ((positions), table of values)."""
         if not isinstance(v, Choice):
             return int(v)
-        j = self.var_pos.get(id(v.var))
-        if j is None:
+        pos = tuple(self.var_pos.get(id(r)) for r in v.roots)
+        if None in pos:
             raise ValueError(f"TemplateSpace: the template uses {v!r}, which is not one of the space's choices "
                              f"(pass every Choice to TemplateSpace)")
-        return j, np.asarray(v.values, np.int64)
+        if len(pos) > 1:
+            if not several:
+                raise ValueError(f"TemplateSpace: {v!r} is derived from several choices; such a value can be a "
+                                 f"layer's argument, not a OneOf / Optional choice, an input shape or a batch size")
+            return pos, v.table
+        return pos[0], np.asarray(v.values, np.int64)
 
     def _pad(self, a, fill):
         out = np.full(self.n_opt, fill, np.asarray(a).dtype)

@@ -411,6 +411,28 @@ def test_a_packed_batch_edited_by_its_caller_leaves_later_packs_alone():
     assert cc.count(space.pack(c)).valid.all()
 
 
+def test_a_failed_table_fill_returns_its_buffers_and_leaves_correct_tables(monkeypatch):
+    """While the worker thread counts one batch of block variants, packing the next fails: the fill
+    raises, waits for the count that reads the other rows buffer, and gives both back; the next
+    count of the chain is still exact."""
+    from cnncore.spaces import _blockwise
+    space = cc.spaces.NB201()
+    real, calls = Block.pack, []
+
+    def failing(self, *args):
+        calls.append(1)
+        if len(calls) == 3:  # the first cell's third batch (the stem was call 1)
+            raise RuntimeError("pack failed")
+        return real(self, *args)
+    monkeypatch.setattr(Block, "pack", failing)
+    idx = np.arange(space.size)
+    with pytest.raises(RuntimeError, match="pack failed"):
+        space._chain_count(idx, n_threads=2)
+    monkeypatch.setattr(Block, "pack", real)
+    assert len(_blockwise._ROWS_BUFFERS) <= 4
+    assert_same_as_packed(space._chain_count(idx, n_threads=2), cc.count(space.pack(idx)))
+
+
 def test_template_packs_on_threads_share_the_plan_cache(monkeypatch):
     import threading
     from cnncore.spaces import _template

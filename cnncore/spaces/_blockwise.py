@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -193,12 +193,16 @@ class BlockChain:
         # next one into the other buffer (a pool packing batches side by side measured no faster:
         # packing holds the GIL)
         counting = None
-        for b, part in enumerate(batches):
-            packed = pack(part, buffers[b % 2])
+        try:
+            for b, part in enumerate(batches):
+                packed = pack(part, buffers[b % 2])
+                if counting is not None:
+                    self._store(block, counting[0].result(), counting[1], shape_ids, new)
+                counting = _counter().submit(count, packed, n_threads=threads - 1), part
+            self._store(block, counting[0].result(), counting[1], shape_ids, new)
+        finally:  # on an error too: the buffers go back to the pool only once no count reads them
             if counting is not None:
-                self._store(block, counting[0].result(), counting[1], shape_ids, new)
-            counting = _counter().submit(count, packed, n_threads=threads - 1), part
-        self._store(block, counting[0].result(), counting[1], shape_ids, new)
+                wait([counting[0]])
 
     def _store(self, block, res, run, shape_ids, new):
         """Write the counts ``res`` of the block variants ``run`` into their table rows ``new``."""

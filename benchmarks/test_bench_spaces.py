@@ -50,12 +50,14 @@ def ofa_samples(ofa):
 
 def _fresh_nb201(threads):
     """A new NB201 object and no process-wide cache left (template plans, the official index order,
-    the arch strings): the round counts every cell variant as the first sweep of a process does."""
+    the arch strings, the rows buffers of table fills): the round counts every cell variant as the
+    first sweep of a process does."""
     import sys
-    from cnncore.spaces import _template, nb201
+    from cnncore.spaces import _blockwise, _template, nb201
     _template._PLANS.clear()
     sys.modules["cnncore.sweep"]._CELL_STRINGS.clear()  # (cc.sweep, the function, hides the module)
     nb201._PERM = None
+    _blockwise._ROWS_BUFFERS.clear()
     return (cc.spaces.NB201(),), {"constraints": BUDGET, "n_threads": threads}
 
 

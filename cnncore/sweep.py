@@ -351,6 +351,8 @@ class SweepResult:
 
         def column(a):
             a = np.asarray(a)
+            if a.dtype == object:  # arch_str: typed, so an empty table's column is a string one too
+                return pa.array(a, type=pa.string())
             if a.ndim == 1:
                 return a
             return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(a).ravel()), a.shape[1])

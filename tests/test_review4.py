@@ -19,3 +19,28 @@ def test_an_empty_sweep_writes_arch_str_as_a_string_column(tmp_path):
     assert pq.read_schema(b).field("arch_str").type == pa.string() == pq.read_schema(a).field("arch_str").type
     both = pa.concat_tables([pq.read_table(a), pq.read_table(b)])
     assert both.num_rows == 20 and both.column("arch_str").to_pylist() == some.table.arch_str.tolist()
+
+
+def test_a_derived_value_outside_int32_is_refused_not_wrapped():
+    """The template's variants table is cast to the packed int32 rows without a range check. The
+    probes compare pack() with model() on the diagonal only (every choice at its first, middle, last
+    option), so with derive((a, b), fn) a combination off that diagonal is never built: here w * e of
+    (65537, 65536) = 2**32 + 65536 was packed as a valid conv of 65,536 channels, where model() (torch
+    too) has no such layer (ValueError: does not fit the packed format's int32 fields)."""
+    from cnncore.spaces import Choice, TemplateSpace, derive
+
+    def build(w, e):
+        x = cc.Input((3, 8, 8))
+        return cc.Model(x, cc.Conv2d(3, derive((w, e), lambda a, b: a * b), 1)(x))
+
+    w, e = (65537, 65536)
+    with pytest.raises(ValueError, match="int32"):
+        cc.spaces.TemplateSpace(build, w=Choice([w, 16]), e=Choice([16, e])).model({"w": w, "e": e})
+    try:  # the space: a clear error when made, or that candidate invalid -- never a wrapped width
+        space = TemplateSpace(build, w=Choice([w, 16]), e=Choice([16, e]))
+    except ValueError as err:
+        assert "int32" in str(err)
+        return
+    r = cc.count(space.pack(space.candidates(0, 2)))
+    assert r.valid[0] and r.params[0] == 3 * w * 16 + w * 16  # (65537, 16) fits: 1x1 conv with bias
+    assert not r.valid[1], r.macs[1]  # (65537, 65536): was a valid conv of 65,536 output channels

@@ -457,7 +457,13 @@ class _Expansion:
             for d in range(len(vs) - 1, -1, -1):
                 pairs.append((len(vs) - 1 - d, slot, vs[d], stride))
                 stride *= radix[d]
-        self.variants = np.array(table, np.int32).reshape(-1, F.N_FIELDS)
+        variants = np.array(table, np.int64).reshape(-1, F.N_FIELDS)
+        outside = (variants < -(1 << 31)) | (variants >= 1 << 31)  # the probes do not build every option
+        if outside.any():
+            row, col = np.argwhere(outside)[0]
+            raise ValueError(f"TemplateSpace: a value computed from the choices, {variants[row, col]} (layer field "
+                             f"{F.FIELD_NAMES[col]}), does not fit the packed format's int32 fields")
+        self.variants = variants.astype(np.int32)
         self.variant_levels = []  # per level: (variable, stride) of every slot (stride 0: none)
         for d in range(max((p[0] for p in pairs), default=-1) + 1):
             var, stride = np.zeros(k, np.int64), np.zeros(k, np.int64)

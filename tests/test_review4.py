@@ -44,3 +44,15 @@ def test_a_derived_value_outside_int32_is_refused_not_wrapped():
     r = cc.count(space.pack(space.candidates(0, 2)))
     assert r.valid[0] and r.params[0] == 3 * w * 16 + w * 16  # (65537, 16) fits: 1x1 conv with bias
     assert not r.valid[1], r.macs[1]  # (65537, 65536): was a valid conv of 65,536 output channels
+
+
+def test_a_value_derived_from_several_choices_tells_its_options():
+    """Choice.options of derive((a, b), fn) read self.var.values with var None: AttributeError
+    ('NoneType' object has no attribute 'values'). Its options are those of each choice it is
+    computed from, the axes of its .table."""
+    from cnncore.spaces import Choice, derive
+    w, e = Choice([16, 24]), Choice([3, 6])
+    hidden = derive((w, e), lambda a, b: a * b)
+    assert hidden.options == ((16, 24), (3, 6))
+    assert hidden.table[1, 0] == 24 * 3  # w's option 1, e's option 0
+    assert derive(w, lambda v: v // 2).options == w.options == (16, 24)  # one choice: unchanged

@@ -64,7 +64,9 @@ class Choice(int):
 
     @property
     def options(self):
-        return self.var.values
+        """The options of the choice this value is computed from; of each choice, for a value
+        derived from several (the axes of its ``table``)."""
+        return self.var.values if len(self.roots) == 1 else tuple(r.values for r in self.roots)
 
     @property
     def roots(self):

@@ -1,5 +1,9 @@
 """Regressions found reviewing this session's search-space and sweep changes (befe240..review)."""
-import numpy as np
+import os
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
 import cnncore as cc
@@ -56,3 +60,22 @@ def test_a_value_derived_from_several_choices_tells_its_options():
     assert hidden.options == ((16, 24), (3, 6))
     assert hidden.table[1, 0] == 24 * 3  # w's option 1, e's option 0
     assert derive(w, lambda v: v // 2).options == w.options == (16, 24)  # one choice: unchanged
+
+
+def test_no_thread_of_a_sweep_outlives_it():
+    """The block table fills counted on a process-wide ThreadPoolExecutor kept alive for good: after
+    cc.sweep returned, the process stayed multi-threaded (a non-daemon 'cnncore-blocks' thread), so
+    a later fork (multiprocessing's default start method on Linux) copies a process with threads
+    (Python 3.12+ warns: DeprecationWarning, an error under -W error), and exit waits on it. A sweep's
+    threads end with the sweep, as its chunk threads do. (A new process: no earlier test's thread.)"""
+    script = textwrap.dedent("""
+        import threading
+        import cnncore as cc
+        r = cc.sweep(cc.spaces.NB201(), n_threads=2)  # 15,625 cells: table fills of several batches
+        assert len(r) == 15625
+        print(sorted(t.name for t in threading.enumerate() if t is not threading.main_thread()))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

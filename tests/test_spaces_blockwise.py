@@ -412,24 +412,25 @@ def test_a_packed_batch_edited_by_its_caller_leaves_later_packs_alone():
 
 
 def test_a_failed_table_fill_returns_its_buffers_and_leaves_correct_tables(monkeypatch):
-    """While the worker thread counts one batch of block variants, packing the next fails: the fill
-    raises, waits for the count that reads the other rows buffer, and gives both back; the next
-    count of the chain is still exact."""
+    """While a worker thread counts one batch of block variants, packing the next fails: the fill
+    raises and gives both rows buffers back; the next count of the chain is still exact."""
     from cnncore.spaces import _blockwise
     space = cc.spaces.NB201()
     real, calls = Block.pack, []
 
     def failing(self, *args):
         calls.append(1)
-        if len(calls) == 3:  # the first cell's third batch (the stem was call 1)
+        if len(calls) == 3:  # the first cell's second batch (the stem was call 1)
             raise RuntimeError("pack failed")
         return real(self, *args)
     monkeypatch.setattr(Block, "pack", failing)
+    monkeypatch.setattr(_blockwise, "_ROWS_BUFFERS", [])
     idx = np.arange(space.size)
     with pytest.raises(RuntimeError, match="pack failed"):
         space._chain_count(idx, n_threads=2)
     monkeypatch.setattr(Block, "pack", real)
-    assert len(_blockwise._ROWS_BUFFERS) <= 4
+    # both buffers of the failed fill are back, each holding the rows of a batch it was given
+    assert len(_blockwise._ROWS_BUFFERS) == 2 and all(len(b) == 1 and len(b[0]) > 0 for b in _blockwise._ROWS_BUFFERS)
     assert_same_as_packed(space._chain_count(idx, n_threads=2), cc.count(space.pack(idx)))
 
 

@@ -6,7 +6,9 @@ the numpy skeleton count (benchmarks/_data.py) in the same rounds.
 OLD.so / NEW.so: compiled kernel modules (e.g. a copy of main's cnncore/_columnar_avx512*.so kept
 before a change, and the worktree's). Each round times one count_columnar call of each build
 (process_time, outputs preallocated, 1 thread) and one numpy count; it prints the medians, the
-layers per second and the median of the per-round ratios. Both builds must give the generic core's
+layers per second and the median of the per-round ratios. The scratch starts --offset bytes past a
+64-byte boundary for both (a kernel that aligns it itself ignores that): a kernel that does not is
+about 1.2x slower at offsets 8 or 16 than at 0 or 32 here, and np.empty gives any of them. Both builds must give the generic core's
 FLOPs (checked before timing).
 """
 import argparse
@@ -37,13 +39,20 @@ def load(path, alias):
     return module
 
 
-def kernel_args(kernel, col):
+def aligned_scratch(size, offset):
+    """A (1, size) int64 scratch starting `offset` bytes past a 64-byte boundary."""
+    raw = np.empty(size + 16, np.int64)
+    start = (-raw.ctypes.data % 64 + offset) % 64 // 8
+    return raw[start:start + size].reshape(1, size)
+
+
+def kernel_args(kernel, col, offset):
     p = col._program()
     n = len(col)
     return (p["program"], p["deaths"], p["cat_src"], tuple(col._columns.get(f) for f in COLUMN_FIELDS),
             p["consts"], col.input_shape, col.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
             p["out_slot"], p["out_nd"], np.zeros((6, n), np.int64), np.zeros((n, 5), np.int64),
-            np.zeros(n, np.uint8), np.empty((1, kernel.scratch_size(p["n_slots"], p["n_live"])), np.int64))
+            np.zeros(n, np.uint8), aligned_scratch(kernel.scratch_size(p["n_slots"], p["n_live"]), offset))
 
 
 def main():
@@ -52,12 +61,14 @@ def main():
     ap.add_argument("new")
     ap.add_argument("--n", type=int, default=_data.N_ARCH_DEFAULT)
     ap.add_argument("--rounds", type=int, default=41)
+    ap.add_argument("--offset", type=int, default=0,
+                    help="bytes past a 64-byte boundary where the scratch starts (np.empty gives 0..56)")
     a = ap.parse_args()
     col = _data.make_columnar(a.n, 0)
     want = cc.count(col.to_packed(), n_threads=1)
     layers = len(col) * col.n_layers
     kernels = {"old": load(a.old, "_ab_old"), "new": load(a.new, "_ab_new")}
-    args = {k: kernel_args(m, col) for k, m in kernels.items()}
+    args = {k: kernel_args(m, col, a.offset) for k, m in kernels.items()}
     for k, m in kernels.items():
         m.count_columnar(*args[k])
         assert np.array_equal(args[k][12][3], want.flops) and not args[k][-2].any(), k

@@ -146,12 +146,14 @@ cdef enum:
     C_BUFS = 3  # buffers per channel
     C_BUF1 = 4  # buffers per row (BatchNorm's num_batches_tracked)
     N_CHAIN = 5
-    MAX_FOLLOW = 8
+    MAX_FOLLOW = 2
     U_ROWS = 0  # (fused) a lead row's followers
-    U_STEPS = 1  # followers at whose moment a storage born before the chain dies (at most 2)
+    U_STEPS = 1  # followers at whose moment a storage born before the chain dies
     U_D1 = 2  # the live slots of those storages, in order (-1: nothing dies)
     U_D2 = 3
-    N_FUSED = 4
+    U_B1 = 4  # the followers' own live slots
+    U_B2 = 5
+    N_FUSED = 6
 
 cdef enum:
     ALIGN_SLACK = 8  # int64 entries of scratch beyond the tile arrays (see _aligned)
@@ -521,23 +523,27 @@ cdef inline void _live(int nt, double used, double born, const double* Y, rcdoub
 
 
 cdef inline void _live_chain(int nt, bint norm, int steps, const double* c, const double* Y, rcdouble dies,
-                            rcdouble d1, rcdouble d2, rdouble birth, rdouble live, rdouble act, rdouble peak,
-                            rdouble params, rdouble buffers, rdouble flops) noexcept nogil:
+                            rcdouble d1, rcdouble d2, rdouble birth, rdouble b1, rdouble b2, rdouble live,
+                            rdouble act, rdouble peak, rdouble params, rdouble buffers, rdouble flops) noexcept nogil:
     """_live of a used lead row with storage of its own, and in the same pass everything its
     followers (_plan_chains) count: they keep its shape, so each adds a multiple of its elements y
     (or of its channels, norm: a BatchNorm among them) to a total, and its storage (y) to the live
     total. At a follower's moment a storage born in the chain dies (y: the live total unchanged),
     or one born before it (d1, d2: the `steps` such moments, in order; the zero row where nothing
-    dies). Sums of integers: exact below 2^53, and >= 2^53 (caught at the end of the tile) otherwise."""
+    dies). b1, b2: the followers' live slots (the second a scratch row when there is one follower).
+    Every array distinct (_plan_chains checks it). Sums of integers: exact below 2^53, and >= 2^53
+    (caught at the end of the tile) otherwise."""
     cdef int a
     cdef double y, l, pk, ch
     cdef double rows = 1.0 + c[C_ROWS], fe = c[C_FLOPS]
-    cdef double pc = c[C_PARAMS], bc = c[C_BUFS], b1 = c[C_BUF1]
+    cdef double pc = c[C_PARAMS], bc = c[C_BUFS], bk = c[C_BUF1]
     for a in range(nt):
         y = Y[a]
         act[a] += rows * y
         l = live[a] - dies[a] + y
         birth[a] = y
+        b1[a] = y
+        b2[a] = y
         pk = l if l > peak[a] else peak[a]
         if steps >= 1:
             l = l - d1[a] + y
@@ -551,33 +557,38 @@ cdef inline void _live_chain(int nt, bint norm, int steps, const double* c, cons
         if norm:
             ch = Y[2 * TILE + a]
             params[a] += pc * ch
-            buffers[a] += bc * ch + b1
+            buffers[a] += bc * ch + bk
 
 
 cdef void _plan_chains(const int64_t* G, int64_t nl, const int64_t* deaths, const int32_t** cols,
                        const int32_t* consts, int64_t* fused, double* chain) noexcept nogil:
-    """Row k's followers (fused[k * N_FUSED + ...]: how many, and the live slots dying at the moments
-    of those that free a storage born before the chain), counted in row k's _live_chain and not run
-    by themselves; chain[k * N_CHAIN + ...]: what they add. A follower keeps its input's shape and
-    checks nothing: an activation (not PReLU) or a plain BatchNorm (_plain), used, with storage of
-    its own, reading the output of the row just before it, freeing at most one storage. A lead: a
-    used row with storage of its own."""
-    cdef int64_t k = 0, j, m, op, dead, i
-    cdef int64_t born[MAX_FOLLOW + 1]  # live slots taken by the chain's rows
+    """Row k's followers (fused[k * N_FUSED + ...]: how many, the live slots dying at the moments
+    of those that free a storage born before the chain, their own live slots), counted in row k's
+    _live_chain and not run by themselves; chain[k * N_CHAIN + ...]: what they add. A follower keeps
+    its input's shape and checks nothing: an activation (not PReLU) or a plain BatchNorm (_plain),
+    used, with storage of its own, reading the output of the row just before it, freeing at most
+    one storage, its live slot none the chain's pass reads or writes already (cnncore.columnar's
+    planner rests a freed slot for three moments). A lead: a used row with storage of its own."""
+    cdef int64_t k = 0, j, m, op, dead, i, n_touched
+    cdef int64_t touched[MAX_FOLLOW * 2 + 1]  # live slots the chain's pass reads or writes
     cdef const int64_t* g
     cdef const int64_t* f
     cdef int64_t* u
     cdef double* c
-    cdef bint inside
+    cdef bint inside, clash
     memset(chain, 0, nl * N_CHAIN * sizeof(double))
     while k < nl:
         g = G + k * N_PROG
         u = fused + k * N_FUSED
-        u[U_ROWS], u[U_STEPS], u[U_D1], u[U_D2] = 0, 0, -1, -1
+        u[U_ROWS], u[U_STEPS], u[U_D1], u[U_D2], u[U_B1], u[U_B2] = 0, 0, -1, -1, -1, -1
         m = 0
         if g[G_UNUSED] == 0 and g[G_BIRTH] >= 0:
             c = chain + k * N_CHAIN
-            born[0] = g[G_BIRTH]
+            touched[0] = g[G_BIRTH]
+            n_touched = 1
+            if g[G_DN] >= 1:  # the one the pass reads (_tile subtracts any others before)
+                touched[1] = deaths[g[G_DOFF]]
+                n_touched = 2
             j = k + 1
             while j < nl and m < MAX_FOLLOW:
                 f = G + j * N_PROG
@@ -587,17 +598,23 @@ cdef void _plan_chains(const int64_t* G, int64_t nl, const int64_t* deaths, cons
                     break
                 if f[G_UNUSED] != 0 or f[G_BIRTH] < 0 or f[G_XS] != g[G_YS] or f[G_YS] != g[G_YS] or f[G_DN] > 1:
                     break
-                inside = False
                 dead = deaths[f[G_DOFF]] if f[G_DN] == 1 else -1
-                for i in range(m + 1):
-                    inside = inside or born[i] == dead
+                inside = dead >= 0 and (dead == g[G_BIRTH] or dead == u[U_B1])  # born in the chain: y leaves, y joins
+                clash = False
+                for i in range(n_touched):
+                    clash = clash or touched[i] == f[G_BIRTH]
+                if clash or (not inside and f[G_BIRTH] == dead):
+                    break
                 if not inside:  # a step of the live total (_live_chain's d1, d2)
-                    if u[U_STEPS] == 2:
-                        break
                     u[U_D1 + u[U_STEPS]] = dead
                     u[U_STEPS] += 1
+                    if dead >= 0:
+                        touched[n_touched] = dead
+                        n_touched += 1
+                u[U_B1 + m] = f[G_BIRTH]
+                touched[n_touched] = f[G_BIRTH]
+                n_touched += 1
                 m += 1
-                born[m] = f[G_BIRTH]
                 c[C_ROWS] += 1.0
                 if OP_BN1D <= op <= OP_BN3D:  # plain: tracking running statistics (mean, var, count)
                     c[C_FLOPS] += 2.0 + ((2.0 if f[G_FLAGS] & F_BIAS else 1.0) if f[G_FLAGS] & F_AFFINE else 0.0)
@@ -626,20 +643,22 @@ cdef inline void _live_lead(int nt, const int64_t* u, const double* c, const dou
     cdef double* act = acc + A_ACT * TILE
     cdef double* peak = acc + A_PEAK * TILE
     cdef double* birth = LS + ls * TILE
+    cdef double* b1 = LS + u[U_B1] * TILE
+    cdef double* b2 = LS + u[U_B2] * TILE if u[U_B2] >= 0 else acc + A_SINK * TILE
     if u[U_STEPS] == 0:
         if norm:
-            _live_chain(nt, True, 0, c, Y, dies, d1, d2, birth, live, act, peak, P, B, F)
+            _live_chain(nt, True, 0, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
         else:
-            _live_chain(nt, False, 0, c, Y, dies, d1, d2, birth, live, act, peak, P, B, F)
+            _live_chain(nt, False, 0, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
     elif u[U_STEPS] == 1:
         if norm:
-            _live_chain(nt, True, 1, c, Y, dies, d1, d2, birth, live, act, peak, P, B, F)
+            _live_chain(nt, True, 1, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
         else:
-            _live_chain(nt, False, 1, c, Y, dies, d1, d2, birth, live, act, peak, P, B, F)
+            _live_chain(nt, False, 1, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
     elif norm:
-        _live_chain(nt, True, 2, c, Y, dies, d1, d2, birth, live, act, peak, P, B, F)
+        _live_chain(nt, True, 2, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
     else:
-        _live_chain(nt, False, 2, c, Y, dies, d1, d2, birth, live, act, peak, P, B, F)
+        _live_chain(nt, False, 2, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
 
 
 # ---- one tile --------------------------------------------------------------------------------------
@@ -733,10 +752,8 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
                 live[a] -= dies[a]
         ls = g[G_BIRTH]
         dies = LS + deaths[g[G_DOFF]] * TILE if g[G_DN] > 0 else acc + A_ZERO * TILE
-        if fused[k * N_FUSED + U_ROWS]:  # a lead: it and its followers in one pass
+        if fused[k * N_FUSED + U_ROWS]:  # a lead: it and its followers in one pass, their storages too
             _live_lead(nt, fused + k * N_FUSED, chain + k * N_CHAIN, Y, dies, LS, ls, acc)
-            for j in range(1, fused[k * N_FUSED + U_ROWS] + 1):  # then the followers' storages
-                memcpy(LS + G[(k + j) * N_PROG + G_BIRTH] * TILE, Y, TILE * sizeof(double))
         elif ls >= 0 and not unused:  # the common case, its own loop: a used row with storage of its own
             _live(nt, 1.0, 1.0, Y, dies, LS + ls * TILE, live, acc + A_ACT * TILE, acc + A_PEAK * TILE)
         else:

@@ -11,7 +11,7 @@ per-architecture value sits in a contiguous array of the tile. The fields a row 
 once into float64 rows and checked there against the least value their op allows; the ops rely on it.
 
 The kernel computes exact counts for valid architectures only. Anything a valid architecture
-cannot have (a field out of range, a channel mismatch, a size < 1...), or a count of 2^53 or more,
+cannot have (a field out of range, a channel mismatch, a size < 1...), or a count of 2^52 or more,
 only sets the architecture's `needs_generic` flag: cnncore.columnar then counts those architectures
 with the generic core, which gives the exact error code and row. So this file never decides an
 error code, and the columnar path cannot disagree with the generic one on an invalid architecture.
@@ -62,18 +62,17 @@ cdef extern from * nogil:
 cdef extern from * nogil:
     """
     #include <string.h>
-    /* x, an integer in [0, 2^53), as an int64 through its bits: 2^52 + (x mod 2^52) has exactly the
-       bits 0x4330000000000000 + (x mod 2^52). Plain arithmetic, so it vectorizes where a
+    /* x, an integer in [0, 2^52), as an int64 through its bits: 2^52 + x is exact and has the bits
+       0x4330000000000000 + x. One add and one integer subtract, so it vectorizes where a
        double-to-int64 conversion has no vector instruction (before AVX-512). */
     static inline int64_t cc_exact_to_i64(double x) {
     #if defined(__AVX512DQ__)
         return (int64_t)x;  /* one vector instruction (vcvttpd2qq) */
     #else
-        const double two52 = 4503599627370496.0;
-        double high = x >= two52 ? two52 : 0.0, y = (x - high) + two52;
+        double y = x + 4503599627370496.0;
         int64_t bits;
         memcpy(&bits, &y, sizeof bits);
-        return bits - 0x4330000000000000LL + (x >= two52 ? (int64_t)1 << 52 : 0);
+        return bits - 0x4330000000000000LL;
     #endif
     }
     """
@@ -173,6 +172,7 @@ ACT_FLOPS[:] = [1, 2, 2, 2, 4, 5, 4, 3, 1, 5, 4]
 # the totals checked against EXACT at the end of the tile catch every inexact value (subtractions
 # check their operand first); such an architecture goes to the generic core.
 cdef double EXACT = 9007199254740992.0  # 2^53
+cdef double OUT_MAX = 4503599627370496.0  # 2^52: the kernel's totals stay below it (cc_exact_to_i64)
 cdef double ROUND = 6755399441055744.0  # 2^52 + 2^51: (q + ROUND) - ROUND rounds q to an integer
 
 
@@ -661,6 +661,27 @@ cdef inline void _live_lead(int nt, const int64_t* u, const double* c, const dou
         _live_chain(nt, False, 2, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
 
 
+cdef inline void _inputs(int nt, int ind, const int64_t* batch, const int64_t* ishape, rdouble S,
+                         rdouble bad) noexcept nogil:
+    """The network input's shape record (slot 0): the batch, then ind dims (ishape: ind per
+    architecture). Validated by Columnar, but its arrays can change afterwards: a dim outside
+    1 .. 2^31 - 1 is a problem (the generic core then says why)."""
+    cdef int a, j
+    cdef double x, numel, b
+    for a in range(nt):
+        x = <double>batch[a]
+        S[TILE + a] = x
+        numel = x
+        b = _b((x < 1.0) | (x > DIM_MAX))
+        for j in range(ind):
+            x = <double>ishape[a * ind + j]
+            S[(2 + j) * TILE + a] = x
+            numel = numel * x
+            b += _b((x < 1.0) | (x > DIM_MAX))
+        S[a] = numel
+        bad[a] += b
+
+
 # ---- one tile --------------------------------------------------------------------------------------
 cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t* deaths,
                 const int64_t* cat_src, const int32_t** cols, const int32_t* consts, const int32_t* lows,
@@ -686,18 +707,15 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         filled[f] = -(<int64_t>1 << 40)  # none yet (no int32)
     memset(acc, 0, (A_BAD + 1) * TILE * sizeof(double))  # the totals and the problem counts
     memset(acc + A_ZERO * TILE, 0, TILE * sizeof(double))
-    # the network input: slot 0, its storage alive from moment 0 (live slot in_birth). Validated by
-    # Columnar, but its arrays can change afterwards: then the generic core says why
-    for a in range(nt):
-        S[TILE + a] = <double>batch[a0 + a]
-        S[a] = S[TILE + a]
-    for j in range(1, ind + 2):
-        if j > 1:
-            for a in range(nt):
-                S[j * TILE + a] = <double>ishape[(a0 + a) * ind + j - 2]
-                S[a] = S[a] * S[j * TILE + a]
-        for a in range(nt):
-            acc[A_BAD * TILE + a] += _b((S[j * TILE + a] < 1.0) | (S[j * TILE + a] > DIM_MAX))
+    # the network input: slot 0, its storage alive from moment 0 (live slot in_birth)
+    if ind == 3:  # (C, H, W): the common case, its own loop
+        _inputs(nt, 3, batch + a0, ishape + a0 * 3, S, acc + A_BAD * TILE)
+    elif ind == 2:
+        _inputs(nt, 2, batch + a0, ishape + a0 * 2, S, acc + A_BAD * TILE)
+    elif ind == 4:
+        _inputs(nt, 4, batch + a0, ishape + a0 * 4, S, acc + A_BAD * TILE)
+    else:
+        _inputs(nt, 1, batch + a0, ishape + a0, S, acc + A_BAD * TILE)
     memcpy(acc + A_IN * TILE, S, TILE * sizeof(double))
     memcpy(acc + A_LIVE * TILE, S, TILE * sizeof(double))
     memcpy(acc + A_PEAK * TILE, S, TILE * sizeof(double))
@@ -760,13 +778,15 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
             _live(nt, 0.0 if unused else 1.0, 1.0 if ls >= 0 else 0.0, Y, dies,
                   LS + ls * TILE if ls >= 0 else acc + A_SINK * TILE, live, acc + A_ACT * TILE, acc + A_PEAK * TILE)
         k += 1 + fused[k * N_FUSED + U_ROWS]
-    # every total below 2^53 (so exact, and so was every addend), and no problem: the kernel's answer
+    # every total below 2^52 (so exact, and so was every addend), and no problem: the kernel's answer
+    # (a total in [2^52, 2^53) is exact too, but goes to the generic core: the conversion to int64
+    # is then one add wherever the CPU lacks a vector one)
     X = S + out_slot * REC * TILE
     okr = acc + A_TEMP * TILE  # 1.0 where the kernel's answer stands
     for a in range(nt):
-        ok = (acc[A_BAD * TILE + a] == 0.0) & (acc[A_PARAMS * TILE + a] < EXACT) & (acc[A_BUFFERS * TILE + a] < EXACT)
-        ok &= (acc[A_MACS * TILE + a] < EXACT) & (acc[A_FLOPS * TILE + a] < EXACT)
-        ok &= acc[A_ACT * TILE + a] + acc[A_IN * TILE + a] < EXACT
+        ok = (acc[A_BAD * TILE + a] == 0.0) & (acc[A_PARAMS * TILE + a] < OUT_MAX) & (acc[A_BUFFERS * TILE + a] < OUT_MAX)
+        ok &= (acc[A_MACS * TILE + a] < OUT_MAX) & (acc[A_FLOPS * TILE + a] < OUT_MAX)
+        ok &= acc[A_ACT * TILE + a] + acc[A_IN * TILE + a] < OUT_MAX  # (the peak is at most this)
         needs_generic[a0 + a] = not ok
         okr[a] = _b(ok)
     for j in range(6):

@@ -529,8 +529,8 @@ cdef inline void _live_chain(int nt, bint norm, int steps, const double* c, cons
     followers (_plan_chains) count: they keep its shape, so each adds a multiple of its elements y
     (or of its channels, norm: a BatchNorm among them) to a total, and its storage (y) to the live
     total. At a follower's moment a storage born in the chain dies (y: the live total unchanged),
-    or one born before it (d1, d2: the `steps` such moments, in order; the zero row where nothing
-    dies). b1, b2: the followers' live slots (the second a scratch row when there is one follower).
+    or one born before it (d1, d2: the `steps`, 1 or 2, such moments in order, the first follower's
+    always one of them; the zero row where nothing dies). b1, b2: the followers' live slots (the second a scratch row when there is one follower).
     Every array distinct (_plan_chains checks it). Sums of integers: exact below 2^53, and >= 2^53
     (caught at the end of the tile) otherwise."""
     cdef int a
@@ -545,10 +545,9 @@ cdef inline void _live_chain(int nt, bint norm, int steps, const double* c, cons
         b1[a] = y
         b2[a] = y
         pk = l if l > peak[a] else peak[a]
-        if steps >= 1:
-            l = l - d1[a] + y
-            pk = l if l > pk else pk
-        if steps >= 2:
+        l = l - d1[a] + y  # the first follower
+        pk = l if l > pk else pk
+        if steps == 2:
             l = l - d2[a] + y
             pk = l if l > pk else pk
         live[a] = l
@@ -577,6 +576,7 @@ cdef void _plan_chains(const int64_t* G, int64_t nl, const int64_t* deaths, cons
     cdef double* c
     cdef bint inside, clash
     memset(chain, 0, nl * N_CHAIN * sizeof(double))
+    memset(fused, 0, nl * N_FUSED * sizeof(int64_t))  # (a follower's entries stay 0)
     while k < nl:
         g = G + k * N_PROG
         u = fused + k * N_FUSED
@@ -625,14 +625,13 @@ cdef void _plan_chains(const int64_t* G, int64_t nl, const int64_t* deaths, cons
                     c[C_FLOPS] += <double>ACT_FLOPS[op - OP_RELU]
                 j += 1
         u[U_ROWS] = m
-        for i in range(1, m + 1):  # (followers: no chain of their own)
-            fused[(k + i) * N_FUSED + U_ROWS] = 0
         k += 1 + m
 
 
 cdef inline void _live_lead(int nt, const int64_t* u, const double* c, const double* Y, const double* dies,
                             double* LS, int64_t ls, double* acc) noexcept nogil:
-    """_live_chain for a lead row, its loop specialised for its number of steps and norm."""
+    """_live_chain for a lead row, its loop specialised for its number of steps and norm. (The first
+    follower is always a step: the one storage of the chain alive at its moment is the lead's.)"""
     cdef bint norm = c[C_BUFS] != 0.0
     cdef const double* d1 = LS + u[U_D1] * TILE if u[U_D1] >= 0 else acc + A_ZERO * TILE
     cdef const double* d2 = LS + u[U_D2] * TILE if u[U_D2] >= 0 else acc + A_ZERO * TILE
@@ -645,12 +644,7 @@ cdef inline void _live_lead(int nt, const int64_t* u, const double* c, const dou
     cdef double* birth = LS + ls * TILE
     cdef double* b1 = LS + u[U_B1] * TILE
     cdef double* b2 = LS + u[U_B2] * TILE if u[U_B2] >= 0 else acc + A_SINK * TILE
-    if u[U_STEPS] == 0:
-        if norm:
-            _live_chain(nt, True, 0, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
-        else:
-            _live_chain(nt, False, 0, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
-    elif u[U_STEPS] == 1:
+    if u[U_STEPS] == 1:
         if norm:
             _live_chain(nt, True, 1, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
         else:
@@ -813,6 +807,35 @@ def constants():
                          AdaptiveMaxPool1d=OP_ADAPTIVEMAX1D, AdaptiveMaxPool3d=OP_ADAPTIVEMAX3D,
                          Flatten=OP_FLATTEN, Add=OP_ADD, Mul=OP_MUL, Cat=OP_CAT),
                 flags=dict(F_BIAS=F_BIAS, F_AFFINE=F_AFFINE, F_TRACK=F_TRACK, F_CEIL=F_CEIL, F_SAME=F_SAME))
+
+
+def chains(const int64_t[:, ::1] program, const int64_t[::1] deaths, tuple columns, const int32_t[:, ::1] consts):
+    """For the tests: _plan_chains's table as a list of rows [followers, steps, d1, d2, b1, b2], one
+    per layer row (a follower's own row: zeros). columns: as count_columnar's (only which are
+    None matters)."""
+    cdef int64_t nl = program.shape[0], f, k
+    cdef const int32_t* cols[N_VAR]
+    cdef int32_t present = 0
+    if program.shape[1] != N_PROG or len(columns) != N_VAR or consts.shape[0] != nl or consts.shape[1] != N_VAR:
+        raise ValueError("chains: arrays of the wrong shape")
+    for k in range(nl):
+        if not (program[k, G_DOFF] >= 0 and program[k, G_DN] >= 0
+                and program[k, G_DOFF] + program[k, G_DN] <= deaths.shape[0]):
+            raise ValueError(f"chains: bad program row {k}")
+    for f in range(N_VAR):
+        cols[f] = NULL if columns[f] is None else &present
+    fused = <int64_t*>malloc(max(nl, 1) * N_FUSED * sizeof(int64_t))
+    chain = <double*>malloc(max(nl, 1) * N_CHAIN * sizeof(double))
+    try:
+        if fused == NULL or chain == NULL:
+            raise MemoryError()
+        if nl:
+            _plan_chains(&program[0, 0], nl, &deaths[0] if deaths.shape[0] else NULL, cols, &consts[0, 0],
+                         fused, chain)
+        return [[fused[k * N_FUSED + f] for f in range(N_FUSED)] for k in range(nl)]
+    finally:
+        free(fused)
+        free(chain)
 
 
 def scratch_size(int64_t n_slots, int64_t n_live):

@@ -787,9 +787,11 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         v = acc + (A_PEAK if j == 5 else j) * TILE
         for a in range(nt):
             tot[j * ts + a0 + a] = cc_exact_to_i64(v[a] if okr[a] != 0.0 else 0.0)
-    for a in range(nt):  # (one architecture's five entries are contiguous)
+    for j in range(out_nd, 5):  # the dims past the output's are 0 (the tile's last use of its record)
+        memset(X + (1 + j) * TILE, 0, TILE * sizeof(double))
+    for a in range(nt):  # (one architecture's five entries are contiguous; no branch on j: straight-line stores)
         for j in range(5):
-            out_shape[(a0 + a) * 5 + j] = cc_exact_to_i64(X[(1 + j) * TILE + a] if (okr[a] != 0.0 and j < out_nd) else 0.0)
+            out_shape[(a0 + a) * 5 + j] = cc_exact_to_i64(X[(1 + j) * TILE + a] if okr[a] != 0.0 else 0.0)
 
 
 def openmp_enabled():

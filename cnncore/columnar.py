@@ -114,7 +114,8 @@ class Columnar:
     template: a one-architecture cc.Packed, or a layer / Sequential / Model (packed with the first
     architecture's input shape; a Model built from cc.Input knows its own).
     columns: {field: int array (n, n_layers)} for fields in COLUMN_FIELDS ("out", "k0", ...);
-    a C-contiguous array's transpose (Fortran order) is used without a copy. A field may also be
+    a C-contiguous array's transpose (Fortran order) is used without a copy, and one array given
+    for several fields is stored once (its views in `columns` then share memory). A field may also be
     {row: int array (n,)}: the rows it names vary, every other row keeps the template's value.
     input_shape: one shape for all (e.g. (3, 224, 224)) or an int array (n, ndim), batch excluded.
     batch_size: an int or an int array (n,). n: the number of architectures when nothing else says.
@@ -161,8 +162,15 @@ class Columnar:
         self._n = next(iter(sizes.values())) if sizes else 1
         for name, col in columns.items():
             _check_range(f"column {name!r}", col, -2**31, _DIM_MAX)
-        # stored (n_layers, n): one layer position is contiguous across architectures
-        self._columns = {name: np.ascontiguousarray(col.T, dtype=np.int32) for name, col in columns.items()}
+        # stored (n_layers, n): one layer position is contiguous across architectures. One array
+        # given for several fields (square kernels: {"k0": k, "k1": k}) is stored once: the kernel
+        # then reads the second field from cache, not from memory
+        stored = {}
+        self._columns = {}
+        for name, col in columns.items():
+            if id(col) not in stored:
+                stored[id(col)] = np.ascontiguousarray(col.T, dtype=np.int32)
+            self._columns[name] = stored[id(col)]
         if shape_col is None:
             one = t["input_shape"][0, :ind] if input_shape is None or np.ndim(input_shape) == 2 else input_shape
             one = _int_array("input_shape", np.asarray(one).reshape(1, -1), 2)

@@ -78,6 +78,30 @@ cdef extern from * nogil:
     """
     int64_t cc_exact_to_i64(double x)
 
+cdef extern from * nogil:
+    """
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* n int64 from src to dst, around the caches where the CPU can (x86: non-temporal stores, which
+       skip reading the destination's cache lines before writing them: the outputs are written once
+       and not read again here); cc_store_fence() orders them before anything after it. */
+    static inline void cc_stream(int64_t *dst, const int64_t *src, int n) {
+    #if defined(__SSE2__) && defined(__x86_64__)
+        for (int i = 0; i < n; i++) _mm_stream_si64((long long *)(dst + i), (long long)src[i]);
+    #else
+        memcpy(dst, src, (size_t)n * sizeof(int64_t));
+    #endif
+    }
+    static inline void cc_store_fence(void) {
+    #if defined(__SSE2__) && defined(__x86_64__)
+        _mm_sfence();
+    #endif
+    }
+    """
+    void cc_stream(int64_t* dst, const int64_t* src, int n)
+    void cc_store_fence()
+
 cdef extern from "_checked.h" nogil:
     bint cc_mul(int64_t a, int64_t b, int64_t* r)
     bint cc_add(int64_t a, int64_t b, int64_t* r)
@@ -696,6 +720,7 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
     cdef double* okr
     cdef const double* v
     cdef bint unused, ok
+    cdef int64_t* out
     cdef bint ahead = a0 + (AHEAD + 1) * TILE <= n  # prefetch tile AHEAD from here
     for f in range(N_VAR):
         filled[f] = -(<int64_t>1 << 40)  # none yet (no int32)
@@ -783,15 +808,21 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         ok &= acc[A_ACT * TILE + a] + acc[A_IN * TILE + a] < OUT_MAX  # (the peak is at most this)
         needs_generic[a0 + a] = not ok
         okr[a] = _b(ok)
+    # as int64 in the field rows (free now), then streamed out: the totals' six rows, the output
+    # shape (one architecture's five entries contiguous)
+    out = <int64_t*>V
     for j in range(6):
         v = acc + (A_PEAK if j == 5 else j) * TILE
         for a in range(nt):
-            tot[j * ts + a0 + a] = cc_exact_to_i64(v[a] if okr[a] != 0.0 else 0.0)
+            out[j * TILE + a] = cc_exact_to_i64(v[a] if okr[a] != 0.0 else 0.0)
     for j in range(out_nd, 5):  # the dims past the output's are 0 (the tile's last use of its record)
         memset(X + (1 + j) * TILE, 0, TILE * sizeof(double))
-    for a in range(nt):  # (one architecture's five entries are contiguous; no branch on j: straight-line stores)
+    for a in range(nt):  # (no branch on j: straight-line stores)
         for j in range(5):
-            out_shape[(a0 + a) * 5 + j] = cc_exact_to_i64(X[(1 + j) * TILE + a] if okr[a] != 0.0 else 0.0)
+            out[6 * TILE + a * 5 + j] = cc_exact_to_i64(X[(1 + j) * TILE + a] if okr[a] != 0.0 else 0.0)
+    for j in range(6):
+        cc_stream(tot + j * ts + a0, out + j * TILE, nt)
+    cc_stream(out_shape + a0 * 5, out + 6 * TILE, nt * 5)
 
 
 def openmp_enabled():
@@ -937,6 +968,7 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
             else:
                 _tile(a0, nt, G, nl, D, C, cols, K, lows, fused, chain, n, ishape, ind, batch, in_birth, out_slot, out_nd,
                       S, V, acc, LS, tot, n, oshape, needs)
+        cc_store_fence()  # (this thread's streamed outputs, before the threads join)
     free(lows)
     free(fused)
     free(chain)

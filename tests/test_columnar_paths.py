@@ -224,3 +224,21 @@ def test_scratch_alignment_changes_nothing():
                 assert not got[2].any()
             for a, b in zip(got, first):
                 np.testing.assert_array_equal(a, b)
+
+
+def test_one_array_for_two_fields_is_stored_once():
+    """{"k0": k, "k1": k}: one stored array (read once from memory), the same counts as two copies,
+    and the generic core's numbers, valid and invalid (a kernel of 0 where a conv needs >= 1)."""
+    rng = np.random.default_rng(3)
+    k = rng.choice(np.array([1, 3, 5]), (50, 3)).astype(np.int64)
+    k[7, 0] = 0
+    m = cc.Sequential(cc.Conv2d(3, 8, 3, padding=2), cc.ReLU(), cc.MaxPool2d(2))
+    shared = cc.Columnar(m, {"k0": k, "k1": k}, input_shape=(3, 20, 20))
+    copies = cc.Columnar(m, {"k0": k.copy(), "k1": k.copy()}, input_shape=(3, 20, 20))
+    assert shared._columns["k0"] is shared._columns["k1"]
+    assert copies._columns["k0"] is not copies._columns["k1"]
+    want = assert_same(shared)
+    got = cc.count(copies)
+    for field in cc.BatchResult.FIELDS:
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+    assert not want.valid[7] and want.valid.sum() == 49

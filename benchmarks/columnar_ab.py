@@ -46,10 +46,14 @@ def aligned_scratch(size, offset):
     return raw[start:start + size].reshape(1, size)
 
 
-def kernel_args(kernel, col, offset):
+def kernel_args(kernel, col, offset, copies=False):
+    """count_columnar's arguments; copies: every column as its own array (how Columnar stored them
+    before it kept one array for fields given the same array)."""
     p = col._program()
     n = len(col)
-    return (p["program"], p["deaths"], p["cat_src"], tuple(col._columns.get(f) for f in COLUMN_FIELDS),
+    columns = tuple(None if col._columns.get(f) is None else
+                    (col._columns[f].copy() if copies else col._columns[f]) for f in COLUMN_FIELDS)
+    return (p["program"], p["deaths"], p["cat_src"], columns,
             p["consts"], col.input_shape, col.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
             p["out_slot"], p["out_nd"], np.zeros((6, n), np.int64), np.zeros((n, 5), np.int64),
             np.zeros(n, np.uint8), aligned_scratch(kernel.scratch_size(p["n_slots"], p["n_live"]), offset))
@@ -61,6 +65,8 @@ def main():
     ap.add_argument("new")
     ap.add_argument("--n", type=int, default=_data.N_ARCH_DEFAULT)
     ap.add_argument("--rounds", type=int, default=41)
+    ap.add_argument("--old-copies", action="store_true",
+                    help="OLD reads every column from its own array (main's storage before 2026-11-22)")
     ap.add_argument("--offset", type=int, default=0,
                     help="bytes past a 64-byte boundary where the scratch starts (np.empty gives 0..56)")
     a = ap.parse_args()
@@ -71,7 +77,7 @@ def main():
     # one set of arrays for both builds (the larger scratch): where the outputs and the scratch
     # sit in memory (pages, cache sets) moved the time of one build by up to 18 % between two sets
     args = max((kernel_args(m, col, a.offset) for m in kernels.values()), key=lambda x: x[-1].shape[1])
-    args = {k: args for k in kernels}
+    args = {"old": args[:3] + kernel_args(kernels["old"], col, a.offset, a.old_copies)[3:4] + args[4:], "new": args}
     for k, m in kernels.items():
         args[k][12][:] = 0
         m.count_columnar(*args[k])

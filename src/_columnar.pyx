@@ -80,27 +80,30 @@ cdef extern from * nogil:
 
 cdef extern from * nogil:
     """
-    #if defined(__SSE2__)
-    #include <emmintrin.h>
-    #endif
-    /* n int64 from src to dst, around the caches where the CPU can (x86: non-temporal stores, which
-       skip reading the destination's cache lines before writing them: the outputs are written once
-       and not read again here); cc_store_fence() orders them before anything after it. */
+    /* The AVX-512 build streams its outputs out with non-temporal stores, which skip reading the
+       destination's cache lines before writing them (the outputs are written once and not read
+       again here): 4 % faster there. The AVX2 build measured 11 % slower with them: it stores
+       directly. cc_stream: n int64 from src to dst (the unaligned head and the tail: plain stores);
+       cc_store_fence() orders them before anything after it. */
+    #if defined(__AVX512F__)
+    #include <immintrin.h>
+    #define CC_STREAM_OUT 1
     static inline void cc_stream(int64_t *dst, const int64_t *src, int n) {
-    #if defined(__SSE2__) && defined(__x86_64__)
-        for (int i = 0; i < n; i++) _mm_stream_si64((long long *)(dst + i), (long long)src[i]);
+        int i = 0;
+        for (; i < n && ((uintptr_t)(dst + i) % 64) != 0; i++) dst[i] = src[i];
+        for (; i + 8 <= n; i += 8) _mm512_stream_si512((void *)(dst + i), _mm512_loadu_si512((const void *)(src + i)));
+        for (; i < n; i++) dst[i] = src[i];
+    }
+    static inline void cc_store_fence(void) { _mm_sfence(); }
     #else
-        memcpy(dst, src, (size_t)n * sizeof(int64_t));
+    #define CC_STREAM_OUT 0
+    static inline void cc_stream(int64_t *dst, const int64_t *src, int n) { memcpy(dst, src, (size_t)n * sizeof(int64_t)); }
+    static inline void cc_store_fence(void) {}
     #endif
-    }
-    static inline void cc_store_fence(void) {
-    #if defined(__SSE2__) && defined(__x86_64__)
-        _mm_sfence();
-    #endif
-    }
     """
     void cc_stream(int64_t* dst, const int64_t* src, int n)
     void cc_store_fence()
+    bint CC_STREAM_OUT
 
 cdef extern from "_checked.h" nogil:
     bint cc_mul(int64_t a, int64_t b, int64_t* r)
@@ -721,6 +724,8 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
     cdef const double* v
     cdef bint unused, ok
     cdef int64_t* out
+    cdef int64_t* shape_out
+    cdef int64_t stride
     cdef bint ahead = a0 + (AHEAD + 1) * TILE <= n  # prefetch tile AHEAD from here
     for f in range(N_VAR):
         filled[f] = -(<int64_t>1 << 40)  # none yet (no int32)
@@ -808,21 +813,25 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         ok &= acc[A_ACT * TILE + a] + acc[A_IN * TILE + a] < OUT_MAX  # (the peak is at most this)
         needs_generic[a0 + a] = not ok
         okr[a] = _b(ok)
-    # as int64 in the field rows (free now), then streamed out: the totals' six rows, the output
-    # shape (one architecture's five entries contiguous)
-    out = <int64_t*>V
+    # as int64: the totals' six rows, the output shape (one architecture's five entries contiguous);
+    # streamed out from the field rows (free now) where CC_STREAM_OUT, else written in place
+    if CC_STREAM_OUT:
+        out, stride, shape_out = <int64_t*>V, TILE, <int64_t*>V + 6 * TILE
+    else:
+        out, stride, shape_out = tot + a0, ts, out_shape + a0 * 5
     for j in range(6):
         v = acc + (A_PEAK if j == 5 else j) * TILE
         for a in range(nt):
-            out[j * TILE + a] = cc_exact_to_i64(v[a] if okr[a] != 0.0 else 0.0)
+            out[j * stride + a] = cc_exact_to_i64(v[a] if okr[a] != 0.0 else 0.0)
     for j in range(out_nd, 5):  # the dims past the output's are 0 (the tile's last use of its record)
         memset(X + (1 + j) * TILE, 0, TILE * sizeof(double))
     for a in range(nt):  # (no branch on j: straight-line stores)
         for j in range(5):
-            out[6 * TILE + a * 5 + j] = cc_exact_to_i64(X[(1 + j) * TILE + a] if okr[a] != 0.0 else 0.0)
-    for j in range(6):
-        cc_stream(tot + j * ts + a0, out + j * TILE, nt)
-    cc_stream(out_shape + a0 * 5, out + 6 * TILE, nt * 5)
+            shape_out[a * 5 + j] = cc_exact_to_i64(X[(1 + j) * TILE + a] if okr[a] != 0.0 else 0.0)
+    if CC_STREAM_OUT:
+        for j in range(6):
+            cc_stream(tot + j * ts + a0, out + j * TILE, nt)
+        cc_stream(out_shape + a0 * 5, shape_out, nt * 5)
 
 
 def openmp_enabled():

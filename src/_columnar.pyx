@@ -557,9 +557,9 @@ cdef inline void _live_chain(int nt, bint norm, int steps, const double* c, cons
     (or of its channels, norm: a BatchNorm among them) to a total, and its storage (y) to the live
     total. At a follower's moment a storage born in the chain dies (y: the live total unchanged),
     or one born before it (d1, d2: the `steps`, 1 or 2, such moments in order, the first follower's
-    always one of them; the zero row where nothing dies). b1, b2: the followers' live slots (the second a scratch row when there is one follower).
-    Every array distinct (_plan_chains checks it). Sums of integers: exact below 2^53, and >= 2^53
-    (caught at the end of the tile) otherwise."""
+    always one of them; the zero row where nothing dies). b1, b2: the followers' live slots (the
+    second a scratch row when there is one follower). Every array distinct (_plan_chains checks
+    it). Sums of integers: exact below 2^53, and >= 2^53 (caught at the end of the tile) otherwise."""
     cdef int a
     cdef double y, l, pk, ch
     cdef double rows = 1.0 + c[C_ROWS], fe = c[C_FLOPS]
@@ -596,7 +596,8 @@ cdef void _plan_chains(const int64_t* G, int64_t nl, const int64_t* deaths, cons
     one storage, its live slot none the chain's pass reads or writes already (cnncore.columnar's
     planner rests a freed slot for three moments). A lead: a used row with storage of its own."""
     cdef int64_t k = 0, j, m, op, dead, i, n_touched
-    cdef int64_t touched[MAX_FOLLOW * 2 + 1]  # live slots the chain's pass reads or writes
+    cdef int64_t touched[2 + MAX_FOLLOW * 2]  # live slots the pass reads or writes: the lead's birth
+    # and death, each follower's death (a step) and birth
     cdef const int64_t* g
     cdef const int64_t* f
     cdef int64_t* u
@@ -706,7 +707,8 @@ cdef inline void _inputs(int nt, int ind, const int64_t* batch, const int64_t* i
 # ---- one tile --------------------------------------------------------------------------------------
 cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t* deaths,
                 const int64_t* cat_src, const int32_t** cols, const int32_t* consts, const int32_t* lows,
-                const int64_t* fused, const double* chain, int64_t n, const int64_t* ishape, int ind, const int64_t* batch, int64_t in_birth,
+                const int64_t* fused, const double* chain, int64_t n, const int64_t* ishape, int ind,
+                const int64_t* batch, int64_t in_birth,
                 int64_t out_slot, int out_nd, double* S, double* V, double* acc, double* LS,
                 int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic) noexcept nogil:
     cdef int a, f, j

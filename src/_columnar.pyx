@@ -174,12 +174,13 @@ cdef enum:
     N_CHAIN = 5
     MAX_FOLLOW = 2
     U_ROWS = 0  # (fused) a lead row's followers
-    U_STEPS = 1  # followers at whose moment a storage born before the chain dies
-    U_D1 = 2  # the live slots of those storages, in order (-1: nothing dies)
-    U_D2 = 3
-    U_B1 = 4  # the followers' own live slots
-    U_B2 = 5
-    N_FUSED = 6
+    U_D1 = 1  # what dies at each follower's moment: a live slot, U_NONE or U_INSIDE
+    U_D2 = 2
+    U_B1 = 3  # the followers' own live slots
+    U_B2 = 4
+    N_FUSED = 5
+    U_NONE = -1  # nothing
+    U_INSIDE = -2  # a storage born in the chain (y elements)
 
 cdef enum:
     ALIGN_SLACK = 8  # int64 entries of scratch beyond the tile arrays (see _aligned)
@@ -549,17 +550,17 @@ cdef inline void _live(int nt, double used, double born, const double* Y, rcdoub
         peak[a] = l if l > peak[a] else peak[a]
 
 
-cdef inline void _live_chain(int nt, bint norm, int steps, const double* c, const double* Y, rcdouble dies,
+cdef inline void _live_chain(int nt, bint norm, int followers, const double* c, const double* Y, rcdouble dies,
                             rcdouble d1, rcdouble d2, rdouble birth, rdouble b1, rdouble b2, rdouble live,
                             rdouble act, rdouble peak, rdouble params, rdouble buffers, rdouble flops) noexcept nogil:
     """_live of a used lead row with storage of its own, and in the same pass everything its
-    followers (_plan_chains) count: they keep its shape, so each adds a multiple of its elements y
-    (or of its channels, norm: a BatchNorm among them) to a total, and its storage (y) to the live
-    total. At a follower's moment a storage born in the chain dies (y: the live total unchanged),
-    or one born before it (d1, d2: the `steps`, 1 or 2, such moments in order, the first follower's
-    always one of them; the zero row where nothing dies). b1, b2: the followers' live slots (the
-    second a scratch row when there is one follower). Every array distinct (_plan_chains checks
-    it). Sums of integers: exact below 2^53, and >= 2^53 (caught at the end of the tile) otherwise."""
+    followers (_plan_chains; `followers`: 1 or 2) count: they keep its shape, so each adds a
+    multiple of its elements y (or of its channels, norm: a BatchNorm among them) to a total, its
+    storage (y) to the live total, and takes away what dies at its moment (d1, d2: a live slot, the
+    zero row where nothing dies, or Y itself where a storage of the chain dies: its size is y).
+    b1, b2: the followers' live slots (the second a scratch row when there is one follower). The
+    arrays written are distinct from each other and from those read (_plan_chains checks it).
+    Sums of integers: exact below 2^53, and >= 2^53 (caught at the end of the tile) otherwise."""
     cdef int a
     cdef double y, l, pk, ch
     cdef double rows = 1.0 + c[C_ROWS], fe = c[C_FLOPS]
@@ -572,9 +573,9 @@ cdef inline void _live_chain(int nt, bint norm, int steps, const double* c, cons
         b1[a] = y
         b2[a] = y
         pk = l if l > peak[a] else peak[a]
-        l = l - d1[a] + y  # the first follower
+        l = l - d1[a] + y  # the first follower's moment
         pk = l if l > pk else pk
-        if steps == 2:
+        if followers == 2:
             l = l - d2[a] + y
             pk = l if l > pk else pk
         live[a] = l
@@ -588,27 +589,29 @@ cdef inline void _live_chain(int nt, bint norm, int steps, const double* c, cons
 
 cdef void _plan_chains(const int64_t* G, int64_t nl, const int64_t* deaths, const int32_t** cols,
                        const int32_t* consts, int64_t* fused, double* chain) noexcept nogil:
-    """Row k's followers (fused[k * N_FUSED + ...]: how many, the live slots dying at the moments
-    of those that free a storage born before the chain, their own live slots), counted in row k's
-    _live_chain and not run by themselves; chain[k * N_CHAIN + ...]: what they add. A follower keeps
-    its input's shape and checks nothing: an activation (not PReLU) or a plain BatchNorm (_plain),
-    used, with storage of its own, reading the output of the row just before it, freeing at most
-    one storage, its live slot none the chain's pass reads or writes already (cnncore.columnar's
-    planner rests a freed slot for three moments). A lead: a used row with storage of its own."""
+    """Row k's followers (fused[k * N_FUSED + ...]: how many, what dies at each one's moment, their
+    own live slots), counted in row k's _live_chain and not run by themselves; chain[k * N_CHAIN +
+    ...]: what they add. A follower keeps its input's shape and checks nothing: an activation (not
+    PReLU) or a plain BatchNorm (_plain), used, with storage of its own, reading the shape record
+    the lead wrote (the lead's output, or another tensor sharing its record: the same shape),
+    freeing at most one storage, its live slot none the chain's pass reads or writes already
+    (cnncore.columnar's planner rests a freed slot for three moments). A lead: a used row with
+    storage of its own. What dies at a follower's moment: U_NONE, U_INSIDE (a storage born in the
+    chain, so of y elements) or a live slot."""
     cdef int64_t k = 0, j, m, op, dead, i, n_touched
     cdef int64_t touched[2 + MAX_FOLLOW * 2]  # live slots the pass reads or writes: the lead's birth
-    # and death, each follower's death (a step) and birth
+    # and death, each follower's death and birth
     cdef const int64_t* g
     cdef const int64_t* f
     cdef int64_t* u
     cdef double* c
-    cdef bint inside, clash
+    cdef bint clash
     memset(chain, 0, nl * N_CHAIN * sizeof(double))
     memset(fused, 0, nl * N_FUSED * sizeof(int64_t))  # (a follower's entries stay 0)
     while k < nl:
         g = G + k * N_PROG
         u = fused + k * N_FUSED
-        u[U_ROWS], u[U_STEPS], u[U_D1], u[U_D2], u[U_B1], u[U_B2] = 0, 0, -1, -1, -1, -1
+        u[U_ROWS], u[U_D1], u[U_D2], u[U_B1], u[U_B2] = 0, U_NONE, U_NONE, -1, -1
         m = 0
         if g[G_UNUSED] == 0 and g[G_BIRTH] >= 0:
             c = chain + k * N_CHAIN
@@ -626,19 +629,18 @@ cdef void _plan_chains(const int64_t* G, int64_t nl, const int64_t* deaths, cons
                     break
                 if f[G_UNUSED] != 0 or f[G_BIRTH] < 0 or f[G_XS] != g[G_YS] or f[G_YS] != g[G_YS] or f[G_DN] > 1:
                     break
-                dead = deaths[f[G_DOFF]] if f[G_DN] == 1 else -1
-                inside = dead >= 0 and (dead == g[G_BIRTH] or dead == u[U_B1])  # born in the chain: y leaves, y joins
-                clash = False
+                dead = deaths[f[G_DOFF]] if f[G_DN] == 1 else U_NONE
+                if dead >= 0 and (dead == g[G_BIRTH] or dead == u[U_B1]):
+                    dead = U_INSIDE
+                clash = dead == f[G_BIRTH]
                 for i in range(n_touched):
                     clash = clash or touched[i] == f[G_BIRTH]
-                if clash or (not inside and f[G_BIRTH] == dead):
+                if clash:
                     break
-                if not inside:  # a step of the live total (_live_chain's d1, d2)
-                    u[U_D1 + u[U_STEPS]] = dead
-                    u[U_STEPS] += 1
-                    if dead >= 0:
-                        touched[n_touched] = dead
-                        n_touched += 1
+                u[U_D1 + m] = dead
+                if dead >= 0:
+                    touched[n_touched] = dead
+                    n_touched += 1
                 u[U_B1 + m] = f[G_BIRTH]
                 touched[n_touched] = f[G_BIRTH]
                 n_touched += 1
@@ -656,13 +658,21 @@ cdef void _plan_chains(const int64_t* G, int64_t nl, const int64_t* deaths, cons
         k += 1 + m
 
 
+cdef inline const double* _dying(int64_t d, const double* Y, double* LS, double* acc) noexcept nogil:
+    """What dies at a follower's moment (_plan_chains), as a row of sizes."""
+    if d == U_NONE:
+        return acc + A_ZERO * TILE
+    if d == U_INSIDE:
+        return Y
+    return LS + d * TILE
+
+
 cdef inline void _live_lead(int nt, const int64_t* u, const double* c, const double* Y, const double* dies,
                             double* LS, int64_t ls, double* acc) noexcept nogil:
-    """_live_chain for a lead row, its loop specialised for its number of steps and norm. (The first
-    follower is always a step: the one storage of the chain alive at its moment is the lead's.)"""
+    """_live_chain for a lead row, its loop specialised for its number of followers and norm."""
     cdef bint norm = c[C_BUFS] != 0.0
-    cdef const double* d1 = LS + u[U_D1] * TILE if u[U_D1] >= 0 else acc + A_ZERO * TILE
-    cdef const double* d2 = LS + u[U_D2] * TILE if u[U_D2] >= 0 else acc + A_ZERO * TILE
+    cdef const double* d1 = _dying(u[U_D1], Y, LS, acc)
+    cdef const double* d2 = _dying(u[U_D2], Y, LS, acc)
     cdef double* P = acc + A_PARAMS * TILE
     cdef double* B = acc + A_BUFFERS * TILE
     cdef double* F = acc + A_FLOPS * TILE
@@ -672,7 +682,7 @@ cdef inline void _live_lead(int nt, const int64_t* u, const double* c, const dou
     cdef double* birth = LS + ls * TILE
     cdef double* b1 = LS + u[U_B1] * TILE
     cdef double* b2 = LS + u[U_B2] * TILE if u[U_B2] >= 0 else acc + A_SINK * TILE
-    if u[U_STEPS] == 1:
+    if u[U_ROWS] == 1:
         if norm:
             _live_chain(nt, True, 1, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
         else:
@@ -733,7 +743,14 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         filled[f] = -(<int64_t>1 << 40)  # none yet (no int32)
     memset(acc, 0, (A_BAD + 1) * TILE * sizeof(double))  # the totals and the problem counts
     memset(acc + A_ZERO * TILE, 0, TILE * sizeof(double))
-    # the network input: slot 0, its storage alive from moment 0 (live slot in_birth)
+    # the network input: slot 0, its storage alive from moment 0 (live slot in_birth); tile AHEAD's
+    # input shapes and batch sizes prefetched like its columns (the hardware prefetcher loses these
+    # streams among the column rows)
+    if ahead:
+        for a in range(0, TILE * ind, 8):
+            cc_prefetch(ishape + (a0 + AHEAD * TILE) * ind + a)
+        for a in range(0, TILE, 8):
+            cc_prefetch(batch + a0 + AHEAD * TILE + a)
     if ind == 3:  # (C, H, W): the common case, its own loop
         _inputs(nt, 3, batch + a0, ishape + a0 * 3, S, acc + A_BAD * TILE)
     elif ind == 2:
@@ -854,8 +871,8 @@ def constants():
 
 
 def chains(const int64_t[:, ::1] program, const int64_t[::1] deaths, tuple columns, const int32_t[:, ::1] consts):
-    """For the tests: _plan_chains's table as a list of rows [followers, steps, d1, d2, b1, b2], one
-    per layer row (a follower's own row: zeros). columns: as count_columnar's (only which are
+    """For the tests: _plan_chains's table as a list of rows [followers, d1, d2, b1, b2], one per
+    layer row (a follower's own row: zeros). columns: as count_columnar's (only which are
     None matters)."""
     cdef int64_t nl = program.shape[0], f, k
     cdef const int32_t* cols[N_VAR]

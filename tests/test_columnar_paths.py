@@ -21,7 +21,8 @@ from cnncore.columnar import COLUMN_FIELDS
 
 from test_columnar import assert_same
 
-FOLLOWERS, STEPS = 0, 1  # columns of _columnar.chains' table
+FOLLOWERS, D1, D2 = 0, 1, 2  # columns of _columnar.chains' table (d: what dies at a follower's moment)
+NONE, INSIDE = -1, -2  # nothing; a storage born in the chain (else a live slot)
 
 
 def _kernels():
@@ -55,7 +56,7 @@ def _run_kernel(kernel, col, scratch=None):
 def _chains(col):
     p = col._program()
     return np.array(C._columnar.chains(p["program"], p["deaths"], tuple(col._columns.get(f) for f in COLUMN_FIELDS),
-                                       p["consts"]), np.int64).reshape(-1, 6)
+                                       p["consts"]), np.int64).reshape(-1, 5)
 
 
 def _each_build_agrees(monkeypatch, col):
@@ -140,12 +141,13 @@ def test_followers_agree_with_the_generic_core(monkeypatch, case):
 
 
 def test_followers_in_random_skeletons_agree(monkeypatch):
-    """Random skeletons (tests/test_columnar.py's generator, chains included): chains with 1 and 2 steps occur (the first follower is always
-    one), and every build agrees."""
+    """Random skeletons (tests/test_columnar.py's generator): chains of one and two followers occur,
+    at whose moments nothing dies, a storage of the chain dies or one from before it, and every
+    build agrees with the generic core."""
     import _archgen as G
     from test_columnar import gen_columnar, gen_skeleton
     r = G.NpRng(21)
-    steps_seen = set()
+    seen = set()
     cols = []
     for _ in range(80):
         t = gen_skeleton(r, max_layers=10)
@@ -153,13 +155,37 @@ def test_followers_in_random_skeletons_agree(monkeypatch):
         if not col._program():
             continue
         table = _chains(col)
-        steps_seen |= set(table[table[:, FOLLOWERS] > 0, STEPS].tolist())
+        for row in table[table[:, FOLLOWERS] > 0]:
+            seen.add(("followers", int(row[FOLLOWERS])))
+            seen |= {("dies", min(int(d), 0) if d != INSIDE else INSIDE) for d in row[D1:D1 + row[FOLLOWERS]]}
         cols.append(col)
-    assert steps_seen == {1, 2}, steps_seen
+    assert seen == {("followers", 1), ("followers", 2), ("dies", NONE), ("dies", INSIDE), ("dies", 0)}, seen
     for kernel in _kernels():
         monkeypatch.setattr(C, "_columnar", kernel)
         for col in cols:
             assert_same(col)
+
+
+def test_follower_reading_another_tensor_of_the_lead_shape(monkeypatch):
+    """Found by hypothesis: Flatten (a view of the 1-element input) -> ReLU -> ReLU, both ReLUs
+    reading the Flatten. The second ReLU shares the first's shape record, so it follows it, but
+    what dies at its moment is the first ReLU's storage (born in the chain, never read). By hand,
+    in elements: the input 1; the first ReLU's output joins (2); at the second's moment the first's
+    dies and the second's joins (2): peak 2 elements, 8 bytes (the chain once counted 4)."""
+    from test_columnar import O, _row
+    rows = np.array([_row(O["Flatten"], -1, 0, dim0=1, dim1=-1), _row(O["ReLU"], 0, 1), _row(O["ReLU"], 0, 2)],
+                    np.int32)
+    template = cc.Packed.from_arrays(
+        layers=rows, extra_src=np.zeros(0, np.int32), arch_offsets=np.array([0, 3], np.int64),
+        input_offsets=np.array([0, 1], np.int64), input_shape=np.array([[1, 1, 0, 0]], np.int64),
+        input_ndim=np.array([2], np.int32), batch_size=np.ones(1, np.int64))
+    col = cc.Columnar(template, input_shape=np.array([[1, 1], [1, 1]]))
+    table = _chains(col)
+    assert table[:, FOLLOWERS].tolist() == [0, 1, 0] and table[1, D1] == INSIDE
+    for kernel in _kernels():
+        monkeypatch.setattr(C, "_columnar", kernel)
+        res = assert_same(col)
+        assert res.peak_activation_bytes.tolist() == [8, 8]
 
 
 # ---- the totals' bound ---------------------------------------------------------------------------

@@ -60,6 +60,7 @@ _FIELD_COL = np.array([F.FIELD_NAMES.index(f) for f in COLUMN_FIELDS])
 _STRUCTURAL = np.array([c for c in range(F.N_FIELDS) if c not in set(_FIELD_COL.tolist())
                         and c != F.XOFF])  # XOFF differs between archs of a Packed by design
 _DIM_MAX = 2**31 - 1
+_REUSE_AFTER = 3  # moments before a freed live slot is taken again (_live_slots)
 _CHUNK = 1 << 16  # architectures per generic-core call (bounds the memory of the rows it builds)
 
 PROGRAM_COLUMNS = ("op", "dims", "xs", "ys", "bs", "flags", "a", "b", "unused", "birth", "doff", "dn",
@@ -113,7 +114,8 @@ class Columnar:
     template: a one-architecture cc.Packed, or a layer / Sequential / Model (packed with the first
     architecture's input shape; a Model built from cc.Input knows its own).
     columns: {field: int array (n, n_layers)} for fields in COLUMN_FIELDS ("out", "k0", ...);
-    a C-contiguous array's transpose (Fortran order) is used without a copy. A field may also be
+    a C-contiguous array's transpose (Fortran order) is used without a copy, and one array given
+    for several fields is stored once (its views in `columns` then share memory). A field may also be
     {row: int array (n,)}: the rows it names vary, every other row keeps the template's value.
     input_shape: one shape for all (e.g. (3, 224, 224)) or an int array (n, ndim), batch excluded.
     batch_size: an int or an int array (n,). n: the number of architectures when nothing else says.
@@ -160,8 +162,15 @@ class Columnar:
         self._n = next(iter(sizes.values())) if sizes else 1
         for name, col in columns.items():
             _check_range(f"column {name!r}", col, -2**31, _DIM_MAX)
-        # stored (n_layers, n): one layer position is contiguous across architectures
-        self._columns = {name: np.ascontiguousarray(col.T, dtype=np.int32) for name, col in columns.items()}
+        # stored (n_layers, n): one layer position is contiguous across architectures. One array
+        # given for several fields (square kernels: {"k0": k, "k1": k}) is stored once: the kernel
+        # then reads the second field from cache, not from memory
+        stored = {}
+        self._columns = {}
+        for name, col in columns.items():
+            if id(col) not in stored:
+                stored[id(col)] = np.ascontiguousarray(col.T, dtype=np.int32)
+            self._columns[name] = stored[id(col)]
         if shape_col is None:
             one = t["input_shape"][0, :ind] if input_shape is None or np.ndim(input_shape) == 2 else input_shape
             one = _int_array("input_shape", np.asarray(one).reshape(1, -1), 2)
@@ -425,9 +434,10 @@ def _shape_slots(rows, srcs, G, out_k):
 def _live_slots(rows, srcs, G, flagged, out_k):
     """Liveness as the core's general path (_live_row / _live_peak in src/_core.pyx): a storage (views share their input's) is born when
     its row runs and freed after its last reader (model outputs live to the end). Each storage's
-    size is kept in a live slot from birth to death; this fills the births and deaths columns. A row's
-    storage never takes a live slot freed at the row's own moment: the kernel reads the dying size
-    and writes the new one in the same pass."""
+    size is kept in a live slot from birth to death; this fills the births and deaths columns. A live
+    slot freed at row k's moment is reused from row k + _REUSE_AFTER on: the kernel reads the dying
+    sizes and writes the new ones of a row, or of a row and its two followers (src/_columnar.pyx,
+    _live_chain), in one pass over distinct tile arrays."""
     nl = len(rows)
     store = {-1: -1}
     last = {-1: -1}  # storage -> last reading row (nl: kept to the end)
@@ -446,19 +456,22 @@ def _live_slots(rows, srcs, G, flagged, out_k):
         if store.get(s) == s and lk + 2 <= nl and not (s >= 0 and rows[s, F.FLAGS] & F.F_UNUSED):
             dying.setdefault(lk + 2, []).append(s)
     live, free, n_live, deaths = {-1: 0}, [], 1, []
+    resting = []  # (row from which it may be reused, live slot)
     for k in range(nl):
         G[k, _P["doff"]] = len(deaths)
         freed = [live.pop(s) for s in dying.get(k + 1, [])]
         deaths.extend(freed)
         G[k, _P["dn"]] = len(freed)
         G[k, _P["birth"]] = -1
+        free.extend(slot for t, slot in resting if t <= k)
+        resting = [(t, slot) for t, slot in resting if t > k]
         if store[k] == k and not rows[k, F.FLAGS] & F.F_UNUSED:
             if free:
                 live[k] = free.pop()
             else:
                 live[k], n_live = n_live, n_live + 1
             G[k, _P["birth"]] = live[k]
-        free.extend(freed)
+        resting.extend((k + _REUSE_AFTER, slot) for slot in freed)
     return n_live, 0, deaths
 
 

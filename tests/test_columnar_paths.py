@@ -1,0 +1,270 @@
+"""The columnar kernel's fast paths at their edges, each against the generic core and, where the
+numbers are small enough to write out, against a hand calculation.
+
+- Followers (src/_columnar.pyx, _plan_chains / _live_chain): a plain BatchNorm or an activation
+  right after a row is counted in that row's liveness pass instead of running by itself.
+- The totals' bound: a total below 2^52 leaves the kernel, one at or above it is recounted by the
+  generic core (the int64 conversion without AVX-512 is exact only below 2^52).
+- The network input's loop, specialised for 1..4 input dims.
+- The scratch: the kernel aligns it itself, so where the caller's array starts changes nothing.
+"""
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+import cnncore as cc
+import cnncore.columnar as C
+from cnncore.columnar import COLUMN_FIELDS
+
+from test_columnar import assert_same
+
+FOLLOWERS, D1, D2 = 0, 1, 2  # columns of _columnar.chains' table (d: what dies at a follower's moment)
+NONE, INSIDE = -1, -2  # nothing; a storage born in the chain (else a live slot)
+
+
+def _kernels():
+    """Every build of the kernel this CPU runs (cnncore.columnar's rule)."""
+    from numpy._core._multiarray_umath import __cpu_features__ as cpu
+    needs = {"_columnar": (), "_columnar_avx2": ("AVX2", "FMA3"),
+             "_columnar_avx512": ("AVX512F", "AVX512DQ", "AVX512VL", "AVX512BW", "AVX2", "FMA3")}
+    out = []
+    for name, features in needs.items():
+        if all(cpu.get(f) for f in features):
+            try:
+                out.append(importlib.import_module(f"cnncore.{name}"))
+            except ImportError:  # not built by this compiler
+                assert name != "_columnar"
+    return out
+
+
+def _run_kernel(kernel, col, scratch=None):
+    """count_columnar of one build on col: (totals, output_shape, needs_generic)."""
+    p = col._program()
+    n = len(col)
+    tot, shape, needs = np.zeros((6, n), np.int64), np.zeros((n, 5), np.int64), np.zeros(n, np.uint8)
+    if scratch is None:
+        scratch = np.empty((1, kernel.scratch_size(p["n_slots"], p["n_live"])), np.int64)
+    kernel.count_columnar(p["program"], p["deaths"], p["cat_src"], tuple(col._columns.get(f) for f in COLUMN_FIELDS),
+                          p["consts"], col.input_shape, col.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
+                          p["out_slot"], p["out_nd"], tot, shape, needs, scratch)
+    return tot, shape, needs
+
+
+def _chains(col):
+    p = col._program()
+    return np.array(C._columnar.chains(p["program"], p["deaths"], tuple(col._columns.get(f) for f in COLUMN_FIELDS),
+                                       p["consts"]), np.int64).reshape(-1, 5)
+
+
+def _each_build_agrees(monkeypatch, col):
+    for kernel in _kernels():
+        monkeypatch.setattr(C, "_columnar", kernel)
+        assert_same(col)
+
+
+# ---- followers --------------------------------------------------------------------------------
+def test_followers_hand_calculation(monkeypatch):
+    """Conv2d(3, w, 3, padding=1, bias=False) -> LazyBatchNorm2d -> ReLU on 3x8x8 (64 positions),
+    w = 1, 4, 16: the BatchNorm and the ReLU follow the conv (one pass). By hand:
+    params = 27w + 2w, buffers = 2w + 1, macs = 64w * 27, flops = 64w * 53 + 64w * 4 + 64w,
+    activations 3 * 64w; peak: input + conv output (192 + 64w) at the conv, then conv + bn and
+    bn + relu (128w): max(192 + 64w, 128w) elements, 4 bytes each."""
+    m = cc.Sequential(cc.Conv2d(3, 4, 3, padding=1, bias=False), cc.LazyBatchNorm2d(), cc.ReLU())
+    w = np.array([1, 4, 16])
+    col = cc.Columnar(m, {"out": np.array([[v, 0, 0] for v in w])}, input_shape=(3, 8, 8))
+    table = _chains(col)
+    assert table[:, FOLLOWERS].tolist() == [2, 0, 0]
+    for kernel in _kernels():
+        monkeypatch.setattr(C, "_columnar", kernel)
+        res = assert_same(col)
+        got = cc.count(col)
+        assert got.params.tolist() == (27 * w + 2 * w).tolist()
+        assert got.buffers.tolist() == (2 * w + 1).tolist()
+        assert got.macs.tolist() == (64 * w * 27).tolist()
+        assert got.flops.tolist() == (64 * w * 53 + 64 * w * 4 + 64 * w).tolist()
+        assert got.activation_elements.tolist() == (3 * 64 * w).tolist()
+        assert got.peak_activation_bytes.tolist() == (4 * np.maximum(192 + 64 * w, 128 * w)).tolist()
+        assert res.valid.all()
+
+
+def _model_residual():
+    """x -> conv -> BN -> ReLU -> conv -> BN, + (1x1 conv of x), -> ReLU -> ReLU6 -> Sigmoid: the
+    add leads its three activations (two fused, the third a lead of its own)."""
+    x = cc.Input((4, 12, 12))
+    y = cc.ReLU()(cc.LazyBatchNorm2d()(cc.Conv2d(4, 8, 3, padding=1)(x)))
+    y = cc.LazyBatchNorm2d()(cc.Conv2d(8, 8, 3, padding=1)(y))
+    z = cc.add(y, cc.Conv2d(4, 8, 1)(x))
+    return cc.Model(x, cc.Sigmoid()(cc.ReLU6()(cc.ReLU()(z))))
+
+
+# (template, columns given as {field: {row: values}}, expected followers per row or None)
+CASES = {
+    "bn-relu": (lambda: cc.Sequential(cc.Conv2d(3, 8, 3), cc.LazyBatchNorm2d(), cc.ReLU()), {"out": {0: [2, 8, 5]}},
+                [2, 0, 0]),
+    "bn no affine, hardswish": (lambda: cc.Sequential(cc.Conv2d(3, 8, 3), cc.LazyBatchNorm2d(affine=False),
+                                                      cc.Hardswish()), {"out": {0: [2, 8, 5]}}, [2, 0, 0]),
+    "three activations": (lambda: cc.Sequential(cc.Conv2d(3, 8, 3), cc.ReLU(), cc.GELU(), cc.SiLU()),
+                          {"k0": {0: [1, 3, 5]}}, [2, 0, 0, 0]),
+    "bn without running stats": (lambda: cc.Sequential(cc.Conv2d(3, 8, 3), cc.LazyBatchNorm2d(track_running_stats=False),
+                                                       cc.ReLU()), {"out": {0: [2, 8, 5]}}, [0, 1, 0]),
+    "bn with an in-size column": (lambda: cc.Sequential(cc.Conv2d(3, 8, 3), cc.BatchNorm2d(8), cc.ReLU()),
+                                  {"out": {0: [8, 8, 5]}, "in": {1: [8, 7, 5]}}, [0, 1, 0]),
+    "prelu breaks the chain": (lambda: cc.Sequential(cc.Conv2d(3, 8, 3), cc.PReLU(), cc.ReLU()),
+                               {"s0": {0: [1, 2, 3]}}, [0, 1, 0]),
+    "linear on 1-d": (lambda: cc.Sequential(cc.Flatten(), cc.Linear(192, 10), cc.ReLU(), cc.Tanh()),
+                      {"out": {1: [10, 1, 7]}}, [0, 2, 0, 0]),
+    "residual": (_model_residual, {"out": {0: [8, 8, 8]}}, None),
+    "pool leads": (lambda: cc.Sequential(cc.MaxPool2d(2), cc.ReLU(), cc.AdaptiveAvgPool2d(2), cc.LazyBatchNorm2d()),
+                   {"k0": {0: [2, 3, 1]}}, [1, 0, 1, 0]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_followers_agree_with_the_generic_core(monkeypatch, case):
+    """Chains of every kind (a BatchNorm step freeing a storage born before the chain, activations
+    only, a chain cut at two followers, rows that may not follow) give the generic core's numbers
+    in every build, on valid and invalid architectures (a bad width, an input too small)."""
+    make, columns, expected = CASES[case]
+    template = make()
+    shape = np.array([[3, 16, 16], [3, 16, 16], [3, 2, 16]]) if case != "residual" else np.array([[4, 12, 12]] * 3)
+    columns = {name: {k: np.array(v) for k, v in rows.items()} for name, rows in columns.items()}
+    col = cc.Columnar(template, columns, input_shape=shape)
+    table = _chains(col)
+    if expected is not None:
+        assert table[:, FOLLOWERS].tolist() == expected
+    else:
+        assert table[:, FOLLOWERS].sum() >= 4
+    _each_build_agrees(monkeypatch, col)
+
+
+def test_followers_in_random_skeletons_agree(monkeypatch):
+    """Random skeletons (tests/test_columnar.py's generator): chains of one and two followers occur,
+    at whose moments nothing dies, a storage of the chain dies or one from before it, and every
+    build agrees with the generic core."""
+    import _archgen as G
+    from test_columnar import gen_columnar, gen_skeleton
+    r = G.NpRng(21)
+    seen = set()
+    cols = []
+    for _ in range(80):
+        t = gen_skeleton(r, max_layers=10)
+        col = gen_columnar(r, t, n_max=70)
+        if not col._program():
+            continue
+        table = _chains(col)
+        for row in table[table[:, FOLLOWERS] > 0]:
+            seen.add(("followers", int(row[FOLLOWERS])))
+            seen |= {("dies", min(int(d), 0) if d != INSIDE else INSIDE) for d in row[D1:D1 + row[FOLLOWERS]]}
+        cols.append(col)
+    assert seen == {("followers", 1), ("followers", 2), ("dies", NONE), ("dies", INSIDE), ("dies", 0)}, seen
+    for kernel in _kernels():
+        monkeypatch.setattr(C, "_columnar", kernel)
+        for col in cols:
+            assert_same(col)
+
+
+def test_follower_reading_another_tensor_of_the_lead_shape(monkeypatch):
+    """Found by hypothesis: Flatten (a view of the 1-element input) -> ReLU -> ReLU, both ReLUs
+    reading the Flatten. The second ReLU shares the first's shape record, so it follows it, but
+    what dies at its moment is the first ReLU's storage (born in the chain, never read). By hand,
+    in elements: the input 1; the first ReLU's output joins (2); at the second's moment the first's
+    dies and the second's joins (2): peak 2 elements, 8 bytes (the chain once counted 4)."""
+    from test_columnar import O, _row
+    rows = np.array([_row(O["Flatten"], -1, 0, dim0=1, dim1=-1), _row(O["ReLU"], 0, 1), _row(O["ReLU"], 0, 2)],
+                    np.int32)
+    template = cc.Packed.from_arrays(
+        layers=rows, extra_src=np.zeros(0, np.int32), arch_offsets=np.array([0, 3], np.int64),
+        input_offsets=np.array([0, 1], np.int64), input_shape=np.array([[1, 1, 0, 0]], np.int64),
+        input_ndim=np.array([2], np.int32), batch_size=np.ones(1, np.int64))
+    col = cc.Columnar(template, input_shape=np.array([[1, 1], [1, 1]]))
+    table = _chains(col)
+    assert table[:, FOLLOWERS].tolist() == [0, 1, 0] and table[1, D1] == INSIDE
+    for kernel in _kernels():
+        monkeypatch.setattr(C, "_columnar", kernel)
+        res = assert_same(col)
+        assert res.peak_activation_bytes.tolist() == [8, 8]
+
+
+# ---- the totals' bound ---------------------------------------------------------------------------
+def test_totals_at_two_to_the_52():
+    """LazyLinear(2^26, bias=False) on inputs of x = 2^25 and 2^25 + 1 features, batch 1. By hand:
+    flops = out (2x - 1) = 2^26 (2^26 - 1) = 2^52 - 2^26 (below 2^52: the kernel's answer) and
+    2^26 (2^26 + 1) = 2^52 + 2^26 (at or above: recounted by the generic core); macs = params = x out;
+    activations: the output, 2^26; peak: input and output, x + 2^26 elements."""
+    out = 2**26
+    x = np.array([2**25, 2**25 + 1])
+    col = cc.Columnar(cc.Sequential(cc.LazyLinear(out, bias=False)), input_shape=x[:, None])
+    flops = out * (2 * x - 1)
+    assert flops.tolist() == [2**52 - 2**26, 2**52 + 2**26]
+    for kernel in _kernels():
+        tot, shape, needs = _run_kernel(kernel, col)
+        assert needs.tolist() == [0, 1], kernel.__name__
+        assert tot[:, 0].tolist() == [x[0] * out, 0, x[0] * out, flops[0], out, x[0] + out], kernel.__name__
+        assert shape[0].tolist() == [1, out, 0, 0, 0]
+    res = assert_same(col)
+    assert res.flops.tolist() == flops.tolist()
+    assert res.macs.tolist() == res.params.tolist() == (x * out).tolist()
+    assert res.activation_elements.tolist() == [out, out]
+    assert res.peak_activation_bytes.tolist() == (4 * (x + out)).tolist()
+
+
+# ---- the network input, the scratch -----------------------------------------------------------------
+@pytest.mark.parametrize("ind", [1, 2, 3, 4])
+def test_input_dims_each_loop(monkeypatch, ind):
+    """Each specialised input loop (1..4 dims): valid inputs, and dims / batch sizes made invalid
+    after the Columnar validated them (0, negative, past 2^31 - 1) go to the generic core."""
+    head = {1: cc.LazyLinear(5), 2: cc.Conv1d(3, 4, 3), 3: cc.Conv2d(3, 4, 3), 4: cc.Conv3d(3, 4, 3)}[ind]
+    shape = np.array([[3] + [5] * (ind - 1)] * 6) if ind > 1 else np.array([[7]] * 6)
+    shape[1, -1] = 9
+    col = cc.Columnar(cc.Sequential(head, cc.ReLU()), input_shape=shape, batch_size=np.arange(1, 7))
+    col.input_shape[2, -1] = 0
+    col.input_shape[3, 0] = -4
+    col.input_shape[4, -1] = 2**31
+    col.batch_size[5] = 0
+    for kernel in _kernels():
+        monkeypatch.setattr(C, "_columnar", kernel)
+        res = assert_same(col)
+        assert res.valid.tolist() == [True, True, False, False, False, False]
+
+
+def test_scratch_alignment_changes_nothing():
+    """The kernel starts its tile arrays on a 64-byte boundary itself: a scratch starting at any
+    8-byte offset gives the same counts (what np.empty hands over varies from call to call)."""
+    col = cc.Columnar(cc.Sequential(cc.Conv2d(3, 8, 3, padding=1), cc.LazyBatchNorm2d(), cc.ReLU(),
+                                    cc.AdaptiveAvgPool2d(1), cc.Flatten(), cc.LazyLinear(10)),
+                      {"out": {0: np.arange(1, 201)}}, input_shape=(3, 9, 9))
+    for kernel in _kernels():
+        p = col._program()
+        size = kernel.scratch_size(p["n_slots"], p["n_live"])
+        raw = np.empty(size + 16, np.int64)
+        first = None
+        for offset in range(0, 64, 8):
+            start = (-raw.ctypes.data % 64 + offset) % 64 // 8
+            raw[:] = -1  # (NaN bit patterns: nothing may be read before it is written)
+            got = _run_kernel(kernel, col, raw[start:start + size].reshape(1, size))
+            if first is None:
+                first = got
+                assert not got[2].any()
+            for a, b in zip(got, first):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_one_array_for_two_fields_is_stored_once():
+    """{"k0": k, "k1": k}: one stored array (read once from memory), the same counts as two copies,
+    and the generic core's numbers, valid and invalid (a kernel of 0 where a conv needs >= 1)."""
+    rng = np.random.default_rng(3)
+    k = rng.choice(np.array([1, 3, 5]), (50, 3)).astype(np.int64)
+    k[7, 0] = 0
+    m = cc.Sequential(cc.Conv2d(3, 8, 3, padding=2), cc.ReLU(), cc.MaxPool2d(2))
+    shared = cc.Columnar(m, {"k0": k, "k1": k}, input_shape=(3, 20, 20))
+    copies = cc.Columnar(m, {"k0": k.copy(), "k1": k.copy()}, input_shape=(3, 20, 20))
+    assert shared._columns["k0"] is shared._columns["k1"]
+    assert copies._columns["k0"] is not copies._columns["k1"]
+    want = assert_same(shared)
+    got = cc.count(copies)
+    for field in cc.BatchResult.FIELDS:
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+    assert not want.valid[7] and want.valid.sum() == 49

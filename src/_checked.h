@@ -6,6 +6,8 @@
 
 static inline int cc_mul(int64_t a, int64_t b, int64_t *r) { return __builtin_mul_overflow(a, b, r); }
 static inline int cc_add(int64_t a, int64_t b, int64_t *r) { return __builtin_add_overflow(a, b, r); }
+/* the number of significant bits of x (0 for 0) */
+static inline int cc_bits(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
 
 #ifdef _OPENMP
 #include <omp.h>

@@ -18,6 +18,7 @@ from cython.parallel cimport prange, parallel, threadid
 cdef extern from "_checked.h" nogil:
     bint cc_mul(int64_t a, int64_t b, int64_t* r)
     bint cc_add(int64_t a, int64_t b, int64_t* r)
+    int cc_bits(uint64_t x)
     int CC_OPENMP
     int cc_max_threads()
 
@@ -97,7 +98,8 @@ cdef enum:
     T_SAME_MACS = 23  # the MACs of a direct conv with padding='same' (else 0)
     N_TERMS = 24
 
-cdef int64_t DIM_MAX = 2147483647  # every tensor dimension stays int32, so shape arithmetic is exact
+cdef enum:
+    DIM_MAX = 2147483647  # every tensor dimension stays int32, so shape arithmetic is exact
 
 # element-wise flop constants per activation op (docs/conventions.md), indexed by op - OP_RELU
 cdef int64_t ACT_FLOPS[11]
@@ -1169,6 +1171,29 @@ cdef inline bint _seems_graph(const int32_t* A, int64_t nl, int64_t broke) noexc
     return False
 
 
+cdef inline int _leave(const int32_t* A, int64_t k, int64_t nl, int64_t* broke) noexcept nogil:
+    """_chain_fast gives up at row k (returns 0, for the general path): broke notes the first row up
+    to k that is no chain row, if any (the rows' structure is checked after their ops have run)."""
+    cdef int64_t j
+    for j in range(k + 1):
+        if _not_chain_row(A + j * NF, j, nl):
+            broke[0] = j
+            break
+    return 0
+
+
+cdef inline void _tally(Totals* t, uint64_t* bound, int64_t params, int64_t buffers, int64_t macs,
+                        int64_t flops, int64_t act) noexcept nogil:
+    """Add a layer's counts (each >= 0 when the op succeeded); bound collects their bits (see the
+    end of _chain_fast)."""
+    t.params += <uint64_t>params
+    t.buffers += <uint64_t>buffers
+    t.macs += <uint64_t>macs
+    t.flops += <uint64_t>flops
+    t.act += <uint64_t>act
+    bound[0] |= <uint64_t>(params | buffers | macs | flops | act)
+
+
 cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* ishape,
                      int32_t indim, int64_t batch, int64_t* tot, int64_t ts, int64_t* out_shape,
                      int32_t* out_ndim, int64_t* broke) noexcept nogil:
@@ -1176,15 +1201,17 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
     previous one; Slice excluded). The same op functions as _layer run on two local shape records (swapped, never copied), so no pointer
     table, no scratch and no liveness pass are needed and the state stays in registers. Returns 1
     when the architecture was counted (valid); 0 sends it to the general path, which also gives
-    the exact error code of an invalid one."""
+    the exact error code of an invalid one (and counts any architecture whose sums come near
+    2^63, see the bound below)."""
     cdef int64_t ra[REC]
     cdef int64_t rb[REC]
     cdef int64_t* xr = ra  # the current tensor's record
     cdef int64_t* yr = rb  # where an op writes a new one; the two swap
-    cdef int64_t k, i, peak, t, in_numel
+    cdef int64_t k, i, in_numel, nonchain = 0
+    cdef uint64_t peak, bound
     cdef Totals tt = Totals(0, 0, 0, 0, 0)
-    cdef int op, code, flags
-    cdef bint moved
+    cdef int op, code, flags, out_flag
+    cdef const int32_t* A = L + l0 * NF
     cdef const int32_t* r
     cdef const int64_t* o
     cdef Cnt c, c2
@@ -1199,66 +1226,79 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
     if _finish(xr):
         return 0
     in_numel = xr[1]
-    peak = in_numel
+    peak = <uint64_t>in_numel
+    bound = <uint64_t>in_numel
+    out_flag = F_OUTPUT  # a model output before the last row is no chain
     for k in range(nl):
-        r = L + (l0 + k) * NF
+        r = A + k * NF
         op = r[C_OP]
         flags = r[C_FLAGS]
-        if r[C_SRC] != k - 1 or r[C_NSRC] != 1 or flags & F_UNUSED or (flags & F_OUTPUT and k != nl - 1):
-            broke[0] = k  # (the op checks of _not_chain_row come last, in the dispatch below)
-            return 0
-        c.params = 0
-        c.buffers = 0
-        c.macs = 0
-        c.flops = 0
-        moved = True  # the op wrote a new record (else: same shape, xr stays)
+        if k == nl - 1:
+            out_flag = 0
+        # _not_chain_row's structure test without a branch; acted on once the ops have run (an op
+        # reads only its row and xr, a valid record, whatever the row's inputs)
+        nonchain |= (r[C_SRC] - (k - 1)) | (<int64_t>r[C_NSRC] - 1) | (flags & (F_UNUSED | out_flag))
+        # the ops of conv / norm / activation / pool stacks inline, each adding what it counts;
+        # ops that keep the shape leave xr in place, the others write yr and the records swap
         if op == OP_CONV2D:
-            code = _conv(r, 2, xr, yr, &c)
-        elif op == OP_RELU:
-            code = E_OK
-            c.flops = xr[1]
-            moved = False
-        elif op == OP_BN2D:
-            code = _batchnorm(r, 2, xr, yr, &c)
-            moved = False
-        elif op == OP_MAXPOOL2D:
-            code = _pool(r, 2, True, xr, yr, &c)
-        elif op == OP_AVGPOOL2D:
-            code = _pool(r, 2, False, xr, yr, &c)
-        elif op == OP_ADAPTIVEAVG2D:
-            code = _adaptive(r, 2, False, xr, yr, &c)
-        elif op == OP_LINEAR:
-            code = _linear(r, xr, yr, &c)
-        elif op == OP_FLATTEN:
-            code = _flatten(r, xr, yr)
-        elif (op == OP_RELU6 or op == OP_LEAKYRELU or op == OP_ELU or op == OP_GELU or op == OP_SILU
-              or op == OP_SIGMOID or op == OP_TANH or op == OP_HARDSWISH or op == OP_HARDSIGMOID):
-            code = _scaled(xr[1], ACT_FLOPS[op - OP_RELU], &c.flops)
-            moved = False
-        elif op == OP_IDENTITY and r[C_DIM0] == 0:
-            code = E_OK
-            moved = False
-        elif op == OP_SLICE or op == OP_ADD or op == OP_MUL or op < 0 or op >= N_OPS:
-            if op == OP_SLICE or op == OP_ADD or op == OP_MUL:
-                broke[0] = k  # a view of part of its input, or not a one-input op: the general path
-            return 0  # (an unknown op: the general path gives the error)
-        else:  # the other one-input ops, out of line (through a copy of c, so that c itself never
-            # has its address taken and can live in registers)
-            c2 = c
-            code = _LAYER_RARE(r, k, NULL, 0, 1, NULL, xr, yr, &o, &c2)
-            c = c2
-            moved = o != xr
-        if code != E_OK:
-            return 0
-        t = yr[1] if moved else xr[1]  # the output's elements
-        # a chain's input and output live together (views allocate nothing)
-        if op != OP_FLATTEN and op != OP_IDENTITY and xr[1] + t > peak:
-            peak = xr[1] + t
-        if _accumulate(&tt, &c, t, in_numel):
-            return 0
-        if moved:
+            if _conv(r, 2, xr, yr, &c):
+                return _leave(A, k, nl, broke)
+            _tally(&tt, &bound, c.params, 0, c.macs, c.flops, yr[1])
+            peak = max(peak, <uint64_t>xr[1] + <uint64_t>yr[1])
             xr, yr = yr, xr
-    _store_totals(&tt, peak, tot, ts)
+        elif op == OP_BN2D:
+            if _batchnorm(r, 2, xr, yr, &c):
+                return _leave(A, k, nl, broke)
+            _tally(&tt, &bound, c.params, c.buffers, 0, c.flops, xr[1])
+            peak = max(peak, 2 * <uint64_t>xr[1])
+        elif op == OP_RELU:
+            _tally(&tt, &bound, 0, 0, 0, xr[1], xr[1])
+            peak = max(peak, 2 * <uint64_t>xr[1])
+        elif op == OP_MAXPOOL2D or op == OP_AVGPOOL2D:
+            if _pool(r, 2, op == OP_MAXPOOL2D, xr, yr, &c):
+                return _leave(A, k, nl, broke)
+            _tally(&tt, &bound, 0, 0, 0, c.flops, yr[1])
+            peak = max(peak, <uint64_t>xr[1] + <uint64_t>yr[1])
+            xr, yr = yr, xr
+        elif op == OP_FLATTEN:  # a view: allocates nothing
+            if _flatten(r, xr, yr):
+                return _leave(A, k, nl, broke)
+            _tally(&tt, &bound, 0, 0, 0, 0, yr[1])
+            xr, yr = yr, xr
+        elif op == OP_IDENTITY and r[C_DIM0] == 0:  # a view too
+            _tally(&tt, &bound, 0, 0, 0, 0, xr[1])
+        elif op == OP_SLICE or op == OP_ADD or op == OP_MUL or op < 0 or op >= N_OPS or nonchain:
+            return _leave(A, k, nl, broke)  # (an unknown op: the general path gives the error)
+        else:  # every other one-input op, out of line (through the pointer table of _layer); the
+            # chain's input and output live together
+            c = Cnt(0, 0, 0, 0)
+            if op == OP_ADAPTIVEAVG2D:
+                code = _adaptive(r, 2, False, xr, yr, &c)
+                o = yr
+            elif op == OP_LINEAR:
+                code = _linear(r, xr, yr, &c)
+                o = yr
+            elif (op == OP_RELU6 or op == OP_LEAKYRELU or op == OP_ELU or op == OP_GELU or op == OP_SILU
+                  or op == OP_SIGMOID or op == OP_TANH or op == OP_HARDSWISH or op == OP_HARDSIGMOID):
+                code = _scaled(xr[1], ACT_FLOPS[op - OP_RELU], &c.flops)
+                o = xr
+            else:  # (through a copy of c, so that c itself never has its address taken)
+                c2 = c
+                code = _LAYER_RARE(r, k, NULL, 0, 1, NULL, xr, yr, &o, &c2)
+                c = c2
+            if code != E_OK:
+                return _leave(A, k, nl, broke)
+            _tally(&tt, &bound, c.params, c.buffers, c.macs, c.flops, o[1])
+            if op != OP_IDENTITY:
+                peak = max(peak, <uint64_t>xr[1] + <uint64_t>o[1])
+            if o != xr:
+                xr, yr = yr, xr
+    # every count added and the input's size are <= bound: nl + 1 of them add up to less than
+    # 2^63 when bits(bound) + bits(nl + 1) <= 63, which leaves every total (and the live totals,
+    # all <= inputs + activations) exact in int64; near that, the general path checks each sum
+    if nonchain or cc_bits(bound) + cc_bits(<uint64_t>(nl + 1)) > 63:
+        return _leave(A, nl - 1, nl, broke)
+    _store_totals(&tt, <int64_t>peak, tot, ts)
     out_ndim[0] = <int32_t>xr[0]
     for i in range(5):
         out_shape[i] = xr[2 + i] if i < xr[0] else 0

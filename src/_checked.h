@@ -6,6 +6,9 @@
 
 static inline int cc_mul(int64_t a, int64_t b, int64_t *r) { return __builtin_mul_overflow(a, b, r); }
 static inline int cc_add(int64_t a, int64_t b, int64_t *r) { return __builtin_add_overflow(a, b, r); }
+/* The compiler forgets what it loaded before this point and loads again what it needs after it:
+ * a check that reads many fields then leaves them in memory, not in registers it would spill. */
+static inline void cc_reload(void) { __asm__ __volatile__("" ::: "memory"); }
 /* the number of significant bits of x (0 for 0) */
 static inline int cc_bits(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
 

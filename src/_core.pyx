@@ -19,6 +19,7 @@ cdef extern from "_checked.h" nogil:
     bint cc_mul(int64_t a, int64_t b, int64_t* r)
     bint cc_add(int64_t a, int64_t b, int64_t* r)
     int cc_bits(uint64_t x)
+    void cc_reload()
     int CC_OPENMP
     int cc_max_threads()
 
@@ -323,6 +324,7 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
         bad |= (<int64_t>r[C_K + i] - 1) | (<int64_t>r[C_S + i] - 1) | (<int64_t>r[C_D + i] - 1) | r[C_P + i]
     if bad < 0:
         return E_BAD_FIELD
+    cc_reload()
     if same:
         for i in range(d):
             if r[C_S + i] != 1:
@@ -1207,10 +1209,11 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
     cdef int64_t rb[REC]
     cdef int64_t* xr = ra  # the current tensor's record
     cdef int64_t* yr = rb  # where an op writes a new one; the two swap
-    cdef int64_t k, i, in_numel, nonchain = 0
+    cdef int64_t k, i, in_numel
     cdef uint64_t peak, bound
     cdef Totals tt = Totals(0, 0, 0, 0, 0)
-    cdef int op, code, flags, out_flag
+    cdef int op, code, flags, prev_flags = 0
+    cdef uint32_t nonchain = 0, row_src = <uint32_t>-1  # what SRC must be: k - 1
     cdef const int32_t* A = L + l0 * NF
     cdef const int32_t* r
     cdef const int64_t* o
@@ -1223,21 +1226,22 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
         xr[3 + i] = ishape[i]
         if xr[3 + i] < 1 or xr[3 + i] > DIM_MAX:
             return 0
-    if _finish(xr):
+    if _finish(xr) or nl > DIM_MAX:  # (row_src counts rows in 32 bits)
         return 0
     in_numel = xr[1]
     peak = <uint64_t>in_numel
     bound = <uint64_t>in_numel
-    out_flag = F_OUTPUT  # a model output before the last row is no chain
     for k in range(nl):
         r = A + k * NF
         op = r[C_OP]
         flags = r[C_FLAGS]
-        if k == nl - 1:
-            out_flag = 0
-        # _not_chain_row's structure test without a branch; acted on once the ops have run (an op
-        # reads only its row and xr, a valid record, whatever the row's inputs)
-        nonchain |= (r[C_SRC] - (k - 1)) | (<int64_t>r[C_NSRC] - 1) | (flags & (F_UNUSED | out_flag))
+        # _not_chain_row's structure test without a branch (the flags of the row before: the last
+        # row may be an output); acted on once the ops have run (an op reads only its row and xr,
+        # a valid record, whatever the row's inputs)
+        nonchain |= ((<uint32_t>r[C_SRC] ^ row_src) | (<uint32_t>r[C_NSRC] ^ 1)
+                     | <uint32_t>(prev_flags & (F_UNUSED | F_OUTPUT)))
+        prev_flags = flags
+        row_src += 1
         # the ops of conv / norm / activation / pool stacks inline, each adding what it counts;
         # ops that keep the shape leave xr in place, the others write yr and the records swap
         if op == OP_CONV2D:
@@ -1296,7 +1300,7 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
     # every count added and the input's size are <= bound: nl + 1 of them add up to less than
     # 2^63 when bits(bound) + bits(nl + 1) <= 63, which leaves every total (and the live totals,
     # all <= inputs + activations) exact in int64; near that, the general path checks each sum
-    if nonchain or cc_bits(bound) + cc_bits(<uint64_t>(nl + 1)) > 63:
+    if nonchain or prev_flags & F_UNUSED or cc_bits(bound) + cc_bits(<uint64_t>(nl + 1)) > 63:
         return _leave(A, nl - 1, nl, broke)
     _store_totals(&tt, <int64_t>peak, tot, ts)
     out_ndim[0] = <int32_t>xr[0]

@@ -100,6 +100,7 @@ cdef enum:
     N_TERMS = 24
 
 cdef enum:
+    CHUNK = 256  # architectures a thread takes at a time in count_packed
     DIM_MAX = 2147483647  # every tensor dimension stays int32, so shape arithmetic is exact
 
 # element-wise flop constants per activation op (docs/conventions.md), indexed by op - OP_RELU
@@ -293,20 +294,20 @@ cdef inline void _copy(const int64_t* x, int64_t* y) noexcept nogil:
 
 
 cdef inline int64_t _div(int64_t a, int64_t b) noexcept nogil:
-    # a >= 0, 1 <= b < 2^31; strides and groups are nearly always 1 or 2, and a hardware divide is
-    # slow (a 32-bit one is several times faster than a 64-bit one)
-    if b == 1:
-        return a
-    if b == 2:
-        return a >> 1
+    # a >= 0, 1 <= b < 2^31; strides are nearly always 1 or 2: one branch that nearly always goes
+    # the same way (a branch per value mispredicts on mixed strides), and a hardware divide is slow
+    # (a 32-bit one is several times faster than a 64-bit one)
+    if b <= 2:
+        return a >> (b - 1)
     if a <= <int64_t>4294967295:
         return <uint32_t>a / <uint32_t>b
     return a / b
 
 
 cdef inline bint _divides(int64_t g, int64_t a) noexcept nogil:
-    # 1 <= g, 0 <= a < 2^31 (channel counts)
-    return g == 1 or <uint32_t>a % <uint32_t>g == 0
+    # 1 <= g, 0 <= a < 2^31 (channel counts). No test for g == 1: groups vary from layer to layer,
+    # and a mispredicted branch costs more than the divide (which the quotient a / g shares)
+    return <uint32_t>a % <uint32_t>g == 0
 
 
 cdef inline int _scaled(int64_t n, int64_t k, int64_t* out) noexcept nogil:
@@ -362,7 +363,7 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
     if big < 0:
         return E_OVERFLOW
     y[1] = numel
-    if cc_mul(_div(inn, g), kvol, &n):
+    if cc_mul(<uint32_t>inn / <uint32_t>g, kvol, &n):  # (the divide of _divides: no branch)
         return E_OVERFLOW
     # params = out*n + bias*out; macs = numel(y)*n; flops = numel(y)*(2n - 1 + bias)
     if cc_mul(out, n, &c.params) or cc_add(c.params, out if flags & F_BIAS else 0, &c.params):
@@ -1218,17 +1219,16 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
     cdef const int32_t* r
     cdef const int64_t* o
     cdef Cnt c, c2
-    if indim < 1 or indim > 4 or batch < 1 or batch > DIM_MAX:
+    if indim < 1 or indim > 4 or <uint64_t>batch - 1 >= DIM_MAX or nl > DIM_MAX:  # (row_src: 32 bits)
         return 0
     xr[0] = indim + 1
     xr[2] = batch
-    for i in range(indim):
+    in_numel = batch
+    for i in range(indim):  # _finish's checks as the dimensions come: each in 1 .. DIM_MAX, numel fits
         xr[3 + i] = ishape[i]
-        if xr[3 + i] < 1 or xr[3 + i] > DIM_MAX:
+        if <uint64_t>ishape[i] - 1 >= DIM_MAX or cc_mul(in_numel, ishape[i], &in_numel):
             return 0
-    if _finish(xr) or nl > DIM_MAX:  # (row_src counts rows in 32 bits)
-        return 0
-    in_numel = xr[1]
+    xr[1] = in_numel
     peak = <uint64_t>in_numel
     bound = <uint64_t>in_numel
     for k in range(nl):
@@ -1467,7 +1467,10 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
         # the row where the last graph of this thread stopped being a chain (_seems_graph)
         broke = &liveness[tid, 4 * max_rows + 2]
         broke[0] = -1
-        for a in prange(n_arch, schedule="static"):
+        # dynamic chunks: on a shared machine a thread that loses its core for a while leaves its
+        # share to the others instead of holding up the whole batch (static scheduling waits for the
+        # slowest thread); CHUNK architectures (~50 us of work) keep the scheduling cost negligible
+        for a in prange(n_arch, schedule="dynamic", chunksize=CHUNK):
             l0 = arch_offsets[a]
             nl = arch_offsets[a + 1] - l0
             i0 = input_offsets[a]

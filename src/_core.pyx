@@ -317,7 +317,7 @@ cdef inline int _scaled(int64_t n, int64_t k, int64_t* out) noexcept nogil:
 # ---- convolutions -------------------------------------------------------------------------------
 cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
     cdef int64_t out = r[C_OUT], g = r[C_GROUPS], inn = r[C_IN], flags = r[C_FLAGS]
-    cdef int64_t k, s, dl, eff, padded, kvol = 1, n, t, bad, big = 0, numel
+    cdef int64_t k, s, dl, eff, padded, kvol = 1, n, t, bad, big = 0, numel, bias
     cdef int i, same = (flags & F_SAME) != 0
     # out, groups, k, s, d >= 1 and in, p >= 0, in one test: any violation makes the OR negative
     bad = (out - 1) | (g - 1) | inn
@@ -365,12 +365,14 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
     y[1] = numel
     if cc_mul(<uint32_t>inn / <uint32_t>g, kvol, &n):  # (the divide of _divides: no branch)
         return E_OVERFLOW
-    # params = out*n + bias*out; macs = numel(y)*n; flops = numel(y)*(2n - 1 + bias)
-    if cc_mul(out, n, &c.params) or cc_add(c.params, out if flags & F_BIAS else 0, &c.params):
+    # params = out*n + bias*out; macs = numel(y)*n; flops = numel(y)*(2n - 1 + bias), bias 0 or 1
+    # (arithmetic, not a branch: layers with and without a bias mix)
+    bias = (flags & F_BIAS) != 0
+    if cc_mul(out, n, &c.params) or cc_add(c.params, out * bias, &c.params):
         return E_OVERFLOW
     if cc_mul(numel, n, &c.macs):
         return E_OVERFLOW
-    if cc_mul(n, 2, &t) or cc_mul(numel, t - 1 + (1 if flags & F_BIAS else 0), &c.flops):
+    if cc_mul(n, 2, &t) or cc_mul(numel, t - 1 + bias, &c.flops):
         return E_OVERFLOW
     return E_OK
 

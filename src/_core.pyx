@@ -1188,15 +1188,18 @@ cdef inline int _leave(const int32_t* A, int64_t k, int64_t nl, int64_t* broke) 
 
 
 cdef inline void _tally(Totals* t, uint64_t* bound, int64_t params, int64_t buffers, int64_t macs,
-                        int64_t flops, int64_t act) noexcept nogil:
-    """Add a layer's counts (each >= 0 when the op succeeded); bound collects their bits (see the
-    end of _chain_fast)."""
+                        int64_t flops, int64_t act, int64_t widest) noexcept nogil:
+    """Add a layer's counts (each >= 0 when the op succeeded). bound collects the bits of every
+    count (see the end of _chain_fast): widest, which has at least as many bits as each of them.
+    Every shape dimension is >= 1 (each op checks its output sizes), which proves the ops' widest:
+    act = numel(y) is no wider than any layer's count that is a multiple of it, and the size of an
+    op's input is already in bound (the network input's, or the act of the row that made it)."""
     t.params += <uint64_t>params
     t.buffers += <uint64_t>buffers
     t.macs += <uint64_t>macs
     t.flops += <uint64_t>flops
     t.act += <uint64_t>act
-    bound[0] |= <uint64_t>(params | buffers | macs | flops | act)
+    bound[0] |= <uint64_t>widest
 
 
 cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* ishape,
@@ -1215,8 +1218,10 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
     cdef int64_t k, i, in_numel
     cdef uint64_t peak, bound
     cdef Totals tt = Totals(0, 0, 0, 0, 0)
-    cdef int op, code, flags, prev_flags = 0
-    cdef uint32_t nonchain = 0, row_src = <uint32_t>-1  # what SRC must be: k - 1
+    cdef int op, code, flags, prev_flags = 0, seen_flags = 0  # seen: the flags of rows 0 .. k - 2
+    cdef int32_t row_src = -1  # what SRC must be: k - 1
+    cdef int32_t chain_row[2]
+    cdef uint64_t nonchain = 0, want, got
     cdef const int32_t* A = L + l0 * NF
     cdef const int32_t* r
     cdef const int64_t* o
@@ -1232,6 +1237,7 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
             return 0
     xr[1] = in_numel
     peak = <uint64_t>in_numel
+    chain_row[1] = 1
     bound = <uint64_t>in_numel
     for k in range(nl):
         r = A + k * NF
@@ -1240,8 +1246,11 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
         # _not_chain_row's structure test without a branch (the flags of the row before: the last
         # row may be an output); acted on once the ops have run (an op reads only its row and xr,
         # a valid record, whatever the row's inputs)
-        nonchain |= ((<uint32_t>r[C_SRC] ^ row_src) | (<uint32_t>r[C_NSRC] ^ 1)
-                     | <uint32_t>(prev_flags & (F_UNUSED | F_OUTPUT)))
+        chain_row[0] = row_src  # (SRC, NSRC) must be (k - 1, 1): one 64-bit compare
+        memcpy(&want, chain_row, 8)
+        memcpy(&got, r + C_SRC, 8)
+        nonchain |= got ^ want
+        seen_flags |= prev_flags
         prev_flags = flags
         row_src += 1
         # the ops of conv / norm / activation / pool stacks inline, each adding what it counts;
@@ -1249,30 +1258,33 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
         if op == OP_CONV2D:
             if _conv(r, 2, xr, yr, &c):
                 return _leave(A, k, nl, broke)
-            _tally(&tt, &bound, c.params, 0, c.macs, c.flops, yr[1])
+            # flops = numel(y)(2n - 1 + bias) >= numel(y) n = macs >= numel(y) >= out, so also
+            # flops >= out (n + bias) = params (n = in / groups * kernel volume >= 1)
+            _tally(&tt, &bound, c.params, 0, c.macs, c.flops, yr[1], c.flops)
             peak = max(peak, <uint64_t>xr[1] + <uint64_t>yr[1])
             xr, yr = yr, xr
         elif op == OP_BN2D:
             if _batchnorm(r, 2, xr, yr, &c):
                 return _leave(A, k, nl, broke)
-            _tally(&tt, &bound, c.params, c.buffers, 0, c.flops, xr[1])
+            # flops >= 2 numel(x) >= 2 C >= params; buffers = 2C + 1 has the bits of 2C (even)
+            _tally(&tt, &bound, c.params, c.buffers, 0, c.flops, xr[1], c.flops)
             peak = max(peak, 2 * <uint64_t>xr[1])
         elif op == OP_RELU:
-            _tally(&tt, &bound, 0, 0, 0, xr[1], xr[1])
+            _tally(&tt, &bound, 0, 0, 0, xr[1], xr[1], 0)  # (numel(x): in bound)
             peak = max(peak, 2 * <uint64_t>xr[1])
         elif op == OP_MAXPOOL2D or op == OP_AVGPOOL2D:
             if _pool(r, 2, op == OP_MAXPOOL2D, xr, yr, &c):
                 return _leave(A, k, nl, broke)
-            _tally(&tt, &bound, 0, 0, 0, c.flops, yr[1])
+            _tally(&tt, &bound, 0, 0, 0, c.flops, yr[1], c.flops | yr[1])
             peak = max(peak, <uint64_t>xr[1] + <uint64_t>yr[1])
             xr, yr = yr, xr
         elif op == OP_FLATTEN:  # a view: allocates nothing
             if _flatten(r, xr, yr):
                 return _leave(A, k, nl, broke)
-            _tally(&tt, &bound, 0, 0, 0, 0, yr[1])
+            _tally(&tt, &bound, 0, 0, 0, 0, yr[1], 0)  # (numel(y) = numel(x))
             xr, yr = yr, xr
         elif op == OP_IDENTITY and r[C_DIM0] == 0:  # a view too
-            _tally(&tt, &bound, 0, 0, 0, 0, xr[1])
+            _tally(&tt, &bound, 0, 0, 0, 0, xr[1], 0)
         elif op == OP_SLICE or op == OP_ADD or op == OP_MUL or op < 0 or op >= N_OPS or nonchain:
             return _leave(A, k, nl, broke)  # (an unknown op: the general path gives the error)
         else:  # every other one-input op, out of line (through the pointer table of _layer); the
@@ -1294,7 +1306,8 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
                 c = c2
             if code != E_OK:
                 return _leave(A, k, nl, broke)
-            _tally(&tt, &bound, c.params, c.buffers, c.macs, c.flops, o[1])
+            _tally(&tt, &bound, c.params, c.buffers, c.macs, c.flops, o[1],
+                   c.params | c.buffers | c.macs | c.flops | o[1])
             if op != OP_IDENTITY:
                 peak = max(peak, <uint64_t>xr[1] + <uint64_t>o[1])
             if o != xr:
@@ -1302,7 +1315,7 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
     # every count added and the input's size are <= bound: nl + 1 of them add up to less than
     # 2^63 when bits(bound) + bits(nl + 1) <= 63, which leaves every total (and the live totals,
     # all <= inputs + activations) exact in int64; near that, the general path checks each sum
-    if nonchain or prev_flags & F_UNUSED or cc_bits(bound) + cc_bits(<uint64_t>(nl + 1)) > 63:
+    if nonchain or seen_flags & (F_UNUSED | F_OUTPUT) or prev_flags & F_UNUSED or cc_bits(bound) + cc_bits(<uint64_t>(nl + 1)) > 63:
         return _leave(A, nl - 1, nl, broke)
     _store_totals(&tt, <int64_t>peak, tot, ts)
     out_ndim[0] = <int32_t>xr[0]

@@ -20,6 +20,7 @@ cdef extern from "_checked.h" nogil:
     bint cc_add(int64_t a, int64_t b, int64_t* r)
     int cc_bits(uint64_t x)
     void cc_reload()
+    uint64_t cc_pair_signs(const int32_t* p, int low)
     int CC_OPENMP
     int cc_max_threads()
 
@@ -315,15 +316,27 @@ cdef inline int _scaled(int64_t n, int64_t k, int64_t* out) noexcept nogil:
 
 
 # ---- convolutions -------------------------------------------------------------------------------
+cdef inline bint _window_bad(const int32_t* r, int d, bint dilated) noexcept nogil:
+    """Whether a window field of dims 0 .. d-1 is out of range: kernel, stride (and dilation when
+    dilated) >= 1, padding >= 0."""
+    cdef int64_t bad = 0
+    cdef int i
+    if d == 2:  # two dims at once: (K0, K1), (S0, S1), (P0, P1), (D0, D1) are pairs (cc_pair_signs)
+        return (cc_pair_signs(r + C_K, 1) | cc_pair_signs(r + C_S, 1) | cc_pair_signs(r + C_P, 0)
+                | (cc_pair_signs(r + C_D, 1) if dilated else 0)) != 0
+    for i in range(d):  # any violation makes the OR negative
+        bad |= (<int64_t>r[C_K + i] - 1) | (<int64_t>r[C_S + i] - 1) | r[C_P + i]
+        if dilated:
+            bad |= <int64_t>r[C_D + i] - 1
+    return bad < 0
+
+
 cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
     cdef int64_t out = r[C_OUT], g = r[C_GROUPS], inn = r[C_IN], flags = r[C_FLAGS]
-    cdef int64_t k, s, dl, eff, padded, kvol = 1, n, t, bad, big = 0, numel, bias
+    cdef int64_t k, s, dl, eff, padded, kvol = 1, n, t, big = 0, numel, bias
     cdef int i, same = (flags & F_SAME) != 0
-    # out, groups, k, s, d >= 1 and in, p >= 0, in one test: any violation makes the OR negative
-    bad = (out - 1) | (g - 1) | inn
-    for i in range(d):
-        bad |= (<int64_t>r[C_K + i] - 1) | (<int64_t>r[C_S + i] - 1) | (<int64_t>r[C_D + i] - 1) | r[C_P + i]
-    if bad < 0:
+    # out, groups >= 1 and in >= 0 (any violation makes the OR negative), and the window's fields
+    if ((out - 1) | (g - 1) | inn) < 0 or _window_bad(r, d, True):
         return E_BAD_FIELD
     cc_reload()
     if same:
@@ -534,10 +547,8 @@ cdef inline int _softmax(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c)
 cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
     cdef int64_t k, s, p, dl, num, o, kvol = 1
     cdef int i, ceil = (r[C_FLAGS] & F_CEIL) != 0
-    for i in range(d):
-        dl = r[C_D + i] if is_max else 1
-        if ((<int64_t>r[C_K + i] - 1) | (<int64_t>r[C_S + i] - 1) | (dl - 1) | r[C_P + i]) < 0:
-            return E_BAD_FIELD
+    if _window_bad(r, d, is_max):  # (avg pools have no dilation)
+        return E_BAD_FIELD
     for i in range(d):
         if r[C_P + i] > r[C_K + i] / 2:
             return E_POOL_PADDING
@@ -574,12 +585,15 @@ cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, in
 
 
 cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
-    cdef int64_t t
-    while b:
-        t = a % b
-        a = b
-        b = t
-    return a
+    # 1 <= a, b < 2^31 (dimensions): 32-bit divides; b == 1 (a global pool) needs none
+    cdef uint32_t x = <uint32_t>a, y = <uint32_t>b, t
+    if y == 1:
+        return 1
+    while y:
+        t = x % y
+        x = y
+        y = t
+    return x
 
 
 cdef inline int _adaptive(const int32_t* r, int d, bint is_max, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:

@@ -1488,6 +1488,17 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     if n_conv > 0:  # after every check that raises: freed below
         W = compact = _compact_weights(conv_weights)
         CO = &conv_out[0, 0]
+    # plain pointers for the loop (n_arch >= 1 and the shapes were checked above): a memoryview
+    # element costs the threads two more loads per access
+    cdef const int64_t* arch_off = &arch_offsets[0]
+    cdef const int64_t* in_off = &input_offsets[0]
+    cdef const int64_t* batch = &batch_size[0]
+    cdef int64_t* tot = &totals[0, 0]
+    cdef int64_t* oshape = &output_shape[0, 0]
+    cdef int32_t* ondim = &output_ndim[0]
+    cdef int32_t* err = &error[0]
+    cdef int32_t* err_row = &error_layer[0]
+    cdef int64_t n_rows = layers.shape[0], n_inputs = input_shape.shape[0]
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         buf = &scratch[tid, 0, 0]
@@ -1500,32 +1511,31 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
         # share to the others instead of holding up the whole batch (static scheduling waits for the
         # slowest thread); CHUNK architectures (~50 us of work) keep the scheduling cost negligible
         for a in prange(n_arch, schedule="dynamic", chunksize=CHUNK):
-            l0 = arch_offsets[a]
-            nl = arch_offsets[a + 1] - l0
-            i0 = input_offsets[a]
-            ni = input_offsets[a + 1] - i0
+            l0 = arch_off[a]
+            nl = arch_off[a + 1] - l0
+            i0 = in_off[a]
+            ni = in_off[a + 1] - i0
             # offsets were validated, but arrays can change afterwards: never read out of bounds
-            if (l0 < 0 or nl < 0 or l0 + nl > layers.shape[0] or i0 < 0 or ni < 0
-                    or i0 + ni > input_shape.shape[0] or ni + nl > max_rows):
+            if (l0 < 0 or nl < 0 or l0 + nl > n_rows or i0 < 0 or ni < 0
+                    or i0 + ni > n_inputs or ni + nl > max_rows):
                 ni = 0  # _arch reports BAD_FIELD for an architecture without inputs
                 nl = 0
             if W != NULL:
-                error[a] = _arch_conventions(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf,
-                                             P, aux, &totals[0, a], n_arch, &error_layer[a],
-                                             &output_shape[a, 0], &output_ndim[a], W, n_conv, CO + a)
+                err[a] = _arch_conventions(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf,
+                                           P, aux, tot + a, n_arch, &err_row[a],
+                                           oshape + 5 * a, &ondim[a], W, n_conv, CO + a)
             elif lc == NULL and use_fast and ni == 1 and not _seems_graph(L + l0 * NF, nl, broke[0]) and _chain_fast(
-                    L, l0, nl, ish + 4 * i0, ind[i0], batch_size[a], &totals[0, a], n_arch,
-                    &output_shape[a, 0], &output_ndim[a], broke):
-                error[a] = E_OK
-                error_layer[a] = -1
+                    L, l0, nl, ish + 4 * i0, ind[i0], batch[a], tot + a, n_arch,
+                    oshape + 5 * a, &ondim[a], broke):
+                err[a] = E_OK
+                err_row[a] = -1
             elif lc == NULL:
-                error[a] = _arch_counts(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf, P,
-                                        aux, &totals[0, a], n_arch, &error_layer[a], &output_shape[a, 0],
-                                        &output_ndim[a])
+                err[a] = _arch_counts(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf, P,
+                                      aux, tot + a, n_arch, &err_row[a], oshape + 5 * a, &ondim[a])
             else:
-                error[a] = _arch_rows(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf, P,
-                                      aux, &totals[0, a], n_arch, &error_layer[a], &output_shape[a, 0],
-                                      &output_ndim[a], lc, ls, ln)
+                err[a] = _arch_rows(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf, P,
+                                    aux, tot + a, n_arch, &err_row[a], oshape + 5 * a, &ondim[a],
+                                    lc, ls, ln)
     PyMem_Free(compact)  # the parallel loop cannot raise; NULL when there are no conventions
 
 

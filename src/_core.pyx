@@ -1452,7 +1452,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     cdef int64_t* buf
     cdef const int64_t** P
     cdef int64_t* aux
-    cdef int64_t* broke
+    cdef int64_t broke  # private to each thread (a register, no line shared with another thread)
     cdef int tid
     if n_arch <= 0:
         return
@@ -1505,8 +1505,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
         P = <const int64_t**>&pointers[tid, 0]
         aux = &liveness[tid, 0]
         # the row where the last graph of this thread stopped being a chain (_seems_graph)
-        broke = &liveness[tid, 4 * max_rows + 2]
-        broke[0] = -1
+        broke = -1
         # dynamic chunks: on a shared machine a thread that loses its core for a while leaves its
         # share to the others instead of holding up the whole batch (static scheduling waits for the
         # slowest thread); CHUNK architectures (~50 us of work) keep the scheduling cost negligible
@@ -1524,9 +1523,9 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
                 err[a] = _arch_conventions(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf,
                                            P, aux, tot + a, n_arch, &err_row[a],
                                            oshape + 5 * a, &ondim[a], W, n_conv, CO + a)
-            elif lc == NULL and use_fast and ni == 1 and not _seems_graph(L + l0 * NF, nl, broke[0]) and _chain_fast(
+            elif lc == NULL and use_fast and ni == 1 and not _seems_graph(L + l0 * NF, nl, broke) and _chain_fast(
                     L, l0, nl, ish + 4 * i0, ind[i0], batch[a], tot + a, n_arch,
-                    oshape + 5 * a, &ondim[a], broke):
+                    oshape + 5 * a, &ondim[a], &broke):
                 err[a] = E_OK
                 err_row[a] = -1
             elif lc == NULL:

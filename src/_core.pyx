@@ -643,7 +643,8 @@ cdef inline int _flatten(const int32_t* r, const int64_t* x, int64_t* y) noexcep
     for i in range(e + 1, nd):
         y[2 + i - (e - s)] = x[2 + i]
     y[0] = nd - (e - s)
-    return _finish(y)
+    y[1] = x[1]  # the same elements; only the merged dimension is new (_finish's test on it)
+    return E_OVERFLOW if v > DIM_MAX else E_OK
 
 
 cdef inline int _zeropad(const int32_t* r, const int64_t* x, int64_t* y) noexcept nogil:

@@ -203,3 +203,16 @@ def test_adaptive_pool_windows(out):
     r = cc.count(cc.pack([model, model], [(3, 7, 10), (3, 7, 10)]))
     assert r.output_shape[0].tolist() == list(y.shape) + [0]
     assert r.flops[0] == 3 * _window_sum(7, out[0]) * _window_sum(10, out[1])
+
+
+def test_flatten_merged_dimension_at_int32_max():
+    """Flatten(1, -1) keeps the elements and merges the dims: an error exactly when the merged
+    dimension passes 2^31 - 1 (every dimension is int32), as torch's sizes would not fit."""
+    flat = _row("Flatten", dim0=1, dim1=-1)
+    r = _count(_batch([([flat], (2 ** 15, 2 ** 16), 1), ([flat], (2 ** 15, 2 ** 16 - 1), 1),
+                       ([flat], (3, 5, 7), 2)]))
+    assert r["error"].tolist() == [OVERFLOW, 0, 0]
+    assert r["error_layer"].tolist() == [0, -1, -1]
+    assert r["output_shape"][1].tolist() == [1, 2 ** 31 - 2 ** 15, 0, 0, 0]
+    assert r["output_shape"][2].tolist() == [2, 105, 0, 0, 0]
+    assert r["activation_elements"][2] == 2 * 105

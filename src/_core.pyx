@@ -1202,6 +1202,15 @@ cdef inline int _leave(const int32_t* A, int64_t k, int64_t nl, int64_t* broke) 
     return 0
 
 
+cdef inline bint _early_output(const int32_t* A, int64_t nl) noexcept nogil:
+    """Whether a row before the last is flagged as a model output (then no chain)."""
+    cdef int64_t k
+    for k in range(nl - 1):
+        if A[k * NF + C_FLAGS] & F_OUTPUT:
+            return True
+    return False
+
+
 cdef inline void _tally(Totals* t, uint64_t* bound, int64_t params, int64_t buffers, int64_t macs,
                         int64_t flops, int64_t act, int64_t widest) noexcept nogil:
     """Add a layer's counts (each >= 0 when the op succeeded). bound collects the bits of every
@@ -1233,7 +1242,7 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
     cdef int64_t k, i, in_numel
     cdef uint64_t peak, bound
     cdef Totals tt = Totals(0, 0, 0, 0, 0)
-    cdef int op, code, flags, prev_flags = 0, seen_flags = 0  # seen: the flags of rows 0 .. k - 2
+    cdef int op, code, flags, all_flags = 0
     cdef int32_t row_src = -1  # what SRC must be: k - 1
     cdef int32_t chain_row[2]
     cdef uint64_t nonchain = 0, want, got
@@ -1258,15 +1267,14 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
         r = A + k * NF
         op = r[C_OP]
         flags = r[C_FLAGS]
-        # _not_chain_row's structure test without a branch (the flags of the row before: the last
-        # row may be an output); acted on once the ops have run (an op reads only its row and xr,
-        # a valid record, whatever the row's inputs)
+        # _not_chain_row's structure test without a branch (the flags: once, after the loop);
+        # acted on once the ops have run (an op reads only its row and xr, a valid record,
+        # whatever the row's inputs)
         chain_row[0] = row_src  # (SRC, NSRC) must be (k - 1, 1): one 64-bit compare
         memcpy(&want, chain_row, 8)
         memcpy(&got, r + C_SRC, 8)
         nonchain |= got ^ want
-        seen_flags |= prev_flags
-        prev_flags = flags
+        all_flags |= flags
         row_src += 1
         # the ops of conv / norm / activation / pool stacks inline, each adding what it counts;
         # ops that keep the shape leave xr in place, the others write yr and the records swap
@@ -1330,7 +1338,8 @@ cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* is
     # every count added and the input's size are <= bound: nl + 1 of them add up to less than
     # 2^63 when bits(bound) + bits(nl + 1) <= 63, which leaves every total (and the live totals,
     # all <= inputs + activations) exact in int64; near that, the general path checks each sum
-    if nonchain or seen_flags & (F_UNUSED | F_OUTPUT) or prev_flags & F_UNUSED or cc_bits(bound) + cc_bits(<uint64_t>(nl + 1)) > 63:
+    if (nonchain or all_flags & F_UNUSED or (all_flags & F_OUTPUT and _early_output(A, nl))
+            or cc_bits(bound) + cc_bits(<uint64_t>(nl + 1)) > 63):
         return _leave(A, nl - 1, nl, broke)
     _store_totals(&tt, <int64_t>peak, tot, ts)
     out_ndim[0] = <int32_t>xr[0]

@@ -18,6 +18,12 @@ static inline uint64_t cc_pair_signs(const int32_t *p, int low) {
   memcpy(&w, p, sizeof w);
   return ((w - (uint64_t)low * 0x0000000100000001ULL) | w) & 0x8000000080000000ULL;
 }
+/* A hint that x is nearly always true: the compiler lays that case out as the straight path. */
+#if defined(__GNUC__)
+#define cc_likely(x) __builtin_expect(!!(x), 1)
+#else
+#define cc_likely(x) (x)
+#endif
 /* the number of significant bits of x (0 for 0) */
 static inline int cc_bits(uint64_t x) { return x ? 64 - __builtin_clzll(x) : 0; }
 

@@ -21,6 +21,7 @@ cdef extern from "_checked.h" nogil:
     int cc_bits(uint64_t x)
     void cc_reload()
     uint64_t cc_pair_signs(const int32_t* p, int low)
+    bint cc_likely(bint x)
     int CC_OPENMP
     int cc_max_threads()
 
@@ -298,7 +299,7 @@ cdef inline int64_t _div(int64_t a, int64_t b) noexcept nogil:
     # a >= 0, 1 <= b < 2^31; strides are nearly always 1 or 2: one branch that nearly always goes
     # the same way (a branch per value mispredicts on mixed strides), and a hardware divide is slow
     # (a 32-bit one is several times faster than a 64-bit one)
-    if b <= 2:
+    if cc_likely(b <= 2):
         return a >> (b - 1)
     if a <= <int64_t>4294967295:
         return <uint32_t>a / <uint32_t>b

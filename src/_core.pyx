@@ -1227,7 +1227,7 @@ cdef inline void _tally(Totals* t, uint64_t* bound, int64_t params, int64_t buff
     bound[0] |= <uint64_t>widest
 
 
-cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* ishape,
+cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* ishape,
                      int32_t indim, int64_t batch, int64_t* tot, int64_t ts, int64_t* out_shape,
                      int32_t* out_ndim, int64_t* broke) noexcept nogil:
     """The common case, fast: one network input and a chain of one-input ops (every row reads the

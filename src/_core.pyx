@@ -1245,8 +1245,7 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
     cdef Totals tt = Totals(0, 0, 0, 0, 0)
     cdef int op, code, flags, all_flags = 0
     cdef int32_t row_src = -1  # what SRC must be: k - 1
-    cdef int32_t chain_row[2]
-    cdef uint64_t nonchain = 0, want, got
+    cdef uint32_t nonchain = 0
     cdef const int32_t* A = L + l0 * NF
     cdef const int32_t* r
     cdef const int64_t* o
@@ -1262,7 +1261,6 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
             return 0
     xr[1] = in_numel
     peak = <uint64_t>in_numel
-    chain_row[1] = 1
     bound = <uint64_t>in_numel
     for k in range(nl):
         r = A + k * NF
@@ -1271,10 +1269,7 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
         # _not_chain_row's structure test without a branch (the flags: once, after the loop);
         # acted on once the ops have run (an op reads only its row and xr, a valid record,
         # whatever the row's inputs)
-        chain_row[0] = row_src  # (SRC, NSRC) must be (k - 1, 1): one 64-bit compare
-        memcpy(&want, chain_row, 8)
-        memcpy(&got, r + C_SRC, 8)
-        nonchain |= got ^ want
+        nonchain |= (<uint32_t>r[C_SRC] ^ <uint32_t>row_src) | (<uint32_t>r[C_NSRC] ^ 1)  # (k - 1, 1)
         all_flags |= flags
         row_src += 1
         # the ops of conv / norm / activation / pool stacks inline, each adding what it counts;

@@ -1306,8 +1306,8 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
             _tally(&tt, &bound, 0, 0, 0, 0, xr[1], 0)
         elif op == OP_SLICE or op == OP_ADD or op == OP_MUL or op < 0 or op >= N_OPS or nonchain:
             return _leave(A, k, nl, broke)  # (an unknown op: the general path gives the error)
-        else:  # every other one-input op, out of line (through the pointer table of _layer); the
-            # chain's input and output live together
+        else:  # the tail of a stack (AdaptiveAvgPool2d, Linear) and the other activations here,
+            # every other one-input op out of line (_LAYER_RARE); input and output live together
             c = Cnt(0, 0, 0, 0)
             if op == OP_ADAPTIVEAVG2D:
                 code = _adaptive(r, 2, False, xr, yr, &c)

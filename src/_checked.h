@@ -7,9 +7,6 @@
 
 static inline int cc_mul(int64_t a, int64_t b, int64_t *r) { return __builtin_mul_overflow(a, b, r); }
 static inline int cc_add(int64_t a, int64_t b, int64_t *r) { return __builtin_add_overflow(a, b, r); }
-/* The compiler forgets what it loaded before this point and loads again what it needs after it:
- * a check that reads many fields then leaves them in memory, not in registers it would spill. */
-static inline void cc_reload(void) { __asm__ __volatile__("" ::: "memory"); }
 /* Nonzero when either of the two int32 at p is below low (0 or 1), with one 64-bit subtract for
  * both (SWAR): low is taken from each half, and the sign bits of the halves and of their differences
  * tell. A borrow out of the low half happens only when that half is below low, flagged anyway. */

@@ -19,7 +19,6 @@ cdef extern from "_checked.h" nogil:
     bint cc_mul(int64_t a, int64_t b, int64_t* r)
     bint cc_add(int64_t a, int64_t b, int64_t* r)
     int cc_bits(uint64_t x)
-    void cc_reload()
     uint64_t cc_pair_signs(const int32_t* p, int low)
     bint cc_likely(bint x)
     int CC_OPENMP
@@ -339,7 +338,6 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
     # out, groups >= 1 and in >= 0 (any violation makes the OR negative), and the window's fields
     if ((out - 1) | (g - 1) | inn) < 0 or _window_bad(r, d, True):
         return E_BAD_FIELD
-    cc_reload()
     if same:
         for i in range(d):
             if r[C_S + i] != 1:

@@ -18,6 +18,9 @@ from cython.parallel cimport prange, parallel, threadid
 cdef extern from "_checked.h" nogil:
     bint cc_mul(int64_t a, int64_t b, int64_t* r)
     bint cc_add(int64_t a, int64_t b, int64_t* r)
+    int cc_bits(uint64_t x)
+    uint64_t cc_pair_signs(const int32_t* p, int low)
+    bint cc_likely(bint x)
     int CC_OPENMP
     int cc_max_threads()
 
@@ -97,7 +100,9 @@ cdef enum:
     T_SAME_MACS = 23  # the MACs of a direct conv with padding='same' (else 0)
     N_TERMS = 24
 
-cdef int64_t DIM_MAX = 2147483647  # every tensor dimension stays int32, so shape arithmetic is exact
+cdef enum:
+    CHUNK = 256  # architectures a thread takes at a time in count_packed
+    DIM_MAX = 2147483647  # every tensor dimension stays int32, so shape arithmetic is exact
 
 # element-wise flop constants per activation op (docs/conventions.md), indexed by op - OP_RELU
 cdef int64_t ACT_FLOPS[11]
@@ -290,20 +295,20 @@ cdef inline void _copy(const int64_t* x, int64_t* y) noexcept nogil:
 
 
 cdef inline int64_t _div(int64_t a, int64_t b) noexcept nogil:
-    # a >= 0, 1 <= b < 2^31; strides and groups are nearly always 1 or 2, and a hardware divide is
-    # slow (a 32-bit one is several times faster than a 64-bit one)
-    if b == 1:
-        return a
-    if b == 2:
-        return a >> 1
+    # a >= 0, 1 <= b < 2^31; strides are nearly always 1 or 2: one branch that nearly always goes
+    # the same way (a branch per value mispredicts on mixed strides), and a hardware divide is slow
+    # (a 32-bit one is several times faster than a 64-bit one)
+    if cc_likely(b <= 2):
+        return a >> (b - 1)
     if a <= <int64_t>4294967295:
         return <uint32_t>a / <uint32_t>b
     return a / b
 
 
 cdef inline bint _divides(int64_t g, int64_t a) noexcept nogil:
-    # 1 <= g, 0 <= a < 2^31 (channel counts)
-    return g == 1 or <uint32_t>a % <uint32_t>g == 0
+    # 1 <= g, 0 <= a < 2^31 (channel counts). No test for g == 1: groups vary from layer to layer,
+    # and a mispredicted branch costs more than the divide (which the quotient a / g shares)
+    return <uint32_t>a % <uint32_t>g == 0
 
 
 cdef inline int _scaled(int64_t n, int64_t k, int64_t* out) noexcept nogil:
@@ -311,15 +316,27 @@ cdef inline int _scaled(int64_t n, int64_t k, int64_t* out) noexcept nogil:
 
 
 # ---- convolutions -------------------------------------------------------------------------------
+cdef inline bint _window_bad(const int32_t* r, int d, bint dilated) noexcept nogil:
+    """Whether a window field of dims 0 .. d-1 is out of range: kernel, stride (and dilation when
+    dilated) >= 1, padding >= 0."""
+    cdef int64_t bad = 0
+    cdef int i
+    if d == 2:  # two dims at once: (K0, K1), (S0, S1), (P0, P1), (D0, D1) are pairs (cc_pair_signs)
+        return (cc_pair_signs(r + C_K, 1) | cc_pair_signs(r + C_S, 1) | cc_pair_signs(r + C_P, 0)
+                | (cc_pair_signs(r + C_D, 1) if dilated else 0)) != 0
+    for i in range(d):  # any violation makes the OR negative
+        bad |= (<int64_t>r[C_K + i] - 1) | (<int64_t>r[C_S + i] - 1) | r[C_P + i]
+        if dilated:
+            bad |= <int64_t>r[C_D + i] - 1
+    return bad < 0
+
+
 cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
     cdef int64_t out = r[C_OUT], g = r[C_GROUPS], inn = r[C_IN], flags = r[C_FLAGS]
-    cdef int64_t k, s, dl, eff, padded, kvol = 1, n, t, bad, big = 0, numel
+    cdef int64_t k, s, dl, eff, padded, kvol = 1, n, t, big = 0, numel, bias
     cdef int i, same = (flags & F_SAME) != 0
-    # out, groups, k, s, d >= 1 and in, p >= 0, in one test: any violation makes the OR negative
-    bad = (out - 1) | (g - 1) | inn
-    for i in range(d):
-        bad |= (<int64_t>r[C_K + i] - 1) | (<int64_t>r[C_S + i] - 1) | (<int64_t>r[C_D + i] - 1) | r[C_P + i]
-    if bad < 0:
+    # out, groups >= 1 and in >= 0 (any violation makes the OR negative), and the window's fields
+    if ((out - 1) | (g - 1) | inn) < 0 or _window_bad(r, d, True):
         return E_BAD_FIELD
     if same:
         for i in range(d):
@@ -358,14 +375,16 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
     if big < 0:
         return E_OVERFLOW
     y[1] = numel
-    if cc_mul(_div(inn, g), kvol, &n):
+    if cc_mul(<uint32_t>inn / <uint32_t>g, kvol, &n):  # (the divide of _divides: no branch)
         return E_OVERFLOW
-    # params = out*n + bias*out; macs = numel(y)*n; flops = numel(y)*(2n - 1 + bias)
-    if cc_mul(out, n, &c.params) or cc_add(c.params, out if flags & F_BIAS else 0, &c.params):
+    # params = out*n + bias*out; macs = numel(y)*n; flops = numel(y)*(2n - 1 + bias), bias 0 or 1
+    # (arithmetic, not a branch: layers with and without a bias mix)
+    bias = (flags & F_BIAS) != 0
+    if cc_mul(out, n, &c.params) or cc_add(c.params, out * bias, &c.params):
         return E_OVERFLOW
     if cc_mul(numel, n, &c.macs):
         return E_OVERFLOW
-    if cc_mul(n, 2, &t) or cc_mul(numel, t - 1 + (1 if flags & F_BIAS else 0), &c.flops):
+    if cc_mul(n, 2, &t) or cc_mul(numel, t - 1 + bias, &c.flops):
         return E_OVERFLOW
     return E_OK
 
@@ -527,10 +546,8 @@ cdef inline int _softmax(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c)
 cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
     cdef int64_t k, s, p, dl, num, o, kvol = 1
     cdef int i, ceil = (r[C_FLAGS] & F_CEIL) != 0
-    for i in range(d):
-        dl = r[C_D + i] if is_max else 1
-        if ((<int64_t>r[C_K + i] - 1) | (<int64_t>r[C_S + i] - 1) | (dl - 1) | r[C_P + i]) < 0:
-            return E_BAD_FIELD
+    if _window_bad(r, d, is_max):  # (avg pools have no dilation)
+        return E_BAD_FIELD
     for i in range(d):
         if r[C_P + i] > r[C_K + i] / 2:
             return E_POOL_PADDING
@@ -567,12 +584,15 @@ cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, in
 
 
 cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
-    cdef int64_t t
-    while b:
-        t = a % b
-        a = b
-        b = t
-    return a
+    # 1 <= a, b < 2^31 (dimensions): 32-bit divides; b == 1 (a global pool) needs none
+    cdef uint32_t x = <uint32_t>a, y = <uint32_t>b, t
+    if y == 1:
+        return 1
+    while y:
+        t = x % y
+        x = y
+        y = t
+    return x
 
 
 cdef inline int _adaptive(const int32_t* r, int d, bint is_max, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
@@ -622,7 +642,8 @@ cdef inline int _flatten(const int32_t* r, const int64_t* x, int64_t* y) noexcep
     for i in range(e + 1, nd):
         y[2 + i - (e - s)] = x[2 + i]
     y[0] = nd - (e - s)
-    return _finish(y)
+    y[1] = x[1]  # the same elements; only the merged dimension is new (_finish's test on it)
+    return E_OVERFLOW if v > DIM_MAX else E_OK
 
 
 cdef inline int _zeropad(const int32_t* r, const int64_t* x, int64_t* y) noexcept nogil:
@@ -1169,96 +1190,152 @@ cdef inline bint _seems_graph(const int32_t* A, int64_t nl, int64_t broke) noexc
     return False
 
 
-cdef int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* ishape,
+cdef inline int _leave(const int32_t* A, int64_t k, int64_t nl, int64_t* broke) noexcept nogil:
+    """_chain_fast gives up at row k (returns 0, for the general path): broke notes the first row up
+    to k that is no chain row, if any (the rows' structure is checked after their ops have run)."""
+    cdef int64_t j
+    for j in range(k + 1):
+        if _not_chain_row(A + j * NF, j, nl):
+            broke[0] = j
+            break
+    return 0
+
+
+cdef inline bint _early_output(const int32_t* A, int64_t nl) noexcept nogil:
+    """Whether a row before the last is flagged as a model output (then no chain)."""
+    cdef int64_t k
+    for k in range(nl - 1):
+        if A[k * NF + C_FLAGS] & F_OUTPUT:
+            return True
+    return False
+
+
+cdef inline void _tally(Totals* t, uint64_t* bound, int64_t params, int64_t buffers, int64_t macs,
+                        int64_t flops, int64_t act, int64_t widest) noexcept nogil:
+    """Add a layer's counts (each >= 0 when the op succeeded). bound collects the bits of every
+    count (see the end of _chain_fast): widest, which has at least as many bits as each of them.
+    Every shape dimension is >= 1 (each op checks its output sizes), which proves the ops' widest:
+    act = numel(y) is no wider than any layer's count that is a multiple of it, and the size of an
+    op's input is already in bound (the network input's, or the act of the row that made it)."""
+    t.params += <uint64_t>params
+    t.buffers += <uint64_t>buffers
+    t.macs += <uint64_t>macs
+    t.flops += <uint64_t>flops
+    t.act += <uint64_t>act
+    bound[0] |= <uint64_t>widest
+
+
+cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* ishape,
                      int32_t indim, int64_t batch, int64_t* tot, int64_t ts, int64_t* out_shape,
                      int32_t* out_ndim, int64_t* broke) noexcept nogil:
     """The common case, fast: one network input and a chain of one-input ops (every row reads the
     previous one; Slice excluded). The same op functions as _layer run on two local shape records (swapped, never copied), so no pointer
     table, no scratch and no liveness pass are needed and the state stays in registers. Returns 1
     when the architecture was counted (valid); 0 sends it to the general path, which also gives
-    the exact error code of an invalid one."""
+    the exact error code of an invalid one (and counts any architecture whose sums come near
+    2^63, see the bound below)."""
     cdef int64_t ra[REC]
     cdef int64_t rb[REC]
     cdef int64_t* xr = ra  # the current tensor's record
     cdef int64_t* yr = rb  # where an op writes a new one; the two swap
-    cdef int64_t k, i, peak, t, in_numel
+    cdef int64_t k, i, in_numel
+    cdef uint64_t peak, bound
     cdef Totals tt = Totals(0, 0, 0, 0, 0)
-    cdef int op, code, flags
-    cdef bint moved
+    cdef int op, code, flags, all_flags = 0
+    cdef int32_t row_src = -1  # what SRC must be: k - 1
+    cdef uint32_t nonchain = 0
+    cdef const int32_t* A = L + l0 * NF
     cdef const int32_t* r
     cdef const int64_t* o
     cdef Cnt c, c2
-    if indim < 1 or indim > 4 or batch < 1 or batch > DIM_MAX:
+    if indim < 1 or indim > 4 or <uint64_t>batch - 1 >= DIM_MAX or nl > DIM_MAX:  # (row_src: 32 bits)
         return 0
     xr[0] = indim + 1
     xr[2] = batch
-    for i in range(indim):
+    in_numel = batch
+    for i in range(indim):  # _finish's checks as the dimensions come: each in 1 .. DIM_MAX, numel fits
         xr[3 + i] = ishape[i]
-        if xr[3 + i] < 1 or xr[3 + i] > DIM_MAX:
+        if <uint64_t>ishape[i] - 1 >= DIM_MAX or cc_mul(in_numel, ishape[i], &in_numel):
             return 0
-    if _finish(xr):
-        return 0
-    in_numel = xr[1]
-    peak = in_numel
+    xr[1] = in_numel
+    peak = <uint64_t>in_numel
+    bound = <uint64_t>in_numel
     for k in range(nl):
-        r = L + (l0 + k) * NF
+        r = A + k * NF
         op = r[C_OP]
         flags = r[C_FLAGS]
-        if r[C_SRC] != k - 1 or r[C_NSRC] != 1 or flags & F_UNUSED or (flags & F_OUTPUT and k != nl - 1):
-            broke[0] = k  # (the op checks of _not_chain_row come last, in the dispatch below)
-            return 0
-        c.params = 0
-        c.buffers = 0
-        c.macs = 0
-        c.flops = 0
-        moved = True  # the op wrote a new record (else: same shape, xr stays)
+        # _not_chain_row's structure test without a branch (the flags: once, after the loop);
+        # acted on once the ops have run (an op reads only its row and xr, a valid record,
+        # whatever the row's inputs)
+        nonchain |= (<uint32_t>r[C_SRC] ^ <uint32_t>row_src) | (<uint32_t>r[C_NSRC] ^ 1)  # (k - 1, 1)
+        all_flags |= flags
+        row_src += 1
+        # the ops of conv / norm / activation / pool stacks inline, each adding what it counts;
+        # ops that keep the shape leave xr in place, the others write yr and the records swap
         if op == OP_CONV2D:
-            code = _conv(r, 2, xr, yr, &c)
-        elif op == OP_RELU:
-            code = E_OK
-            c.flops = xr[1]
-            moved = False
-        elif op == OP_BN2D:
-            code = _batchnorm(r, 2, xr, yr, &c)
-            moved = False
-        elif op == OP_MAXPOOL2D:
-            code = _pool(r, 2, True, xr, yr, &c)
-        elif op == OP_AVGPOOL2D:
-            code = _pool(r, 2, False, xr, yr, &c)
-        elif op == OP_ADAPTIVEAVG2D:
-            code = _adaptive(r, 2, False, xr, yr, &c)
-        elif op == OP_LINEAR:
-            code = _linear(r, xr, yr, &c)
-        elif op == OP_FLATTEN:
-            code = _flatten(r, xr, yr)
-        elif (op == OP_RELU6 or op == OP_LEAKYRELU or op == OP_ELU or op == OP_GELU or op == OP_SILU
-              or op == OP_SIGMOID or op == OP_TANH or op == OP_HARDSWISH or op == OP_HARDSIGMOID):
-            code = _scaled(xr[1], ACT_FLOPS[op - OP_RELU], &c.flops)
-            moved = False
-        elif op == OP_IDENTITY and r[C_DIM0] == 0:
-            code = E_OK
-            moved = False
-        elif op == OP_SLICE or op == OP_ADD or op == OP_MUL or op < 0 or op >= N_OPS:
-            if op == OP_SLICE or op == OP_ADD or op == OP_MUL:
-                broke[0] = k  # a view of part of its input, or not a one-input op: the general path
-            return 0  # (an unknown op: the general path gives the error)
-        else:  # the other one-input ops, out of line (through a copy of c, so that c itself never
-            # has its address taken and can live in registers)
-            c2 = c
-            code = _LAYER_RARE(r, k, NULL, 0, 1, NULL, xr, yr, &o, &c2)
-            c = c2
-            moved = o != xr
-        if code != E_OK:
-            return 0
-        t = yr[1] if moved else xr[1]  # the output's elements
-        # a chain's input and output live together (views allocate nothing)
-        if op != OP_FLATTEN and op != OP_IDENTITY and xr[1] + t > peak:
-            peak = xr[1] + t
-        if _accumulate(&tt, &c, t, in_numel):
-            return 0
-        if moved:
+            if _conv(r, 2, xr, yr, &c):
+                return _leave(A, k, nl, broke)
+            # flops = numel(y)(2n - 1 + bias) >= numel(y) n = macs >= numel(y) >= out, so also
+            # flops >= out (n + bias) = params (n = in / groups * kernel volume >= 1)
+            _tally(&tt, &bound, c.params, 0, c.macs, c.flops, yr[1], c.flops)
+            peak = max(peak, <uint64_t>xr[1] + <uint64_t>yr[1])
             xr, yr = yr, xr
-    _store_totals(&tt, peak, tot, ts)
+        elif op == OP_BN2D:
+            if _batchnorm(r, 2, xr, yr, &c):
+                return _leave(A, k, nl, broke)
+            # flops >= 2 numel(x) >= 2 C >= params; buffers = 2C + 1 has the bits of 2C (even)
+            _tally(&tt, &bound, c.params, c.buffers, 0, c.flops, xr[1], c.flops)
+            peak = max(peak, 2 * <uint64_t>xr[1])
+        elif op == OP_RELU:
+            _tally(&tt, &bound, 0, 0, 0, xr[1], xr[1], 0)  # (numel(x): in bound)
+            peak = max(peak, 2 * <uint64_t>xr[1])
+        elif op == OP_MAXPOOL2D or op == OP_AVGPOOL2D:
+            if _pool(r, 2, op == OP_MAXPOOL2D, xr, yr, &c):
+                return _leave(A, k, nl, broke)
+            _tally(&tt, &bound, 0, 0, 0, c.flops, yr[1], c.flops | yr[1])
+            peak = max(peak, <uint64_t>xr[1] + <uint64_t>yr[1])
+            xr, yr = yr, xr
+        elif op == OP_FLATTEN:  # a view: allocates nothing
+            if _flatten(r, xr, yr):
+                return _leave(A, k, nl, broke)
+            _tally(&tt, &bound, 0, 0, 0, 0, yr[1], 0)  # (numel(y) = numel(x))
+            xr, yr = yr, xr
+        elif op == OP_IDENTITY and r[C_DIM0] == 0:  # a view too
+            _tally(&tt, &bound, 0, 0, 0, 0, xr[1], 0)
+        elif op == OP_SLICE or op == OP_ADD or op == OP_MUL or op < 0 or op >= N_OPS or nonchain:
+            return _leave(A, k, nl, broke)  # (an unknown op: the general path gives the error)
+        else:  # the tail of a stack (AdaptiveAvgPool2d, Linear) and the other activations here,
+            # every other one-input op out of line (_LAYER_RARE); input and output live together
+            c = Cnt(0, 0, 0, 0)
+            if op == OP_ADAPTIVEAVG2D:
+                code = _adaptive(r, 2, False, xr, yr, &c)
+                o = yr
+            elif op == OP_LINEAR:
+                code = _linear(r, xr, yr, &c)
+                o = yr
+            elif (op == OP_RELU6 or op == OP_LEAKYRELU or op == OP_ELU or op == OP_GELU or op == OP_SILU
+                  or op == OP_SIGMOID or op == OP_TANH or op == OP_HARDSWISH or op == OP_HARDSIGMOID):
+                code = _scaled(xr[1], ACT_FLOPS[op - OP_RELU], &c.flops)
+                o = xr
+            else:  # (through a copy of c, so that c itself never has its address taken)
+                c2 = c
+                code = _LAYER_RARE(r, k, NULL, 0, 1, NULL, xr, yr, &o, &c2)
+                c = c2
+            if code != E_OK:
+                return _leave(A, k, nl, broke)
+            _tally(&tt, &bound, c.params, c.buffers, c.macs, c.flops, o[1],
+                   c.params | c.buffers | c.macs | c.flops | o[1])
+            if op != OP_IDENTITY:
+                peak = max(peak, <uint64_t>xr[1] + <uint64_t>o[1])
+            if o != xr:
+                xr, yr = yr, xr
+    # every count added and the input's size are <= bound: nl + 1 of them add up to less than
+    # 2^63 when bits(bound) + bits(nl + 1) <= 63, which leaves every total (and the live totals,
+    # all <= inputs + activations) exact in int64; near that, the general path checks each sum
+    if (nonchain or all_flags & F_UNUSED or (all_flags & F_OUTPUT and _early_output(A, nl))
+            or cc_bits(bound) + cc_bits(<uint64_t>(nl + 1)) > 63):
+        return _leave(A, nl - 1, nl, broke)
+    _store_totals(&tt, <int64_t>peak, tot, ts)
     out_ndim[0] = <int32_t>xr[0]
     for i in range(5):
         out_shape[i] = xr[2 + i] if i < xr[0] else 0
@@ -1379,7 +1456,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     cdef int64_t* buf
     cdef const int64_t** P
     cdef int64_t* aux
-    cdef int64_t* broke
+    cdef int64_t broke  # private to each thread (a register, no line shared with another thread)
     cdef int tid
     if n_arch <= 0:
         return
@@ -1415,41 +1492,53 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     if n_conv > 0:  # after every check that raises: freed below
         W = compact = _compact_weights(conv_weights)
         CO = &conv_out[0, 0]
+    # plain pointers for the loop (n_arch >= 1 and the shapes were checked above): a memoryview
+    # element costs the threads two more loads per access
+    cdef const int64_t* arch_off = &arch_offsets[0]
+    cdef const int64_t* in_off = &input_offsets[0]
+    cdef const int64_t* batch = &batch_size[0]
+    cdef int64_t* tot = &totals[0, 0]
+    cdef int64_t* oshape = &output_shape[0, 0]
+    cdef int32_t* ondim = &output_ndim[0]
+    cdef int32_t* err = &error[0]
+    cdef int32_t* err_row = &error_layer[0]
+    cdef int64_t n_rows = layers.shape[0], n_inputs = input_shape.shape[0]
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         buf = &scratch[tid, 0, 0]
         P = <const int64_t**>&pointers[tid, 0]
         aux = &liveness[tid, 0]
         # the row where the last graph of this thread stopped being a chain (_seems_graph)
-        broke = &liveness[tid, 4 * max_rows + 2]
-        broke[0] = -1
-        for a in prange(n_arch, schedule="static"):
-            l0 = arch_offsets[a]
-            nl = arch_offsets[a + 1] - l0
-            i0 = input_offsets[a]
-            ni = input_offsets[a + 1] - i0
+        broke = -1
+        # dynamic chunks: on a shared machine a thread that loses its core for a while leaves its
+        # share to the others instead of holding up the whole batch (static scheduling waits for the
+        # slowest thread); CHUNK architectures (~50 us of work) keep the scheduling cost negligible
+        for a in prange(n_arch, schedule="dynamic", chunksize=CHUNK):
+            l0 = arch_off[a]
+            nl = arch_off[a + 1] - l0
+            i0 = in_off[a]
+            ni = in_off[a + 1] - i0
             # offsets were validated, but arrays can change afterwards: never read out of bounds
-            if (l0 < 0 or nl < 0 or l0 + nl > layers.shape[0] or i0 < 0 or ni < 0
-                    or i0 + ni > input_shape.shape[0] or ni + nl > max_rows):
+            if (l0 < 0 or nl < 0 or l0 + nl > n_rows or i0 < 0 or ni < 0
+                    or i0 + ni > n_inputs or ni + nl > max_rows):
                 ni = 0  # _arch reports BAD_FIELD for an architecture without inputs
                 nl = 0
             if W != NULL:
-                error[a] = _arch_conventions(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf,
-                                             P, aux, &totals[0, a], n_arch, &error_layer[a],
-                                             &output_shape[a, 0], &output_ndim[a], W, n_conv, CO + a)
-            elif lc == NULL and use_fast and ni == 1 and not _seems_graph(L + l0 * NF, nl, broke[0]) and _chain_fast(
-                    L, l0, nl, ish + 4 * i0, ind[i0], batch_size[a], &totals[0, a], n_arch,
-                    &output_shape[a, 0], &output_ndim[a], broke):
-                error[a] = E_OK
-                error_layer[a] = -1
+                err[a] = _arch_conventions(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf,
+                                           P, aux, tot + a, n_arch, &err_row[a],
+                                           oshape + 5 * a, &ondim[a], W, n_conv, CO + a)
+            elif lc == NULL and use_fast and ni == 1 and not _seems_graph(L + l0 * NF, nl, broke) and _chain_fast(
+                    L, l0, nl, ish + 4 * i0, ind[i0], batch[a], tot + a, n_arch,
+                    oshape + 5 * a, &ondim[a], &broke):
+                err[a] = E_OK
+                err_row[a] = -1
             elif lc == NULL:
-                error[a] = _arch_counts(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf, P,
-                                        aux, &totals[0, a], n_arch, &error_layer[a], &output_shape[a, 0],
-                                        &output_ndim[a])
+                err[a] = _arch_counts(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf, P,
+                                      aux, tot + a, n_arch, &err_row[a], oshape + 5 * a, &ondim[a])
             else:
-                error[a] = _arch_rows(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch_size[a], buf, P,
-                                      aux, &totals[0, a], n_arch, &error_layer[a], &output_shape[a, 0],
-                                      &output_ndim[a], lc, ls, ln)
+                err[a] = _arch_rows(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf, P,
+                                    aux, tot + a, n_arch, &err_row[a], oshape + 5 * a, &ondim[a],
+                                    lc, ls, ln)
     PyMem_Free(compact)  # the parallel loop cannot raise; NULL when there are no conventions
 
 

@@ -1,0 +1,95 @@
+"""Two builds of the core side by side: the compiled loop of each, alternated round by round on the
+same batch, so that the machine's drift (+-20 % on the shared 2-core machine) hits both alike.
+
+    python benchmarks/ab_core.py OLD.so [NEW.so] [--archs 100000] [--rounds 21] [--threads 1 2]
+
+OLD.so / NEW.so are copies of a compiled cnncore/_core*.so (NEW defaults to this tree's). Before
+timing, both must give identical outputs on the batch. Prints the median and minimum time of
+`_core.count_packed` (outputs preallocated, as in test_bench_core.py::test_core_raw) per build and
+thread count, and the ratio of the medians. For the stable measure, count instructions instead:
+
+    valgrind --tool=callgrind --toggle-collect='*count_packed._omp_fn*' \\
+        python benchmarks/ab_core.py NEW.so --archs 20000 --rounds 0
+    (instructions per layer = the "Collected" count / (20000 x 21))
+"""
+import argparse
+import glob
+import importlib.util
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
+import _data  # noqa: E402
+
+OUTPUTS = ("totals", "output_shape", "output_ndim", "error", "error_layer")
+
+
+def load(path, tag):
+    """A compiled _core module from any file (its own package name, so two can be loaded)."""
+    spec = importlib.util.spec_from_file_location(f"ab_{tag}._core", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def call_args(arrays, n_threads):
+    """count_packed's arguments with outputs and scratch allocated once, and the outputs."""
+    n = len(arrays["arch_offsets"]) - 1
+    rows = int((np.diff(arrays["arch_offsets"]) + np.diff(arrays["input_offsets"])).max())
+    out = dict(totals=np.zeros((6, n), np.int64), output_shape=np.zeros((n, 5), np.int64),
+               output_ndim=np.zeros(n, np.int32), error=np.zeros(n, np.int32),
+               error_layer=np.zeros(n, np.int32))
+    scratch = (np.empty((n_threads, rows, 8), np.int64), np.empty((n_threads, rows), np.int64),
+               np.empty((n_threads, 4 * rows + 3), np.int64))
+    a = arrays
+    args = (a["layers"], a["extra_src"], a["arch_offsets"], a["input_offsets"], a["input_shape"],
+            a["input_ndim"], a["batch_size"], *[out[k] for k in OUTPUTS], *scratch)
+    return args, out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("builds", nargs="+", help="OLD.so [NEW.so]")
+    p.add_argument("--archs", type=int, default=_data.N_ARCH_DEFAULT)
+    p.add_argument("--rounds", type=int, default=21)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    opt = p.parse_args()
+    paths = list(opt.builds)
+    if len(paths) == 1:
+        paths += glob.glob(os.path.join(os.path.dirname(HERE), "cnncore", "_core*.so"))[:1]
+    mods = {f"build {i} ({os.path.basename(path)})": load(path, str(i)) for i, path in enumerate(paths)}
+    arrays = _data.make_batch(opt.archs, seed=0)
+    n_layers = len(arrays["layers"])
+    medians = {}
+    for nt in opt.threads:
+        runs = {name: call_args(arrays, nt) for name in mods}
+        for name, mod in mods.items():  # once untimed, and the same answers from every build
+            mod.count_packed(*runs[name][0], n_threads=nt)
+        first = next(iter(runs.values()))[1]
+        for name, (_, out) in runs.items():
+            for k in OUTPUTS:
+                assert np.array_equal(out[k], first[k]), f"{name} gives other {k}"
+        times = {name: [] for name in mods}
+        for _ in range(opt.rounds):
+            for name, mod in mods.items():
+                t0 = time.perf_counter()
+                mod.count_packed(*runs[name][0], n_threads=nt)
+                times[name].append(time.perf_counter() - t0)
+        for name, t in times.items():
+            if t:
+                medians[name, nt] = med = float(np.median(t))
+                print(f"{name}, {nt} thread(s): median {med * 1e3:.2f} ms ({n_layers / med / 1e6:.1f} M "
+                      f"layers/s), min {min(t) * 1e3:.2f} ms")
+    names = list(mods)
+    for nt in opt.threads:
+        if len(names) == 2 and (names[0], nt) in medians:
+            print(f"{nt} thread(s): build 1 is {medians[names[0], nt] / medians[names[1], nt]:.2f}x "
+                  f"as fast as build 0 (medians)")
+
+
+if __name__ == "__main__":
+    main()

@@ -78,7 +78,7 @@ def run_core(arrays, per_layer=False, n_threads=None, fast_path=True, conv_weigh
             arr.fill(0)  # np.zeros maps lazily-zeroed pages: touch them now
     scratch = np.empty((nt, max(max_rows, 1), 8), np.int64)  # per thread: one shape record per row
     pointers = np.empty((nt, max(max_rows, 1)), np.int64)  # per thread: one record pointer per row
-    liveness = np.empty((nt, 4 * max(max_rows, 1) + 3), np.int64)  # per thread: storage, last reader, size, delta; chain memo
+    liveness = np.empty((nt, 4 * max(max_rows, 1) + 3), np.int64)  # per thread: storage, last reader, size, delta (+3 as count_packed asks)
     extra = {}
     if per_layer:
         n = len(arrays["layers"])

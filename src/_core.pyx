@@ -1453,11 +1453,13 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     cdef int64_t* lc = NULL
     cdef int64_t* ls = NULL
     cdef int32_t* ln = NULL
-    cdef int64_t* buf
-    cdef const int64_t** P
-    cdef int64_t* aux
-    cdef int64_t broke  # private to each thread (a register, no line shared with another thread)
-    cdef int tid
+    # set per thread at the top of the parallel block; initialised here too, as gcc cannot see that
+    # Cython's firstprivate copies are overwritten before they are read
+    cdef int64_t* buf = NULL
+    cdef const int64_t** P = NULL
+    cdef int64_t* aux = NULL
+    cdef int64_t broke = -1  # private to each thread (a register, no line shared with another thread)
+    cdef int tid = 0
     if n_arch <= 0:
         return
     if (totals.shape[1] != n_arch or output_shape.shape[0] < n_arch or error.shape[0] < n_arch

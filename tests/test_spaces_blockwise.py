@@ -412,8 +412,8 @@ def test_a_packed_batch_edited_by_its_caller_leaves_later_packs_alone():
 
 
 def test_a_failed_table_fill_returns_its_buffers_and_leaves_correct_tables(monkeypatch):
-    """While a worker thread counts one batch of block variants, packing the next fails: the fill
-    raises and gives both rows buffers back; the next count of the chain is still exact."""
+    """Packing a batch of block variants fails in the middle of a table fill: the fill raises and
+    gives its rows buffer back; the next count of the chain is still exact."""
     from cnncore.spaces import _blockwise
     space = cc.spaces.NB201()
     real, calls = Block.pack, []
@@ -429,8 +429,8 @@ def test_a_failed_table_fill_returns_its_buffers_and_leaves_correct_tables(monke
     with pytest.raises(RuntimeError, match="pack failed"):
         space._chain_count(idx, n_threads=2)
     monkeypatch.setattr(Block, "pack", real)
-    # both buffers of the failed fill are back, each holding the rows of a batch it was given
-    assert len(_blockwise._ROWS_BUFFERS) == 2 and all(len(b) == 1 and len(b[0]) > 0 for b in _blockwise._ROWS_BUFFERS)
+    # the buffer of the failed fill is back, holding the rows of the batch packed before the failure
+    assert len(_blockwise._ROWS_BUFFERS) == 1 and len(_blockwise._ROWS_BUFFERS[0][0]) > 0
     assert_same_as_packed(space._chain_count(idx, n_threads=2), cc.count(space.pack(idx)))
 
 

@@ -21,12 +21,11 @@ field, as packing and counting the whole network (tests/test_spaces_blockwise.py
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .. import _blocks
-from ..counting import _resolve_threads, count
+from ..counting import count
 from ..graph import Input, Model
 from ._template import Choice, SlotTable, _digits, _Expansion
 
@@ -149,47 +148,27 @@ class BlockChain:
             group = run[ndims == ndim]
             used = np.flatnonzero(np.bincount(shape_ids[group]))  # the shape ids met, sorted
             expansion = block.trace(tuple(self._shapes[i] for i in used))
-            batches = [group[lo:lo + _NEW_BATCH] for lo in range(0, len(group), _NEW_BATCH)]
-            # rows are written into two buffers taken from (and given back to) a process-wide pool:
-            # memory touched before, where fresh pages cost ~0.4-2 ms per MB to fault in here
+            # a batch at a time, the core's own threads counting each (a worker thread counting one
+            # batch while this one packed the next measured 1.5x slower: both want the GIL), its rows
+            # written into a buffer from a process-wide pool: memory touched before, where fresh
+            # pages cost ~0.4-2 ms per MB to fault in here
             with _LOCK:
-                buffers = [_ROWS_BUFFERS.pop() if _ROWS_BUFFERS else [] for _ in range(2)]
+                buffer = _ROWS_BUFFERS.pop() if _ROWS_BUFFERS else []
             try:
-                self._fill(block, expansion, batches, codes, used, shape_ids, new, buffers, n_threads)
+                for lo in range(0, len(group), _NEW_BATCH):
+                    part = group[lo:lo + _NEW_BATCH]
+                    packed = block.pack(expansion, codes[part] - block.absent, np.searchsorted(used, shape_ids[part]),
+                                        buffer)
+                    self._store(block, count(packed, n_threads=n_threads), part, shape_ids, new)
             finally:
                 with _LOCK:
-                    _ROWS_BUFFERS.extend(buffers[:max(0, 4 - len(_ROWS_BUFFERS))])
+                    if len(_ROWS_BUFFERS) < 2:
+                        _ROWS_BUFFERS.append(buffer)
         values = self._values[block.key]
         self._values[block.key] = np.concatenate([values, new])  # rows first: a reader may see them early
         self._grow(block)  # outputs may have met new shapes: room for them
         self._slots[block.key].ravel()[keys] = len(values) + np.arange(len(keys))
         self._version += 1
-
-    def _fill(self, block, expansion, batches, codes, used, shape_ids, new, buffers, n_threads):
-        """Pack and count the block variants of ``batches`` (positions in codes / shape_ids) and store
-        their counts in ``new``."""
-        def pack(part, buffer):
-            return block.pack(expansion, codes[part] - block.absent, np.searchsorted(used, shape_ids[part]), buffer)
-
-        threads = _resolve_threads(n_threads, 1 << 30)
-        if threads == 1 or len(batches) == 1:  # the core's own threads count each batch
-            for part in batches:
-                self._store(block, count(pack(part, buffers[0]), n_threads=n_threads), part, shape_ids, new)
-            return
-        # while the core counts a batch (without the GIL) on threads - 1 threads, this thread packs the
-        # next one into the other buffer (a pool packing batches side by side measured no faster:
-        # packing holds the GIL)
-        # (a counting thread of this fill only, ~0.1 ms to start: none outlives the sweep, e.g. into a
-        # fork). Leaving the pool waits for a count still running, on an error too: the buffers go back
-        # to the pool only once no count reads them.
-        with ThreadPoolExecutor(1, thread_name_prefix="cnncore-blocks") as counter:
-            counting = None
-            for b, part in enumerate(batches):
-                packed = pack(part, buffers[b % 2])
-                if counting is not None:
-                    self._store(block, counting[0].result(), counting[1], shape_ids, new)
-                counting = counter.submit(count, packed, n_threads=threads - 1), part
-            self._store(block, counting[0].result(), counting[1], shape_ids, new)
 
     def _store(self, block, res, run, shape_ids, new):
         """Write the counts ``res`` of the block variants ``run`` into their table rows ``new``."""

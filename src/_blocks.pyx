@@ -209,21 +209,31 @@ def plan_rows(const int64_t[:, ::1] idx, const int64_t[::1] cond_first, const in
         ps_[slot_cond[i], 0] += 1
         ps_[slot_cond[i], 1] += n_extra[i] > 0
         ps_[slot_cond[i], 2] += n_extra[i]
-    scratch = np.empty(n_conds + k + max(n_virt, 1), np.int64)
+    # the condition sets as bits: fails[j, o] = the sets whose term on variable j refuses option o
+    cdef Py_ssize_t n_words = (n_conds + 63) // 64, t, o
+    fails = np.zeros((n_vars, n_opt, n_words), np.uint64)
+    cdef uint64_t[:, :, ::1] f_ = fails
+    for i in range(n_conds):
+        for t in range(cond_first[i], cond_first[i + 1]):
+            for o in range(n_opt):
+                if not cond_allowed[t, o]:
+                    f_[cond_var[t], o, i // 64] |= (<uint64_t>1) << (i % 64)
+    cond_vars = np.unique(np.asarray(cond_var))  # only these can fail a set
+    cdef const int64_t[::1] cv_ = cond_vars
+    scratch = np.empty(64 * n_words + k + max(n_virt, 1), np.int64)  # ok per set, positions, OneOf picks
     counts = np.empty(n, np.int64)
     sizes = np.zeros(4, np.int64)  # rows, rows with more inputs, extra inputs, picked rows
     cdef int64_t[::1] s_ = scratch, c_ = counts, z_ = sizes
     with nogil:
-        _sizes(idx, cond_first, cond_var, cond_allowed, virt_var, virt_stat, virt_vid, slot_cond, ps_,
-               virtual_outputs, &s_[0], c_, z_)
+        _sizes(idx, cv_, f_, virt_var, virt_stat, virt_vid, slot_cond, ps_, virtual_outputs, &s_[0], c_, z_)
     variant, src, multi = np.empty(sizes[0], np.int64), np.empty(sizes[0], np.int64), np.empty(sizes[1], np.int64)
     xoff, extra, picked = np.empty(sizes[1], np.int32), np.empty(sizes[2], np.int32), np.empty(sizes[3], np.int64)
     cdef int64_t[::1] v_ = variant, r_ = src, p_ = picked, m_ = multi
     cdef int32_t[::1] x_ = xoff, e_ = extra
     cdef Py_ssize_t bad
     with nogil:
-        bad = _fill(idx, cond_first, cond_var, cond_allowed, virt_var, virt_stat, virt_vid, slot_cond, variant_base,
-                    level_var, level_stride, rel, src_stat, src_vid, n_extra, extra_first, extra_stat, extra_vid,
+        bad = _fill(idx, cv_, f_, n_conds, virt_var, virt_stat, virt_vid, slot_cond, variant_base, level_var,
+                    level_stride, rel, src_stat, src_vid, n_extra, extra_first, extra_stat, extra_vid,
                     virtual_outputs, &s_[0], v_, r_, p_, m_, x_, e_)
     if bad >= 0:
         raise ValueError(f"plan_rows: slot {bad} reads a slot that is not before it")
@@ -238,17 +248,19 @@ cdef int _in_range(const int64_t[::1] a, int64_t lo, int64_t hi, str what) excep
     return 0
 
 
-cdef inline void _conditions(const int64_t[:, ::1] idx, Py_ssize_t a, const int64_t[::1] cond_first,
-                             const int64_t[::1] cond_var, const uint8_t[:, ::1] cond_allowed,
-                             int64_t* ok) noexcept nogil:
-    """ok[c] = 1 when every term of condition set c holds for candidate a."""
-    cdef Py_ssize_t c, t
-    for c in range(cond_first.shape[0] - 1):
-        ok[c] = 1
-        for t in range(cond_first[c], cond_first[c + 1]):
-            if not cond_allowed[t, idx[a, cond_var[t]]]:
-                ok[c] = 0
-                break
+cdef inline void _conditions(const int64_t[:, ::1] idx, Py_ssize_t a, const int64_t[::1] cond_vars,
+                             const uint64_t[:, :, ::1] fails, Py_ssize_t n_conds, int64_t* ok) noexcept nogil:
+    """ok[c] = 1 when every term of condition set c holds for candidate a: no variable's option
+    fails it (fails[j, option]: as bits, the sets whose term on variable j refuses that option)."""
+    cdef Py_ssize_t w, q, j, c
+    cdef uint64_t word
+    for w in range(fails.shape[2]):
+        word = ~(<uint64_t>0)
+        for q in range(cond_vars.shape[0]):
+            j = cond_vars[q]
+            word &= ~fails[j, idx[a, j], w]
+        for c in range(min(64, n_conds - 64 * w)):
+            ok[64 * w + c] = <int64_t>((word >> c) & 1)
 
 
 cdef inline void _picks(const int64_t[:, ::1] idx, Py_ssize_t a, const int64_t[::1] virt_var,
@@ -261,18 +273,17 @@ cdef inline void _picks(const int64_t[:, ::1] idx, Py_ssize_t a, const int64_t[:
         vr[v] = virt_stat[v, o] if virt_vid[v, o] < 0 else vr[virt_vid[v, o]]
 
 
-cdef void _sizes(const int64_t[:, ::1] idx, const int64_t[::1] cond_first, const int64_t[::1] cond_var,
-                 const uint8_t[:, ::1] cond_allowed, const int64_t[::1] virt_var, const int64_t[:, ::1] virt_stat,
-                 const int64_t[:, ::1] virt_vid, const int64_t[::1] slot_cond, const int64_t[:, ::1] per_set,
-                 const int64_t[::1] virtual_outputs, int64_t* scratch, int64_t[::1] counts,
-                 int64_t[::1] sizes) noexcept nogil:
+cdef void _sizes(const int64_t[:, ::1] idx, const int64_t[::1] cond_vars, const uint64_t[:, :, ::1] fails,
+                 const int64_t[::1] virt_var, const int64_t[:, ::1] virt_stat, const int64_t[:, ::1] virt_vid,
+                 const int64_t[::1] slot_cond, const int64_t[:, ::1] per_set, const int64_t[::1] virtual_outputs,
+                 int64_t* scratch, int64_t[::1] counts, int64_t[::1] sizes) noexcept nogil:
     """Pass 1: rows per candidate (counts) and the sizes of every output."""
-    cdef Py_ssize_t n_conds = cond_first.shape[0] - 1, a, c, q
+    cdef Py_ssize_t n_conds = per_set.shape[0], a, c, q
     cdef int64_t* ok = scratch
-    cdef int64_t* vr = scratch + n_conds + slot_cond.shape[0]
+    cdef int64_t* vr = scratch + 64 * fails.shape[2] + slot_cond.shape[0]
     cdef int64_t rows, total = 0, multi = 0, extra = 0, picked = 0, r
     for a in range(idx.shape[0]):
-        _conditions(idx, a, cond_first, cond_var, cond_allowed, ok)
+        _conditions(idx, a, cond_vars, fails, n_conds, ok)
         rows = 0
         for c in range(n_conds):
             if ok[c]:
@@ -290,10 +301,10 @@ cdef void _sizes(const int64_t[:, ::1] idx, const int64_t[::1] cond_first, const
     sizes[0], sizes[1], sizes[2], sizes[3] = total, multi, extra, picked
 
 
-cdef Py_ssize_t _fill(const int64_t[:, ::1] idx, const int64_t[::1] cond_first, const int64_t[::1] cond_var,
-                      const uint8_t[:, ::1] cond_allowed, const int64_t[::1] virt_var,
-                      const int64_t[:, ::1] virt_stat, const int64_t[:, ::1] virt_vid, const int64_t[::1] slot_cond,
-                      const int64_t[::1] variant_base, const int64_t[:, ::1] level_var,
+cdef Py_ssize_t _fill(const int64_t[:, ::1] idx, const int64_t[::1] cond_vars, const uint64_t[:, :, ::1] fails,
+                      Py_ssize_t n_conds,
+                      const int64_t[::1] virt_var, const int64_t[:, ::1] virt_stat, const int64_t[:, ::1] virt_vid,
+                      const int64_t[::1] slot_cond, const int64_t[::1] variant_base, const int64_t[:, ::1] level_var,
                       const int64_t[:, ::1] level_stride, const int64_t[::1] rel, const int64_t[::1] src_stat,
                       const int64_t[::1] src_vid, const int64_t[::1] n_extra, const int64_t[::1] extra_first,
                       const int64_t[::1] extra_stat, const int64_t[::1] extra_vid, const int64_t[::1] virtual_outputs,
@@ -301,14 +312,14 @@ cdef Py_ssize_t _fill(const int64_t[:, ::1] idx, const int64_t[::1] cond_first, 
                       int64_t[::1] multi, int32_t[::1] xoff, int32_t[::1] extra) noexcept nogil:
     """Pass 2: the plan, slot by slot (a slot reads only slots before it, whose positions are known
     by then). Returns -1, or a slot that reads one not before it."""
-    cdef Py_ssize_t k = slot_cond.shape[0], n_conds = cond_first.shape[0] - 1, n_levels = level_var.shape[0]
+    cdef Py_ssize_t k = slot_cond.shape[0], n_levels = level_var.shape[0]
     cdef Py_ssize_t a, s, l, q, t
     cdef int64_t* ok = scratch
-    cdef int64_t* pos = scratch + n_conds
+    cdef int64_t* pos = scratch + 64 * fails.shape[2]
     cdef int64_t* vr = pos + k
     cdef int64_t row = 0, n_multi = 0, n_ex = 0, n_picked = 0, base, p, var, r, v
     for a in range(idx.shape[0]):
-        _conditions(idx, a, cond_first, cond_var, cond_allowed, ok)
+        _conditions(idx, a, cond_vars, fails, n_conds, ok)
         _picks(idx, a, virt_var, virt_stat, virt_vid, vr)
         base, p = row, 0
         for s in range(k):

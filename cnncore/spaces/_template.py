@@ -543,13 +543,15 @@ class _Expansion:
         return self._digest
 
     def _plan(self, idx):
-        key = (self._structure(), idx.shape, idx.tobytes())
+        # the option indices as bytes, one a value when they fit (hashing the key reads every byte)
+        small = idx.size == 0 or (idx.min() >= 0 and idx.max() < 256)
+        key = (self._structure(), idx.shape, small, (idx.astype(np.uint8) if small else idx).tobytes())
         with _PLANS_LOCK:
             kept = _PLANS.get(key)
         if kept is not None:
             return kept[0]
         plan = self._new_plan(idx)
-        size = len(key[2]) + sum(a.nbytes for a in plan)
+        size = len(key[3]) + sum(a.nbytes for a in plan)
         if size <= _PLANS_BYTES // 8:  # small plans only (NB201's cell batches); the oldest go first
             for a in plan:
                 a.setflags(write=False)  # shared: no caller may change them

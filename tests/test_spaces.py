@@ -44,7 +44,7 @@ def test_nb201_official_order():
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 100, 15625, 70000])
-def test_nb201_shuffle_replays_python_random(n):
+def test_nb201_shuffle_replays_python_random(n, monkeypatch):
     """The official order is random.Random(88).shuffle(range(15625)); the compiled replay gives
     Python's own shuffle for any length and seed, and falls back to it when its words run out."""
     import random
@@ -55,10 +55,16 @@ def test_nb201_shuffle_replays_python_random(n):
         random.Random(seed).shuffle(expect)
         assert _shuffled(n, random.Random(seed)).tolist() == expect
     out = np.empty(n, np.int64)
-    assert python_shuffle(np.zeros(0, np.uint64), out) == (0 if n < 2 else -1)
+    assert python_shuffle(np.zeros(0, np.uint32), out) == (0 if n < 2 else -1)
     # all-ones words: every draw is 2**k - 1, rejected unless i + 1 is a power of two
     if n >= 3:
-        assert python_shuffle(np.full(4 * n, 2 ** 32 - 1, np.uint64), out) == -1
+        assert python_shuffle(np.full(4 * n, 2 ** 32 - 1, np.uint32), out) == -1
+    # words running out (never with 2n + 1024 of them): Python's own shuffle from the same state
+    from cnncore.spaces import nb201
+    monkeypatch.setattr(nb201, "python_shuffle", lambda words, out: -1)
+    expect = list(range(n))
+    random.Random(88).shuffle(expect)
+    assert _shuffled(n, random.Random(88)).tolist() == expect
 
 
 def test_nb201_index_is_a_bijection():

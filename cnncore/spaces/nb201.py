@@ -69,14 +69,14 @@ def _lex_to_official():
 
 
 def _shuffled(n, rng):
-    """range(n) as ``rng.shuffle`` orders it, from the same Mersenne Twister words drawn by numpy
-    and the shuffle replayed in C (a Python shuffle of 15,625 items takes a few ms)."""
-    state = rng.getstate()[1]
-    mt = np.random.MT19937()
-    mt.state = {"bit_generator": "MT19937",
-                "state": {"key": np.array(state[:624], np.uint32), "pos": state[624]}}
+    """range(n) as ``rng.shuffle`` orders it: the generator's next 32-bit words in one call (CPython's
+    getrandbits(32 m) is m successive getrandbits(32) words, the first the least significant), the
+    shuffle replayed in C (a Python shuffle of 15,625 items takes a few ms)."""
+    state, m = rng.getstate(), 2 * n + 1024  # ~1.4 words a draw: m is never short here
+    words = np.frombuffer(rng.getrandbits(32 * m).to_bytes(4 * m, "little"), "<u4")
     out = np.empty(n, np.int64)
-    if python_shuffle(mt.random_raw(2 * n + 1024), out) < 0:  # ~1.4 words a draw: never here
+    if python_shuffle(words, out) < 0:
+        rng.setstate(state)
         archs = list(range(n))
         rng.shuffle(archs)
         out[:] = archs

@@ -21,7 +21,6 @@ import os
 
 import numpy as np
 
-from . import _core
 from . import _format as F
 from .packing import Packed, pack
 

@@ -280,11 +280,9 @@ def test_template_values_below_their_least():
     assert failed > 50
 
 
-def test_every_kernel_build_agrees(monkeypatch):
-    """Each build of the kernel this CPU can run (baseline, AVX2, AVX-512) is checked against the
-    generic core on one fixed sample, whichever of them cnncore picks."""
+def columnar_kernels():
+    """Every build of the kernel this CPU runs (baseline, AVX2, AVX-512: cnncore.columnar's rule)."""
     import importlib
-    import cnncore.columnar as C
     from numpy._core._multiarray_umath import __cpu_features__ as cpu
     needs = {"_columnar": (), "_columnar_avx2": ("AVX2", "FMA3"),
              "_columnar_avx512": ("AVX512F", "AVX512DQ", "AVX512VL", "AVX512BW", "AVX2", "FMA3")}
@@ -295,6 +293,13 @@ def test_every_kernel_build_agrees(monkeypatch):
                 kernels.append(importlib.import_module(f"cnncore.{name}"))
             except ImportError:  # not built by this compiler
                 assert name != "_columnar"
+    return kernels
+
+
+def test_every_kernel_build_agrees(monkeypatch):
+    """Each build of the kernel this CPU can run (baseline, AVX2, AVX-512) is checked against the
+    generic core on one fixed sample, whichever of them cnncore picks."""
+    kernels = columnar_kernels()
     r = G.NpRng(12)
     _each_kernel_agrees(monkeypatch, kernels, [gen_columnar(r, gen_skeleton(r), n_max=300) for _ in range(12)], 2)
 

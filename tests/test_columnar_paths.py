@@ -10,7 +10,6 @@ numbers are small enough to write out, against a hand calculation.
 """
 from __future__ import annotations
 
-import importlib
 
 import numpy as np
 import pytest
@@ -19,25 +18,10 @@ import cnncore as cc
 import cnncore.columnar as C
 from cnncore.columnar import COLUMN_FIELDS
 
-from test_columnar import assert_same
+from test_columnar import assert_same, columnar_kernels as _kernels
 
 FOLLOWERS, D1, D2 = 0, 1, 2  # columns of _columnar.chains' table (d: what dies at a follower's moment)
 NONE, INSIDE = -1, -2  # nothing; a storage born in the chain (else a live slot)
-
-
-def _kernels():
-    """Every build of the kernel this CPU runs (cnncore.columnar's rule)."""
-    from numpy._core._multiarray_umath import __cpu_features__ as cpu
-    needs = {"_columnar": (), "_columnar_avx2": ("AVX2", "FMA3"),
-             "_columnar_avx512": ("AVX512F", "AVX512DQ", "AVX512VL", "AVX512BW", "AVX2", "FMA3")}
-    out = []
-    for name, features in needs.items():
-        if all(cpu.get(f) for f in features):
-            try:
-                out.append(importlib.import_module(f"cnncore.{name}"))
-            except ImportError:  # not built by this compiler
-                assert name != "_columnar"
-    return out
 
 
 def _run_kernel(kernel, col, scratch=None):

@@ -1,5 +1,4 @@
 """Bugs found in review, each pinned by its reproducer (both backends where it applies)."""
-import struct
 import subprocess
 import sys
 import textwrap

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import cnncore as cc
-from cnncore.graph import Input, Model
 from cnncore.layers import AdaptiveAvgPool2d, Conv2d, Linear, MaxPool2d, ReLU
 from cnncore.spaces import Choice, OneOf, Optional
 from cnncore.spaces._blockwise import Block, BlockChain

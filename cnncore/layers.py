@@ -295,7 +295,9 @@ class GroupNorm(Layer):
         super().__init__()
         self.num_groups = _int("num_groups", num_groups, 1)
         self.num_channels = _int("num_channels", num_channels, 1)
-        if self.num_channels % self.num_groups:
+        # torch's check, on plain ints; a search-space Choice (an int subclass) is checked per
+        # candidate by the core instead (an invalid candidate, not a failed template)
+        if type(self.num_channels) is int and type(self.num_groups) is int and self.num_channels % self.num_groups:
             raise ValueError("num_channels must be divisible by num_groups")
         self.affine = bool(affine)
         self.bias = bool(bias)

@@ -378,6 +378,26 @@ def test_a_space_with_invalid_candidates_still_builds():
         torch.nn.Conv2d(3, 3, 3, padding=1, groups=g), torch.nn.Conv2d(3, 24, 3)).parameters()) for g in (1, 3)]
 
 
+def test_group_norm_takes_a_choice_and_invalid_groups_are_invalid_candidates():
+    """GroupNorm(g, 8) with g a Choice: torch refuses 3 groups of 8 channels, so that candidate is
+    invalid (the core's check), and the others count torch's params."""
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError):
+        torch.nn.GroupNorm(3, 8)
+
+    def build(g):
+        x = cc.Input((3, 8, 8))
+        return cc.Model(x, cc.GroupNorm(g, 8)(cc.Conv2d(3, 8, 3, padding=1)(x)))
+    space = TemplateSpace(build, g=Choice([1, 3, 4]))
+    r = cc.count(space.pack(space.candidates(0, 3)))
+    assert r.valid.tolist() == [True, False, True]
+    for i, g in [(0, 1), (2, 4)]:
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.GroupNorm(g, 8))
+        assert r.params[i] == sum(p.numel() for p in net.parameters()) == 8 * 27 + 8 + 16
+    with pytest.raises(ValueError, match="divisible"):
+        cc.GroupNorm(3, 8)  # a plain int still fails at once, as torch's
+
+
 def test_template_keeps_the_batch_size_of_its_input():
     def build(w, b):
         x = cc.Input((3, 16, 16), batch_size=b)

@@ -668,8 +668,8 @@ class TemplateSpace:
         for cand in self._from_option_indices(idx):
             try:
                 models.append(self.model(cand))
-            except ShapeError:  # an invalid candidate (pack marks it invalid): nothing to compare
-                continue
+            except (ShapeError, ValueError):  # an invalid candidate, refused by a layer as torch would
+                continue  # (pack marks it invalid): nothing to compare
             probes.append(cand)
         if not probes:
             return

@@ -79,9 +79,7 @@ class Choice(int):
         read as 0 / 1); any other result is a TypeError rather than a silently truncated value."""
         if len(self.roots) > 1:
             return _derived(self.roots, np.vectorize(lambda v: _int_of(fn, (v,)), otypes=[np.int64])(self.table))
-        obj = int.__new__(Choice, _int_of(fn, (self.values[0],)))
-        obj.values, obj.var, obj.name = tuple(_int_of(fn, (v,)) for v in self.values), self.var, None
-        return obj
+        return _view([_int_of(fn, (v,)) for v in self.values], self.var)
 
     def _no_arithmetic(self, *other):
         raise TypeError(f"{self!r}: arithmetic on a Choice would use its first option only; "
@@ -103,10 +101,13 @@ class Choice(int):
 
 
 def _rebuild_choice(values, var, name):
-    if var is None:
-        return Choice(values, name)
+    return Choice(values, name) if var is None else _view(values, var, name)
+
+
+def _view(values, var, name=None):
+    """A value of the choice ``var``: values[i] when var takes its option i."""
     obj = int.__new__(Choice, values[0])
-    obj.values, obj.var, obj.name = values, var, name
+    obj.values, obj.var, obj.name = tuple(values), var, name
     return obj
 
 
@@ -124,15 +125,12 @@ def derive(value, fn):
             raise TypeError("derive: derive from the choices themselves, not from a value derived from several")
         if isinstance(v, Choice) and not any(v.var is r for r in roots):
             roots.append(v.var)
-    if len(roots) == 1:  # several views of one choice: still a value of that choice
-        root = roots[0]
-        return root.map(lambda o: fn(*(v.values[root.values.index(o)] if isinstance(v, Choice) else v
-                                      for v in value)))
     table = np.empty([len(r.values) for r in roots], np.int64)
     for combo in np.ndindex(*table.shape):
         option = {id(r): i for r, i in zip(roots, combo)}  # each root's option index
         table[combo] = _int_of(fn, tuple(v.values[option[id(v.var)]] if isinstance(v, Choice) else v for v in value))
-    return _derived(tuple(roots), table)
+    # several views of one choice are still a value of that choice
+    return _view(table.tolist(), roots[0]) if len(roots) == 1 else _derived(tuple(roots), table)
 
 
 def _int_of(fn, args):
@@ -441,8 +439,9 @@ class _Expansion:
         vars_of, cols_of = {}, {}
         for c, items in choice_cols.items():
             for slot, (j, vals) in items:  # j: a variable, or a tuple of them (vals then a table)
-                vars_of.setdefault(slot, set()).update(j if isinstance(j, tuple) else (j,))
-                cols_of.setdefault(slot, []).append((c, j, vals))
+                js = j if isinstance(j, tuple) else (j,)
+                vars_of.setdefault(slot, set()).update(js)
+                cols_of.setdefault(slot, []).append((c, js, vals))
         table, self.variant_base, pairs = [], np.zeros(k, np.int64), []
         for slot in range(k):
             self.variant_base[slot] = len(table)
@@ -452,8 +451,8 @@ class _Expansion:
                 table.append(base[slot])
             for combo in (np.ndindex(*radix) if vs else ()):
                 row = base[slot].copy()
-                for c, j, vals in cols_of[slot]:
-                    row[c] = vals[tuple(combo[vs.index(q)] for q in j)] if isinstance(j, tuple) else vals[combo[vs.index(j)]]
+                for c, js, vals in cols_of[slot]:  # vals: one axis per variable of js
+                    row[c] = vals[tuple(combo[vs.index(q)] for q in js)]
                 table.append(row)
             stride = 1
             for d in range(len(vs) - 1, -1, -1):

@@ -175,3 +175,40 @@ def test_a_forked_child_counts_after_its_parent_used_threads():
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork is POSIX")
+def test_a_child_forked_during_a_table_fill_counts():
+    """A fork while another thread of the parent fills a block table (holding the chain's lock and
+    the rows-buffer lock) left those locks held for ever in the child: its first sweep of that
+    space never returned. The child now starts the tables afresh and gives the parent's answers."""
+    script = textwrap.dedent("""
+        import os, threading
+        import cnncore as cc
+        from cnncore.spaces import _blockwise
+
+        expect = cc.sweep(cc.spaces.NB201(), n_threads=1).table
+        space = cc.spaces.NB201()
+        cc.sweep(space, n=50, n_threads=1)  # its tables hold 50 candidates' cells: the child adds more
+        held, release = threading.Event(), threading.Event()
+
+        def filler():  # what a table fill holds while it runs
+            with space._chain._lock, _blockwise._LOCK:
+                held.set()
+                release.wait()
+
+        t = threading.Thread(target=filler)
+        t.start()
+        held.wait()
+        pid = os.fork()
+        if pid == 0:
+            got = cc.sweep(space, n_threads=1).table
+            same = all((got[k] == expect[k]).all() for k in ("params", "macs", "flops", "peak_activation_bytes"))
+            os._exit(0 if same else 3)
+        release.set()
+        t.join()
+        _, status = os.waitpid(pid, 0)
+        print("ok" if os.waitstatus_to_exitcode(status) == 0 else f"child exit {status}")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", (out.stdout, out.stderr[-2000:])

@@ -420,6 +420,17 @@ def test_derive_refuses_a_non_integer_value():
     assert derive(Choice([1, 2, 3]), lambda v: v > 2).values == (0, 0, 1)  # a bool reads as 0 / 1
 
 
+
+def test_derive_refuses_a_value_outside_int64():
+    """2**40 * 2**30 = 2**70 has no int64: a ValueError naming it (it was numpy's OverflowError)."""
+    big = Choice([2 ** 40, 8])
+    with pytest.raises(ValueError, match=r"gave 1180591620717411303424, outside int64"):
+        derive((big, Choice([2 ** 30, 2])), lambda a, b: a * b)
+    with pytest.raises(ValueError, match="outside int64"):
+        derive(big, lambda v: -v * v)
+    assert derive((big, Choice([2 ** 22, 2])), lambda a, b: a * b).values == (2 ** 62, 2 ** 41, 2 ** 25, 16)
+
+
 def _mbconv(w, e, k):
     """An inverted residual whose hidden width is derived from two choices (width x expand)."""
     x = cc.Input((3, 16, 16))

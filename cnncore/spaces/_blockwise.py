@@ -20,7 +20,9 @@ field, as packing and counting the whole network (tests/test_spaces_blockwise.py
 """
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -41,6 +43,22 @@ _LIMIT = 2 ** 62  # totals whose largest possible value stays below this cannot 
 
 _ROWS_BUFFERS = []  # rows buffers of table fills, kept for the next fill of any chain (see _count_new)
 _LOCK = threading.Lock()
+_CHAINS = weakref.WeakSet()  # every chain alive, for _after_fork_in_child
+
+
+def _after_fork_in_child():
+    """A fork copies a lock that another thread of the parent held (one filling a table) as held
+    for ever, and the tables that thread was writing half-written: the child starts every chain's
+    tables (caches) and this module's lock and buffers afresh."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    _ROWS_BUFFERS.clear()
+    for chain in list(_CHAINS):
+        chain._reset()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _TooLarge(Exception):
@@ -100,6 +118,11 @@ class BlockChain:
 
     def __init__(self, blocks, dtype_bytes=4):
         self.blocks, self.dtype_bytes = list(blocks), int(dtype_bytes)
+        self._reset()
+        _CHAINS.add(self)
+
+    def _reset(self):
+        """Empty tables (they are caches: counted again when needed) and a new lock."""
         self._shapes, self._shape_id = [None], {}  # shape id _DEAD: after a block that failed
         self._slots = {}  # block key -> (shape ids, codes) array of rows of _values (-1: not counted yet)
         self._values = {}  # block key -> (rows, 8) int64: SUM_FIELDS, peak, valid, output shape id

@@ -25,6 +25,7 @@ row by row with their ``model()``, so that control flow on a Choice (``range(dep
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 
@@ -138,7 +139,10 @@ def _int_of(fn, args):
     if not isinstance(out, (int, np.integer, np.bool_)):
         raise TypeError(f"derive: fn({', '.join(map(str, args))}) gave {out!r}, not an int; round it inside fn, "
                         f"e.g. lambda v: int(round(v * 1.5))")
-    return int(out)
+    out = int(out)
+    if not -2**63 <= out < 2**63:
+        raise ValueError(f"derive: fn({', '.join(map(str, args))}) gave {out}, outside int64")
+    return out
 
 
 def _derived(roots, table):
@@ -318,6 +322,16 @@ class SlotTable:
 _VIRTUAL = 1 << 30  # references >= this are OneOf outputs: resolved per architecture at pack time
 # the last plans of _Expansion.rows: (structure, option indices) -> (plan, bytes), under a lock
 _PLANS, _PLANS_BYTES, _PLANS_LOCK = OrderedDict(), 16 << 20, threading.Lock()
+
+
+def _after_fork_in_child():  # (as _blockwise's: a lock held by another thread of the parent)
+    global _PLANS_LOCK
+    _PLANS_LOCK = threading.Lock()
+    _PLANS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _TemplateBuilder(RowBuilder):

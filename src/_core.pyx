@@ -11,9 +11,12 @@ Errors are status codes returned up the call chain; nothing here raises or alloc
 """
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.math cimport floor
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython.parallel cimport prange, parallel, threadid
+
+cdef extern from * nogil:
+    void __builtin_prefetch(const void* p)
 
 cdef extern from "_checked.h" nogil:
     bint cc_mul(int64_t a, int64_t b, int64_t* r)
@@ -1173,6 +1176,9 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
 # up with _tally's bound (one test per architecture, not one per layer) and the peak memory comes
 # from a forward note of each storage's last moment (LAST) and one pass over the moments with a
 # difference array (D), instead of the backward sweep that reads every row and input again.
+cdef enum:
+    PREFETCH_ROWS = 32  # how far ahead _graph_fast asks for its rows
+
 cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
                      const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
                      int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int64_t ts,
@@ -1190,7 +1196,7 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
     cdef int64_t k, s, j, n, xoff, in_total, live, peak, st, prev_st, size
     cdef uint64_t bound = 0
     cdef Totals tt = Totals(0, 0, 0, 0, 0)
-    cdef int op, all_flags = 0
+    cdef int op, all_flags = 0, before_last = 0  # the flags of all rows, of the rows before the last
     cdef const int32_t* A = L + l0 * NF
     cdef const int32_t* r
     cdef const int64_t* x
@@ -1209,8 +1215,11 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
     prev_st = ni - 1
     for k in range(nl):
         r = A + k * NF
+        __builtin_prefetch(r + PREFETCH_ROWS * NF)  # (a row is 100 bytes: two lines a row covers all)
+        __builtin_prefetch(r + PREFETCH_ROWS * NF + 16)
         op = r[C_OP]
         n = r[C_NSRC]
+        before_last = all_flags
         all_flags |= r[C_FLAGS]
         s = ni + k
         y = buf + s * REC
@@ -1225,7 +1234,6 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
             st = ST[j]
         LAST[st] = k + 1
         LAST[s] = k + 1  # (nothing may read it: then it is freed right away)
-        D[k + 1] = 0
         o = y  # the output record: y, or x for the ops that keep the shape
         # every count an op adds is <= the widest passed to _tally (its comments in _chain_fast)
         # one if/elif chain of equalities on op (a C switch); the number of inputs inside
@@ -1305,11 +1313,10 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
         P[s] = o
         prev_st = s
     # the sums are exact (_chain_fast's bound: ni + nl addends, none wider than bound)
-    if (all_flags & F_UNUSED or (all_flags & F_OUTPUT and _early_output(A, nl))
-            or cc_bits(bound) + cc_bits(<uint64_t>n_slots) > 63):
+    if all_flags & F_UNUSED or before_last & F_OUTPUT or cc_bits(bound) + cc_bits(<uint64_t>n_slots) > 63:
         return 0
     LAST[prev_st] = nl  # the output (the last row) lives to the end
-    D[nl + 1] = 0
+    memset(D, 0, (nl + 2) * sizeof(int64_t))
     for j in range(ni):
         D[LAST[j] + 1] -= SIZE[j]
     live = peak = in_total  # moment 0

@@ -1343,22 +1343,28 @@ cdef inline bint _not_chain_row(const int32_t* r, int64_t k, int64_t nl) noexcep
 
 
 cdef enum:
-    GRAPH_TAIL = 16  # rows _seems_graph looks at from the end (cc.zoo's graphs have their last
-                     # branch 4 to 15 rows from the end: MobileNetV2 and MNASNet 15, most 4-9)
+    GRAPH_HEAD = 32  # rows _seems_graph looks at from the start: cached (_graph_fast prefetches the
+                     # next architecture's first rows), and cc.zoo's graphs branch there (NB201 at
+                     # rows 2-8, ResNet 9, DenseNet 10, MobileNetV2 24)
+    GRAPH_TAIL = 16  # then from the end (cc.zoo's graphs have their last branch 4 to 15 rows from
+                     # the end: MobileNetV2 and MNASNet 15, most 4-9)
 
 
 cdef inline bint _seems_graph(const int32_t* A, int64_t nl, int64_t broke) noexcept nogil:
     """Whether to skip _chain_fast for the architecture of rows A[0 .. nl), once this thread has
     counted a graph (broke >= 0: the row where that one stopped being a chain): it is no chain at
-    that row either (a batch of one skeleton), or in its last GRAPH_TAIL rows (where graphs of
-    other kinds that follow each other show it). Only a guess: the general path counts any
-    architecture exactly."""
-    cdef int64_t k
+    that row either (a batch of one skeleton), in its first GRAPH_HEAD rows or in its last
+    GRAPH_TAIL rows (where graphs of other kinds that follow each other show it). Only a guess:
+    the general path counts any architecture exactly."""
+    cdef int64_t k, head = min(nl, GRAPH_HEAD)
     if broke < 0:
         return False
     if broke < nl and _not_chain_row(A + broke * NF, broke, nl):
         return True
-    for k in range(nl - 1, max(nl - GRAPH_TAIL, 0) - 1, -1):
+    for k in range(head):
+        if _not_chain_row(A + k * NF, k, nl):
+            return True
+    for k in range(nl - 1, max(nl - GRAPH_TAIL, head) - 1, -1):
         if _not_chain_row(A + k * NF, k, nl):
             return True
     return False

@@ -777,10 +777,12 @@ cdef inline const int64_t* _ref(int64_t ref, int64_t k, int64_t ni, const int64_
 
 
 cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_xs, int64_t ni,
-                     const int64_t** P, const int64_t* x, int64_t* y) noexcept nogil:
+                     const int64_t** P, const int64_t* x, int64_t* y,
+                     const int64_t* ST, int64_t* LAST) noexcept nogil:
     """Cat resolves its extra inputs itself (_layer only checks their range), in one pass that
-    also compares their shapes: BAD_INPUT_REF first, then DIM_RANGE, then CAT_SHAPE."""
-    cdef int64_t nd = x[0], dim = r[C_DIM0], n = r[C_NSRC], xoff = r[C_XOFF], j, total, diff = 0
+    also compares their shapes: BAD_INPUT_REF first, then DIM_RANGE, then CAT_SHAPE. With LAST
+    (_graph_fast's liveness), each input's storage is noted as read at moment k + 1."""
+    cdef int64_t nd = x[0], dim = r[C_DIM0], n = r[C_NSRC], xoff = r[C_XOFF], j, ref, total, diff = 0
     cdef int64_t m[5]  # all ones for the dimensions that must match (every one but dim), else 0
     cdef bint dim_ok = -nd <= dim < nd
     cdef const int64_t* t
@@ -795,9 +797,12 @@ cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_x
         m[i] = -<int64_t>(i < nd and i != dim)
     total = x[2 + dim]
     for j in range(1, n):
-        t = _ref(xs[xoff + j - 1], k, ni, P)
+        ref = xs[xoff + j - 1]  # (read once: the arrays may change while we count)
+        t = _ref(ref, k, ni, P)
         if t == NULL:
             return E_BAD_INPUT_REF
+        if LAST != NULL:
+            LAST[ST[ni + ref]] = k + 1
         if t[0] != nd:
             diff = 1
             continue
@@ -850,7 +855,7 @@ cdef int _layer_rare(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_x
     elif op == OP_CONVT1D or op == OP_CONVT2D or op == OP_CONVT3D:
         return _conv_transpose(r, op - OP_CONVT1D + 1, x, y, c)
     elif op == OP_CAT:
-        return _cat(r, k, xs, n_xs, ni, P, x, y)
+        return _cat(r, k, xs, n_xs, ni, P, x, y, NULL, NULL)
     elif op == OP_LAYERNORM:
         yo[0] = x
         return _layernorm(r, x, y, c)
@@ -1270,15 +1275,8 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
                 return 0
             _tally(&tt, &bound, 0, 0, 0, c.flops, y[1], c.flops | y[1])
         elif op == OP_CAT:
-            xoff = r[C_XOFF]
-            if n < 1 or (n > 1 and (xoff < 0 or xoff > n_xs - (n - 1))):
+            if n < 1 or _cat(r, k, xs, n_xs, ni, P, x, y, ST, LAST):
                 return 0
-            if _cat(r, k, xs, n_xs, ni, P, x, y):
-                return 0
-            for j in range(xoff, xoff + n - 1):  # checked by _cat (again: the arrays may change)
-                if <uint64_t>(ni + xs[j]) >= <uint64_t>s:
-                    return 0
-                LAST[ST[ni + xs[j]]] = k + 1
             _tally(&tt, &bound, 0, 0, 0, 0, y[1], y[1])
         elif (op == OP_RELU6 or op == OP_LEAKYRELU or op == OP_ELU or op == OP_GELU or op == OP_SILU
               or op == OP_SIGMOID or op == OP_TANH or op == OP_HARDSWISH or op == OP_HARDSIGMOID):

@@ -11,7 +11,7 @@ Errors are status codes returned up the call chain; nothing here raises or alloc
 """
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.math cimport floor
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython.parallel cimport prange, parallel, threadid
 
@@ -1239,6 +1239,7 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
             st = ST[j]
         LAST[st] = k + 1
         LAST[s] = k + 1  # (nothing may read it: then it is freed right away)
+        D[k + 1] = 0
         o = y  # the output record: y, or x for the ops that keep the shape
         # every count an op adds is <= the widest passed to _tally (its comments in _chain_fast)
         # one if/elif chain of equalities on op (a C switch); the number of inputs inside
@@ -1314,7 +1315,7 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
     if all_flags & F_UNUSED or before_last & F_OUTPUT or cc_bits(bound) + cc_bits(<uint64_t>n_slots) > 63:
         return 0
     LAST[prev_st] = nl  # the output (the last row) lives to the end
-    memset(D, 0, (nl + 2) * sizeof(int64_t))
+    D[nl + 1] = 0
     for j in range(ni):
         D[LAST[j] + 1] -= SIZE[j]
     live = peak = in_total  # moment 0

@@ -275,3 +275,26 @@ def test_rows_changed_while_counting_never_crash():
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     codes = eval(proc.stdout.strip().splitlines()[-1])
     assert codes and all(0 <= e < len(F.ERRORS) for e in codes)
+
+
+def test_real_graphs_count_alike_on_the_fast_and_general_paths():
+    """Every cc.zoo model at its default input (their params and MACs are held to torchvision's in
+    tests/test_zoo_*.py), NAS-Bench-201 cells and DARTS networks (one with its unused auxiliary
+    head): the graph fast path (with the chain path where it applies) and the general path give
+    the same answers, field by field, peak memory included; and the reference agrees on a few."""
+    names = [n for n in dir(cc.zoo) if not n.startswith("_") and callable(getattr(cc.zoo, n))
+             and n not in ("classic", "mobile")]
+    zoo = cc.pack([getattr(cc.zoo, n)() for n in names])
+    parts = [zoo.arrays(), cc.spaces.NB201().pack(range(0, 15625, 97)).arrays(),
+             cc.pack([cc.spaces.darts_model(), cc.spaces.darts_model(cc.spaces.DARTS_V1),
+                      cc.spaces.darts_model(auxiliary=True)]).arrays()]
+    for arrays in parts:
+        fast = run_core(arrays, n_threads=1)
+        general = run_core(arrays, n_threads=1, fast_path=False)
+        assert (fast["error"] == 0).all()
+        for k in fast:
+            assert np.array_equal(fast[k], general[k]), k
+    few = cc.spaces.NB201().pack([0, 97, 194]).arrays()
+    ref, core = run_reference(few), run_core(few, n_threads=1)
+    for k in FIELDS:
+        assert np.array_equal(core[k], ref[k]), k

@@ -1192,12 +1192,13 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
     but PReLU, Max/AvgPool2d, AdaptiveAvgPool2d, Linear, Flatten, Identity, Add, Mul, Cat), with no
     unused row and no model output before the last row. Returns 1 when it was counted (valid); 0
     sends it to _arch, which counts any architecture exactly and gives the error of an invalid one.
-    buf, P and aux as for _arch (aux: 4 * (ni + nl) + 2 int64)."""
+    buf, P and aux as for _arch (aux: 3 * (ni + nl) + nl + 2 int64)."""
     cdef int64_t n_slots = ni + nl
     cdef int64_t* ST = aux                    # each tensor slot's storage (a view: its source's)
     cdef int64_t* SIZE = aux + n_slots        # elements a slot allocates (0 for a view)
     cdef int64_t* LAST = aux + 2 * n_slots    # a storage's last live moment (layer k runs at k + 1)
-    cdef int64_t* D = aux + 3 * n_slots       # moments 0 .. nl + 1: minus the elements freed before
+    cdef int64_t* D = aux + 3 * n_slots       # moments 0 .. nl + 1: minus the elements that stop
+                                              # being live at that moment
     cdef int64_t k, s, j, n, xoff, in_total, live, peak, st, prev_st, size
     cdef uint64_t bound = 0
     cdef Totals tt = Totals(0, 0, 0, 0, 0)

@@ -2,6 +2,10 @@
 same batch, so that the machine's drift (+-20 % on the shared 2-core machine) hits both alike.
 
     python benchmarks/ab_core.py OLD.so [NEW.so] [--archs 100000] [--rounds 21] [--threads 1 2]
+    python benchmarks/ab_core.py OLD.so [NEW.so] --graphs 1000 [--rounds 21] [--threads 1]
+
+--graphs N_ZOO times the general path on test_bench_core.graph_batch(N_ZOO, 2 * N_ZOO) (1000: the
+benchmark's graph batch, 0.57 M layers) instead of the stacks of _data.make_batch.
 
 OLD.so / NEW.so are copies of a compiled cnncore/_core*.so (NEW defaults to this tree's). Before
 timing, both must give identical outputs on the batch. Prints the median and minimum time of
@@ -57,12 +61,17 @@ def main():
     p.add_argument("--archs", type=int, default=_data.N_ARCH_DEFAULT)
     p.add_argument("--rounds", type=int, default=21)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--graphs", type=int, default=0, help="zoo models of the graph batch (0: stacks)")
     opt = p.parse_args()
     paths = list(opt.builds)
     if len(paths) == 1:
         paths += glob.glob(os.path.join(os.path.dirname(HERE), "cnncore", "_core*.so"))[:1]
     mods = {f"build {i} ({os.path.basename(path)})": load(path, str(i)) for i, path in enumerate(paths)}
-    arrays = _data.make_batch(opt.archs, seed=0)
+    if opt.graphs:
+        from test_bench_core import graph_batch
+        arrays = graph_batch(opt.graphs, 2 * opt.graphs).arrays()
+    else:
+        arrays = _data.make_batch(opt.archs, seed=0)
     n_layers = len(arrays["layers"])
     medians = {}
     for nt in opt.threads:

@@ -7,8 +7,8 @@ on its first 1/100 (1 000 architectures, 21 000 layers): its layers/s is that sl
 over its time, i.e. its time scaled per layer to the full batch. `extra_info["layers_per_s"]` is
 the median's throughput.
 
-The graph group (`GRAPH_GROUP`) times the general path of the core, the one every architecture
-with a branch takes: a heterogeneous batch of graphs (`graph_batch`: ResNet-18, MobileNetV2 and
+The graph group (`GRAPH_GROUP`) times the graph path of the core, the one every architecture
+with a branch takes (`_graph_fast`, and `_arch` for what that one declines): a heterogeneous batch of graphs (`graph_batch`: ResNet-18, MobileNetV2 and
 DenseNet-121 at five input resolutions, and 2 000 different NAS-Bench-201 networks; ~0.6 M layers,
 no two consecutive architectures alike), next to the stacks of the main batch, both at 1 thread.
 

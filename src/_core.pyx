@@ -15,6 +15,9 @@ from libc.string cimport memcpy
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython.parallel cimport prange, parallel, threadid
 
+cdef extern from * nogil:
+    void __builtin_prefetch(const void* p)
+
 cdef extern from "_checked.h" nogil:
     bint cc_mul(int64_t a, int64_t b, int64_t* r)
     bint cc_add(int64_t a, int64_t b, int64_t* r)
@@ -774,10 +777,12 @@ cdef inline const int64_t* _ref(int64_t ref, int64_t k, int64_t ni, const int64_
 
 
 cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_xs, int64_t ni,
-                     const int64_t** P, const int64_t* x, int64_t* y) noexcept nogil:
+                     const int64_t** P, const int64_t* x, int64_t* y,
+                     const int64_t* ST, int64_t* LAST) noexcept nogil:
     """Cat resolves its extra inputs itself (_layer only checks their range), in one pass that
-    also compares their shapes: BAD_INPUT_REF first, then DIM_RANGE, then CAT_SHAPE."""
-    cdef int64_t nd = x[0], dim = r[C_DIM0], n = r[C_NSRC], xoff = r[C_XOFF], j, total, diff = 0
+    also compares their shapes: BAD_INPUT_REF first, then DIM_RANGE, then CAT_SHAPE. With LAST
+    (_graph_fast's liveness), each input's storage is noted as read at moment k + 1."""
+    cdef int64_t nd = x[0], dim = r[C_DIM0], n = r[C_NSRC], xoff = r[C_XOFF], j, ref, total, diff = 0
     cdef int64_t m[5]  # all ones for the dimensions that must match (every one but dim), else 0
     cdef bint dim_ok = -nd <= dim < nd
     cdef const int64_t* t
@@ -792,9 +797,12 @@ cdef inline int _cat(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_x
         m[i] = -<int64_t>(i < nd and i != dim)
     total = x[2 + dim]
     for j in range(1, n):
-        t = _ref(xs[xoff + j - 1], k, ni, P)
+        ref = xs[xoff + j - 1]  # (read once: the arrays may change while we count)
+        t = _ref(ref, k, ni, P)
         if t == NULL:
             return E_BAD_INPUT_REF
+        if LAST != NULL:
+            LAST[ST[ni + ref]] = k + 1
         if t[0] != nd:
             diff = 1
             continue
@@ -847,7 +855,7 @@ cdef int _layer_rare(const int32_t* r, int64_t k, const int32_t* xs, int64_t n_x
     elif op == OP_CONVT1D or op == OP_CONVT2D or op == OP_CONVT3D:
         return _conv_transpose(r, op - OP_CONVT1D + 1, x, y, c)
     elif op == OP_CAT:
-        return _cat(r, k, xs, n_xs, ni, P, x, y)
+        return _cat(r, k, xs, n_xs, ni, P, x, y, NULL, NULL)
     elif op == OP_LAYERNORM:
         yo[0] = x
         return _layernorm(r, x, y, c)
@@ -1041,6 +1049,37 @@ cdef int64_t _live_peak(const int64_t* ST, int64_t* SIZE, int64_t kept, const in
     return peak
 
 
+cdef inline int _network_inputs(const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni,
+                                int64_t batch, int64_t* buf, const int64_t** P,
+                                int64_t* in_total) noexcept nogil:
+    """The records of the network inputs, (batch, *input_shape[:ndim]): input j in buf's slot j,
+    pointed to by P[ni - 1 - j] (its tensor slot); in_total = their elements (all are live at
+    once: the sum must fit). Returns an error code."""
+    cdef int64_t j, t, i, total = 0
+    cdef int64_t* rec
+    if ni < 1 or batch < 1 or batch > DIM_MAX:
+        return E_BAD_FIELD
+    for j in range(ni):
+        rec = buf + j * REC
+        P[ni - 1 - j] = rec
+        t = indim[i0 + j]
+        if t < 1 or t > 4:
+            return E_BAD_FIELD
+        rec[0] = t + 1
+        rec[2] = batch
+        for i in range(t):
+            rec[3 + i] = ishape[(i0 + j) * 4 + i]
+            if rec[3 + i] < 1 or rec[3 + i] > DIM_MAX:
+                return E_BAD_FIELD
+        if _finish(rec):
+            return E_OVERFLOW
+    for j in range(ni):
+        if cc_add(total, P[j][1], &total):
+            return E_OVERFLOW
+    in_total[0] = total
+    return E_OK
+
+
 cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
                       const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
                       int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int64_t ts, int32_t* err_layer,
@@ -1065,31 +1104,10 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
     cdef int code = E_OK
     cdef const int64_t* y
     cdef const int64_t* prev
-    cdef int64_t* rec
     cdef const int32_t* r
     cdef Cnt c
     err_layer[0] = -1
-    if ni < 1 or batch < 1 or batch > DIM_MAX:
-        code = E_BAD_FIELD
-    for j in range(ni if code == E_OK else 0):  # network inputs: (batch, *input_shape[:ndim])
-        rec = buf + j * REC
-        P[ni - 1 - j] = rec
-        t = indim[i0 + j]
-        if t < 1 or t > 4:
-            code = E_BAD_FIELD
-            break
-        rec[0] = t + 1
-        rec[2] = batch
-        for i in range(t):
-            rec[3 + i] = ishape[(i0 + j) * 4 + i]
-            if rec[3 + i] < 1 or rec[3 + i] > DIM_MAX:
-                code = E_BAD_FIELD
-        if code != E_OK or _finish(rec):
-            code = code or E_OVERFLOW
-            break
-    for j in range(ni if code == E_OK else 0):  # all inputs are live at once: their sum must fit
-        if cc_add(in_total, P[j][1], &in_total):
-            code = E_OVERFLOW
+    code = _network_inputs(ishape, indim, i0, ni, batch, buf, P, &in_total)
     y = P[ni - 1] if code == E_OK else NULL  # "the previous layer" of row 0: network input 0 (SRC = -1)
     for j in range(ni if code == E_OK else 0):  # every network input is a storage
         ST[j] = j
@@ -1159,6 +1177,162 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
     return E_OK
 
 
+# The graph fast path: _arch's answer for the common case, with less work per row. The counts add
+# up with _tally's bound (one test per architecture, not one per layer) and the peak memory comes
+# from a forward note of each storage's last moment (LAST) and one pass over the moments with a
+# difference array (D), instead of the backward sweep that reads every row and input again.
+cdef enum:
+    PREFETCH_ROWS = 32  # how far ahead _graph_fast asks for its rows
+
+cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
+                     const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
+                     int64_t* buf, const int64_t** P, int64_t* aux, int64_t* tot, int64_t ts,
+                     int64_t* out_shape, int32_t* out_ndim) noexcept nogil:
+    """Count an architecture whose rows all hold common ops (Conv2d, BatchNorm2d, the activations
+    but PReLU, Max/AvgPool2d, AdaptiveAvgPool2d, Linear, Flatten, Identity, Add, Mul, Cat), with no
+    unused row and no model output before the last row. Returns 1 when it was counted (valid); 0
+    sends it to _arch, which counts any architecture exactly and gives the error of an invalid one.
+    buf, P and aux as for _arch (aux: 3 * (ni + nl) + nl + 2 int64)."""
+    cdef int64_t n_slots = ni + nl
+    cdef int64_t* ST = aux                    # each tensor slot's storage (a view: its source's)
+    cdef int64_t* SIZE = aux + n_slots        # elements a slot allocates (0 for a view)
+    cdef int64_t* LAST = aux + 2 * n_slots    # a storage's last live moment (layer k runs at k + 1)
+    cdef int64_t* D = aux + 3 * n_slots       # moments 0 .. nl + 1: minus the elements that stop
+                                              # being live at that moment
+    cdef int64_t k, s, j, n, xoff, in_total, live, peak, st, prev_st, size
+    cdef uint64_t bound = 0
+    cdef Totals tt = Totals(0, 0, 0, 0, 0)
+    cdef int op, all_flags = 0, before_last = 0  # the flags of all rows, of the rows before the last
+    cdef const int32_t* A = L + l0 * NF
+    cdef const int32_t* r
+    cdef const int64_t* x
+    cdef const int64_t* b
+    cdef const int64_t* o
+    cdef int64_t* y
+    cdef Cnt c
+    if nl < 1 or nl > DIM_MAX or _network_inputs(ishape, indim, i0, ni, batch, buf, P, &in_total):
+        return 0
+    for j in range(ni):  # network inputs: live at moment 0 (until read)
+        ST[j] = j
+        SIZE[j] = P[j][1]
+        LAST[j] = 0
+        bound |= <uint64_t>P[j][1]
+    o = P[ni - 1]  # the previous row's record and storage: network input 0 for row 0
+    prev_st = ni - 1
+    for k in range(nl):
+        r = A + k * NF
+        __builtin_prefetch(r + PREFETCH_ROWS * NF)  # (a row is 100 bytes: two lines a row covers all)
+        __builtin_prefetch(r + PREFETCH_ROWS * NF + 16)
+        op = r[C_OP]
+        n = r[C_NSRC]
+        before_last = all_flags
+        all_flags |= r[C_FLAGS]
+        s = ni + k
+        y = buf + s * REC
+        if r[C_SRC] == k - 1:  # a chain: no wait on the tables
+            x = o
+            st = prev_st
+        else:
+            j = ni + r[C_SRC]
+            if <uint64_t>j >= <uint64_t>s:  # not an earlier tensor (_arch: BAD_INPUT_REF)
+                return 0
+            x = P[j]
+            st = ST[j]
+        LAST[st] = k + 1
+        LAST[s] = k + 1  # (nothing may read it: then it is freed right away)
+        D[k + 1] = 0
+        o = y  # the output record: y, or x for the ops that keep the shape
+        # every count an op adds is <= the widest passed to _tally (its comments in _chain_fast)
+        # one if/elif chain of equalities on op (a C switch); the number of inputs inside
+        if op == OP_CONV2D:
+            if n != 1 or _conv(r, 2, x, y, &c):
+                return 0
+            _tally(&tt, &bound, c.params, 0, c.macs, c.flops, y[1], c.flops)
+        elif op == OP_BN2D:
+            if n != 1 or _batchnorm(r, 2, x, y, &c):
+                return 0
+            _tally(&tt, &bound, c.params, c.buffers, 0, c.flops, x[1], c.flops)
+            o = x
+        elif op == OP_RELU:
+            if n != 1:
+                return 0
+            _tally(&tt, &bound, 0, 0, 0, x[1], x[1], 0)  # (numel(x): in bound)
+            o = x
+        elif op == OP_ADD or op == OP_MUL:
+            xoff = r[C_XOFF]
+            if n != 2 or <uint64_t>xoff >= <uint64_t>n_xs:
+                return 0
+            j = ni + xs[xoff]
+            if <uint64_t>j >= <uint64_t>s:
+                return 0
+            b = P[j]
+            LAST[ST[j]] = k + 1
+            if _same_shape(x, b):  # flops = numel(y) = numel(x)
+                o = x
+            elif _broadcast(x, b, y, &c):
+                return 0
+            _tally(&tt, &bound, 0, 0, 0, o[1], o[1], o[1])
+        elif op == OP_AVGPOOL2D or op == OP_MAXPOOL2D:
+            if n != 1 or _pool(r, 2, op == OP_MAXPOOL2D, x, y, &c):
+                return 0
+            _tally(&tt, &bound, 0, 0, 0, c.flops, y[1], c.flops | y[1])
+        elif op == OP_CAT:
+            if n < 1 or _cat(r, k, xs, n_xs, ni, P, x, y, ST, LAST):
+                return 0
+            _tally(&tt, &bound, 0, 0, 0, 0, y[1], y[1])
+        elif (op == OP_RELU6 or op == OP_LEAKYRELU or op == OP_ELU or op == OP_GELU or op == OP_SILU
+              or op == OP_SIGMOID or op == OP_TANH or op == OP_HARDSWISH or op == OP_HARDSIGMOID):
+            if n != 1 or _scaled(x[1], ACT_FLOPS[op - OP_RELU], &c.flops):
+                return 0
+            _tally(&tt, &bound, 0, 0, 0, c.flops, x[1], c.flops)
+            o = x
+        elif op == OP_FLATTEN or op == OP_IDENTITY:
+            # views: no storage of their own, they keep their source's alive
+            if n != 1 or (op == OP_IDENTITY and r[C_DIM0] != 0):  # (Dropout1d's ndim check: _arch)
+                return 0
+            if op == OP_FLATTEN:
+                if _flatten(r, x, y):
+                    return 0
+            else:
+                o = x
+            _tally(&tt, &bound, 0, 0, 0, 0, o[1], 0)  # (numel(x))
+            ST[s] = st
+            SIZE[s] = 0
+            P[s] = o
+            prev_st = st
+            continue
+        elif op == OP_LINEAR or op == OP_ADAPTIVEAVG2D:
+            c = Cnt(0, 0, 0, 0)
+            if n != 1 or (_linear(r, x, y, &c) if op == OP_LINEAR else _adaptive(r, 2, False, x, y, &c)):
+                return 0
+            _tally(&tt, &bound, c.params, 0, c.macs, c.flops, y[1], c.params | c.macs | c.flops | y[1])
+        else:  # any other op, or a wrong number of inputs: _arch
+            return 0
+        ST[s] = s
+        SIZE[s] = o[1]
+        P[s] = o
+        prev_st = s
+    # the sums are exact (_chain_fast's bound: ni + nl addends, none wider than bound)
+    if all_flags & F_UNUSED or before_last & F_OUTPUT or cc_bits(bound) + cc_bits(<uint64_t>n_slots) > 63:
+        return 0
+    LAST[prev_st] = nl  # the output (the last row) lives to the end
+    D[nl + 1] = 0
+    for j in range(ni):
+        D[LAST[j] + 1] -= SIZE[j]
+    live = peak = in_total  # moment 0
+    for k in range(nl):  # moment k + 1: layer k's output is born, what D says dies
+        s = ni + k
+        size = SIZE[s]
+        live += size + D[k + 1]
+        peak = max(peak, live)
+        D[LAST[s] + 1] -= size
+    _store_totals(&tt, peak, tot, ts)
+    out_ndim[0] = <int32_t>o[0]
+    for j in range(5):
+        out_shape[j] = o[2 + j] if j < o[0] else 0
+    return 1
+
+
 cdef inline bint _not_chain_row(const int32_t* r, int64_t k, int64_t nl) noexcept nogil:
     """Row k cannot be counted by _chain_fast: it does not read just the previous row, it is unused
     or a model output before the end, or its op is a slice (a view of part of its input) or takes
@@ -1169,22 +1343,28 @@ cdef inline bint _not_chain_row(const int32_t* r, int64_t k, int64_t nl) noexcep
 
 
 cdef enum:
-    GRAPH_TAIL = 16  # rows _seems_graph looks at from the end (cc.zoo's graphs have their last
-                     # branch 4 to 15 rows from the end: MobileNetV2 and MNASNet 15, most 4-9)
+    GRAPH_HEAD = 32  # rows _seems_graph looks at from the start: cached (_graph_fast prefetches the
+                     # next architecture's first rows), and cc.zoo's graphs branch there (NB201 at
+                     # rows 2-8, ResNet 9, DenseNet 10, MobileNetV2 24)
+    GRAPH_TAIL = 16  # then from the end (cc.zoo's graphs have their last branch 4 to 15 rows from
+                     # the end: MobileNetV2 and MNASNet 15, most 4-9)
 
 
 cdef inline bint _seems_graph(const int32_t* A, int64_t nl, int64_t broke) noexcept nogil:
     """Whether to skip _chain_fast for the architecture of rows A[0 .. nl), once this thread has
     counted a graph (broke >= 0: the row where that one stopped being a chain): it is no chain at
-    that row either (a batch of one skeleton), or in its last GRAPH_TAIL rows (where graphs of
-    other kinds that follow each other show it). Only a guess: the general path counts any
-    architecture exactly."""
-    cdef int64_t k
+    that row either (a batch of one skeleton), in its first GRAPH_HEAD rows or in its last
+    GRAPH_TAIL rows (where graphs of other kinds that follow each other show it). Only a guess:
+    the general path counts any architecture exactly."""
+    cdef int64_t k, head = min(nl, GRAPH_HEAD)
     if broke < 0:
         return False
     if broke < nl and _not_chain_row(A + broke * NF, broke, nl):
         return True
-    for k in range(nl - 1, max(nl - GRAPH_TAIL, 0) - 1, -1):
+    for k in range(head):
+        if _not_chain_row(A + k * NF, k, nl):
+            return True
+    for k in range(nl - 1, max(nl - GRAPH_TAIL, head) - 1, -1):
         if _not_chain_row(A + k * NF, k, nl):
             return True
     return False
@@ -1532,6 +1712,9 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
             elif lc == NULL and use_fast and ni == 1 and not _seems_graph(L + l0 * NF, nl, broke) and _chain_fast(
                     L, l0, nl, ish + 4 * i0, ind[i0], batch[a], tot + a, n_arch,
                     oshape + 5 * a, &ondim[a], &broke):
+                err[a] = E_OK
+                err_row[a] = -1
+            elif lc == NULL and use_fast and _graph_fast(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf, P, aux, tot + a, n_arch, oshape + 5 * a, &ondim[a]):
                 err[a] = E_OK
                 err_row[a] = -1
             elif lc == NULL:

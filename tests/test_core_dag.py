@@ -17,6 +17,7 @@ import cnncore as cc
 from cnncore import _format as F
 from cnncore.counting import run_core, run_reference
 
+OVERFLOW = next(code for code, (name, *_) in F.ERRORS.items() if name == "OVERFLOW")
 FIELDS = ("params", "buffers", "macs", "flops", "activation_elements", "peak_activation_elements",
           "output_shape", "output_ndim", "error", "error_layer")
 
@@ -34,7 +35,7 @@ def conv(src, cin, cout, k=1, pad=0, flags=0):
                 D0=1, D1=1, flags=flags)
 
 
-def _count(rows, inputs, extra=()):
+def _count(rows, inputs, extra=(), batch=1):
     """Every backend's raw result for one architecture; asserts they agree field by field."""
     arrays = dict(layers=np.array(rows, np.int32).reshape(-1, F.N_FIELDS),
                   extra_src=np.array(extra, np.int32),
@@ -42,7 +43,7 @@ def _count(rows, inputs, extra=()):
                   input_offsets=np.array([0, len(inputs)], np.int64),
                   input_shape=np.array([list(s) + [0] * (4 - len(s)) for s in inputs], np.int64),
                   input_ndim=np.array([len(s) for s in inputs], np.int32),
-                  batch_size=np.ones(1, np.int64))
+                  batch_size=np.full(1, batch, np.int64))
     arrays = cc.Packed.from_arrays(**arrays).arrays()
     ref = run_reference(arrays)
     for fast in (True, False):
@@ -125,6 +126,61 @@ def test_views_of_views_and_a_model_output_read_later():
     assert r["peak_activation_elements"] == 48
     assert list(r["output_shape"]) == [1, 32, 0, 0, 0]
     assert r["flops"] == 32 * 31 + 8 * 63 + 8
+
+
+def test_a_view_read_after_its_source_keeps_the_source_alive():
+    """x (1,4,8,8) = 256; y0 = relu(x); y1 = identity(y0) (a view); y2 = relu(y0); y3 = relu(y2);
+    y4 = y1 + y3, the output: y0's storage is last read at moment 5, through the view.
+    m0: x = 256; m1: x + y0 = 512; m2: y0 = 256; m3: y0 + y2 = 512; m4: y0 + y2 + y3 = 768;
+    m5: y0 + y3 + y4 = 768 (freeing y0 when y2 read it last, directly, would give 512)."""
+    rows = [_row("ReLU", -1), _row("Identity", 0), _row("ReLU", 0), _row("ReLU", 2),
+            _row("Add", 1, nsrc=2, xoff=0)]
+    r = _count(rows, [(4, 8, 8)], extra=[3])
+    assert r["peak_activation_elements"] == 768
+    assert r["activation_elements"] == 5 * 256 and r["flops"] == 4 * 256
+
+
+def test_the_output_a_view_of_the_network_input():
+    """x (1,4,8,8) = 256; y0 = relu(x); y1 = relu(y0), read by nobody; y2 = flatten(x), the last row:
+    the output is a view of x, which lives to the end. m0: 256; m1: x + y0 = 512;
+    m2: x + y0 + y1 = 768; m3: x = 256."""
+    rows = [_row("ReLU", -1), _row("ReLU", 0), _row("Flatten", -1, DIM0=1, DIM1=-1)]
+    r = _count(rows, [(4, 8, 8)])
+    assert r["peak_activation_elements"] == 768
+    assert r["output_ndim"] == 2 and list(r["output_shape"]) == [1, 256, 0, 0, 0]
+
+
+@pytest.mark.parametrize("shape, batch, expect", [
+    # n = numel(x) = 2^60 (61 bits) and 3 tensor slots (2 bits): 61 + 2 <= 63, the bound holds
+    ((2 ** 30,), 2 ** 30, dict(error=0, n=2 ** 60)),
+    # n = 2^61 (62 bits): 62 + 2 > 63, the per-layer checks decide: the totals still fit
+    ((2 ** 20, 2 ** 20), 2 ** 21, dict(error=0, n=2 ** 61)),
+    # n = 3 * 2^60: inputs + activations = 6 * 2^60 after row 0, 9 * 2^60 > 2^63 - 1 at row 1
+    ((3, 2 ** 30), 2 ** 30, dict(error=OVERFLOW, n=3 * 2 ** 60)),
+])
+def test_graph_sums_at_the_edge_of_the_bound(shape, batch, expect):
+    """y0 = relu(x), y1 = y0 + x: each row adds n FLOPs and n activation elements. The graph fast
+    path adds counts without a test per layer when the bits of the widest count (n) plus the bits of
+    the tensor slots (3: x, y0, y1) are at most 63, else the per-layer checks of the general path
+    decide. Peak: m0 x = n; m1 x + y0 = 2n; m2 x + y0 + y1 = 3n."""
+    n = expect["n"]
+    assert int(np.prod(shape, dtype=object)) * batch == n
+    r = _count([_row("ReLU", -1), _row("Add", 0, nsrc=2, xoff=0)], [shape], extra=[-1], batch=batch)
+    assert r["error"] == expect["error"]
+    if expect["error"]:
+        assert r["error_layer"] == 1 and r["flops"] == 0 and r["peak_activation_elements"] == 0
+        return
+    assert r["error_layer"] == -1
+    assert r["flops"] == 2 * n and r["activation_elements"] == 2 * n and r["macs"] == 0
+    assert r["peak_activation_elements"] == 3 * n
+
+
+def test_two_inputs_count_in_the_bound():
+    """a, b (2^30,) with batch 2^30: 2^60 elements each; y0 = a + b. Addends: the two inputs and
+    one row (2 bits), each of 61 bits: the bound holds; the live total is 3 * 2^60 at moment 1."""
+    n = 2 ** 60
+    r = _count([_row("Add", -1, nsrc=2, xoff=0)], [(2 ** 30,), (2 ** 30,)], extra=[-2], batch=2 ** 30)
+    assert r["error"] == 0 and r["flops"] == n and r["peak_activation_elements"] == 3 * n
 
 
 def test_a_batch_of_graphs_chains_and_an_invalid_graph():
@@ -219,3 +275,26 @@ def test_rows_changed_while_counting_never_crash():
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     codes = eval(proc.stdout.strip().splitlines()[-1])
     assert codes and all(0 <= e < len(F.ERRORS) for e in codes)
+
+
+def test_real_graphs_count_alike_on_the_fast_and_general_paths():
+    """Every cc.zoo model at its default input (their params and MACs are held to torchvision's in
+    tests/test_zoo_*.py), NAS-Bench-201 cells and DARTS networks (one with its unused auxiliary
+    head): the graph fast path (with the chain path where it applies) and the general path give
+    the same answers, field by field, peak memory included; and the reference agrees on a few."""
+    names = [n for n in dir(cc.zoo) if not n.startswith("_") and callable(getattr(cc.zoo, n))
+             and n not in ("classic", "mobile")]
+    zoo = cc.pack([getattr(cc.zoo, n)() for n in names])
+    parts = [zoo.arrays(), cc.spaces.NB201().pack(range(0, 15625, 97)).arrays(),
+             cc.pack([cc.spaces.darts_model(), cc.spaces.darts_model(cc.spaces.DARTS_V1),
+                      cc.spaces.darts_model(auxiliary=True)]).arrays()]
+    for arrays in parts:
+        fast = run_core(arrays, n_threads=1)
+        general = run_core(arrays, n_threads=1, fast_path=False)
+        assert (fast["error"] == 0).all()
+        for k in fast:
+            assert np.array_equal(fast[k], general[k]), k
+    few = cc.spaces.NB201().pack([0, 97, 194]).arrays()
+    ref, core = run_reference(few), run_core(few, n_threads=1)
+    for k in FIELDS:
+        assert np.array_equal(core[k], ref[k]), k

@@ -481,14 +481,14 @@ def count_columnar(col: Columnar, n_threads: int) -> dict:
     n = len(col)
     # totals and shapes: every entry is written, by the kernel or by the generic core (np.empty:
     # no zero-filling pass over memory that is about to be written anyway)
-    raw = dict(output_shape=np.empty((n, 5), np.int64), output_ndim=np.zeros(n, np.int32),
+    raw = dict(output_shape=np.empty((n, 5), np.int64), output_ndim=np.empty(n, np.int32),
                error=np.zeros(n, np.int32), error_layer=np.full(n, -1, np.int32))
     totals = np.empty((6, n), np.int64)
     p = col._program()
     if p is None:
         generic = np.arange(n)
     else:
-        needs = np.zeros(n, np.uint8)
+        needs = np.empty(n, np.uint8)  # (the kernel writes every entry)
         scratch = np.empty((n_threads, _columnar.scratch_size(p["n_slots"], p["n_live"])), np.int64)
         columns = tuple(col._columns.get(f) for f in COLUMN_FIELDS)
         _columnar.count_columnar(p["program"], p["deaths"], p["cat_src"], columns, p["consts"],

@@ -1014,10 +1014,12 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
                    int64_t[:, ::1] scratch, int n_threads=1):
     """Count n architectures of one planned template. columns: N_VAR entries, each None (the
     template's value, consts[row, field]) or an int32 array (n_layers, n), C-contiguous.
-    totals (6, n): params, buffers, macs, flops, activation elements, peak; output_shape (n, 5);
+    totals (6, m >= n): params, buffers, macs, flops, activation elements, peak in its first n
+    columns (m: a row length that keeps every row on a 64-byte boundary); output_shape (n, 5);
     needs_generic (n,): 1 where the generic core must count the architecture instead (a problem,
     or a count that reaches 2^53); its entries of totals and output_shape are then 0."""
     cdef int64_t n = batch_size.shape[0], nl = program.shape[0], n_tiles, t, a0
+    cdef int64_t ts = totals.shape[1]  # the row length of totals
     cdef int nt, f, tid
     cdef int ind = <int>input_shape.shape[1]
     cdef const int32_t* cols[N_VAR]
@@ -1043,7 +1045,7 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     cdef int64_t* square_drop
     if (program.shape[1] != N_PROG or len(columns) != N_VAR or consts.shape[0] != nl
             or consts.shape[1] != N_VAR or input_shape.shape[0] != n or totals.shape[0] != 6
-            or totals.shape[1] != n or output_shape.shape[0] != n or output_shape.shape[1] != 5
+            or totals.shape[1] < n or output_shape.shape[0] != n or output_shape.shape[1] != 5
             or needs_generic.shape[0] != n or n_threads < 1 or scratch.shape[0] < n_threads
             or scratch.shape[1] < need or not 0 <= out_slot < n_slots or not 0 <= in_birth < n_live
             or not 1 <= ind <= 4 or not 1 <= out_nd <= 5):
@@ -1093,10 +1095,10 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
             nt = <int>(n - a0 if n - a0 < TILE else TILE)
             if nt == TILE:  # a full tile has its own copy of the code: every loop of constant length
                 _tile(a0, TILE, G, nl, D, C, cols, K, lows, fused, chain, square_drop, n, ishape, ind, batch, in_birth,
-                      n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, n, oshape, needs)
+                      n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs)
             else:
                 _tile(a0, nt, G, nl, D, C, cols, K, lows, fused, chain, square_drop, n, ishape, ind, batch, in_birth,
-                      n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, n, oshape, needs)
+                      n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs)
         cc_store_fence()  # (this thread's streamed outputs, before the threads join)
     free(lows)
     free(fused)

@@ -364,3 +364,29 @@ def test_square_conv_hand_calculation(monkeypatch):
         assert got.output_shape[[0, 1, 64]].tolist() == [[1, 4, 5, 5, 0], [1, 4, 5, 5, 0], [1, 4, 5, 4, 0]]
         assert got.macs[[0, 1, 64]].tolist() == [2700, 7500, 2160]
         assert got.params[[0, 1, 64]].tolist() == [108, 300, 108]
+
+
+# ---- outputs on cache-line boundaries -------------------------------------------------------------
+@pytest.mark.parametrize("n", [1, 63, 64, 67, 200])
+def test_totals_rows_padded_to_cache_lines(n):
+    """cc.count hands the kernel totals of (6, n rounded up to 8): every row starts on a 64-byte
+    boundary. The kernel writes the first n columns, the results are those and equal the generic core."""
+    rng = np.random.default_rng(n)
+    m = cc.Sequential(cc.Conv2d(3, 8, 3, padding=1), cc.ReLU(), cc.AdaptiveAvgPool2d(1), cc.Flatten(), cc.Linear(8, 10))
+    col = cc.Columnar(m, {"out": np.tile([8, 0, 0, 0, 10], (n, 1))},
+                      input_shape=np.stack([np.full(n, 3), rng.integers(4, 40, n), rng.integers(4, 40, n)], 1))
+    for kernel in _kernels():
+        p = col._program()
+        padded = np.full((6, -(-n // 8) * 8 + 8), -7, np.int64)  # a wider row than the padding needs
+        shape, needs = np.zeros((n, 5), np.int64), np.zeros(n, np.uint8)
+        kernel.count_columnar(p["program"], p["deaths"], p["cat_src"], tuple(col._columns.get(f) for f in COLUMN_FIELDS),
+                              p["consts"], col.input_shape, col.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
+                              p["out_slot"], p["out_nd"], padded, shape, needs,
+                              np.empty((1, kernel.scratch_size(p["n_slots"], p["n_live"])), np.int64))
+        tot, shape1, needs1 = _run_kernel(kernel, col)
+        np.testing.assert_array_equal(padded[:, :n], tot)
+        assert (padded[:, n:] == -7).all()  # nothing past the n columns
+        np.testing.assert_array_equal(shape, shape1)
+    assert_same(col)
+    raw = C.count_columnar(col, 1)
+    assert all(raw[k].ctypes.data % 64 == 0 for k in ("params", "buffers", "macs", "flops", "output_shape"))

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _data  # noqa: E402
 
 import cnncore as cc  # noqa: E402
-from cnncore.columnar import COLUMN_FIELDS  # noqa: E402
+from cnncore.columnar import COLUMN_FIELDS, _empty_aligned  # noqa: E402
 
 
 def load(path, alias):
@@ -47,7 +47,7 @@ def aligned_scratch(size, offset):
 
 
 def kernel_args(kernel, col, offset, copies=False):
-    """count_columnar's arguments; copies: every column as its own array (how Columnar stored them
+    """count_columnar's arguments (outputs on 64-byte boundaries, as cc.count allocates them); copies: every column as its own array (how Columnar stored them
     before it kept one array for fields given the same array)."""
     p = col._program()
     n = len(col)
@@ -55,7 +55,7 @@ def kernel_args(kernel, col, offset, copies=False):
                     (col._columns[f].copy() if copies else col._columns[f]) for f in COLUMN_FIELDS)
     return (p["program"], p["deaths"], p["cat_src"], columns,
             p["consts"], col.input_shape, col.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
-            p["out_slot"], p["out_nd"], np.zeros((6, n), np.int64), np.zeros((n, 5), np.int64),
+            p["out_slot"], p["out_nd"], _empty_aligned((6, n)), _empty_aligned((n, 5)),
             np.zeros(n, np.uint8), aligned_scratch(kernel.scratch_size(p["n_slots"], p["n_live"]), offset))
 
 

@@ -1,7 +1,7 @@
 """Two builds of the columnar kernel side by side, alternating round by round in one process, with
 the numpy skeleton count (benchmarks/_data.py) in the same rounds.
 
-    python benchmarks/columnar_ab.py OLD.so NEW.so [--n 100000] [--rounds 41]
+    python benchmarks/columnar_ab.py OLD.so NEW.so [--n 100000] [--rounds 41] [--count]
 
 OLD.so / NEW.so: compiled kernel modules (e.g. a copy of main's cnncore/_columnar_avx512*.so kept
 before a change, and the worktree's). Each round times one count_columnar call of each build
@@ -9,7 +9,10 @@ before a change, and the worktree's). Each round times one count_columnar call o
 layers per second and the median of the per-round ratios. The scratch starts --offset bytes past a
 64-byte boundary for both (a kernel that aligns it itself ignores that): a kernel that does not is
 about 1.2x slower at offsets 8 or 16 than at 0 or 32 here, and np.empty gives any of them. Both builds must give the generic core's
-FLOPs (checked before timing).
+FLOPs (checked before timing). The outputs start on 64-byte boundaries, as cc.count allocates them.
+--count times cc.count(columnar, n_threads=1) end to end instead, through this checkout's Python:
+OLD's kernel with outputs from np.empty (how cnncore allocated them before 2026-11-22), NEW's with
+the aligned ones.
 """
 import argparse
 import importlib.machinery
@@ -70,6 +73,10 @@ def main():
                     help="OLD reads every column from its own array (main's storage before 2026-11-22)")
     ap.add_argument("--offset", type=int, default=0,
                     help="bytes past a 64-byte boundary where the scratch starts (np.empty gives 0..56)")
+    ap.add_argument("--count", action="store_true",
+                    help="time cc.count(columnar, n_threads=1) end to end instead: OLD with outputs from "
+                         "np.empty (as cnncore allocated them before 2026-11-22, 16:37 UTC), NEW as this "
+                         "checkout allocates them (64-byte aligned); --n a multiple of 8")
     a = ap.parse_args()
     col = _data.make_columnar(a.n, 0)
     want = cc.count(col.to_packed(), n_threads=1)
@@ -79,6 +86,18 @@ def main():
     # sit in memory (pages, cache sets) moved the time of one build by up to 18 % between two sets
     args = max((kernel_args(m, col, a.offset) for m in kernels.values()), key=lambda x: x[-1].shape[1])
     args = {"old": args[:3] + kernel_args(kernels["old"], col, a.offset, a.old_copies)[3:4] + args[4:], "new": args}
+    if a.count:
+        import cnncore.columnar as C
+        assert a.n % 8 == 0  # (the old kernels take totals of exactly n columns)
+        outputs = {"old": lambda shape: np.empty(shape, np.int64), "new": C._empty_aligned}
+
+        def count(k):
+            C._columnar, C._empty_aligned = kernels[k], outputs[k]
+            res = cc.count(col, n_threads=1)
+            assert np.array_equal(res.flops, want.flops), k
+        runs = {"old": lambda: count("old"), "new": lambda: count("new")}
+    else:
+        runs = {k: (lambda k=k: kernels[k].count_columnar(*args[k])) for k in kernels}
     for k, m in kernels.items():
         args[k][12][:] = 0
         m.count_columnar(*args[k])
@@ -88,14 +107,15 @@ def main():
     for r in range(a.rounds):
         for k in (("old", "new") if r % 2 == 0 else ("new", "old")):
             t = time.process_time()
-            kernels[k].count_columnar(*args[k])
+            runs[k]()
             times[k].append(time.process_time() - t)
         if r % 4 == 0:  # numpy is slow: every fourth round
             t = time.process_time()
             _data.numpy_skeleton_count(col)
             times["numpy"].append(time.process_time() - t)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"{len(col)} architectures x {col.n_layers} rows = {layers / 1e6:.1f} M layers, {a.rounds} rounds")
+    print(f"{len(col)} architectures x {col.n_layers} rows = {layers / 1e6:.1f} M layers, {a.rounds} rounds"
+          + (", cc.count end to end" if a.count else ", the kernels alone"))
     for k, v in med.items():
         print(f"  {k:6s} median {v * 1e3:7.2f} ms  {layers / v / 1e6:6.0f} M layers/s  {med['numpy'] / v:5.2f}x numpy")
     ratio = statistics.median(n / o for n, o in zip(times["new"], times["old"]))

@@ -1,7 +1,7 @@
 """Two builds of the columnar kernel side by side, alternating round by round in one process, with
 the numpy skeleton count (benchmarks/_data.py) in the same rounds.
 
-    python benchmarks/columnar_ab.py OLD.so NEW.so [--n 100000] [--rounds 41]
+    python benchmarks/columnar_ab.py OLD.so NEW.so [--n 100000] [--rounds 41] [--count]
 
 OLD.so / NEW.so: compiled kernel modules (e.g. a copy of main's cnncore/_columnar_avx512*.so kept
 before a change, and the worktree's). Each round times one count_columnar call of each build
@@ -9,7 +9,10 @@ before a change, and the worktree's). Each round times one count_columnar call o
 layers per second and the median of the per-round ratios. The scratch starts --offset bytes past a
 64-byte boundary for both (a kernel that aligns it itself ignores that): a kernel that does not is
 about 1.2x slower at offsets 8 or 16 than at 0 or 32 here, and np.empty gives any of them. Both builds must give the generic core's
-FLOPs (checked before timing).
+FLOPs (checked before timing). The outputs start on 64-byte boundaries, as cc.count allocates them.
+--count times cc.count(columnar, n_threads=1) end to end instead, through this checkout's Python:
+OLD's kernel with outputs from np.empty (how cnncore allocated them before 2026-11-22), NEW's with
+the aligned ones.
 """
 import argparse
 import importlib.machinery
@@ -22,10 +25,11 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's cnncore
 import _data  # noqa: E402
 
 import cnncore as cc  # noqa: E402
-from cnncore.columnar import COLUMN_FIELDS  # noqa: E402
+from cnncore.columnar import COLUMN_FIELDS, _empty_aligned  # noqa: E402
 
 
 def load(path, alias):
@@ -47,7 +51,7 @@ def aligned_scratch(size, offset):
 
 
 def kernel_args(kernel, col, offset, copies=False):
-    """count_columnar's arguments; copies: every column as its own array (how Columnar stored them
+    """count_columnar's arguments (outputs on 64-byte boundaries, as cc.count allocates them); copies: every column as its own array (how Columnar stored them
     before it kept one array for fields given the same array)."""
     p = col._program()
     n = len(col)
@@ -55,7 +59,7 @@ def kernel_args(kernel, col, offset, copies=False):
                     (col._columns[f].copy() if copies else col._columns[f]) for f in COLUMN_FIELDS)
     return (p["program"], p["deaths"], p["cat_src"], columns,
             p["consts"], col.input_shape, col.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
-            p["out_slot"], p["out_nd"], np.zeros((6, n), np.int64), np.zeros((n, 5), np.int64),
+            p["out_slot"], p["out_nd"], _empty_aligned((6, n)), _empty_aligned((n, 5)),
             np.zeros(n, np.uint8), aligned_scratch(kernel.scratch_size(p["n_slots"], p["n_live"]), offset))
 
 
@@ -69,6 +73,10 @@ def main():
                     help="OLD reads every column from its own array (main's storage before 2026-11-22)")
     ap.add_argument("--offset", type=int, default=0,
                     help="bytes past a 64-byte boundary where the scratch starts (np.empty gives 0..56)")
+    ap.add_argument("--count", action="store_true",
+                    help="time cc.count(columnar, n_threads=1) end to end instead: OLD with outputs from "
+                         "np.empty (as cnncore allocated them before 2026-11-22, 16:37 UTC), NEW as this "
+                         "checkout allocates them (64-byte aligned); --n a multiple of 8")
     a = ap.parse_args()
     col = _data.make_columnar(a.n, 0)
     want = cc.count(col.to_packed(), n_threads=1)
@@ -78,6 +86,18 @@ def main():
     # sit in memory (pages, cache sets) moved the time of one build by up to 18 % between two sets
     args = max((kernel_args(m, col, a.offset) for m in kernels.values()), key=lambda x: x[-1].shape[1])
     args = {"old": args[:3] + kernel_args(kernels["old"], col, a.offset, a.old_copies)[3:4] + args[4:], "new": args}
+    if a.count:
+        import cnncore.columnar as C
+        assert a.n % 8 == 0  # (the old kernels take totals of exactly n columns)
+        outputs = {"old": lambda shape: np.empty(shape, np.int64), "new": C._empty_aligned}
+
+        def count(k):
+            C._columnar, C._empty_aligned = kernels[k], outputs[k]
+            res = cc.count(col, n_threads=1)
+            assert np.array_equal(res.flops, want.flops), k
+        runs = {"old": lambda: count("old"), "new": lambda: count("new")}
+    else:
+        runs = {k: (lambda k=k: kernels[k].count_columnar(*args[k])) for k in kernels}
     for k, m in kernels.items():
         args[k][12][:] = 0
         m.count_columnar(*args[k])
@@ -87,14 +107,15 @@ def main():
     for r in range(a.rounds):
         for k in (("old", "new") if r % 2 == 0 else ("new", "old")):
             t = time.process_time()
-            kernels[k].count_columnar(*args[k])
+            runs[k]()
             times[k].append(time.process_time() - t)
         if r % 4 == 0:  # numpy is slow: every fourth round
             t = time.process_time()
             _data.numpy_skeleton_count(col)
             times["numpy"].append(time.process_time() - t)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"{len(col)} architectures x {col.n_layers} rows = {layers / 1e6:.1f} M layers, {a.rounds} rounds")
+    print(f"{len(col)} architectures x {col.n_layers} rows = {layers / 1e6:.1f} M layers, {a.rounds} rounds"
+          + (", cc.count end to end" if a.count else ", the kernels alone"))
     for k, v in med.items():
         print(f"  {k:6s} median {v * 1e3:7.2f} ms  {layers / v / 1e6:6.0f} M layers/s  {med['numpy'] / v:5.2f}x numpy")
     ratio = statistics.median(n / o for n, o in zip(times["new"], times["old"]))

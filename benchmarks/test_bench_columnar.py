@@ -13,7 +13,7 @@ import pytest
 
 import cnncore as cc
 from cnncore.columnar import _columnar  # the build this CPU uses (AVX2 where it has it)
-from cnncore.columnar import COLUMN_FIELDS
+from cnncore.columnar import COLUMN_FIELDS, _empty_aligned
 
 import _data
 from test_bench_core import _record
@@ -67,15 +67,16 @@ def _build(name):
 
 @pytest.mark.parametrize("build", ["in use", "_columnar", "_columnar_avx2", "_columnar_avx512"])
 def test_columnar_kernel(benchmark, columnar, generic_result, build):
-    """The compiled kernel alone, 1 thread: outputs allocated once outside the timing ("in use": the
-    build cnncore picks on this CPU; then each build by name)."""
+    """The compiled kernel alone, 1 thread: outputs allocated once outside the timing, on 64-byte
+    boundaries as cc.count allocates them ("in use": the build cnncore picks on this CPU; then each
+    build by name)."""
     benchmark.group = GROUP
     kernel = _columnar if build == "in use" else _build(build)
     p = columnar._program()
     n = len(columnar)
     args = (p["program"], p["deaths"], p["cat_src"], tuple(columnar._columns.get(f) for f in COLUMN_FIELDS),
             p["consts"], columnar.input_shape, columnar.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
-            p["out_slot"], p["out_nd"], np.zeros((6, n), np.int64), np.zeros((n, 5), np.int64),
+            p["out_slot"], p["out_nd"], _empty_aligned((6, n)), _empty_aligned((n, 5)),
             np.zeros(n, np.uint8), np.empty((1, kernel.scratch_size(p["n_slots"], p["n_live"])), np.int64))
     benchmark.pedantic(kernel.count_columnar, args=args, rounds=21, iterations=1, warmup_rounds=2)
     assert not args[-2].any()  # every architecture counted by the kernel itself

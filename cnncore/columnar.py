@@ -475,25 +475,35 @@ def _live_slots(rows, srcs, G, flagged, out_k):
 
 
 # ---- cc.count(columnar) ---------------------------------------------------------------------------
+def _empty_aligned(shape) -> np.ndarray:
+    """np.empty int64 starting on a 64-byte boundary. The kernel streams its outputs out a cache
+    line at a time (AVX-512 build): outputs that start mid-line measured 1.13-1.16x slower."""
+    size = int(np.prod(shape))
+    raw = np.empty(size + 8, np.int64)
+    start = -raw.ctypes.data % 64 // 8
+    return raw[start:start + size].reshape(shape)
+
+
 def count_columnar(col: Columnar, n_threads: int) -> dict:
     """The raw result dict of cnncore.counting.run_core for a Columnar: the kernel for the valid
     architectures, the generic core for the others (and for templates the kernel does not know)."""
     n = len(col)
     # totals and shapes: every entry is written, by the kernel or by the generic core (np.empty:
     # no zero-filling pass over memory that is about to be written anyway)
-    raw = dict(output_shape=np.empty((n, 5), np.int64), output_ndim=np.zeros(n, np.int32),
+    raw = dict(output_shape=_empty_aligned((n, 5)), output_ndim=np.empty(n, np.int32),
                error=np.zeros(n, np.int32), error_layer=np.full(n, -1, np.int32))
-    totals = np.empty((6, n), np.int64)
+    rows = _empty_aligned((6, -(-n // 8) * 8))  # (every row on a cache line's start)
+    totals = rows[:, :n]
     p = col._program()
     if p is None:
         generic = np.arange(n)
     else:
-        needs = np.zeros(n, np.uint8)
+        needs = np.empty(n, np.uint8)  # (the kernel writes every entry)
         scratch = np.empty((n_threads, _columnar.scratch_size(p["n_slots"], p["n_live"])), np.int64)
         columns = tuple(col._columns.get(f) for f in COLUMN_FIELDS)
         _columnar.count_columnar(p["program"], p["deaths"], p["cat_src"], columns, p["consts"],
                                  col.input_shape, col.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
-                                 p["out_slot"], p["out_nd"], totals, raw["output_shape"],
+                                 p["out_slot"], p["out_nd"], rows, raw["output_shape"],
                                  needs, scratch, n_threads=n_threads)
         raw["output_ndim"][:] = p["out_nd"]
         generic = np.nonzero(needs)[0]

@@ -276,9 +276,60 @@ cdef inline bint _plain(int64_t op, const int64_t* g, int64_t k, const int32_t**
             and cols[V_D] == NULL and c[V_D] == 1 and cols[V_D + 1] == NULL and c[V_D + 1] == 1)
 
 
-cdef inline void _conv(int nt, int d, bint plain, int64_t flags, rcdouble V, rcdouble X, rdouble Y,
-                       rdouble acc) noexcept nogil:
-    # plain (_plain): no division by the groups, the kernel volume is the effective kernel
+cdef int64_t _square_row(int64_t op, const int64_t* g) noexcept nogil:
+    """A 2-d convolution or pooling: the bits of the dim-1 fields it reads (kernel, stride, padding,
+    dilation), which a tile skips where _square_fields holds; -1 for any other op."""
+    cdef uint64_t need = <uint64_t>g[G_NEED], drop = 0
+    cdef int f
+    if not (op == OP_CONV2D or op == OP_MAXPOOL2D or op == OP_AVGPOOL2D or op == OP_ADAPTIVEAVG2D
+            or op == OP_ADAPTIVEMAX2D):
+        return -1
+    for f in range(V_K + 1, V_D + 2, 3):
+        drop |= need & (<uint64_t>1 << f)
+    return <int64_t>drop
+
+
+cdef inline bint _square_fields(int nt, uint64_t drop, const int32_t** cols, const int32_t* consts,
+                                int64_t offset, bint ahead) noexcept nogil:
+    """Every dim-1 field in drop equals its dim-0 field in each architecture of the tile (this
+    row's values: a column's slice from offset, or the template's value). Then, on a square input
+    record (H = W), the op's dim 1 is its dim 0: it computes it once and the dim-1 fields are not read.
+    ahead: prefetch tile AHEAD's slice of a dim-1 column compared here (the tile does not read it)."""
+    cdef int f, a
+    cdef int32_t diff
+    cdef const int32_t* c0
+    cdef const int32_t* c1
+    cdef int32_t v
+    while drop:
+        f = cc_ctz(drop)
+        drop &= drop - 1
+        c0, c1 = cols[f - 1], cols[f]
+        if c0 == c1:  # both the template's values, or one array given for both fields
+            if c0 == NULL and consts[f - 1] != consts[f]:
+                return False
+            continue
+        diff = 0
+        if c0 != NULL and c1 != NULL:
+            c0, c1 = c0 + offset, c1 + offset
+            for a in range(nt):
+                diff |= c0[a] ^ c1[a]
+            if ahead:
+                for a in range(AHEAD * TILE, (AHEAD + 1) * TILE, 16):
+                    cc_prefetch(c1 + a)
+        else:
+            v = consts[f] if c1 == NULL else consts[f - 1]
+            c0 = c0 + offset if c0 != NULL else c1 + offset
+            for a in range(nt):
+                diff |= c0[a] ^ v
+        if diff != 0:
+            return False
+    return True
+
+
+cdef inline void _conv(int nt, int d, bint plain, bint square, int64_t flags, rcdouble V, rcdouble X,
+                       rdouble Y, rdouble acc) noexcept nogil:
+    # plain (_plain): no division by the groups, the kernel volume is the effective kernel;
+    # square (_square_row): dim 1 is dim 0 again, computed once
     cdef int a, i
     cdef double inn, out, g, ch, cpg, k, s, p, dl, eff, o, n, numel, bad
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
@@ -294,12 +345,16 @@ cdef inline void _conv(int nt, int d, bint plain, int64_t flags, rcdouble V, rcd
             bad += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
         n = cpg  # times the kernel volume: the dot-product length
         numel = X[TILE + a] * out  # times the spatial sizes: numel(y)
-        for i in range(d):
+        for i in range(1 if square else d):
             k, s, p = V[(V_K + i) * TILE + a], V[(V_S + i) * TILE + a], V[(V_P + i) * TILE + a]
             dl = 1.0 if plain else V[(V_D + i) * TILE + a]
             eff = k if plain else dl * (k - 1.0) + 1.0
             o = _conv_size(X[(3 + i) * TILE + a], eff, s, p, same, &bad)
             Y[(3 + i) * TILE + a] = o
+            numel = numel * o
+            n = n * k
+        if square:  # the same products as the loop's second pass
+            Y[4 * TILE + a] = o
             numel = numel * o
             n = n * k
         Y[TILE + a] = X[TILE + a]
@@ -368,8 +423,9 @@ cdef inline void _prelu(int nt, int ndx, rcdouble V, const double* X, rdouble ac
         acc[A_FLOPS * TILE + a] += X[a] * 2.0
 
 
-cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, rcdouble V, const double* X,
+cdef inline void _pool(int nt, int d, bint is_max, bint square, int64_t flags, rcdouble V, const double* X,
                        rdouble Y, rdouble acc) noexcept nogil:
+    # square (_square_row): dim 1 is dim 0 again, computed once
     cdef int a, i
     cdef double k, s, p, dl, num, o, xi, kvol, numel, bad
     cdef double ceil = _b((flags & F_CEIL) != 0)  # 1.0 for ceil_mode
@@ -377,7 +433,7 @@ cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, rcdouble V, co
         bad = 0.0
         kvol = 1.0
         numel = X[TILE + a] * X[2 * TILE + a]
-        for i in range(d):
+        for i in range(1 if square else d):
             k, s, p, xi = V[(V_K + i) * TILE + a], V[(V_S + i) * TILE + a], V[(V_P + i) * TILE + a], X[(3 + i) * TILE + a]
             dl = V[(V_D + i) * TILE + a] if is_max else 1.0  # avg pooling has no dilation
             bad += _b(2.0 * p > k)  # p <= k / 2
@@ -393,6 +449,10 @@ cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, rcdouble V, co
             Y[(3 + i) * TILE + a] = o
             numel = numel * o
             kvol = kvol * k
+        if square:  # the same products as the loop's second pass
+            Y[4 * TILE + a] = o
+            numel = numel * o
+            kvol = kvol * k
         Y[TILE + a] = X[TILE + a]
         Y[2 * TILE + a] = X[2 * TILE + a]
         Y[a] = numel
@@ -400,7 +460,9 @@ cdef inline void _pool(int nt, int d, bint is_max, int64_t flags, rcdouble V, co
         acc[A_BAD * TILE + a] += bad + _b(kvol >= EXACT)
 
 
-cdef inline void _adaptive(int nt, int d, bint is_max, rcdouble V, rcdouble X, rdouble Y, rdouble acc) noexcept nogil:
+cdef inline void _adaptive(int nt, int d, bint is_max, bint square, rcdouble V, rcdouble X, rdouble Y,
+                           rdouble acc) noexcept nogil:
+    # square (_square_row): dim 1 is dim 0 again, computed once
     cdef int a, i
     cdef int64_t odd  # some output size is neither 1 nor the input's
     cdef double n, o
@@ -411,7 +473,7 @@ cdef inline void _adaptive(int nt, int d, bint is_max, rcdouble V, rcdouble X, r
         Y[2 * TILE + a] = X[2 * TILE + a]
         Y[a] = X[TILE + a] * X[2 * TILE + a]
         total[a] = Y[a]
-    for i in range(d):
+    for i in range(1 if square else d):
         odd = 0
         for a in range(nt):
             n, o = X[(3 + i) * TILE + a], V[(V_K + i) * TILE + a]
@@ -426,6 +488,11 @@ cdef inline void _adaptive(int nt, int d, bint is_max, rcdouble V, rcdouble X, r
                 w[a] = X[(3 + i) * TILE + a] + Y[(3 + i) * TILE + a] - <double>_gcd(
                     <int64_t>X[(3 + i) * TILE + a], <int64_t>Y[(3 + i) * TILE + a])
         for a in range(nt):
+            total[a] = total[a] * w[a]
+    if square:  # the same products as the loop's second pass
+        for a in range(nt):
+            Y[4 * TILE + a] = Y[3 * TILE + a]
+            Y[a] = Y[a] * Y[3 * TILE + a]
             total[a] = total[a] * w[a]
     for a in range(nt):
         acc[A_FLOPS * TILE + a] += total[a] - Y[a] if is_max else total[a]
@@ -491,15 +558,20 @@ cdef inline void _cat(int nt, int dim, int nd, const double* X, const double* S,
         acc[A_BAD * TILE + a] += bad
 
 
-cdef inline void _run_op(int64_t op, const int64_t* g, bint plain, int nt, rcdouble V, double* S,
+cdef inline void _run_op(int64_t op, const int64_t* g, bint plain, bint square, int nt, rcdouble V, double* S,
                          const double* X, double* Y, double* acc, const int64_t* cat_src) noexcept nogil:
-    """Layer position g over one tile (the spatial dims of a family: 1, 2, 3 in op-code order)."""
+    """Layer position g over one tile (the spatial dims of a family: 1, 2, 3 in op-code order).
+    square: a 2-d op whose dim 1 is its dim 0 in every architecture of the tile (_square_row)."""
     cdef int64_t flags = g[G_FLAGS]
     if op == OP_CONV2D:  # the common case first; each call below is its own specialised loop
-        if plain:
-            _conv(nt, 2, True, flags, V, X, Y, acc)
+        if plain and square:
+            _conv(nt, 2, True, True, flags, V, X, Y, acc)
+        elif plain:
+            _conv(nt, 2, True, False, flags, V, X, Y, acc)
+        elif square:
+            _conv(nt, 2, False, True, flags, V, X, Y, acc)
         else:
-            _conv(nt, 2, False, flags, V, X, Y, acc)
+            _conv(nt, 2, False, False, flags, V, X, Y, acc)
     elif op == OP_RELU:
         _elementwise(nt, 1, X, acc)
     elif OP_BN1D <= op <= OP_BN3D:
@@ -508,21 +580,27 @@ cdef inline void _run_op(int64_t op, const int64_t* g, bint plain, int nt, rcdou
         else:
             _batchnorm(nt, False, flags, V, X, acc)
     elif op == OP_CONV1D or op == OP_CONV3D:
-        _conv(nt, <int>(op - OP_CONV1D + 1), False, flags, V, X, Y, acc)
+        _conv(nt, <int>(op - OP_CONV1D + 1), False, False, flags, V, X, Y, acc)
     elif op == OP_PRELU:
         _prelu(nt, <int>g[G_NDX], V, X, acc)
     elif OP_RELU < op <= OP_HARDSIGMOID:
         _elementwise(nt, ACT_FLOPS[op - OP_RELU], X, acc)
     elif op == OP_MAXPOOL2D:
-        _pool(nt, 2, True, flags, V, X, Y, acc)
+        if square:
+            _pool(nt, 2, True, True, flags, V, X, Y, acc)
+        else:
+            _pool(nt, 2, True, False, flags, V, X, Y, acc)
     elif op == OP_AVGPOOL2D:
-        _pool(nt, 2, False, flags, V, X, Y, acc)
+        if square:
+            _pool(nt, 2, False, True, flags, V, X, Y, acc)
+        else:
+            _pool(nt, 2, False, False, flags, V, X, Y, acc)
     elif op == OP_MAXPOOL1D or op == OP_MAXPOOL3D:
-        _pool(nt, <int>(op - OP_MAXPOOL1D + 1), True, flags, V, X, Y, acc)
+        _pool(nt, <int>(op - OP_MAXPOOL1D + 1), True, False, flags, V, X, Y, acc)
     elif op == OP_AVGPOOL1D or op == OP_AVGPOOL3D:
-        _pool(nt, <int>(op - OP_AVGPOOL1D + 1), False, flags, V, X, Y, acc)
+        _pool(nt, <int>(op - OP_AVGPOOL1D + 1), False, False, flags, V, X, Y, acc)
     elif OP_ADAPTIVEAVG1D <= op <= OP_ADAPTIVEMAX3D:
-        _adaptive(nt, <int>((op - OP_ADAPTIVEAVG1D) % 3 + 1), op >= OP_ADAPTIVEMAX1D, V, X, Y, acc)
+        _adaptive(nt, <int>((op - OP_ADAPTIVEAVG1D) % 3 + 1), op >= OP_ADAPTIVEMAX1D, square, V, X, Y, acc)
     elif op == OP_LINEAR:
         _linear(nt, <int>g[G_DIMS], flags, V, X, Y, acc, <int>g[G_NDX])
     elif op == OP_FLATTEN:
@@ -717,12 +795,16 @@ cdef inline void _inputs(int nt, int ind, const int64_t* batch, const int64_t* i
 # ---- one tile --------------------------------------------------------------------------------------
 cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t* deaths,
                 const int64_t* cat_src, const int32_t** cols, const int32_t* consts, const int32_t* lows,
-                const int64_t* fused, const double* chain, int64_t n, const int64_t* ishape, int ind,
-                const int64_t* batch, int64_t in_birth,
-                int64_t out_slot, int out_nd, double* S, double* V, double* acc, double* LS,
+                const int64_t* fused, const double* chain, const int64_t* square_drop, int64_t n,
+                const int64_t* ishape, int ind, const int64_t* batch, int64_t in_birth, int64_t n_slots,
+                int64_t out_slot, int out_nd, double* S, double* V, double* acc, double* LS, int64_t* square,
                 int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic) noexcept nogil:
+    # square[slot]: 1 where the shape record's dims 3 and 4 (a 2-d op's spatial dims) are known
+    # equal in every architecture of the tile, else 0 (not known)
     cdef int a, f, j
     cdef int64_t k, op, ls
+    cdef bint sq
+    cdef double uneven
     cdef uint64_t need
     cdef int32_t lo, m
     cdef int64_t filled[N_VAR]  # the template value a row of V holds (for fields without a column)
@@ -759,6 +841,12 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         _inputs(nt, 4, batch + a0, ishape + a0 * 4, S, acc + A_BAD * TILE)
     else:
         _inputs(nt, 1, batch + a0, ishape + a0, S, acc + A_BAD * TILE)
+    memset(square, 0, n_slots * sizeof(int64_t))
+    if ind == 3:  # (C, H, W): the input record is square where every H is its W
+        uneven = 0.0
+        for a in range(nt):
+            uneven += _b(S[3 * TILE + a] != S[4 * TILE + a])
+        square[0] = uneven == 0.0
     memcpy(acc + A_IN * TILE, S, TILE * sizeof(double))
     memcpy(acc + A_LIVE * TILE, S, TILE * sizeof(double))
     memcpy(acc + A_PEAK * TILE, S, TILE * sizeof(double))
@@ -770,6 +858,10 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         # the fields this op reads, as float64 rows of V: a column's slice, or the template's value
         # repeated (a field without a column is refilled only when that value changes)
         need = <uint64_t>g[G_NEED] & ((1 << N_VAR) - 1)
+        sq = (square_drop[k] >= 0 and square[g[G_XS]] != 0
+              and _square_fields(nt, <uint64_t>square_drop[k], cols, consts + k * N_VAR, k * n + a0, ahead))
+        if sq:  # dim 1's fields are dim 0's: not read
+            need &= ~<uint64_t>square_drop[k]
         while need:
             f = cc_ctz(need)
             need &= need - 1
@@ -803,7 +895,9 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         unused = g[G_UNUSED] != 0
         if unused:  # params and buffers count, nothing else: restore macs and flops after
             memcpy(acc + A_SAVED_MACS * TILE, acc + A_MACS * TILE, 2 * TILE * sizeof(double))
-        _run_op(op, g, _plain(op, g, k, cols, consts), nt, V, S, X, Y, acc, cat_src)
+        _run_op(op, g, _plain(op, g, k, cols, consts), sq, nt, V, S, X, Y, acc, cat_src)
+        if g[G_YS] != g[G_XS]:  # a new record (an op that keeps the shape shares its input's)
+            square[g[G_YS]] = sq
         if unused:
             memcpy(acc + A_MACS * TILE, acc + A_SAVED_MACS * TILE, 2 * TILE * sizeof(double))
         # liveness: storages whose last reader has run are freed, this row's storage is born
@@ -901,8 +995,8 @@ def chains(const int64_t[:, ::1] program, const int64_t[::1] deaths, tuple colum
 
 def scratch_size(int64_t n_slots, int64_t n_live):
     """int64 entries of one thread's scratch: shape slots, field rows, accumulators, live sizes,
-    and the slack that lets the kernel start them on a 64-byte boundary."""
-    return TILE * (REC * n_slots + N_VAR + N_ACC + n_live) + ALIGN_SLACK
+    the shape slots' square flags, and the slack that lets the kernel start them on a 64-byte boundary."""
+    return TILE * (REC * n_slots + N_VAR + N_ACC + n_live) + n_slots + ALIGN_SLACK
 
 
 cdef inline double* _aligned(int64_t* p) noexcept nogil:
@@ -920,10 +1014,12 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
                    int64_t[:, ::1] scratch, int n_threads=1):
     """Count n architectures of one planned template. columns: N_VAR entries, each None (the
     template's value, consts[row, field]) or an int32 array (n_layers, n), C-contiguous.
-    totals (6, n): params, buffers, macs, flops, activation elements, peak; output_shape (n, 5);
+    totals (6, m >= n): params, buffers, macs, flops, activation elements, peak in its first n
+    columns (m: a row length that keeps every row on a 64-byte boundary); output_shape (n, 5);
     needs_generic (n,): 1 where the generic core must count the architecture instead (a problem,
     or a count that reaches 2^53); its entries of totals and output_shape are then 0."""
     cdef int64_t n = batch_size.shape[0], nl = program.shape[0], n_tiles, t, a0
+    cdef int64_t ts = totals.shape[1]  # the row length of totals
     cdef int nt, f, tid
     cdef int ind = <int>input_shape.shape[1]
     cdef const int32_t* cols[N_VAR]
@@ -933,6 +1029,7 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     cdef double* V
     cdef double* acc
     cdef double* LS
+    cdef int64_t* square  # one thread's square flags, one per shape slot
     cdef const int64_t* G  # the arrays' first entries
     cdef const int64_t* D
     cdef const int64_t* C
@@ -945,9 +1042,10 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     cdef int32_t* lows
     cdef int64_t* fused
     cdef double* chain
+    cdef int64_t* square_drop
     if (program.shape[1] != N_PROG or len(columns) != N_VAR or consts.shape[0] != nl
             or consts.shape[1] != N_VAR or input_shape.shape[0] != n or totals.shape[0] != 6
-            or totals.shape[1] != n or output_shape.shape[0] != n or output_shape.shape[1] != 5
+            or totals.shape[1] < n or output_shape.shape[0] != n or output_shape.shape[1] != 5
             or needs_generic.shape[0] != n or n_threads < 1 or scratch.shape[0] < n_threads
             or scratch.shape[1] < need or not 0 <= out_slot < n_slots or not 0 <= in_birth < n_live
             or not 1 <= ind <= 4 or not 1 <= out_nd <= 5):
@@ -966,20 +1064,24 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     lows = <int32_t*>malloc(max(nl, 1) * N_VAR * sizeof(int32_t))  # _lowest of each row and field
     fused = <int64_t*>malloc(max(nl, 1) * N_FUSED * sizeof(int64_t))
     chain = <double*>malloc(max(nl, 1) * N_CHAIN * sizeof(double))
-    if lows == NULL or fused == NULL or chain == NULL:
+    square_drop = <int64_t*>malloc(max(nl, 1) * sizeof(int64_t))  # _square_row of each row
+    if lows == NULL or fused == NULL or chain == NULL or square_drop == NULL:
         free(lows)
         free(fused)
         free(chain)
+        free(square_drop)
         raise MemoryError()
     for t in range(nl):
         for f in range(N_VAR):
             lows[t * N_VAR + f] = _lowest(program[t, G_OP], f)
+        square_drop[t] = _square_row(program[t, G_OP], &program[t, 0])
     n_tiles = (n + TILE - 1) // TILE
     G, K = &program[0, 0] if nl > 0 else NULL, &consts[0, 0] if nl > 0 else NULL
     D, C = &deaths[0] if deaths.shape[0] else NULL, &cat_src[0] if cat_src.shape[0] else NULL
     _plan_chains(G, nl, D, cols, K, fused, chain)
     ishape, batch, tot, oshape, needs = &input_shape[0, 0], &batch_size[0], &totals[0, 0], &output_shape[0, 0], &needs_generic[0]
     S = V = acc = LS = NULL  # (each thread sets its own below)
+    square = NULL
     tid = 0
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
@@ -987,19 +1089,21 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
         V = S + REC * n_slots * TILE
         acc = V + N_VAR * TILE
         LS = acc + N_ACC * TILE
+        square = <int64_t*>(LS + n_live * TILE)
         for t in prange(n_tiles, schedule="static"):
             a0 = t * TILE
             nt = <int>(n - a0 if n - a0 < TILE else TILE)
             if nt == TILE:  # a full tile has its own copy of the code: every loop of constant length
-                _tile(a0, TILE, G, nl, D, C, cols, K, lows, fused, chain, n, ishape, ind, batch, in_birth, out_slot, out_nd,
-                      S, V, acc, LS, tot, n, oshape, needs)
+                _tile(a0, TILE, G, nl, D, C, cols, K, lows, fused, chain, square_drop, n, ishape, ind, batch, in_birth,
+                      n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs)
             else:
-                _tile(a0, nt, G, nl, D, C, cols, K, lows, fused, chain, n, ishape, ind, batch, in_birth, out_slot, out_nd,
-                      S, V, acc, LS, tot, n, oshape, needs)
+                _tile(a0, nt, G, nl, D, C, cols, K, lows, fused, chain, square_drop, n, ishape, ind, batch, in_birth,
+                      n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs)
         cc_store_fence()  # (this thread's streamed outputs, before the threads join)
     free(lows)
     free(fused)
     free(chain)
+    free(square_drop)
 
 
 cdef _check_program(const int64_t[:, ::1] G, const int64_t[::1] deaths, const int64_t[::1] cat_src,

@@ -252,3 +252,141 @@ def test_one_array_for_two_fields_is_stored_once():
     for field in cc.BatchResult.FIELDS:
         np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
     assert not want.valid[7] and want.valid.sum() == 49
+
+
+# ---- square records ---------------------------------------------------------------------------
+# A 2-d conv or pooling whose input is square (H = W) in every architecture of a tile, and whose
+# dim-1 fields equal its dim-0 fields there, computes dim 0 once and copies it (src/_columnar.pyx,
+# _square_row / _square_fields). Tiles are 64 architectures: each case below puts the one
+# architecture that breaks a tile's squareness first, last, or in the partial third tile.
+N_SQ = 150  # two full tiles and a partial one (22 architectures)
+BREAKS = [0, 63, 64, 127, 128, 149]
+
+
+def _square_model():
+    """Conv2d -> BN -> ReLU -> MaxPool2d -> Conv2d -> AvgPool2d -> Conv2d -> AdaptiveAvgPool2d((2, 2))
+    -> Flatten -> Linear on 3 x H x W."""
+    return cc.Sequential(cc.Conv2d(3, 8, 3, padding=1, bias=False), cc.BatchNorm2d(8), cc.ReLU(),
+                         cc.MaxPool2d(3, 2, 1), cc.Conv2d(8, 8, 3, stride=2, padding=1), cc.AvgPool2d(2),
+                         cc.Conv2d(8, 16, 1), cc.AdaptiveAvgPool2d((2, 2)), cc.Flatten(), cc.Linear(64, 10))
+
+
+def _square_columns(rng):
+    """Per architecture: the first conv's kernel (1, 3, 5) and padding (k // 2) as one shared array and
+    as two equal arrays, its stride (1, 2); the max pooling's kernel and padding; every width."""
+    n = N_SQ
+    k = np.zeros((n, 10), np.int64)
+    k[:, 0] = rng.choice(np.array([1, 3, 5]), n)
+    k[:, 3] = rng.choice(np.array([2, 3]), n)  # max pooling
+    k[:, 4], k[:, 5], k[:, 6], k[:, 7] = 3, 2, 1, 2
+    s = np.ones((n, 10), np.int64)
+    s[:, 0] = rng.choice(np.array([1, 2]), n)
+    s[:, 3], s[:, 4], s[:, 5] = 2, 2, 2
+    p = k // 2
+    p[:, 5] = 0
+    out = np.zeros((n, 10), np.int64)
+    out[:, 0] = rng.choice(np.array([4, 8, 16]), n)
+    out[:, 4] = rng.choice(np.array([8, 12]), n)
+    out[:, 6] = rng.choice(np.array([16, 32]), n)
+    out[:, 9] = 10
+    inn = np.zeros((n, 10), np.int64)  # in-sizes: the widths before
+    inn[:, 0] = 3
+    inn[:, 1], inn[:, 4], inn[:, 6], inn[:, 9] = out[:, 0], out[:, 0], out[:, 4], 4 * out[:, 6]
+    return dict(out=out, k0=k, k1=k, s0=s, s1=s, p0=p, p1=p.copy(), **{"in": inn})
+
+
+def _square_inputs(rng):
+    hw = rng.choice(np.array([16, 24, 32, 40]), N_SQ)
+    return np.stack([np.full(N_SQ, 3), hw, hw], 1)
+
+
+@pytest.mark.parametrize("where", BREAKS)
+def test_square_one_input_not_square(monkeypatch, where):
+    """One architecture with H != W (H = W + 1: every size stays valid): its tile takes the general
+    path, the others the square one; all agree with the generic core."""
+    rng = np.random.default_rng(where)
+    shape = _square_inputs(rng)
+    shape[where, 1] += 1
+    col = cc.Columnar(_square_model(), _square_columns(rng), input_shape=shape)
+    _each_build_agrees(monkeypatch, col)
+    assert cc.count(col).valid.all()
+
+
+@pytest.mark.parametrize("field", ["k1", "s1", "p1"])
+@pytest.mark.parametrize("where", BREAKS)
+def test_square_one_field_differs(monkeypatch, field, where):
+    """The dim-1 kernel, stride or padding of the first conv given as its own array that differs from
+    dim 0 in one architecture (square inputs): that tile computes both dims."""
+    rng = np.random.default_rng(100 + where)
+    cols = _square_columns(rng)
+    cols[field] = cols[field].copy()
+    dim0 = cols[field[0] + "0"][where, 0]
+    cols[field][where, 0] = {"k1": 3 if dim0 != 3 else 5, "s1": 3 - dim0, "p1": dim0 + 1}[field]
+    col = cc.Columnar(_square_model(), cols, input_shape=_square_inputs(rng))
+    _each_build_agrees(monkeypatch, col)
+
+
+def test_square_column_against_template_value(monkeypatch):
+    """Padding: dim 0 a column, dim 1 the template's value (1). Tiles where the column is 1 in every
+    architecture are square, the others not; an invalid architecture (kernel 0) still gets the
+    generic core's error."""
+    rng = np.random.default_rng(7)
+    cols = _square_columns(rng)
+    k = cols["k0"].copy()
+    k[:64, 0] = 3  # the first tile: padding k // 2 = 1 everywhere, the template's dim-1 padding
+    k[100, 0] = 0
+    cols["k0"] = cols["k1"] = k
+    cols["p0"] = np.where(np.arange(10) == 0, k // 2, cols["p0"])
+    del cols["p1"]
+    col = cc.Columnar(_square_model(), cols, input_shape=_square_inputs(rng))
+    _each_build_agrees(monkeypatch, col)
+    res = cc.count(col)
+    assert not res.valid[100] and res.valid.sum() == N_SQ - 1
+
+
+def test_square_conv_hand_calculation(monkeypatch):
+    """Conv2d(3, 4, k, stride s, padding p, bias=False) on square and non-square inputs, by hand:
+    each output side is (side + 2p - k) // s + 1; params 4 * 3 * k * k; macs = numel(y) * 3 * k * k.
+    Architecture 0 (k=3, s=2, p=1) on 3x9x9: 5x5, macs 4 * 25 * 27 = 2700; architecture 1
+    (k=5, s=1, p=0) on 3x9x9: 5x5, macs 4 * 25 * 75 = 7500; architecture 2 (k=3, s=2, p=1) on 3x9x8:
+    5x4, macs 4 * 20 * 27 = 2160 (each with 61 more copies of the first so that the first tile is
+    square when architecture 2 sits in the second one)."""
+    m = cc.Sequential(cc.Conv2d(3, 4, 3, bias=False))
+    k = np.array([3, 5] + [3] * 62 + [3])[:, None]
+    s = np.array([2, 1] + [2] * 62 + [2])[:, None]
+    p = np.array([1, 0] + [1] * 62 + [1])[:, None]
+    shape = np.array([[3, 9, 9], [3, 9, 9]] + [[3, 9, 9]] * 62 + [[3, 9, 8]])
+    col = cc.Columnar(m, {"k0": k, "k1": k, "s0": s, "s1": s, "p0": p, "p1": p}, input_shape=shape)
+    for kernel in _kernels():
+        monkeypatch.setattr(C, "_columnar", kernel)
+        assert_same(col)
+        got = cc.count(col)
+        assert got.output_shape[[0, 1, 64]].tolist() == [[1, 4, 5, 5, 0], [1, 4, 5, 5, 0], [1, 4, 5, 4, 0]]
+        assert got.macs[[0, 1, 64]].tolist() == [2700, 7500, 2160]
+        assert got.params[[0, 1, 64]].tolist() == [108, 300, 108]
+
+
+# ---- outputs on cache-line boundaries -------------------------------------------------------------
+@pytest.mark.parametrize("n", [1, 63, 64, 67, 200])
+def test_totals_rows_padded_to_cache_lines(n):
+    """cc.count hands the kernel totals of (6, n rounded up to 8): every row starts on a 64-byte
+    boundary. The kernel writes the first n columns, the results are those and equal the generic core."""
+    rng = np.random.default_rng(n)
+    m = cc.Sequential(cc.Conv2d(3, 8, 3, padding=1), cc.ReLU(), cc.AdaptiveAvgPool2d(1), cc.Flatten(), cc.Linear(8, 10))
+    col = cc.Columnar(m, {"out": np.tile([8, 0, 0, 0, 10], (n, 1))},
+                      input_shape=np.stack([np.full(n, 3), rng.integers(4, 40, n), rng.integers(4, 40, n)], 1))
+    for kernel in _kernels():
+        p = col._program()
+        padded = np.full((6, -(-n // 8) * 8 + 8), -7, np.int64)  # a wider row than the padding needs
+        shape, needs = np.zeros((n, 5), np.int64), np.zeros(n, np.uint8)
+        kernel.count_columnar(p["program"], p["deaths"], p["cat_src"], tuple(col._columns.get(f) for f in COLUMN_FIELDS),
+                              p["consts"], col.input_shape, col.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
+                              p["out_slot"], p["out_nd"], padded, shape, needs,
+                              np.empty((1, kernel.scratch_size(p["n_slots"], p["n_live"])), np.int64))
+        tot, shape1, needs1 = _run_kernel(kernel, col)
+        np.testing.assert_array_equal(padded[:, :n], tot)
+        assert (padded[:, n:] == -7).all()  # nothing past the n columns
+        np.testing.assert_array_equal(shape, shape1)
+    assert_same(col)
+    raw = C.count_columnar(col, 1)
+    assert all(raw[k].ctypes.data % 64 == 0 for k in ("params", "buffers", "macs", "flops", "output_shape"))

@@ -59,6 +59,19 @@ def _resolve_threads(n_threads, n_arch):
     return n
 
 
+_PAGE = 4096
+
+
+def _touch_pages(arr):
+    """Write one byte of each page of arr, here, in this thread: fresh pages fault on first touch,
+    and faults taken inside the parallel region serialise the threads on the kernel's memory lock
+    (2 threads were ~40 % slower than they need be without this). One byte per page takes the
+    faults without a write pass over the whole array."""
+    b = arr.reshape(-1).view(np.uint8)
+    b[::_PAGE] = 0
+    b[-1:] = 0  # (the last page, when the array does not start on a page boundary)
+
+
 def run_core(arrays, per_layer=False, n_threads=None, fast_path=True, conv_weights=None) -> dict:
     """Raw core call on validated arrays: a dict of numpy arrays (docs/format.md, Results).
     fast_path=False sends every architecture through the general path (for tests). The offsets are
@@ -67,15 +80,14 @@ def run_core(arrays, per_layer=False, n_threads=None, fast_path=True, conv_weigh
     n_arch = len(off) - 1
     nt = _resolve_threads(n_threads, n_arch)
     max_rows = max(check_offsets(arrays), 1)
-    # The core writes every entry. Zero-filled here, in this thread, on purpose: fresh pages fault
-    # on first touch, and faults taken inside the parallel region serialise the threads on the
-    # kernel's memory lock (2 threads were ~40 % slower than they need be without this).
-    totals = np.zeros((6, n_arch), np.int64)  # rows: params, buffers, macs, flops, activations, peak
-    out = dict(output_shape=np.zeros((n_arch, 5), np.int64), output_ndim=np.zeros(n_arch, np.int32),
-               error=np.zeros(n_arch, np.int32), error_layer=np.zeros(n_arch, np.int32))
+    # The core writes every entry of these (each path of count_packed, valid or not), so they are
+    # not zero-filled: a fill is a write pass over all of them before the core's own.
+    totals = np.empty((6, n_arch), np.int64)  # rows: params, buffers, macs, flops, activations, peak
+    out = dict(output_shape=np.empty((n_arch, 5), np.int64), output_ndim=np.empty(n_arch, np.int32),
+               error=np.empty(n_arch, np.int32), error_layer=np.empty(n_arch, np.int32))
     if nt > 1:
         for arr in (totals, *out.values()):
-            arr.fill(0)  # np.zeros maps lazily-zeroed pages: touch them now
+            _touch_pages(arr)
     scratch = np.empty((nt, max(max_rows, 1), 8), np.int64)  # per thread: one shape record per row
     pointers = np.empty((nt, max(max_rows, 1)), np.int64)  # per thread: one record pointer per row
     liveness = np.empty((nt, 4 * max(max_rows, 1) + 3), np.int64)  # per thread: storage, last reader, size, delta (+3 as count_packed asks)

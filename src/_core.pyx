@@ -1250,10 +1250,10 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
     cdef int64_t rb[REC]
     cdef int64_t* xr = ra  # the current tensor's record
     cdef int64_t* yr = rb  # where an op writes a new one; the two swap
-    cdef int64_t k, in_numel, d0, d1, d2, d3, nd
+    cdef int64_t k, in_numel, d0, d1, d2, d3, nd, s0, s1, s2, s3, s4
     cdef const int64_t* m
     cdef uint64_t peak, bound
-    cdef Totals tt = Totals(0, 0, 0, 0, 0)
+    cdef Totals tt
     cdef int op, code, flags, all_flags = 0
     cdef int32_t chain_pair[2]  # what row k's SRC and NSRC must be: k - 1 and 1
     cdef uint64_t want, nonchain = 0
@@ -1285,6 +1285,7 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
     xr[6] = d3
     peak = <uint64_t>in_numel
     bound = <uint64_t>in_numel
+    tt.params = tt.buffers = tt.macs = tt.flops = tt.act = 0
     for k in range(nl):
         r = A + k * NF
         op = r[C_OP]
@@ -1358,19 +1359,25 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
             if o != xr:
                 xr, yr = yr, xr
     # every count added and the input's size are <= bound: nl + 1 of them add up to less than
-    # 2^63 when bits(bound) + bits(nl + 1) <= 63, which leaves every total (and the live totals,
-    # all <= inputs + activations) exact in int64; near that, the general path checks each sum
+    # 2^63 when bits(bound) + bits(nl + 1) <= 63, that is bound < 2^(63 - bits(nl + 1)) (a shift
+    # by 31 .. 62: 1 <= nl + 1 <= 2^31), which leaves every total (and the live totals, all
+    # <= inputs + activations) exact in int64; near that, the general path checks each sum
     if (nonchain or all_flags & F_UNUSED or (all_flags & F_OUTPUT and _early_output(A, nl))
-            or cc_bits(bound) + cc_bits(<uint64_t>(nl + 1)) > 63):
+            or bound >> (63 - cc_bits(<uint64_t>(nl + 1))) != 0):
         return _leave(A, nl - 1, nl, broke)
     _store_totals(&tt, <int64_t>peak, tot, ts)
     # the output shape padded with zeros, without a branch per slot: a slot past ndim is masked
-    # (its record entry is a dimension the op did not write: any value, never used)
+    # (its record entry is a dimension the op did not write: any value, never used); all five
+    # read before any is written, so the compiler may pair them in vector registers
     nd = xr[0]
     out_ndim[0] = <int32_t>nd
     m = SHAPE_MASK[min(<uint64_t>nd, 5)]
-    for k in range(5):
-        out_shape[k] = xr[2 + k] & m[k]
+    s0, s1, s2, s3, s4 = xr[2] & m[0], xr[3] & m[1], xr[4] & m[2], xr[5] & m[3], xr[6] & m[4]
+    out_shape[0] = s0
+    out_shape[1] = s1
+    out_shape[2] = s2
+    out_shape[3] = s3
+    out_shape[4] = s4
     return 1
 
 
@@ -1476,7 +1483,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     2 * N_OPS + op rows flagged as other calls."""
     cdef Py_ssize_t n_arch = arch_offsets.shape[0] - 1
     cdef Py_ssize_t a
-    cdef int64_t n_xs = extra_src.shape[0], l0, nl, i0, ni, j
+    cdef int64_t n_xs = extra_src.shape[0], l0, l1, nl, i0, i1, ni, j
     cdef int64_t max_rows = scratch.shape[1]
     cdef const int32_t* L = &layers[0, 0] if layers.shape[0] > 0 else NULL
     cdef const int32_t* xs = &extra_src[0] if n_xs > 0 else NULL
@@ -1550,15 +1557,16 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
         # slowest thread); CHUNK architectures (~50 us of work) keep the scheduling cost negligible
         for a in prange(n_arch, schedule="dynamic", chunksize=CHUNK):
             l0 = arch_off[a]
-            nl = <int64_t>(<uint64_t>arch_off[a + 1] - <uint64_t>l0)
+            l1 = arch_off[a + 1]
             i0 = in_off[a]
-            ni = <int64_t>(<uint64_t>in_off[a + 1] - <uint64_t>i0)
+            i1 = in_off[a + 1]
+            nl = <int64_t>(<uint64_t>l1 - <uint64_t>l0)
+            ni = <int64_t>(<uint64_t>i1 - <uint64_t>i0)
             # offsets were validated, but arrays can change afterwards: never read out of bounds.
-            # One test, unsigned: 0 <= l0 <= n_rows, 0 <= nl <= n_rows - l0, the same for the
-            # inputs, ni + nl <= max_rows (each term is only decisive when the ones before hold)
-            if ((<uint64_t>l0 > <uint64_t>n_rows) | (<uint64_t>nl > <uint64_t>n_rows - <uint64_t>l0)
-                    | (<uint64_t>i0 > <uint64_t>n_inputs) | (<uint64_t>ni > <uint64_t>n_inputs - <uint64_t>i0)
-                    | (<uint64_t>ni + <uint64_t>nl > <uint64_t>max_rows)):
+            # Unsigned, five comparisons: 0 <= l0 <= l1 <= n_rows, 0 <= i0 <= i1 <= n_inputs and
+            # ni + nl <= max_rows (once the first four hold, nl and ni are in range)
+            if (<uint64_t>l1 > <uint64_t>n_rows or <uint64_t>l0 > <uint64_t>l1 or <uint64_t>i1 > <uint64_t>n_inputs
+                    or <uint64_t>i0 > <uint64_t>i1 or <uint64_t>nl + <uint64_t>ni > <uint64_t>max_rows):
                 ni = 0  # _arch reports BAD_FIELD for an architecture without inputs
                 nl = 0
             if fast and ni == 1 and not _seems_graph(L + l0 * NF, nl, broke) and _chain_fast(

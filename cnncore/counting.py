@@ -72,6 +72,26 @@ def _touch_pages(arr):
     b[-1:] = 0  # (the last page, when the array does not start on a page boundary)
 
 
+_RESULT_BYTES = 6 * 8 + 5 * 8 + 3 * 4  # per architecture: totals, output shape, ndim, error, error_layer
+
+
+def _result_arrays(n_arch):
+    """The core's per-architecture outputs, as views of one block of memory: the totals (6, n_arch)
+    (params, buffers, macs, flops, activations, peak) and a dict of the others. One block of
+    100 bytes per architecture takes a tenth of the page faults of five arrays (numpy asks the
+    kernel for huge pages from 4 MB). Not zero-filled: the core writes every entry (each path
+    of count_packed, valid or not), and a fill would be a write pass before the core's own."""
+    block = np.empty(_RESULT_BYTES * n_arch, np.uint8)
+    views, at = [], 0
+    for shape, dtype in (((6, n_arch), np.int64), ((n_arch, 5), np.int64), (n_arch, np.int32),
+                         (n_arch, np.int32), (n_arch, np.int32)):
+        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        views.append(block[at:at + size].view(dtype).reshape(shape))
+        at += size
+    totals, shape, ndim, error, error_layer = views
+    return totals, dict(output_shape=shape, output_ndim=ndim, error=error, error_layer=error_layer)
+
+
 def run_core(arrays, per_layer=False, n_threads=None, fast_path=True, conv_weights=None) -> dict:
     """Raw core call on validated arrays: a dict of numpy arrays (docs/format.md, Results).
     fast_path=False sends every architecture through the general path (for tests). The offsets are
@@ -80,14 +100,9 @@ def run_core(arrays, per_layer=False, n_threads=None, fast_path=True, conv_weigh
     n_arch = len(off) - 1
     nt = _resolve_threads(n_threads, n_arch)
     max_rows = max(check_offsets(arrays), 1)
-    # The core writes every entry of these (each path of count_packed, valid or not), so they are
-    # not zero-filled: a fill is a write pass over all of them before the core's own.
-    totals = np.empty((6, n_arch), np.int64)  # rows: params, buffers, macs, flops, activations, peak
-    out = dict(output_shape=np.empty((n_arch, 5), np.int64), output_ndim=np.empty(n_arch, np.int32),
-               error=np.empty(n_arch, np.int32), error_layer=np.empty(n_arch, np.int32))
+    totals, out = _result_arrays(n_arch)
     if nt > 1:
-        for arr in (totals, *out.values()):
-            _touch_pages(arr)
+        _touch_pages(totals.base)
     scratch = np.empty((nt, max(max_rows, 1), 8), np.int64)  # per thread: one shape record per row
     pointers = np.empty((nt, max(max_rows, 1)), np.int64)  # per thread: one record pointer per row
     liveness = np.empty((nt, 4 * max(max_rows, 1) + 3), np.int64)  # per thread: storage, last reader, size, delta (+3 as count_packed asks)

@@ -1261,7 +1261,7 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
     cdef const int32_t* r
     cdef const int64_t* o
     cdef Cnt c, c2
-    if indim < 1 or indim > 4 or <uint64_t>batch - 1 >= DIM_MAX or nl > DIM_MAX:  # (row_src: 32 bits)
+    if indim < 1 or indim > 4 or <uint64_t>batch - 1 >= DIM_MAX or nl > DIM_MAX:  # (chain_pair: 32 bits)
         return 0
     # the input record without a loop over its dimensions: the unused ones count as 1 (no op reads
     # a record beyond its ndim), and _finish's checks are one test each: every dimension in

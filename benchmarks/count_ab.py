@@ -56,7 +56,7 @@ def main():
                 kept.append(res)
             del res
     med = {nt: statistics.median(t) for nt, t in times.items()}
-    cells = [f"{nt} thread(s) {med[nt] * 1e3:.2f} ms ({n_layers / med[nt] / 1e6:.0f} M layers/s, "
+    cells = [f"{nt} thread(s) {med[nt] * 1e3:.3f} ms ({n_layers / med[nt] / 1e6:.0f} M layers/s, "
              f"{statistics.median(faults[nt]):.0f} page faults)" for nt in opt.threads]
     ratio = f"; {med[opt.threads[0]] / med[opt.threads[-1]]:.2f}x" if len(opt.threads) > 1 else ""
     print(f"{tree} {opt.depth or 'mix'} rows x {opt.archs}: " + ", ".join(cells) + ratio

@@ -2,6 +2,7 @@
 same batch, so that the machine's drift (+-20 % on the shared 2-core machine) hits both alike.
 
     python benchmarks/ab_core.py OLD.so [NEW.so] [--archs 100000] [--rounds 21] [--threads 1 2]
+                                 [--depth ROWS]
     python benchmarks/ab_core.py OLD.so [NEW.so] --graphs 1000 [--rounds 21] [--threads 1]
 
 --graphs N_ZOO times the general path on test_bench_core.graph_batch(N_ZOO, 2 * N_ZOO) (1000: the
@@ -10,11 +11,17 @@ benchmark's graph batch, 0.57 M layers) instead of the stacks of _data.make_batc
 OLD.so / NEW.so are copies of a compiled cnncore/_core*.so (NEW defaults to this tree's). Before
 timing, both must give identical outputs on the batch. Prints the median and minimum time of
 `_core.count_packed` (outputs preallocated, as in test_bench_core.py::test_core_raw) per build and
-thread count, and the ratio of the medians. For the stable measure, count instructions instead:
+thread count, and the ratio of the medians. The batch is `_data.make_batch` (21 rows per
+architecture, the benchmark mix), or with --depth the Conv2d/BatchNorm2d/ReLU chains of
+benchmarks/linearity.py cut to ROWS rows (per-architecture work against per-row work). For the
+stable measure, count instructions instead:
 
     valgrind --tool=callgrind --toggle-collect='*count_packed._omp_fn*' \\
         python benchmarks/ab_core.py NEW.so --archs 20000 --rounds 0
-    (instructions per layer = the "Collected" count / (20000 x 21))
+    (one call of NEW.so's loop, as --rounds 0 loads only the build named: instructions per
+    layer = the "Collected" count / (20000 x 21); with --depth 3 and --depth 6,
+    the difference of the two per-architecture counts is the cost of 3 rows, the rest is the
+    per-architecture work)
 """
 import argparse
 import glob
@@ -28,6 +35,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
 import _data  # noqa: E402
+import linearity  # noqa: E402
 
 OUTPUTS = ("totals", "output_shape", "output_ndim", "error", "error_layer")
 
@@ -62,14 +70,17 @@ def main():
     p.add_argument("--rounds", type=int, default=21)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--graphs", type=int, default=0, help="zoo models of the graph batch (0: stacks)")
+    p.add_argument("--depth", type=int, default=None, help="linearity.py's chains of this many rows")
     opt = p.parse_args()
     paths = list(opt.builds)
-    if len(paths) == 1:
+    if len(paths) == 1 and opt.rounds > 0:  # (--rounds 0, for callgrind: only the build named)
         paths += glob.glob(os.path.join(os.path.dirname(HERE), "cnncore", "_core*.so"))[:1]
     mods = {f"build {i} ({os.path.basename(path)})": load(path, str(i)) for i, path in enumerate(paths)}
     if opt.graphs:
         from test_bench_core import graph_batch
         arrays = graph_batch(opt.graphs, 2 * opt.graphs).arrays()
+    elif opt.depth is not None:
+        arrays = linearity.skeleton(opt.depth, opt.archs).to_packed().arrays()
     else:
         arrays = _data.make_batch(opt.archs, seed=0)
     n_layers = len(arrays["layers"])

@@ -1,13 +1,15 @@
-"""Linearity of the columnar path: time per layer from 10^3 to 10^8 layers, and from 5 to 500 layers
-per architecture (issue 4: constant within 20 %).
+"""Linearity of the columnar path (or of the packed, generic path): time per layer from 10^3 to 10^8
+layers, and from 5 to 500 layers per architecture (issue 4: constant within 20 %).
 
-    python benchmarks/linearity.py [--threads 1] [--max-exp 8] [--repeats 5]
+    python benchmarks/linearity.py [--path columnar|packed] [--threads 1] [--max-exp 8] [--repeats 5]
 
 Skeleton: blocks of Conv2d(3x3, padding 1) -> BatchNorm2d -> ReLU on a 16 x 8 x 8 input (no
 strides, so any depth keeps its size), cut to the number of rows wanted; per architecture the
 conv widths vary (column "out", 8..64). Part 1 keeps 20 rows per architecture and grows the batch;
 part 2 keeps 10^6 layers and grows the depth. Batches above CHUNK_LAYERS are counted as a stream
 of Columnar chunks of CHUNK_LAYERS layers (cc.count over an iterator: memory stays bounded).
+--path packed counts the same architectures as a cc.Packed (`Columnar.to_packed()`: 100 bytes per
+row, so its stream chunks hold PACKED_CHUNK_LAYERS layers) through the core's chain fast path.
 Each row of the tables is the median of `repeats` wall-clock runs; medians of one run only
 compare with each other (the machine drifts).
 """
@@ -25,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cnncore as cc  # noqa: E402
 
 CHUNK_LAYERS = 10_000_000
+PACKED_CHUNK_LAYERS = 1_000_000  # 100 MB of rows
 
 
 def skeleton(depth: int, n: int, seed: int = 0) -> cc.Columnar:
@@ -39,9 +42,10 @@ def skeleton(depth: int, n: int, seed: int = 0) -> cc.Columnar:
     return cc.Columnar(template, {"out": out})
 
 
-def time_count(col: cc.Columnar, n_chunks: int, threads: int, repeats: int):
-    """Median (wall seconds, CPU seconds of the process) to count n_chunks copies of col (one call
-    when n_chunks == 1). On a shared machine the CPU time is the steadier of the two."""
+def time_count(col, n_chunks: int, threads: int, repeats: int):
+    """Median (wall seconds, CPU seconds of the process) to count n_chunks copies of col (a
+    cc.Columnar or cc.Packed; one call when n_chunks == 1). On a shared machine the CPU time is the
+    steadier of the two."""
     wall, cpu = [], []
     for _ in range(repeats):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -57,23 +61,31 @@ def time_count(col: cc.Columnar, n_chunks: int, threads: int, repeats: int):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--path", choices=("columnar", "packed"), default="columnar")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-exp", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    print(f"# columnar path, {args.threads} thread(s), load {os.getloadavg()[0]:.1f}")
+    packed = args.path == "packed"
+    chunk_layers = PACKED_CHUNK_LAYERS if packed else CHUNK_LAYERS
+
+    def batch(depth, n):
+        col = skeleton(depth, n)
+        return col.to_packed() if packed else col
+
+    print(f"# {args.path} path, {args.threads} thread(s), load {os.getloadavg()[0]:.1f}")
     print("\n| layers | architectures (x 20 rows) | median wall | ns per layer (wall) | ns per layer (CPU) |\n|---|---|---|---|---|")
     for e in range(3, args.max_exp + 1):
         total = 10**e
-        per_chunk = min(total, CHUNK_LAYERS)
-        col = skeleton(20, per_chunk // 20)
+        per_chunk = min(total, chunk_layers)
+        col = batch(20, per_chunk // 20)
         t, c = time_count(col, total // per_chunk, args.threads, args.repeats)
         print(f"| 10^{e} | {total // 20:,} | {t * 1e3:.2f} ms | {t / total * 1e9:.2f} | {c / total * 1e9:.2f} |",
               flush=True)
     print("\n| rows per architecture | architectures | median wall (10^6 layers) | ns per layer (wall) | ns per layer (CPU) |"
           "\n|---|---|---|---|---|")
     for depth in (5, 10, 20, 50, 100, 200, 500):
-        col = skeleton(depth, 10**6 // depth)
+        col = batch(depth, 10**6 // depth)
         total = len(col) * depth
         t, c = time_count(col, 1, args.threads, args.repeats)
         print(f"| {depth} | {len(col):,} | {t * 1e3:.2f} ms | {t / total * 1e9:.2f} | {c / total * 1e9:.2f} |", flush=True)

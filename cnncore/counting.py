@@ -59,6 +59,36 @@ def _resolve_threads(n_threads, n_arch):
     return n
 
 
+_PAGE = 4096
+
+
+def _touch_pages(arr):
+    """Write one byte of each page of arr, here, in this thread: fresh pages fault on first touch,
+    and faults taken inside the parallel region serialise the threads on the kernel's memory lock
+    (2 threads were ~40 % slower than they need be without this). One byte per page takes the
+    faults without a write pass over the whole array."""
+    b = arr.reshape(-1).view(np.uint8)
+    b[::_PAGE] = 0
+    b[-1:] = 0  # (the last page, when the array does not start on a page boundary)
+
+
+_RESULT_BYTES = 6 * 8 + 5 * 8 + 3 * 4  # per architecture: totals, output shape, ndim, error, error_layer
+
+
+def _result_arrays(n_arch):
+    """The core's per-architecture outputs, as views of one block of memory: the totals (6, n_arch)
+    (params, buffers, macs, flops, activations, peak) and a dict of the others. One block of
+    100 bytes per architecture takes a tenth of the page faults of five arrays (numpy asks the
+    kernel for huge pages from 4 MB). Not zero-filled: the core writes every entry (each path
+    of count_packed, valid or not), and a fill would be a write pass before the core's own."""
+    n = n_arch
+    block = np.empty(_RESULT_BYTES * n, np.uint8)
+    totals = np.ndarray((6, n), np.int64, block, 0)  # (views by offset: ~2 us, slicing costs ~20)
+    shape = np.ndarray((n, 5), np.int64, block, 48 * n)
+    ndim, error, error_layer = (np.ndarray(n, np.int32, block, (88 + 4 * i) * n) for i in range(3))
+    return totals, dict(output_shape=shape, output_ndim=ndim, error=error, error_layer=error_layer)
+
+
 def run_core(arrays, per_layer=False, n_threads=None, fast_path=True, conv_weights=None) -> dict:
     """Raw core call on validated arrays: a dict of numpy arrays (docs/format.md, Results).
     fast_path=False sends every architecture through the general path (for tests). The offsets are
@@ -67,15 +97,9 @@ def run_core(arrays, per_layer=False, n_threads=None, fast_path=True, conv_weigh
     n_arch = len(off) - 1
     nt = _resolve_threads(n_threads, n_arch)
     max_rows = max(check_offsets(arrays), 1)
-    # The core writes every entry. Zero-filled here, in this thread, on purpose: fresh pages fault
-    # on first touch, and faults taken inside the parallel region serialise the threads on the
-    # kernel's memory lock (2 threads were ~40 % slower than they need be without this).
-    totals = np.zeros((6, n_arch), np.int64)  # rows: params, buffers, macs, flops, activations, peak
-    out = dict(output_shape=np.zeros((n_arch, 5), np.int64), output_ndim=np.zeros(n_arch, np.int32),
-               error=np.zeros(n_arch, np.int32), error_layer=np.zeros(n_arch, np.int32))
+    totals, out = _result_arrays(n_arch)
     if nt > 1:
-        for arr in (totals, *out.values()):
-            arr.fill(0)  # np.zeros maps lazily-zeroed pages: touch them now
+        _touch_pages(totals.base)
     scratch = np.empty((nt, max(max_rows, 1), 8), np.int64)  # per thread: one shape record per row
     pointers = np.empty((nt, max(max_rows, 1)), np.int64)  # per thread: one record pointer per row
     liveness = np.empty((nt, 4 * max(max_rows, 1) + 3), np.int64)  # per thread: storage, last reader, size, delta (+3 as count_packed asks)

@@ -1390,6 +1390,18 @@ cdef inline bint _early_output(const int32_t* A, int64_t nl) noexcept nogil:
     return False
 
 
+cdef inline uint64_t _int32_pair(const int32_t* p) noexcept nogil:
+    """Two adjacent int32 as one word (in memory order, as another pair made the same way)."""
+    cdef uint64_t w
+    memcpy(&w, p, sizeof(w))
+    return w
+
+
+# SHAPE_MASK[nd][i]: all ones when i < nd: a record's first five dims padded with zeros, no branch
+cdef int64_t SHAPE_MASK[6][5]
+SHAPE_MASK[:] = [[-1 if i < nd else 0 for i in range(5)] for nd in range(6)]
+
+
 cdef inline void _tally(Totals* t, uint64_t* bound, int64_t params, int64_t buffers, int64_t macs,
                         int64_t flops, int64_t act, int64_t widest) noexcept nogil:
     """Add a layer's counts (each >= 0 when the op succeeded). bound collects the bits of every
@@ -1418,28 +1430,42 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
     cdef int64_t rb[REC]
     cdef int64_t* xr = ra  # the current tensor's record
     cdef int64_t* yr = rb  # where an op writes a new one; the two swap
-    cdef int64_t k, i, in_numel
+    cdef int64_t k, in_numel, d0, d1, d2, d3, nd, s0, s1, s2, s3, s4
+    cdef const int64_t* m
     cdef uint64_t peak, bound
-    cdef Totals tt = Totals(0, 0, 0, 0, 0)
+    cdef Totals tt
     cdef int op, code, flags, all_flags = 0
-    cdef int32_t row_src = -1  # what SRC must be: k - 1
-    cdef uint32_t nonchain = 0
+    cdef int32_t chain_pair[2]  # what row k's SRC and NSRC must be: k - 1 and 1
+    cdef uint64_t want, nonchain = 0
     cdef const int32_t* A = L + l0 * NF
     cdef const int32_t* r
     cdef const int64_t* o
     cdef Cnt c, c2
-    if indim < 1 or indim > 4 or <uint64_t>batch - 1 >= DIM_MAX or nl > DIM_MAX:  # (row_src: 32 bits)
+    if indim < 1 or indim > 4 or <uint64_t>batch - 1 >= DIM_MAX or nl > DIM_MAX:  # (chain_pair: 32 bits)
+        return 0
+    # the input record without a loop over its dimensions: the unused ones count as 1 (no op reads
+    # a record beyond its ndim), and _finish's checks are one test each: every dimension in
+    # 1 .. DIM_MAX (an OR of the d - 1 is >= each of them: a false alarm only sends dimensions near
+    # 2^31 to the general path), numel fits (products of two dims < 2^62 are exact)
+    d0, d1, d2, d3 = ishape[0], ishape[1], ishape[2], ishape[3]  # (input_shape rows hold 4)
+    d1 = d1 if indim > 1 else 1  # (a select of loaded values: no branch)
+    d2 = d2 if indim > 2 else 1
+    d3 = d3 if indim > 3 else 1
+    if ((<uint64_t>d0 - 1) | (<uint64_t>d1 - 1) | (<uint64_t>d2 - 1) | (<uint64_t>d3 - 1)) >= DIM_MAX:
+        return 0
+    code = cc_mul(batch * d0, d1 * d2, &in_numel)
+    if code | cc_mul(in_numel, d3, &in_numel):
         return 0
     xr[0] = indim + 1
-    xr[2] = batch
-    in_numel = batch
-    for i in range(indim):  # _finish's checks as the dimensions come: each in 1 .. DIM_MAX, numel fits
-        xr[3 + i] = ishape[i]
-        if <uint64_t>ishape[i] - 1 >= DIM_MAX or cc_mul(in_numel, ishape[i], &in_numel):
-            return 0
     xr[1] = in_numel
+    xr[2] = batch
+    xr[3] = d0
+    xr[4] = d1
+    xr[5] = d2
+    xr[6] = d3
     peak = <uint64_t>in_numel
     bound = <uint64_t>in_numel
+    tt.params = tt.buffers = tt.macs = tt.flops = tt.act = 0
     for k in range(nl):
         r = A + k * NF
         op = r[C_OP]
@@ -1447,9 +1473,12 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
         # _not_chain_row's structure test without a branch (the flags: once, after the loop);
         # acted on once the ops have run (an op reads only its row and xr, a valid record,
         # whatever the row's inputs)
-        nonchain |= (<uint32_t>r[C_SRC] ^ <uint32_t>row_src) | (<uint32_t>r[C_NSRC] ^ 1)  # (k - 1, 1)
+        # (the two adjacent int32 as one word, compared with one XOR)
+        chain_pair[0] = <int32_t>(k - 1)
+        chain_pair[1] = 1
+        memcpy(&want, chain_pair, sizeof(want))
+        nonchain |= _int32_pair(r + C_SRC) ^ want
         all_flags |= flags
-        row_src += 1
         # the ops of conv / norm / activation / pool stacks inline, each adding what it counts;
         # ops that keep the shape leave xr in place, the others write yr and the records swap
         if op == OP_CONV2D:
@@ -1510,15 +1539,25 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
             if o != xr:
                 xr, yr = yr, xr
     # every count added and the input's size are <= bound: nl + 1 of them add up to less than
-    # 2^63 when bits(bound) + bits(nl + 1) <= 63, which leaves every total (and the live totals,
-    # all <= inputs + activations) exact in int64; near that, the general path checks each sum
+    # 2^63 when bits(bound) + bits(nl + 1) <= 63, that is bound < 2^(63 - bits(nl + 1)) (a shift
+    # by 31 .. 62: 1 <= nl + 1 <= 2^31), which leaves every total (and the live totals, all
+    # <= inputs + activations) exact in int64; near that, the general path checks each sum
     if (nonchain or all_flags & F_UNUSED or (all_flags & F_OUTPUT and _early_output(A, nl))
-            or cc_bits(bound) + cc_bits(<uint64_t>(nl + 1)) > 63):
+            or bound >> (63 - cc_bits(<uint64_t>(nl + 1))) != 0):
         return _leave(A, nl - 1, nl, broke)
     _store_totals(&tt, <int64_t>peak, tot, ts)
-    out_ndim[0] = <int32_t>xr[0]
-    for i in range(5):
-        out_shape[i] = xr[2 + i] if i < xr[0] else 0
+    # the output shape padded with zeros, without a branch per slot: a slot past ndim is masked
+    # (its record entry is a dimension the op did not write: any value, never used); all five
+    # read before any is written, so the compiler may pair them in vector registers
+    nd = xr[0]
+    out_ndim[0] = <int32_t>nd
+    m = SHAPE_MASK[min(<uint64_t>nd, <uint64_t>5)]
+    s0, s1, s2, s3, s4 = xr[2] & m[0], xr[3] & m[1], xr[4] & m[2], xr[5] & m[3], xr[6] & m[4]
+    out_shape[0] = s0
+    out_shape[1] = s1
+    out_shape[2] = s2
+    out_shape[3] = s3
+    out_shape[4] = s4
     return 1
 
 
@@ -1624,7 +1663,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     2 * N_OPS + op rows flagged as other calls."""
     cdef Py_ssize_t n_arch = arch_offsets.shape[0] - 1
     cdef Py_ssize_t a
-    cdef int64_t n_xs = extra_src.shape[0], l0, nl, i0, ni, j
+    cdef int64_t n_xs = extra_src.shape[0], l0, l1, nl, i0, i1, ni, j
     cdef int64_t max_rows = scratch.shape[1]
     cdef const int32_t* L = &layers[0, 0] if layers.shape[0] > 0 else NULL
     cdef const int32_t* xs = &extra_src[0] if n_xs > 0 else NULL
@@ -1685,6 +1724,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     cdef int32_t* err = &error[0]
     cdef int32_t* err_row = &error_layer[0]
     cdef int64_t n_rows = layers.shape[0], n_inputs = input_shape.shape[0]
+    cdef bint fast = use_fast and W == NULL and lc == NULL  # the batch path may try _chain_fast, _graph_fast
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         buf = &scratch[tid, 0, 0]
@@ -1697,26 +1737,31 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
         # slowest thread); CHUNK architectures (~50 us of work) keep the scheduling cost negligible
         for a in prange(n_arch, schedule="dynamic", chunksize=CHUNK):
             l0 = arch_off[a]
-            nl = arch_off[a + 1] - l0
+            l1 = arch_off[a + 1]
             i0 = in_off[a]
-            ni = in_off[a + 1] - i0
-            # offsets were validated, but arrays can change afterwards: never read out of bounds
-            if (l0 < 0 or nl < 0 or l0 + nl > n_rows or i0 < 0 or ni < 0
-                    or i0 + ni > n_inputs or ni + nl > max_rows):
+            i1 = in_off[a + 1]
+            nl = <int64_t>(<uint64_t>l1 - <uint64_t>l0)
+            ni = <int64_t>(<uint64_t>i1 - <uint64_t>i0)
+            # offsets were validated, but arrays can change afterwards: never read out of bounds.
+            # Unsigned, five comparisons: 0 <= l0 <= l1 <= n_rows, 0 <= i0 <= i1 <= n_inputs and
+            # ni + nl <= max_rows (once the first four hold, nl and ni are in range)
+            if (<uint64_t>l1 > <uint64_t>n_rows or <uint64_t>l0 > <uint64_t>l1 or <uint64_t>i1 > <uint64_t>n_inputs
+                    or <uint64_t>i0 > <uint64_t>i1 or <uint64_t>nl + <uint64_t>ni > <uint64_t>max_rows):
                 ni = 0  # _arch reports BAD_FIELD for an architecture without inputs
                 nl = 0
-            if W != NULL:
-                err[a] = _arch_conventions(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf,
-                                           P, aux, tot + a, n_arch, &err_row[a],
-                                           oshape + 5 * a, &ondim[a], W, n_conv, CO + a)
-            elif lc == NULL and use_fast and ni == 1 and not _seems_graph(L + l0 * NF, nl, broke) and _chain_fast(
+            if fast and ni == 1 and not _seems_graph(L + l0 * NF, nl, broke) and _chain_fast(
                     L, l0, nl, ish + 4 * i0, ind[i0], batch[a], tot + a, n_arch,
                     oshape + 5 * a, &ondim[a], &broke):
                 err[a] = E_OK
                 err_row[a] = -1
-            elif lc == NULL and use_fast and _graph_fast(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf, P, aux, tot + a, n_arch, oshape + 5 * a, &ondim[a]):
+            elif fast and _graph_fast(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf, P, aux, tot + a,
+                                      n_arch, oshape + 5 * a, &ondim[a]):
                 err[a] = E_OK
                 err_row[a] = -1
+            elif W != NULL:
+                err[a] = _arch_conventions(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf,
+                                           P, aux, tot + a, n_arch, &err_row[a],
+                                           oshape + 5 * a, &ondim[a], W, n_conv, CO + a)
             elif lc == NULL:
                 err[a] = _arch_counts(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf, P,
                                       aux, tot + a, n_arch, &err_row[a], oshape + 5 * a, &ondim[a])

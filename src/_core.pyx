@@ -299,6 +299,24 @@ cdef inline int _finish_n(int64_t* y, int nd) noexcept nogil:
     return E_OK
 
 
+cdef inline int _finish_spatial(int64_t* y, int d) noexcept nogil:
+    """_finish for a record (N, C, d spatial dims >= 0) whose N and C are below 2^31 (taken from
+    a checked record or a row's int32 field): only the spatial dims need the range test."""
+    cdef int64_t n = y[2] * y[3], big = 0  # (exact)
+    cdef int i
+    for i in range(d):
+        big |= DIM_MAX - y[4 + i]  # negative once a dimension passes 2^31 - 1
+    if big < 0:
+        return E_OVERFLOW
+    if d == 1:
+        if cc_mul(n, y[4], &n):
+            return E_OVERFLOW
+    elif cc_mul(n, y[4] * y[5], &n) or (d == 3 and cc_mul(n, y[6], &n)):
+        return E_OVERFLOW
+    y[1] = n
+    return E_OK
+
+
 cdef int _finish_each(int64_t* y, int nd) noexcept nogil:
     """_finish_n one dimension at a time (rare: fewer than 2 dimensions, or one out of range)."""
     cdef int64_t n = 1
@@ -355,7 +373,7 @@ cdef inline bint _window_bad(const int32_t* r, int d, bint dilated) noexcept nog
 
 cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
     cdef int64_t out = r[C_OUT], g = r[C_GROUPS], inn = r[C_IN], flags = r[C_FLAGS]
-    cdef int64_t k, eff, padded, kvol, n, t, big = 0, numel, bias
+    cdef int64_t eff, padded, kvol, n, t, numel, bias
     cdef int i
     # out, groups >= 1 and in >= 0 (any violation makes the OR negative), and the window's fields
     if ((out - 1) | (g - 1) | inn) < 0 or _window_bad(r, d, True):
@@ -379,7 +397,6 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
             if x[4 + i] < 1:  # (padded < eff)
                 return E_KERNEL_TOO_LARGE
             y[4 + i] = x[4 + i]
-            big |= DIM_MAX - y[4 + i]
     else:
         for i in range(d):  # every term < 2^33: exact
             eff = <int64_t>r[C_D + i] * (r[C_K + i] - 1) + 1
@@ -387,24 +404,14 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
             if padded < eff:
                 return E_KERNEL_TOO_LARGE
             y[4 + i] = _div(padded - eff, r[C_S + i]) + 1
-            big |= DIM_MAX - y[4 + i]  # negative once a dimension passes 2^31 - 1
-    # every shape check passed: now the overflow checks (dims, kernel volume, numel, counts)
-    if big < 0:
-        return E_OVERFLOW
+    # every shape check passed: now the overflow checks (kernel volume, dims, numel, counts)
     kvol = r[C_K]
-    numel = x[2] * out  # both < 2^31: fits
-    if d == 2:  # two factors < 2^31 multiply exactly
-        kvol *= r[C_K + 1]
-        if cc_mul(numel, y[4] * y[5], &numel):
+    for i in range(1, d):  # (two factors < 2^31 never overflow: only the third of a Conv3d can)
+        if cc_mul(kvol, r[C_K + i], &kvol):
             return E_OVERFLOW
-    else:
-        for i in range(1, d):
-            if cc_mul(kvol, r[C_K + i], &kvol):
-                return E_OVERFLOW
-        for i in range(d):
-            if cc_mul(numel, y[4 + i], &numel):
-                return E_OVERFLOW
-    y[1] = numel
+    if _finish_spatial(y, d):
+        return E_OVERFLOW
+    numel = y[1]
     if cc_mul(<uint32_t>inn / <uint32_t>g, kvol, &n):  # (the divide of _divides: no branch)
         return E_OVERFLOW
     # params = out*(n + bias); macs = numel(y)*n; flops = numel(y)*(2n - 1 + bias), bias 0 or 1
@@ -613,7 +620,7 @@ cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, in
     for i in range(d):  # (only the last of three factors can overflow: after every shape check)
         if cc_mul(kvol, r[C_K + i], &kvol):
             return E_OVERFLOW
-    if _finish_n(y, d + 2):
+    if _finish_spatial(y, d):
         return E_OVERFLOW
     # max: k-1 comparisons per output; avg: k-1 adds and one divide
     return _scaled(y[1], kvol - 1 if is_max else kvol, &c.flops)
@@ -652,7 +659,7 @@ cdef inline int _adaptive(const int32_t* r, int d, bint is_max, const int64_t* x
         w = n + o - _gcd(n, o)
         if cc_mul(total, w, &total):
             return E_OVERFLOW
-    if _finish_n(y, d + 2):
+    if _finish_spatial(y, d):
         return E_OVERFLOW
     c.flops = total - y[1] if is_max else total
     return E_OK

@@ -374,6 +374,7 @@ cdef inline bint _window_bad(const int32_t* r, int d, bint dilated) noexcept nog
 cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
     cdef int64_t out = r[C_OUT], g = r[C_GROUPS], inn = r[C_IN], flags = r[C_FLAGS]
     cdef int64_t eff, padded, kvol, n, t, numel, bias
+    cdef int64_t spatial[3]
     cdef int i
     # out, groups >= 1 and in >= 0 (any violation makes the OR negative), and the window's fields
     if ((out - 1) | (g - 1) | inn) < 0 or _window_bad(r, d, True):
@@ -389,26 +390,30 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
     inn = x[3]
     if not (_divides(g, inn) and _divides(g, out)):  # channels and groups are below 2^31
         return E_GROUPS
-    y[0] = x[0]
-    y[2] = x[2]
-    y[3] = out
+    # the output's spatial dims in locals: y is written once every field is read (the compiler
+    # cannot know that y overlaps no field, and would load them again after a store)
     if flags & F_SAME:  # padding d(k-1) in all: the input's size
         for i in range(d):
             if x[4 + i] < 1:  # (padded < eff)
                 return E_KERNEL_TOO_LARGE
-            y[4 + i] = x[4 + i]
+            spatial[i] = x[4 + i]
     else:
         for i in range(d):  # every term < 2^33: exact
             eff = <int64_t>r[C_D + i] * (r[C_K + i] - 1) + 1
             padded = x[4 + i] + 2 * <int64_t>r[C_P + i]
             if padded < eff:
                 return E_KERNEL_TOO_LARGE
-            y[4 + i] = _div(padded - eff, r[C_S + i]) + 1
+            spatial[i] = _div(padded - eff, r[C_S + i]) + 1
     # every shape check passed: now the overflow checks (kernel volume, dims, numel, counts)
     kvol = r[C_K]
     for i in range(1, d):  # (two factors < 2^31 never overflow: only the third of a Conv3d can)
         if cc_mul(kvol, r[C_K + i], &kvol):
             return E_OVERFLOW
+    y[0] = x[0]
+    y[2] = x[2]
+    y[3] = out
+    for i in range(d):
+        y[4 + i] = spatial[i]
     if _finish_spatial(y, d):
         return E_OVERFLOW
     numel = y[1]
@@ -584,6 +589,7 @@ cdef inline int _softmax(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c)
 # ---- pooling ------------------------------------------------------------------------------------
 cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
     cdef int64_t k, s, p, dl, num, o, kvol = 1, half_over = 0
+    cdef int64_t spatial[3]
     cdef int i, ceil = (r[C_FLAGS] & F_CEIL) != 0
     if _window_bad(r, d, is_max):  # (avg pools have no dilation)
         return E_BAD_FIELD
@@ -597,9 +603,6 @@ cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, in
         for i in range(d):
             if x[4 + i] < r[C_K + i]:
                 return E_KERNEL_TOO_LARGE
-    y[0] = x[0]
-    y[2] = x[2]
-    y[3] = x[3]
     for i in range(d):
         k = r[C_K + i]
         s = r[C_S + i]
@@ -616,10 +619,15 @@ cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, in
             return E_OUTPUT_SIZE
         else:
             o = _div(num, s) + 1
-        y[4 + i] = o
+        spatial[i] = o  # (y written after the fields are read, as in _conv)
     for i in range(d):  # (only the last of three factors can overflow: after every shape check)
         if cc_mul(kvol, r[C_K + i], &kvol):
             return E_OVERFLOW
+    y[0] = x[0]
+    y[2] = x[2]
+    y[3] = x[3]
+    for i in range(d):
+        y[4 + i] = spatial[i]
     if _finish_spatial(y, d):
         return E_OVERFLOW
     # max: k-1 comparisons per output; avg: k-1 adds and one divide

@@ -282,6 +282,43 @@ cdef inline int _finish(int64_t* y) noexcept nogil:
 
 cdef inline int _finish_n(int64_t* y, int nd) noexcept nogil:
     """_finish for a caller that knows y's ndim (a literal lets the compiler unroll)."""
+    cdef int64_t n, outside = 0
+    cdef int i
+    for i in range(nd):  # any dimension outside 0 .. DIM_MAX makes the OR negative
+        outside |= y[2 + i] | (DIM_MAX - y[2 + i])
+    if outside < 0 or nd < 2:
+        return _finish_each(y, nd)
+    # two dimensions in 0 .. 2^31 - 1 multiply exactly: one overflow test per pair of dimensions
+    n = y[2] * y[3]
+    for i in range(2, nd - 1, 2):
+        if cc_mul(n, y[2 + i] * y[3 + i], &n):
+            return E_OVERFLOW
+    if nd & 1 and cc_mul(n, y[1 + nd], &n):
+        return E_OVERFLOW
+    y[1] = n
+    return E_OK
+
+
+cdef inline int _finish_spatial(int64_t* y, int d) noexcept nogil:
+    """_finish for a record (N, C, d spatial dims >= 0) whose N and C are below 2^31 (taken from
+    a checked record or a row's int32 field): only the spatial dims need the range test."""
+    cdef int64_t n = y[2] * y[3], big = 0  # (exact)
+    cdef int i
+    for i in range(d):
+        big |= DIM_MAX - y[4 + i]  # negative once a dimension passes 2^31 - 1
+    if big < 0:
+        return E_OVERFLOW
+    if d == 1:
+        if cc_mul(n, y[4], &n):
+            return E_OVERFLOW
+    elif cc_mul(n, y[4] * y[5], &n) or (d == 3 and cc_mul(n, y[6], &n)):
+        return E_OVERFLOW
+    y[1] = n
+    return E_OK
+
+
+cdef int _finish_each(int64_t* y, int nd) noexcept nogil:
+    """_finish_n one dimension at a time (rare: fewer than 2 dimensions, or one out of range)."""
     cdef int64_t n = 1
     cdef int i
     for i in range(nd):
@@ -336,59 +373,60 @@ cdef inline bint _window_bad(const int32_t* r, int d, bint dilated) noexcept nog
 
 cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
     cdef int64_t out = r[C_OUT], g = r[C_GROUPS], inn = r[C_IN], flags = r[C_FLAGS]
-    cdef int64_t k, s, dl, eff, padded, kvol = 1, n, t, big = 0, numel, bias
-    cdef int i, same = (flags & F_SAME) != 0
+    cdef int64_t eff, padded, kvol, n, t, numel, bias
+    cdef int64_t spatial[3]
+    cdef int i
     # out, groups >= 1 and in >= 0 (any violation makes the OR negative), and the window's fields
     if ((out - 1) | (g - 1) | inn) < 0 or _window_bad(r, d, True):
         return E_BAD_FIELD
-    if same:
+    if flags & F_SAME:
         for i in range(d):
             if r[C_S + i] != 1:
                 return E_SAME_STRIDE
     if x[0] != d + 2:
         return E_NDIM
-    if inn != 0 and x[3] != inn:
+    if (inn != 0) & (x[3] != inn):  # (one branch)
         return E_IN_CHANNELS
     inn = x[3]
     if not (_divides(g, inn) and _divides(g, out)):  # channels and groups are below 2^31
         return E_GROUPS
+    # the output's spatial dims in locals: y is written once every field is read (the compiler
+    # cannot know that y overlaps no field, and would load them again after a store)
+    if flags & F_SAME:  # padding d(k-1) in all: the input's size
+        for i in range(d):
+            if x[4 + i] < 1:  # (padded < eff)
+                return E_KERNEL_TOO_LARGE
+            spatial[i] = x[4 + i]
+    else:
+        for i in range(d):  # every term < 2^33: exact
+            eff = <int64_t>r[C_D + i] * (r[C_K + i] - 1) + 1
+            padded = x[4 + i] + 2 * <int64_t>r[C_P + i]
+            if padded < eff:
+                return E_KERNEL_TOO_LARGE
+            spatial[i] = _div(padded - eff, r[C_S + i]) + 1
+    # every shape check passed: now the overflow checks (kernel volume, dims, numel, counts)
+    kvol = r[C_K]
+    for i in range(1, d):  # (two factors < 2^31 never overflow: only the third of a Conv3d can)
+        if cc_mul(kvol, r[C_K + i], &kvol):
+            return E_OVERFLOW
     y[0] = x[0]
     y[2] = x[2]
     y[3] = out
     for i in range(d):
-        k = r[C_K + i]
-        s = r[C_S + i]
-        dl = r[C_D + i]
-        eff = dl * (k - 1) + 1
-        if same:
-            padded = x[4 + i] + eff - 1
-        else:
-            padded = x[4 + i] + 2 * <int64_t>r[C_P + i]
-        if padded < eff:
-            return E_KERNEL_TOO_LARGE
-        y[4 + i] = x[4 + i] if same else _div(padded - eff, s) + 1
-        big |= DIM_MAX - y[4 + i]  # negative once a dimension passes 2^31 - 1
-        if cc_mul(kvol, k, &kvol):
-            return E_OVERFLOW
-    # every shape check passed: now the overflow checks (dims, numel, counts)
-    numel = x[2] * out  # both < 2^31: fits
-    for i in range(d):
-        if cc_mul(numel, y[4 + i], &numel):
-            return E_OVERFLOW
-    if big < 0:
+        y[4 + i] = spatial[i]
+    if _finish_spatial(y, d):
         return E_OVERFLOW
-    y[1] = numel
+    numel = y[1]
     if cc_mul(<uint32_t>inn / <uint32_t>g, kvol, &n):  # (the divide of _divides: no branch)
         return E_OVERFLOW
-    # params = out*n + bias*out; macs = numel(y)*n; flops = numel(y)*(2n - 1 + bias), bias 0 or 1
-    # (arithmetic, not a branch: layers with and without a bias mix)
+    # params = out*(n + bias); macs = numel(y)*n; flops = numel(y)*(2n - 1 + bias), bias 0 or 1
+    # (arithmetic, not a branch: layers with and without a bias mix). n >= 1 and numel(y) >= out,
+    # so flops >= macs and flops >= params: when flops fits, so do the other two
     bias = (flags & F_BIAS) != 0
-    if cc_mul(out, n, &c.params) or cc_add(c.params, out * bias, &c.params):
-        return E_OVERFLOW
-    if cc_mul(numel, n, &c.macs):
-        return E_OVERFLOW
     if cc_mul(n, 2, &t) or cc_mul(numel, t - 1 + bias, &c.flops):
         return E_OVERFLOW
+    c.macs = numel * n
+    c.params = out * (n + bias)
     return E_OK
 
 
@@ -445,14 +483,17 @@ cdef inline int _linear(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c) 
     inn = x[last]
     _copy(x, y)
     y[last] = out
-    if _finish(y):
+    if x[0] == 2:  # (N, features): two dims < 2^31, numel(y) exact
+        y[1] = x[2] * out
+    elif _finish(y):
         return E_OVERFLOW
-    if cc_mul(inn, out, &c.params) or cc_add(c.params, bias * out, &c.params):
+    # in, out < 2^31: params = in*out + bias*out < 2^63 and 2 in - 1 + bias exact; in >= 1, so
+    # flops = numel(y)(2 in - 1 + bias) >= macs = numel(y) in: when flops fits, so do macs
+    c.params = inn * out + bias * out
+    t = 2 * inn - 1 + bias
+    if cc_mul(y[1], t, &c.flops):
         return E_OVERFLOW
-    if cc_mul(y[1], inn, &c.macs):
-        return E_OVERFLOW
-    if cc_mul(inn, 2, &t) or cc_mul(y[1], t - 1 + bias, &c.flops):
-        return E_OVERFLOW
+    c.macs = y[1] * inn
     return E_OK
 
 
@@ -547,22 +588,21 @@ cdef inline int _softmax(const int32_t* r, const int64_t* x, int64_t* y, Cnt* c)
 
 # ---- pooling ------------------------------------------------------------------------------------
 cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
-    cdef int64_t k, s, p, dl, num, o, kvol = 1
+    cdef int64_t k, s, p, dl, num, o, kvol = 1, half_over = 0
+    cdef int64_t spatial[3]
     cdef int i, ceil = (r[C_FLAGS] & F_CEIL) != 0
     if _window_bad(r, d, is_max):  # (avg pools have no dilation)
         return E_BAD_FIELD
-    for i in range(d):
-        if r[C_P + i] > r[C_K + i] / 2:
-            return E_POOL_PADDING
+    for i in range(d):  # padding > kernel // 2, i.e. 2 padding > kernel (k >= 1): one branch
+        half_over |= <int64_t>r[C_K + i] - 2 * <int64_t>r[C_P + i]
+    if half_over < 0:
+        return E_POOL_PADDING
     if x[0] != d + 2:
         return E_NDIM
     if d == 3 and not is_max:  # ATen's avg_pool3d also wants the unpadded input >= the kernel
         for i in range(d):
             if x[4 + i] < r[C_K + i]:
                 return E_KERNEL_TOO_LARGE
-    y[0] = x[0]
-    y[2] = x[2]
-    y[3] = x[3]
     for i in range(d):
         k = r[C_K + i]
         s = r[C_S + i]
@@ -573,14 +613,22 @@ cdef inline int _pool(const int32_t* r, int d, bint is_max, const int64_t* x, in
             o = _floordiv(num + s - 1, s) + 1
             if (o - 1) * s >= x[4 + i] + p:  # the last window must start inside input or left pad
                 o -= 1
-        else:
-            o = _div(num, s) + 1 if num >= 0 else _floordiv(num, s) + 1
-        if o < 1:
+            if o < 1:
+                return E_OUTPUT_SIZE
+        elif num < 0:  # floor(num / s) + 1 < 1
             return E_OUTPUT_SIZE
-        y[4 + i] = o
-        if cc_mul(kvol, k, &kvol):
+        else:
+            o = _div(num, s) + 1
+        spatial[i] = o  # (y written after the fields are read, as in _conv)
+    for i in range(d):  # (only the last of three factors can overflow: after every shape check)
+        if cc_mul(kvol, r[C_K + i], &kvol):
             return E_OVERFLOW
-    if _finish_n(y, d + 2):
+    y[0] = x[0]
+    y[2] = x[2]
+    y[3] = x[3]
+    for i in range(d):
+        y[4 + i] = spatial[i]
+    if _finish_spatial(y, d):
         return E_OVERFLOW
     # max: k-1 comparisons per output; avg: k-1 adds and one divide
     return _scaled(y[1], kvol - 1 if is_max else kvol, &c.flops)
@@ -599,18 +647,18 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
 
 
 cdef inline int _adaptive(const int32_t* r, int d, bint is_max, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
-    cdef int64_t o, n, j, w, total
+    cdef int64_t o, n, j, w, total, negative = 0
     cdef int i
-    for i in range(d):
-        if r[C_K + i] < 0:
-            return E_BAD_FIELD
+    for i in range(d):  # (one branch)
+        negative |= r[C_K + i]
+    if negative < 0:
+        return E_BAD_FIELD
     if x[0] != d + 2:
         return E_NDIM
     y[0] = x[0]
     y[2] = x[2]
     y[3] = x[3]
-    if cc_mul(x[2], x[3], &total):
-        return E_OVERFLOW
+    total = x[2] * x[3]  # two dimensions < 2^31: exact
     for i in range(d):
         n = x[4 + i]
         o = r[C_K + i] if r[C_K + i] != 0 else n
@@ -619,7 +667,7 @@ cdef inline int _adaptive(const int32_t* r, int d, bint is_max, const int64_t* x
         w = n + o - _gcd(n, o)
         if cc_mul(total, w, &total):
             return E_OVERFLOW
-    if _finish(y):
+    if _finish_spatial(y, d):
         return E_OVERFLOW
     c.flops = total - y[1] if is_max else total
     return E_OK
@@ -637,6 +685,13 @@ cdef inline int _flatten(const int32_t* r, const int64_t* x, int64_t* y) noexcep
         return E_DIM_RANGE
     if s > e:
         return E_FLATTEN_ORDER
+    if nd == 4 and s == 1 and e == 3:  # nn.Flatten() after a 2-d feature map: (N, C * H * W)
+        v = x[3] * x[4] * x[5]  # divides numel(x): fits int64
+        y[0] = 2
+        y[1] = x[1]
+        y[2] = x[2]
+        y[3] = v
+        return E_OVERFLOW if v > DIM_MAX else E_OK
     for i in range(s):
         y[2 + i] = x[2 + i]
     for i in range(s, e + 1):
@@ -740,6 +795,8 @@ cdef inline bint _same_shape(const int64_t* a, const int64_t* b) noexcept nogil:
         return True
     if a[0] != b[0] or a[1] != b[1]:
         return False
+    if a[0] == 4:  # feature maps: the four dims at once
+        return ((a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) | (a[5] ^ b[5])) == 0
     for i in range(a[0]):
         if a[2 + i] != b[2 + i]:
             return False

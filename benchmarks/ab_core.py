@@ -3,10 +3,12 @@ same batch, so that the machine's drift (+-20 % on the shared 2-core machine) hi
 
     python benchmarks/ab_core.py OLD.so [NEW.so] [--archs 100000] [--rounds 21] [--threads 1 2]
                                  [--depth ROWS]
+    python benchmarks/ab_core.py OLD.so [NEW.so] --zoo mobilenet_v2 [--archs 2000]
     python benchmarks/ab_core.py OLD.so [NEW.so] --graphs 1000 [--rounds 21] [--threads 1]
 
 --graphs N_ZOO times the general path on test_bench_core.graph_batch(N_ZOO, 2 * N_ZOO) (1000: the
-benchmark's graph batch, 0.57 M layers) instead of the stacks of _data.make_batch.
+benchmark's graph batch, 0.57 M layers) instead of the stacks of _data.make_batch. --zoo NAME times
+--archs packed copies of cc.zoo.NAME() (the peers benchmark's packed batch: one graph skeleton).
 
 OLD.so / NEW.so are copies of a compiled cnncore/_core*.so (NEW defaults to this tree's). Before
 timing, both must give identical outputs on the batch. Prints the median and minimum time of
@@ -71,12 +73,16 @@ def main():
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--graphs", type=int, default=0, help="zoo models of the graph batch (0: stacks)")
     p.add_argument("--depth", type=int, default=None, help="linearity.py's chains of this many rows")
+    p.add_argument("--zoo", default=None, help="--archs copies of this cc.zoo model (e.g. mobilenet_v2)")
     opt = p.parse_args()
     paths = list(opt.builds)
     if len(paths) == 1 and opt.rounds > 0:  # (--rounds 0, for callgrind: only the build named)
         paths += glob.glob(os.path.join(os.path.dirname(HERE), "cnncore", "_core*.so"))[:1]
     mods = {f"build {i} ({os.path.basename(path)})": load(path, str(i)) for i, path in enumerate(paths)}
-    if opt.graphs:
+    if opt.zoo:
+        import cnncore as cc
+        arrays = cc.pack([getattr(cc.zoo, opt.zoo)()] * opt.archs).arrays()
+    elif opt.graphs:
         from test_bench_core import graph_batch
         arrays = graph_batch(opt.graphs, 2 * opt.graphs).arrays()
     elif opt.depth is not None:

@@ -11,7 +11,7 @@ Errors are status codes returned up the call chain; nothing here raises or alloc
 """
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.math cimport floor
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython.parallel cimport prange, parallel, threadid
 
@@ -943,6 +943,14 @@ cdef inline bint _is_view(int op) noexcept nogil:
     return (VIEW_OPS >> (op & 63)) & 1 and 0 <= op < 64
 
 
+# the element-wise activations (ReLU .. Hardsigmoid but PReLU, which has weights): ACT_FLOPS's ops
+cdef uint64_t ACTIVATION_OPS = ((1ULL << (OP_HARDSIGMOID + 1)) - (1ULL << OP_RELU)) & ~(1ULL << OP_PRELU)
+
+
+cdef inline bint _is_activation(int op) noexcept nogil:
+    return (ACTIVATION_OPS >> (op & 63)) & 1 and 0 <= op < 64
+
+
 
 
 # Called through a pointer so the C compiler cannot inline the rare ops into the hot loop.
@@ -1274,6 +1282,7 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
         SIZE[j] = P[j][1]
         LAST[j] = 0
         bound |= <uint64_t>P[j][1]
+    memset(D, 0, (nl + 2) * sizeof(int64_t))  # (one call: no store per row)
     o = P[ni - 1]  # the previous row's record and storage: network input 0 for row 0
     prev_st = ni - 1
     for k in range(nl):
@@ -1297,10 +1306,11 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
             st = ST[j]
         LAST[st] = k + 1
         LAST[s] = k + 1  # (nothing may read it: then it is freed right away)
-        D[k + 1] = 0
         o = y  # the output record: y, or x for the ops that keep the shape
         # every count an op adds is <= the widest passed to _tally (its comments in _chain_fast)
-        # one if/elif chain of equalities on op (a C switch); the number of inputs inside
+        # the ops by how often CNNs use them, tested in that order (no C switch: _is_activation
+        # breaks the chain of equalities, and a jump table costs more than two compares); the
+        # number of inputs inside
         if op == OP_CONV2D:
             if n != 1 or _conv(r, 2, x, y, &c):
                 return 0
@@ -1310,10 +1320,10 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
                 return 0
             _tally(&tt, &bound, c.params, c.buffers, 0, c.flops, x[1], c.flops)
             o = x
-        elif op == OP_RELU:
-            if n != 1:
+        elif _is_activation(op):  # ReLU too: ACT_FLOPS 1, flops = numel(x)
+            if n != 1 or _scaled(x[1], ACT_FLOPS[op - OP_RELU], &c.flops):
                 return 0
-            _tally(&tt, &bound, 0, 0, 0, x[1], x[1], 0)  # (numel(x): in bound)
+            _tally(&tt, &bound, 0, 0, 0, c.flops, x[1], c.flops)
             o = x
         elif op == OP_ADD or op == OP_MUL:
             xoff = r[C_XOFF]
@@ -1337,12 +1347,6 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
             if n < 1 or _cat(r, k, xs, n_xs, ni, P, x, y, ST, LAST):
                 return 0
             _tally(&tt, &bound, 0, 0, 0, 0, y[1], y[1])
-        elif (op == OP_RELU6 or op == OP_LEAKYRELU or op == OP_ELU or op == OP_GELU or op == OP_SILU
-              or op == OP_SIGMOID or op == OP_TANH or op == OP_HARDSWISH or op == OP_HARDSIGMOID):
-            if n != 1 or _scaled(x[1], ACT_FLOPS[op - OP_RELU], &c.flops):
-                return 0
-            _tally(&tt, &bound, 0, 0, 0, c.flops, x[1], c.flops)
-            o = x
         elif op == OP_FLATTEN or op == OP_IDENTITY:
             # views: no storage of their own, they keep their source's alive
             if n != 1 or (op == OP_IDENTITY and r[C_DIM0] != 0):  # (Dropout1d's ndim check: _arch)
@@ -1373,7 +1377,6 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
     if all_flags & F_UNUSED or before_last & F_OUTPUT or cc_bits(bound) + cc_bits(<uint64_t>n_slots) > 63:
         return 0
     LAST[prev_st] = nl  # the output (the last row) lives to the end
-    D[nl + 1] = 0
     for j in range(ni):
         D[LAST[j] + 1] -= SIZE[j]
     live = peak = in_total  # moment 0

@@ -298,3 +298,36 @@ def test_real_graphs_count_alike_on_the_fast_and_general_paths():
     ref, core = run_reference(few), run_core(few, n_threads=1)
     for k in FIELDS:
         assert np.array_equal(core[k], ref[k]), k
+
+
+# flops per element of each activation, from docs/conventions.md's table ("Activations")
+ACTIVATION_FLOPS = {"ReLU": 1, "ReLU6": 2, "LeakyReLU": 2, "PReLU": 2, "ELU": 4, "GELU": 5, "SiLU": 4,
+                    "Sigmoid": 3, "Tanh": 1, "Hardswish": 5, "Hardsigmoid": 4}
+
+
+@pytest.mark.parametrize("act", sorted(ACTIVATION_FLOPS))
+def test_each_activation_in_a_residual_block(act):
+    """x (1,4,8,8) = 256 -> conv 1x1 (4 -> 4, no bias) -> act -> + x: the graph fast path tests
+    the activations by one bit test (PReLU, which has weights, is not one of them: general path).
+    conv: params 16, macs 256 * 4, flops 256 * (2 * 4 - 1); act: flops 256 * its constant (PReLU
+    with IN = 4: 4 params); add: 256. Moments: m1 x, conv; m2 x, conv, act; m3 x, act, add: peak 768."""
+    rows = [conv(-1, 4, 4), _row(act, 0, IN=4 if act == "PReLU" else 0), _row("Add", 1, nsrc=2)]
+    r = _count(rows, [(4, 8, 8)], extra=[-1])
+    assert r["error"] == 0 and r["error_layer"] == -1
+    assert r["params"] == 16 + (4 if act == "PReLU" else 0) and r["macs"] == 256 * 4
+    assert r["flops"] == 256 * 7 + 256 * ACTIVATION_FLOPS[act] + 256
+    assert r["activation_elements"] == 3 * 256 and r["peak_activation_elements"] == 3 * 256
+    assert list(r["output_shape"]) == [1, 4, 8, 8, 0] and r["output_ndim"] == 4
+
+
+@pytest.mark.parametrize("op", ["Conv2d", "BatchNorm2d", "ReLU6", "Add"])
+def test_graph_ops_with_a_wrong_number_of_inputs(op):
+    """Each of the ops the graph fast path tests first, given one input too many (Add: one too few):
+    BAD_FIELD at that row (docs/format.md), on both paths and the reference alike."""
+    fields = dict(Conv2d=dict(IN=4, OUT=4, GROUPS=1, K0=1, K1=1, S0=1, S1=1, D0=1, D1=1),
+                  BatchNorm2d=dict(IN=4, flags=F.F_TRACK), ReLU6={}, Add={})[op]
+    nsrc = 1 if op == "Add" else 2
+    rows = [conv(-1, 4, 4), _row("Add", 0, nsrc=2), _row(op, 1, nsrc=nsrc, **fields)]
+    r = _count(rows, [(4, 8, 8)], extra=[-1])
+    assert r["error"] == F.ERROR_CODES["BAD_FIELD"]
+    assert r["error_layer"] == 2

@@ -356,6 +356,20 @@ cdef inline int _scaled(int64_t n, int64_t k, int64_t* out) noexcept nogil:
 
 
 # ---- convolutions -------------------------------------------------------------------------------
+cdef inline uint64_t _int32_pair(const int32_t* p) noexcept nogil:
+    """Two adjacent int32 as one word (in memory order, as another pair made the same way)."""
+    cdef uint64_t w
+    memcpy(&w, p, sizeof(w))
+    return w
+
+
+cdef extern from * nogil:
+    """
+    #define CC_PAIR_OF_ONES 0x0000000100000001ULL  /* _int32_pair of (1, 1), in either byte order */
+    """
+    uint64_t CC_PAIR_OF_ONES
+
+
 cdef inline bint _window_bad(const int32_t* r, int d, bint dilated) noexcept nogil:
     """Whether a window field of dims 0 .. d-1 is out of range: kernel, stride (and dilation when
     dilated) >= 1, padding >= 0."""
@@ -376,8 +390,13 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
     cdef int64_t eff, padded, kvol, n, t, numel, bias
     cdef int64_t spatial[3]
     cdef int i
+    # a pointwise Conv2d (kernel 1, stride 1, padding 0; most of a MobileNet's): its output keeps the
+    # input's spatial dims, whatever the dilation (which only needs to be >= 1)
+    cdef bint pointwise = (d == 2 and _int32_pair(r + C_K) == CC_PAIR_OF_ONES
+                           and _int32_pair(r + C_S) == CC_PAIR_OF_ONES and _int32_pair(r + C_P) == 0)
     # out, groups >= 1 and in >= 0 (any violation makes the OR negative), and the window's fields
-    if ((out - 1) | (g - 1) | inn) < 0 or _window_bad(r, d, True):
+    if ((out - 1) | (g - 1) | inn) < 0 or (cc_pair_signs(r + C_D, 1) != 0 if pointwise
+                                           else _window_bad(r, d, True)):
         return E_BAD_FIELD
     if flags & F_SAME:
         for i in range(d):
@@ -392,7 +411,7 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
         return E_GROUPS
     # the output's spatial dims in locals: y is written once every field is read (the compiler
     # cannot know that y overlaps no field, and would load them again after a store)
-    if flags & F_SAME:  # padding d(k-1) in all: the input's size
+    if pointwise or flags & F_SAME:  # padding d(k-1) in all (pointwise: 0): the input's size
         for i in range(d):
             if x[4 + i] < 1:  # (padded < eff)
                 return E_KERNEL_TOO_LARGE
@@ -1448,13 +1467,6 @@ cdef inline bint _early_output(const int32_t* A, int64_t nl) noexcept nogil:
         if A[k * NF + C_FLAGS] & F_OUTPUT:
             return True
     return False
-
-
-cdef inline uint64_t _int32_pair(const int32_t* p) noexcept nogil:
-    """Two adjacent int32 as one word (in memory order, as another pair made the same way)."""
-    cdef uint64_t w
-    memcpy(&w, p, sizeof(w))
-    return w
 
 
 # SHAPE_MASK[nd][i]: all ones when i < nd: a record's first five dims padded with zeros, no branch

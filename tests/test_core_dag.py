@@ -331,3 +331,47 @@ def test_graph_ops_with_a_wrong_number_of_inputs(op):
     r = _count(rows, [(4, 8, 8)], extra=[-1])
     assert r["error"] == F.ERROR_CODES["BAD_FIELD"]
     assert r["error_layer"] == 2
+
+
+def _conv_row(src, k, s, p, d, cin=4, cout=4, flags=0):
+    return _row("Conv2d", src, IN=cin, OUT=cout, GROUPS=1, K0=k, K1=k, S0=s, S1=s, P0=p, P1=p,
+                D0=d, D1=d, flags=flags)
+
+
+# (kernel, stride, padding, dilation, flags) -> the output's side for a 6 x 6 input, by torch's
+# formula floor((6 + 2p - d(k - 1) - 1) / s) + 1, or the error (docs/conventions.md's order)
+POINTWISE_EDGES = [
+    ((1, 1, 0, 1, 0), 6),  # pointwise: the input's size
+    ((1, 1, 0, 3, 0), 6),  # pointwise, dilated: d(k - 1) = 0, the same
+    ((1, 1, 0, 1, F.F_SAME), 6),  # pointwise, padding='same'
+    ((1, 2, 0, 1, 0), 3),  # stride 2: (6 - 1) // 2 + 1
+    ((1, 1, 1, 1, 0), 8),  # padding 1: 6 + 2
+    ((3, 1, 1, 1, 0), 6),  # 3 x 3, padding 1
+    ((1, 1, 0, 0, 0), "BAD_FIELD"),  # dilation 0, even where it changes no size
+    ((1, 1, -1, 1, 0), "BAD_FIELD"),  # negative padding
+    ((1, 0, 0, 1, 0), "BAD_FIELD"),  # stride 0
+    ((1, 2, 0, 1, F.F_SAME), "SAME_STRIDE"),
+]
+
+
+@pytest.mark.parametrize("window, expect", POINTWISE_EDGES)
+@pytest.mark.parametrize("graph", [False, True])
+def test_pointwise_conv_and_its_neighbours(window, expect, graph):
+    """A Conv2d (4 -> 4, no bias) on x (1,4,6,6), alone (the chain path) or in a residual block
+    whose Add reads x (the graph path; it needs the same shape, so only the size-keeping cases
+    are valid there): the output's side from torch's formula (POINTWISE_EDGES), params 16,
+    macs numel(y) * 4 * kernel area, or the error at row 0."""
+    k, s, p, d, flags = window
+    rows = [_conv_row(-1, k, s, p, d, flags=flags)]
+    if graph:
+        rows.append(_row("Add", 0, nsrc=2))
+    r = _count(rows, [(4, 6, 6)], extra=[-1] if graph else ())
+    if isinstance(expect, str):
+        assert r["error"] == F.ERROR_CODES[expect] and r["error_layer"] == 0
+    elif graph and expect != 6:
+        assert r["error"] == F.ERROR_CODES["BROADCAST"] and r["error_layer"] == 1
+    else:
+        numel = 4 * expect * expect
+        assert r["error"] == 0 and list(r["output_shape"]) == [1, 4, expect, expect, 0]
+        assert r["params"] == 16 * k * k and r["macs"] == numel * 4 * k * k
+        assert r["flops"] == numel * (2 * 4 * k * k - 1) + (numel if graph else 0)

@@ -1266,7 +1266,7 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
 # from a forward note of each storage's last moment (LAST) and one pass over the moments with a
 # difference array (D), instead of the backward sweep that reads every row and input again.
 cdef enum:
-    PREFETCH_ROWS = 32  # how far ahead _graph_fast asks for its rows
+    PREFETCH_ROWS = 32  # how far ahead _graph_fast and _chain_fast ask for their rows
 
 cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
                      const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
@@ -1540,6 +1540,8 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
     tt.params = tt.buffers = tt.macs = tt.flops = tt.act = 0
     for k in range(nl):
         r = A + k * NF
+        __builtin_prefetch(r + PREFETCH_ROWS * NF)  # (as in _graph_fast)
+        __builtin_prefetch(r + PREFETCH_ROWS * NF + 16)
         op = r[C_OP]
         flags = r[C_FLAGS]
         # _not_chain_row's structure test without a branch (the flags: once, after the loop);

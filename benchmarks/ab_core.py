@@ -24,6 +24,8 @@ stable measure, count instructions instead:
     layer = the "Collected" count / (20000 x 21); with --depth 3 and --depth 6,
     the difference of the two per-architecture counts is the cost of 3 rows, the rest is the
     per-architecture work)
+    (or --zoo mobilenet_v2 --archs 2000 --threads 1: instructions per row = Collected / (2000 x 153);
+    `callgrind_annotate --auto=yes` then gives them per line of the generated src/_core.c)
 """
 import argparse
 import glob

@@ -385,14 +385,17 @@ cdef inline bint _window_bad(const int32_t* r, int d, bint dilated) noexcept nog
     return bad < 0
 
 
-cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
+cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt* c,
+                      bint look_pointwise=False) noexcept nogil:
     cdef int64_t out = r[C_OUT], g = r[C_GROUPS], inn = r[C_IN], flags = r[C_FLAGS]
     cdef int64_t eff, padded, kvol, n, t, numel, bias
     cdef int64_t spatial[3]
     cdef int i
     # a pointwise Conv2d (kernel 1, stride 1, padding 0; most of a MobileNet's): its output keeps the
-    # input's spatial dims, whatever the dilation (which only needs to be >= 1)
-    cdef bint pointwise = (d == 2 and _int32_pair(r + C_K) == CC_PAIR_OF_ONES
+    # input's spatial dims, whatever the dilation (which only needs to be >= 1). Only where the
+    # caller asks (a literal): _graph_fast; on the stacks of the chain path the test cost more
+    # than it saved (ab_core.py: 0.93-0.97x)
+    cdef bint pointwise = (look_pointwise and d == 2 and _int32_pair(r + C_K) == CC_PAIR_OF_ONES
                            and _int32_pair(r + C_S) == CC_PAIR_OF_ONES and _int32_pair(r + C_P) == 0)
     # out, groups >= 1 and in >= 0 (any violation makes the OR negative), and the window's fields
     if ((out - 1) | (g - 1) | inn) < 0 or (cc_pair_signs(r + C_D, 1) != 0 if pointwise
@@ -1331,7 +1334,7 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
         # breaks the chain of equalities, and a jump table costs more than two compares); the
         # number of inputs inside
         if op == OP_CONV2D:
-            if n != 1 or _conv(r, 2, x, y, &c):
+            if n != 1 or _conv(r, 2, x, y, &c, True):
                 return 0
             _tally(&tt, &bound, c.params, 0, c.macs, c.flops, y[1], c.flops)
         elif op == OP_BN2D:

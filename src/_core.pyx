@@ -386,20 +386,21 @@ cdef inline bint _window_bad(const int32_t* r, int d, bint dilated) noexcept nog
 
 
 cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt* c,
-                      bint look_pointwise=False) noexcept nogil:
+                      bint look_same_size=False) noexcept nogil:
     cdef int64_t out = r[C_OUT], g = r[C_GROUPS], inn = r[C_IN], flags = r[C_FLAGS]
     cdef int64_t eff, padded, kvol, n, t, numel, bias
     cdef int64_t spatial[3]
     cdef int i
-    # a pointwise Conv2d (kernel 1, stride 1, padding 0; most of a MobileNet's): its output keeps the
-    # input's spatial dims, whatever the dilation (which only needs to be >= 1). Only where the
-    # caller asks (a literal): _graph_fast; on the stacks of the chain path the test cost more
-    # than it saved (ab_core.py: 0.93-0.97x)
-    cdef bint pointwise = (look_pointwise and d == 2 and _int32_pair(r + C_K) == CC_PAIR_OF_ONES
-                           and _int32_pair(r + C_S) == CC_PAIR_OF_ONES and _int32_pair(r + C_P) == 0)
+    # a size-keeping Conv2d: stride and dilation 1, kernel 2 * padding + 1 (padding >= 0), as the
+    # 1x1 and the 3x3 padding-1 convs of MobileNets and ResNets: its output has the input's spatial
+    # dims ((x + 2p - (k - 1) - 1) / 1 + 1 = x) and its window fields are valid. Only where the
+    # caller asks (a literal): _graph_fast; on the stacks of the chain path a pointwise-only test
+    # cost more than it saved (ab_core.py: 0.93-0.97x)
+    cdef bint same_size = (look_same_size and d == 2 and _int32_pair(r + C_S) == CC_PAIR_OF_ONES
+                           and _int32_pair(r + C_D) == CC_PAIR_OF_ONES and (r[C_P] | r[C_P + 1]) >= 0
+                           and r[C_K] == 2 * <int64_t>r[C_P] + 1 and r[C_K + 1] == 2 * <int64_t>r[C_P + 1] + 1)
     # out, groups >= 1 and in >= 0 (any violation makes the OR negative), and the window's fields
-    if ((out - 1) | (g - 1) | inn) < 0 or (cc_pair_signs(r + C_D, 1) != 0 if pointwise
-                                           else _window_bad(r, d, True)):
+    if ((out - 1) | (g - 1) | inn) < 0 or (not same_size and _window_bad(r, d, True)):
         return E_BAD_FIELD
     if flags & F_SAME:
         for i in range(d):
@@ -414,7 +415,7 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
         return E_GROUPS
     # the output's spatial dims in locals: y is written once every field is read (the compiler
     # cannot know that y overlaps no field, and would load them again after a store)
-    if pointwise or flags & F_SAME:  # padding d(k-1) in all (pointwise: 0): the input's size
+    if same_size or flags & F_SAME:  # padding d(k-1) in all (same_size: k - 1): the input's size
         for i in range(d):
             if x[4 + i] < 1:  # (padded < eff)
                 return E_KERNEL_TOO_LARGE
@@ -1334,7 +1335,7 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
         # breaks the chain of equalities, and a jump table costs more than two compares); the
         # number of inputs inside
         if op == OP_CONV2D:
-            if n != 1 or _conv(r, 2, x, y, &c, True):
+            if n != 1 or _conv(r, 2, x, y, &c, look_same_size=True):
                 return 0
             _tally(&tt, &bound, c.params, 0, c.macs, c.flops, y[1], c.flops)
         elif op == OP_BN2D:

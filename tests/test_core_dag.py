@@ -338,6 +338,7 @@ def _conv_row(src, k, s, p, d, cin=4, cout=4, flags=0):
                 D0=d, D1=d, flags=flags)
 
 
+# The graph path's size-keeping Conv2d (stride, dilation 1, kernel 2 * padding + 1) and its edges.
 # (kernel, stride, padding, dilation, flags) -> the output's side for a 6 x 6 input, by torch's
 # formula floor((6 + 2p - d(k - 1) - 1) / s) + 1, or the error (docs/conventions.md's order)
 POINTWISE_EDGES = [
@@ -346,7 +347,14 @@ POINTWISE_EDGES = [
     ((1, 1, 0, 1, F.F_SAME), 6),  # pointwise, padding='same'
     ((1, 2, 0, 1, 0), 3),  # stride 2: (6 - 1) // 2 + 1
     ((1, 1, 1, 1, 0), 8),  # padding 1: 6 + 2
-    ((3, 1, 1, 1, 0), 6),  # 3 x 3, padding 1
+    ((3, 1, 1, 1, 0), 6),  # 3 x 3, padding 1: size-keeping
+    ((5, 1, 2, 1, 0), 6),  # 5 x 5, padding 2: size-keeping
+    ((3, 1, 1, 2, 0), 4),  # dilated: 6 + 2 - 2 * 2 - 1 + 1
+    ((3, 1, 0, 1, 0), 4),  # no padding: 6 - 2
+    ((3, 2, 1, 1, 0), 3),  # stride 2: (6 + 2 - 2 - 1) // 2 + 1
+    ((3, 1, -1, 1, 0), "BAD_FIELD"),
+    ((9, 1, 1, 1, 0), "KERNEL_TOO_LARGE"),  # 6 + 2 < 9
+    ((15, 1, 7, 1, 0), 6),  # size-keeping, a kernel wider than the input
     ((1, 1, 0, 0, 0), "BAD_FIELD"),  # dilation 0, even where it changes no size
     ((1, 1, -1, 1, 0), "BAD_FIELD"),  # negative padding
     ((1, 0, 0, 1, 0), "BAD_FIELD"),  # stride 0
@@ -356,7 +364,7 @@ POINTWISE_EDGES = [
 
 @pytest.mark.parametrize("window, expect", POINTWISE_EDGES)
 @pytest.mark.parametrize("graph", [False, True])
-def test_pointwise_conv_and_its_neighbours(window, expect, graph):
+def test_size_keeping_conv_and_its_neighbours(window, expect, graph):
     """A Conv2d (4 -> 4, no bias) on x (1,4,6,6), alone (the chain path) or in a residual block
     whose Add reads x (the graph path; it needs the same shape, so only the size-keeping cases
     are valid there): the output's side from torch's formula (POINTWISE_EDGES), params 16,

@@ -112,3 +112,64 @@ def test_columnar_writes_every_entry(poisoned, seed):
         got = cc.count(col, n_threads=n_threads)
         for f in cc.BatchResult.FIELDS:
             np.testing.assert_array_equal(getattr(got, f), getattr(want, f), err_msg=f)
+
+
+def _valid_graph(rng):
+    """A long (20-90 rows), mostly valid DAG of _graph_fast's ops: convs (size-keeping or not),
+    norms, activations, pools, residual Add/Mul of equal shapes, Cat along channels, sometimes a
+    Flatten + Linear head. Shapes are tracked here only to steer the choices towards valid rows."""
+    n_in = rng.choice([1, 1, 2])
+    c, h = rng.choice([1, 3, 8, 16]), rng.randint(1, 16)
+    w = h if rng.random() < 0.7 else rng.randint(1, 16)
+    a = _arch([(c, h, w)] * n_in, rng.randint(1, 4))
+    shapes = {-1 - j: (c, h, w) for j in range(n_in)}
+    for _ in range(rng.randint(20, 90)):
+        src = len(a.rows) - 1 if rng.random() < 0.75 else rng.choice(list(shapes))
+        cx, hx, wx = y = shapes[src]
+        op = rng.choice(["Conv2d"] * 5 + ["BatchNorm2d", "ReLU", "SiLU", "Hardswish", "Add", "Add", "Mul",
+                                          "Cat", "MaxPool2d", "AvgPool2d", "Identity", "AdaptiveAvgPool2d"])
+        r = _row(op, src=src)
+        if op in ("Conv2d", "MaxPool2d", "AvgPool2d"):
+            k = rng.choice([1, 3, 3, 5] if op == "Conv2d" else [1, 2, 3])
+            p = (k - 1) // 2 if rng.random() < 0.85 else rng.choice([0, k // 2])
+            s = 1 if rng.random() < 0.8 else 2
+            for first, value in ((F.K0, k), (F.P0, p), (F.S0, s), (F.D0, 1)):
+                r[first] = r[first + 1] = value  # (both spatial dims)
+            ho, wo = (hx + 2 * p - k) // s + 1, (wx + 2 * p - k) // s + 1
+            if ho < 1 or wo < 1:
+                continue
+            out = cx
+            if op == "Conv2d":
+                out = rng.choice([cx, 2 * cx, max(cx // 2, 1)])
+                r[F.OUT], r[F.GROUPS], r[F.FLAGS] = out, rng.choice([1, 1, cx if out % cx == 0 else 1]), rng.choice([0, F.F_BIAS])
+            y = (out, ho, wo)
+        elif op == "BatchNorm2d":
+            r[F.FLAGS] = rng.choice([F.F_TRACK, F.F_AFFINE | F.F_TRACK, F.F_AFFINE | F.F_TRACK | F.F_BIAS])
+        elif op == "AdaptiveAvgPool2d":
+            r[F.K0] = r[F.K1] = rng.choice([0, 1, 2])
+            y = (cx, r[F.K0] or hx, r[F.K0] or wx)
+        elif op in ("Add", "Mul"):
+            r[F.NSRC], r[F.XOFF] = 2, len(a.extra)
+            a.extra.append(rng.choice([t for t, sh in shapes.items() if sh == y]))
+        elif op == "Cat":
+            others = [rng.choice([t for t, sh in shapes.items() if sh[1:] == (hx, wx)]) for _ in range(rng.randint(0, 2))]
+            r[F.NSRC], r[F.XOFF], r[F.DIM0] = 1 + len(others), len(a.extra), 1
+            a.extra += others
+            y = (cx + sum(shapes[t][0] for t in others), hx, wx)
+        a.rows.append(r)
+        shapes[len(a.rows) - 1] = y
+    if a.rows and rng.random() < 0.5:
+        a.rows.append(_row("Flatten", src=len(a.rows) - 1, dim0=1, dim1=-1))
+        a.rows.append(_row("Linear", src=len(a.rows) - 1, out=rng.randint(1, 10), flags=rng.choice([0, F.F_BIAS])))
+    return a
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_long_valid_graphs(poisoned, seed):
+    """_graph_fast's liveness (forward last-reader notes, a difference array) against the
+    reference's peak, on long branching graphs, most of them valid (asserted: the fast path runs)."""
+    import random
+    rng = random.Random(seed)
+    arrays = G.assemble([_valid_graph(rng) for _ in range(rng.randint(1, 4))])
+    _assert_core_matches_reference(arrays)
+    assert (counting.run_reference(arrays)["error"] == 0).any()

@@ -266,6 +266,27 @@ cdef inline void _store_totals(const Totals* t, int64_t peak, int64_t* tot, int6
     tot[5 * ts] = peak
 
 
+# SHAPE_MASK[nd][i]: all ones when i < nd: a record's first five dims padded with zeros, no branch
+cdef int64_t SHAPE_MASK[6][5]
+SHAPE_MASK[:] = [[-1 if i < nd else 0 for i in range(5)] for nd in range(6)]
+
+
+cdef inline void _store_shape(const int64_t* rec, int64_t* out_shape, int32_t* out_ndim) noexcept nogil:
+    """An architecture's output: the record's ndim, and its shape padded with zeros without a
+    branch per slot (a slot past ndim is masked: its record entry is a dimension the op did not
+    write, any value, never used); all five read before any is written, so the compiler may pair
+    them in vector registers."""
+    cdef int64_t nd = rec[0]
+    cdef const int64_t* m = SHAPE_MASK[min(<uint64_t>nd, <uint64_t>5)]
+    cdef int64_t s0 = rec[2] & m[0], s1 = rec[3] & m[1], s2 = rec[4] & m[2], s3 = rec[5] & m[3], s4 = rec[6] & m[4]
+    out_ndim[0] = <int32_t>nd
+    out_shape[0] = s0
+    out_shape[1] = s1
+    out_shape[2] = s2
+    out_shape[3] = s3
+    out_shape[4] = s4
+
+
 # ---- small helpers ------------------------------------------------------------------------------
 cdef inline int64_t _floordiv(int64_t a, int64_t b) noexcept nogil:
     # b > 0; C division truncates toward zero, torch's shape rules floor
@@ -1258,11 +1279,8 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
         kept += _first_read(SIZE, ST[ni + out_k])
     peak = _live_peak(ST, SIZE, kept, L, l0, nl, xs, n_xs, ni, in_total)
     _store_totals(&tt, peak, tot, ts)
-    y = P[ni + out_k] if nl > 0 else P[ni - 1]  # the output row, or network input 0 of an empty arch
-    out_ndim[0] = <int32_t>y[0]
-    for j in range(5):
-        out_shape[j] = y[2 + j] if j < y[0] else 0
-    return E_OK
+    _store_shape(P[ni + out_k] if nl > 0 else P[ni - 1], out_shape, out_ndim)  # the output row, or
+    return E_OK                                                                # input 0 of an empty arch
 
 
 # The graph fast path: _arch's answer for the common case, with less work per row. The counts add
@@ -1271,6 +1289,12 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
 # difference array (D), instead of the backward sweep that reads every row and input again.
 cdef enum:
     PREFETCH_ROWS = 32  # how far ahead _graph_fast and _chain_fast ask for their rows
+
+cdef inline void _prefetch_row(const int32_t* r) noexcept nogil:
+    """Ask for row r's memory ahead of its use (a row is 100 bytes: two lines a row cover all)."""
+    __builtin_prefetch(r)
+    __builtin_prefetch(r + 16)
+
 
 cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs, int64_t n_xs,
                      const int64_t* ishape, const int32_t* indim, int64_t i0, int64_t ni, int64_t batch,
@@ -1310,8 +1334,7 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
     prev_st = ni - 1
     for k in range(nl):
         r = A + k * NF
-        __builtin_prefetch(r + PREFETCH_ROWS * NF)  # (a row is 100 bytes: two lines a row covers all)
-        __builtin_prefetch(r + PREFETCH_ROWS * NF + 16)
+        _prefetch_row(r + PREFETCH_ROWS * NF)
         op = r[C_OP]
         n = r[C_NSRC]
         before_last = all_flags
@@ -1410,9 +1433,7 @@ cdef int _graph_fast(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs
         peak = max(peak, live)
         D[LAST[s] + 1] -= size
     _store_totals(&tt, peak, tot, ts)
-    out_ndim[0] = <int32_t>o[0]
-    for j in range(5):
-        out_shape[j] = o[2 + j] if j < o[0] else 0
+    _store_shape(o, out_shape, out_ndim)
     return 1
 
 
@@ -1473,9 +1494,6 @@ cdef inline bint _early_output(const int32_t* A, int64_t nl) noexcept nogil:
     return False
 
 
-# SHAPE_MASK[nd][i]: all ones when i < nd: a record's first five dims padded with zeros, no branch
-cdef int64_t SHAPE_MASK[6][5]
-SHAPE_MASK[:] = [[-1 if i < nd else 0 for i in range(5)] for nd in range(6)]
 
 
 cdef inline void _tally(Totals* t, uint64_t* bound, int64_t params, int64_t buffers, int64_t macs,
@@ -1506,8 +1524,7 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
     cdef int64_t rb[REC]
     cdef int64_t* xr = ra  # the current tensor's record
     cdef int64_t* yr = rb  # where an op writes a new one; the two swap
-    cdef int64_t k, in_numel, d0, d1, d2, d3, nd, s0, s1, s2, s3, s4
-    cdef const int64_t* m
+    cdef int64_t k, in_numel, d0, d1, d2, d3
     cdef uint64_t peak, bound
     cdef Totals tt
     cdef int op, code, flags, all_flags = 0
@@ -1544,8 +1561,7 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
     tt.params = tt.buffers = tt.macs = tt.flops = tt.act = 0
     for k in range(nl):
         r = A + k * NF
-        __builtin_prefetch(r + PREFETCH_ROWS * NF)  # (as in _graph_fast)
-        __builtin_prefetch(r + PREFETCH_ROWS * NF + 16)
+        _prefetch_row(r + PREFETCH_ROWS * NF)
         op = r[C_OP]
         flags = r[C_FLAGS]
         # _not_chain_row's structure test without a branch (the flags: once, after the loop);
@@ -1624,18 +1640,7 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
             or bound >> (63 - cc_bits(<uint64_t>(nl + 1))) != 0):
         return _leave(A, nl - 1, nl, broke)
     _store_totals(&tt, <int64_t>peak, tot, ts)
-    # the output shape padded with zeros, without a branch per slot: a slot past ndim is masked
-    # (its record entry is a dimension the op did not write: any value, never used); all five
-    # read before any is written, so the compiler may pair them in vector registers
-    nd = xr[0]
-    out_ndim[0] = <int32_t>nd
-    m = SHAPE_MASK[min(<uint64_t>nd, <uint64_t>5)]
-    s0, s1, s2, s3, s4 = xr[2] & m[0], xr[3] & m[1], xr[4] & m[2], xr[5] & m[3], xr[6] & m[4]
-    out_shape[0] = s0
-    out_shape[1] = s1
-    out_shape[2] = s2
-    out_shape[3] = s3
-    out_shape[4] = s4
+    _store_shape(xr, out_shape, out_ndim)
     return 1
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One side-by-side run: the pytest-benchmark suite, then the bare-C limit, then one table of medians.
+# One side-by-side run: the pytest-benchmark suite, then the bare-C limit, then linearity.py on both
+# paths; one table of medians, then benchmarks/targets.py's table of issue 4's targets from this run.
 #   benchmarks/run_limit.sh [OUT_DIR]      (default /tmp/cnncore-bench; needs gcc, the built core)
 # Environment: PYTHON (default /work/venv/bin/python), LIMIT_SRC (default /work/shared/tools/limit/bench.c),
 # LIMIT_ARCHS (default 2000000), LIMIT_REPS (default 5).
@@ -24,6 +25,9 @@ gcc -O3 -march=native -fopenmp "$SRC" -o "$OUT/limit-bench"
   --benchmark-columns=median,min,max,iqr,rounds --benchmark-sort=name | tee "$OUT/pytest.txt"
 
 (cd "$OUT" && ./limit-bench "${LIMIT_ARCHS:-2000000}" 1 "${LIMIT_REPS:-5}") | tee "$OUT/limit.txt"
+for path in packed columnar; do
+  "$PY" benchmarks/linearity.py --path "$path" | tee "$OUT/linearity-$path.txt"
+done
 echo "load after: $(cat /proc/loadavg)" | tee -a "$OUT/machine.txt"
 
 "$PY" - "$OUT" <<'PYEOF' | tee "$OUT/table.md"
@@ -64,7 +68,6 @@ print("|---|---|---|")
 print(f"| core / reference | {c1 / ref:.0f}x | {c2 / ref:.0f}x |")
 print(f"| core / numpy baseline | {c1 / npy:.1f}x | {c2 / npy:.1f}x |")
 print(f"| core / bare C limit (switch_i32, same thread count) | {c1 / l1:.2f} | {c2 / l2:.2f} |")
-print()
-print(f"targets: core 1 thread >= 100 M layers/s: {'MET' if c1 >= 1e8 else 'MISSED'} ({c1 / 1e6:.1f} M); "
-      f"core >= 50x reference: {'MET' if c1 / ref >= 50 else 'MISSED'} ({c1 / ref:.0f}x)")
 PYEOF
+
+"$PY" benchmarks/targets.py "$OUT" | tee "$OUT/targets.md"

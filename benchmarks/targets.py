@@ -1,0 +1,168 @@
+"""Issue 4's targets, each measured from ONE run: a table of what each asks, what was measured and
+whether it is met.
+
+    python benchmarks/targets.py OUT_DIR
+
+OUT_DIR is what `benchmarks/run_limit.sh OUT_DIR` writes: bench.json (the whole pytest-benchmark
+suite), limit.txt (the bare C loop) and linearity-*.txt (benchmarks/linearity.py's tables, when
+run). Every ratio divides two medians of that run; a target whose benchmark is absent is skipped.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import sys
+
+PEERS = ("thop", "ptflops", "fvcore", "torchinfo", "FlopCounterMode")
+ARCHS = {"resnet18": "ResNet-18", "mobilenet_v2": "MobileNetV2"}
+
+
+def load_bench(path):
+    """name -> (median seconds, extra_info) of every benchmark in a pytest-benchmark JSON file."""
+    return {b["name"]: (b["stats"]["median"], b["extra_info"]) for b in json.load(open(path))["benchmarks"]}
+
+
+def load_limit(path):
+    """(variant, threads) -> layers per second of the bare C loop's RESULT lines."""
+    out = {}
+    for line in open(path):
+        m = re.match(r"RESULT (\S+)\s+threads=(\d+) .*?layers_per_s=(\S+)", line)
+        if m:
+            out[(m[1], int(m[2]))] = float(m[3])
+    return out
+
+
+def load_linearity(path):
+    """(title, {"size": [(layers, ns per layer)], "depth": [(rows, ns per layer)]}) of one
+    linearity.py output (wall-clock ns per layer)."""
+    title, parts = "", {"size": [], "depth": []}
+    for line in open(path):
+        if line.startswith("# "):
+            title = line[2:].split(", load")[0].strip()
+        m = re.match(r"\| 10\^(\d+) \| [^|]+\| [^|]+\| ([\d.]+) \|", line)
+        if m:
+            parts["size"].append((10 ** int(m[1]), float(m[2])))
+            continue
+        m = re.match(r"\| (\d+) \| [\d,]+ \| [^|]+\| ([\d.]+) \|", line)
+        if m:
+            parts["depth"].append((int(m[1]), float(m[2])))
+    return title, parts
+
+
+def rate(bench, name):
+    """layers per second of a benchmark that recorded its layer count."""
+    med, info = bench[name]
+    return info["layers"] / med
+
+
+def peer_ratios(bench):
+    """The smallest peer-time / cnncore-time ratio for: one model (build + count), the packed
+    batch and the columnar batch (per architecture, the faster thread count), against each peer's
+    build + count; with the (peer, arch) where it is smallest."""
+    t = {}
+    for med, info in bench.values():
+        if "counter" in info:
+            t[(info["arch"], info["counter"], info["mode"])] = med / info["n_arch"]
+    if not t:
+        return {}
+
+    def fastest(prefix, arch):
+        return min((v for (a, c, m), v in t.items() if a == arch and c.startswith(prefix) and m == "count"),
+                   default=None)
+
+    worst = {}
+    for arch, label in ARCHS.items():
+        ours = {"one model": t[(arch, "cnncore, one model", "build")],
+                "packed": fastest("cnncore, packed", arch),
+                "columnar": fastest("cnncore, columnar", arch)}
+        for p in PEERS:
+            for kind, v in ours.items():
+                if v is None:
+                    continue
+                r = t[(arch, p, "build")] / v
+                if kind not in worst or r < worst[kind][0]:
+                    worst[kind] = (r, f"{p}, {label}")
+    return worst
+
+
+def spread(points):
+    """max / min of the ns-per-layer values (1.0 = perfectly constant)."""
+    v = [ns for _, ns in points]
+    return max(v) / min(v)
+
+
+def rows(out_dir):
+    bench = load_bench(os.path.join(out_dir, "bench.json"))
+    lim_path = os.path.join(out_dir, "limit.txt")
+    lim = load_limit(lim_path) if os.path.exists(lim_path) else {}
+    have = bench.__contains__
+    out = []  # (target, measured, met)
+
+    def add(target, measured, met):
+        out.append((target, measured, "met" if met else "MISSED"))
+
+    if have("test_core[1]"):
+        c1 = rate(bench, "test_core[1]")
+        if ("switch_i32", 1) in lim:
+            r = c1 / lim[("switch_i32", 1)]
+            add("core, 1 thread: >= 60 % of the bare C loop (stacks)",
+                f"{r:.2f} ({c1 / 1e6:.0f} M vs {lim[('switch_i32', 1)] / 1e6:.0f} M layers/s)", r >= 0.6)
+        if have("test_core[2]"):
+            c2 = rate(bench, "test_core[2]")
+            extra = (f"; bare loop {lim[('switch_i32', 2)] / lim[('switch_i32', 1)]:.2f}x"
+                     if ("switch_i32", 2) in lim and ("switch_i32", 1) in lim else "")
+            add("core, 2 threads: >= 1.8x one thread", f"{c2 / c1:.2f}x ({c2 / 1e6:.0f} M layers/s{extra})",
+                c2 / c1 >= 1.8)
+        if have("test_reference"):
+            r = c1 / rate(bench, "test_reference")
+            add("core >= 100x the pure-Python reference", f"{r:,.0f}x", r >= 100)
+        if have("test_numpy_baseline"):
+            r = c1 / rate(bench, "test_numpy_baseline")
+            add("core >= 5x the numpy count of heterogeneous stacks (1 thread)", f"{r:.1f}x", r >= 5)
+    if have("test_core_graphs"):
+        g = rate(bench, "test_core_graphs")
+        add("graphs (issue 3): >= 100 M layers/s, 1 thread", f"{g / 1e6:.0f} M layers/s", g >= 1e8)
+    if have("test_columnar[1]"):
+        col = rate(bench, "test_columnar[1]")
+        add("columnar, 1 thread: >= 400 M layers/s", f"{col / 1e6:.0f} M layers/s", col >= 4e8)
+        if have("test_numpy_skeleton"):
+            npy = rate(bench, "test_numpy_skeleton")
+            add("columnar >= 4x the numpy count written for the skeleton (1 thread)", f"{col / npy:.2f}x",
+                col / npy >= 4)
+            if have("test_generic_same_skeleton"):
+                gen = rate(bench, "test_generic_same_skeleton")
+                add("generic path >= 1.5x the numpy skeleton count (1 thread)", f"{gen / npy:.2f}x", gen / npy >= 1.5)
+    worst = peer_ratios(bench)
+    for kind, need in (("packed", 1e5), ("columnar", 1e5), ("one model", 1e3)):
+        if kind in worst:
+            r, where = worst[kind]
+            add(f"{kind} >= {need:,.0f}x each torch peer (build + count), smallest ratio",
+                f"{r:,.0f}x ({where})", r >= need)
+    for path in sorted(glob.glob(os.path.join(out_dir, "linearity-*.txt"))):
+        title, parts = load_linearity(path)
+        if parts["size"]:
+            lo, hi = parts["size"][0][0], parts["size"][-1][0]
+            s = spread(parts["size"])
+            add(f"{title}: time per layer within 20 % from 10^{len(str(lo)) - 1} to 10^{len(str(hi)) - 1} layers",
+                f"max/min {s:.2f}", s <= 1.2)
+        if parts["depth"]:
+            s = spread(parts["depth"])
+            add(f"{title}: time per layer within 20 % from {parts['depth'][0][0]} to {parts['depth'][-1][0]} "
+                "rows per architecture", f"max/min {s:.2f}", s <= 1.2)
+    return out
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        sys.exit(__doc__)
+    print("| target (issue 4) | measured (one run, medians) | status |")
+    print("|---|---|---|")
+    for target, measured, status in rows(argv[0]):
+        print(f"| {target} | {measured} | {status} |")
+
+
+if __name__ == "__main__":
+    main()

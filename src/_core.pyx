@@ -1926,6 +1926,32 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     PyMem_Free(compact)  # the parallel loop cannot raise; NULL when there are no conventions
 
 
+def offsets_max_rows(const int64_t[::1] arch_offsets, const int64_t[::1] input_offsets, int64_t n_rows,
+                     int64_t n_inputs):
+    """The most rows (network inputs + layers) of one architecture, from one pass over both offset
+    arrays without temporaries (cnncore.packing.check_offsets); -1 when the arrays differ in length,
+    do not start at 0, decrease, or do not end at n_rows / n_inputs (check_offsets then names the
+    fault)."""
+    cdef Py_ssize_t n = arch_offsets.shape[0], a
+    cdef const int64_t* L
+    cdef const int64_t* I
+    cdef uint64_t most = 0, signs = 0, dl, di
+    if n < 1 or input_offsets.shape[0] != n:
+        return -1
+    L, I = &arch_offsets[0], &input_offsets[0]
+    with nogil:
+        for a in range(1, n):
+            # differences taken unsigned (any values, no overflow): when no offset is negative,
+            # a difference has its sign bit set exactly when the offsets decrease there
+            dl = <uint64_t>L[a] - <uint64_t>L[a - 1]
+            di = <uint64_t>I[a] - <uint64_t>I[a - 1]
+            signs |= dl | di | <uint64_t>L[a] | <uint64_t>I[a]
+            most = max(most, dl + di)
+    if signs >> 63 or L[0] != 0 or I[0] != 0 or L[n - 1] != n_rows or I[n - 1] != n_inputs:
+        return -1
+    return <int64_t>most
+
+
 def validate_rows(const int32_t[:, ::1] layers, const int64_t[::1] arch_offsets,
                   const int64_t[::1] input_offsets, int64_t n_extra):
     """Structural check of every layer row (op code, flag bits, input references, extra_src

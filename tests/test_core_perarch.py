@@ -198,7 +198,7 @@ def test_two_threads_with_pages_touched_give_the_same_answers():
         assert np.array_equal(one[k], ref[k]), k
 
 
-# ---- count_packed's block driver (_count_block) and _chain_fast's sum bound ------------------------
+# ---- count_packed's block driver (_count_block) and _chain_fast's sum bound -----------------------
 # The driver walks blocks of 256 architectures (CHUNK in src/_core.pyx): it writes error OK and
 # error_layer -1 for a whole block first, reads each offset once (an architecture's end is the next
 # one's start), sends an architecture to _chain_fast on one test of its offsets (one network input,
@@ -295,8 +295,8 @@ def test_relu_chains_on_an_input_of_2_to_the_60(relus):
     """An input of N = 2^30 x 2^30 = 2^60 elements and `relus` ReLUs. By hand: each ReLU counts N
     FLOPs and N activation elements; the input and the activations add up to (relus + 1) N, which
     must stay below 2^63: valid up to 6 ReLUs, OVERFLOW at row 6 (the seventh ReLU) beyond. The
-    fast path's bound (2 N (relus + 1) < 2^63) takes 1 and 2 ReLUs, the general path the others:
-    both must give these numbers, as the reference does."""
+    fast path's bound (bits(N) + bits(relus + 1) <= 63, N having 61 bits) takes 1 and 2 ReLUs, the
+    general path the others: both must give these numbers, as the reference does."""
     n = 2 ** 60
     r = _count(_batch([([_row("ReLU")] * relus, (2 ** 30,), 2 ** 30)]))
     if (relus + 1) * n < 2 ** 63:

@@ -26,6 +26,14 @@ stable measure, count instructions instead:
     per-architecture work)
     (or --zoo mobilenet_v2 --archs 2000 --threads 1: instructions per row = Collected / (2000 x 153);
     `callgrind_annotate --auto=yes` then gives them per line of the generated src/_core.c)
+
+Per machine instruction (which instructions an architecture costs beyond its rows): add
+`--dump-instr=yes --callgrind-out-file=OUT` to the valgrind command above, then
+
+    python benchmarks/ab_core.py --asm OUT NEW.so [--per 20000] [--min 0.5]
+
+prints the disassembly of `count_packed`'s parallel body with each instruction's count divided by
+--per (the number of architectures: 1.00 = once per architecture).
 """
 import argparse
 import glob
@@ -67,7 +75,54 @@ def call_args(arrays, n_threads):
     return args, out
 
 
+def annotate(out_file, so, per, least, function="count_packed._omp_fn"):
+    """callgrind's per-instruction counts (a --dump-instr=yes output) beside objdump's disassembly
+    of `function` in the build `so`, each count divided by `per`; lines counted below `least` left out."""
+    import collections
+    import re
+    import subprocess
+    counts, addr, after_call = collections.Counter(), 0, False
+    for line in open(out_file):
+        if line.startswith("calls="):  # the next cost line is the callee's inclusive cost
+            after_call = True
+            continue
+        if not line or line[0] not in "+-*0123456789":
+            continue
+        pos = line.split()
+        a = pos[0]  # absolute (0x..), relative (+n / -n) or the same (*) instruction address
+        addr = (int(a, 16) if a.startswith("0x") else addr if a == "*" else
+                addr + int(a[1:], 0) if a[0] == "+" else addr - int(a[1:], 0) if a[0] == "-" else int(a))
+        if after_call:
+            after_call = False
+        elif len(pos) >= 3:
+            counts[addr] += int(pos[2])
+    dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", so], capture_output=True, text=True).stdout
+    code, inside = [], False
+    for line in dis.splitlines():
+        head = re.match(r"^[0-9a-f]+ <(.*)>:", line)
+        if head:
+            inside = function in head.group(1)
+        elif inside and (m := re.match(r"\s+([0-9a-f]+):\s+(.*)", line)):
+            code.append((int(m.group(1), 16), m.group(2)))
+    # callgrind counts at load addresses: the shift that puts the most counts on the function
+    shifts = collections.Counter((a - code[0][0]) & ~0xFFF for a in counts)
+    base = max((s for s, _ in shifts.most_common(20)), key=lambda s: sum(counts[s + a] for a, _ in code))
+    print(f"{function}: {sum(counts[base + a] for a, _ in code) / per:.1f} instructions per {per:g}")
+    for a, text in code:
+        if counts[base + a] / per >= least:
+            print(f"{counts[base + a] / per:8.2f}  {a:x}: {text}")
+
+
 def main():
+    if "--asm" in sys.argv:
+        p = argparse.ArgumentParser(description="callgrind's counts per instruction of count_packed")
+        p.add_argument("--asm", required=True, help="a callgrind output made with --dump-instr=yes")
+        p.add_argument("build")
+        p.add_argument("--per", type=float, default=20000, help="divide the counts by (architectures)")
+        p.add_argument("--min", type=float, default=0.5)
+        opt = p.parse_args()
+        annotate(opt.asm, opt.build, opt.per, opt.min)
+        return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("builds", nargs="+", help="OLD.so [NEW.so]")
     p.add_argument("--archs", type=int, default=_data.N_ARCH_DEFAULT)

@@ -2,6 +2,7 @@
 layers, and from 5 to 500 layers per architecture (issue 4: constant within 20 %).
 
     python benchmarks/linearity.py [--path columnar|packed] [--threads 1] [--max-exp 8] [--repeats 5]
+    python benchmarks/linearity.py --path packed --against /path/to/other/checkout [--repeats 21]
 
 Skeleton: blocks of Conv2d(3x3, padding 1) -> BatchNorm2d -> ReLU on a 16 x 8 x 8 input (no
 strides, so any depth keeps its size), cut to the number of rows wanted; per architecture the
@@ -12,10 +13,15 @@ of Columnar chunks of CHUNK_LAYERS layers (cc.count over an iterator: memory sta
 row, so its stream chunks hold PACKED_CHUNK_LAYERS layers) through the core's chain fast path.
 Each row of the tables is the median of `repeats` wall-clock runs; medians of one run only
 compare with each other (the machine drifts).
+--against runs part 2 only, side by side with another checkout's cnncore (its extensions built in
+place), imported in this process under another name: the two `cc.count` calls alternate, so the
+machine's drift hits both alike (they share one heap, so page faults can differ from separate
+processes: benchmarks/count_ab.py counts those). Both must give identical results first.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import sys
@@ -59,13 +65,57 @@ def time_count(col, n_chunks: int, threads: int, repeats: int):
     return statistics.median(wall), statistics.median(cpu)
 
 
+def load_tree(tree: str):
+    """The cnncore package of another checkout, imported as `cnncore_against`."""
+    init = os.path.join(os.path.abspath(tree), "cnncore", "__init__.py")
+    spec = importlib.util.spec_from_file_location("cnncore_against", init,
+                                                  submodule_search_locations=[os.path.dirname(init)])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["cnncore_against"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def side_by_side(other, threads: int, repeats: int):
+    """Part 2 for this tree's cc.count and other's, alternated call by call."""
+    print(f"# packed path, {threads} thread(s), this tree against {os.path.dirname(os.path.dirname(other.__file__))}, "
+          f"load {os.getloadavg()[0]:.1f}")
+    print("\n| rows per architecture | architectures | other: ns per layer | this: ns per layer | other / this |"
+          "\n|---|---|---|---|---|")
+    ratio = {}
+    for depth in (5, 10, 20, 50, 100, 200, 500):
+        arrays = skeleton(depth, 10**6 // depth).to_packed().arrays()
+        mine, theirs = cc.Packed.from_arrays(**arrays), other.Packed.from_arrays(**arrays)
+        a, b = cc.count(mine, n_threads=threads), other.count(theirs, n_threads=threads)
+        for k in ("params", "buffers", "macs", "flops", "activation_elements", "peak_activation_bytes",
+                  "output_shape", "output_ndim", "error", "error_layer"):
+            assert np.array_equal(getattr(a, k), getattr(b, k)), f"{k} differs at depth {depth}"
+        del a, b
+        t = {"this": [], "other": []}
+        for _ in range(repeats):
+            for name, count, packed in (("other", other.count, theirs), ("this", cc.count, mine)):
+                t0 = time.perf_counter()
+                count(packed, n_threads=threads)
+                t[name].append(time.perf_counter() - t0)
+        med = {k: statistics.median(v) * 1e9 / len(arrays["layers"]) for k, v in t.items()}  # ns per layer
+        ratio[depth] = med
+        print(f"| {depth} | {10**6 // depth:,} | {med['other']:.2f} | {med['this']:.2f} | {med['other'] / med['this']:.2f}x |",
+              flush=True)
+    for name in ("other", "this"):
+        print(f"{name}: 5 rows / 500 rows, ns per layer: {ratio[5][name] / ratio[500][name]:.2f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--path", choices=("columnar", "packed"), default="columnar")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-exp", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--against", default=None, help="another checkout: part 2 side by side (--path packed)")
     args = ap.parse_args()
+    if args.against:
+        side_by_side(load_tree(args.against), args.threads, args.repeats)
+        return
     packed = args.path == "packed"
     chunk_layers = PACKED_CHUNK_LAYERS if packed else CHUNK_LAYERS
 

@@ -107,19 +107,26 @@ def check_offsets(arrays) -> int:
                          f"(got {len(off)} and {len(ioff)})")
     if len(arrays["batch_size"]) != n_arch:
         raise ValueError(f"packed arrays: batch_size must have one entry per architecture ({n_arch}), got {len(arrays['batch_size'])}")
-    sizes = []
-    for name, o, end in (("arch_offsets", off, len(layers)), ("input_offsets", ioff, len(arrays["input_shape"]))):
-        if o[0] != 0 or o[-1] != end:
-            raise ValueError(f"packed arrays: {name} must start at 0 and end at {end}, got {o[0]} .. {o[-1]}")
-        d = np.diff(o)
-        if n_arch and d.min() < 0:
-            bad = int(np.argmax(d < 0))
-            raise ValueError(f"packed arrays: {name} decreases at architecture {bad} ({o[bad]} -> {o[bad + 1]})")
-        sizes.append(d)
+    # the most rows (inputs + layers) any architecture has: the core's scratch size. One compiled
+    # pass when the offsets are int64 and contiguous (no temporaries: cc.count runs this every
+    # call); -1 there means something is wrong, which the numpy checks below then name
+    most = -1
+    if all(o.dtype == np.int64 and o.flags.c_contiguous for o in (off, ioff)):
+        most = _core.offsets_max_rows(off, ioff, len(layers), len(arrays["input_shape"]))
+    if most < 0:
+        sizes = []
+        for name, o, end in (("arch_offsets", off, len(layers)), ("input_offsets", ioff, len(arrays["input_shape"]))):
+            if o[0] != 0 or o[-1] != end:
+                raise ValueError(f"packed arrays: {name} must start at 0 and end at {end}, got {o[0]} .. {o[-1]}")
+            down = np.flatnonzero(o[1:] < o[:-1])  # (compared, not subtracted: a difference can wrap)
+            if len(down):
+                bad = int(down[0])
+                raise ValueError(f"packed arrays: {name} decreases at architecture {bad} ({o[bad]} -> {o[bad + 1]})")
+            sizes.append(np.diff(o))
+        most = int((sizes[0] + sizes[1]).max()) if n_arch else 0
     if len(arrays["input_ndim"]) != len(arrays["input_shape"]):
         raise ValueError("packed arrays: input_ndim must have one entry per row of input_shape")
-    # the most rows (inputs + layers) any architecture has: the core's scratch size
-    return int((sizes[0] + sizes[1]).max()) if n_arch else 0
+    return int(most)
 
 
 def validate(arrays) -> None:

@@ -1511,13 +1511,15 @@ cdef inline void _tally(Totals* t, uint64_t* bound, int64_t params, int64_t buff
     bound[0] |= <uint64_t>widest
 
 
-cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int64_t* ishape,
+cdef inline int _chain_fast(const int32_t* A, int64_t nl, const int64_t* ishape,
                      int32_t indim, int64_t batch, int64_t* tot, int64_t ts, int64_t* out_shape,
                      int32_t* out_ndim, int64_t* broke) noexcept nogil:
     """The common case, fast: one network input and a chain of one-input ops (every row reads the
-    previous one; Slice excluded). The same op functions as _layer run on two local shape records (swapped, never copied), so no pointer
+    previous one; Slice excluded) in the rows A[0 .. nl), 0 <= nl <= DIM_MAX (the caller checks).
+    The same op functions as _layer run on two local shape records (swapped, never copied), so no pointer
     table, no scratch and no liveness pass are needed and the state stays in registers. Returns 1
-    when the architecture was counted (valid); 0 sends it to the general path, which also gives
+    when the architecture was counted (valid: its totals and output shape written; the caller
+    notes error OK); 0 sends it to the general path, which also gives
     the exact error code of an invalid one (and counts any architecture whose sums come near
     2^63, see the bound below)."""
     cdef int64_t ra[REC]
@@ -1530,11 +1532,10 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
     cdef int op, code, flags, all_flags = 0
     cdef int32_t chain_pair[2]  # what row k's SRC and NSRC must be: k - 1 and 1
     cdef uint64_t want, nonchain = 0
-    cdef const int32_t* A = L + l0 * NF
     cdef const int32_t* r
     cdef const int64_t* o
     cdef Cnt c, c2
-    if indim < 1 or indim > 4 or <uint64_t>batch - 1 >= DIM_MAX or nl > DIM_MAX:  # (chain_pair: 32 bits)
+    if <uint32_t>(indim - 1) > 3 or <uint64_t>batch - 1 >= DIM_MAX:
         return 0
     # the input record without a loop over its dimensions: the unused ones count as 1 (no op reads
     # a record beyond its ndim), and _finish's checks are one test each: every dimension in
@@ -1632,10 +1633,13 @@ cdef inline int _chain_fast(const int32_t* L, int64_t l0, int64_t nl, const int6
                 peak = max(peak, <uint64_t>xr[1] + <uint64_t>o[1])
             if o != xr:
                 xr, yr = yr, xr
-    # every count added and the input's size are <= bound: nl + 1 of them add up to less than
-    # 2^63 when bits(bound) + bits(nl + 1) <= 63, that is bound < 2^(63 - bits(nl + 1)) (a shift
+    # every count added and the input's size have no more bits than bound (see _tally): nl + 1
+    # of them add up to less than 2^63 when bits(bound) + bits(nl + 1) <= 63, that is
+    # bound < 2^(63 - bits(nl + 1)) (a shift
     # by 31 .. 62: 1 <= nl + 1 <= 2^31), which leaves every total (and the live totals, all
-    # <= inputs + activations) exact in int64; near that, the general path checks each sum
+    # <= inputs + activations) exact in int64; near that, the general path checks each sum.
+    # (One multiply, bound * 2 (nl + 1) < 2^63, is as sound and as cheap in instructions, but
+    # measured 2-3 % slower on the benchmark batch: code layout.)
     if (nonchain or all_flags & F_UNUSED or (all_flags & F_OUTPUT and _early_output(A, nl))
             or bound >> (63 - cc_bits(<uint64_t>(nl + 1))) != 0):
         return _leave(A, nl - 1, nl, broke)
@@ -1671,6 +1675,109 @@ cdef int _arch_rows(const int32_t* L, int64_t l0, int64_t nl, const int32_t* xs,
     """_arch with per-layer counts and shapes (one model's table, explain)."""
     return _arch(L, l0, nl, xs, n_xs, ishape, indim, i0, ni, batch, buf, P, aux, tot, ts, err_layer,
                  out_shape, out_ndim, lcnt, lshp, lnd, True, NULL, 0, NULL)
+
+
+# ---- the batch driver ---------------------------------------------------------------------------
+ctypedef struct Batch:
+    # what count_packed's loop reads, set once per call (plain pointers: a memoryview element
+    # costs the threads two more loads per access)
+    const int32_t* L
+    const int32_t* xs
+    const int64_t* ish
+    const int32_t* ind
+    const int64_t* batch
+    const int64_t* arch_off
+    const int64_t* in_off
+    int64_t n_xs, n_rows, n_inputs, max_rows, n_arch
+    int64_t* tot
+    int64_t* oshape
+    int32_t* ondim
+    int32_t* err
+    int32_t* err_row
+    const int64_t* W  # conventions (compacted weights), or NULL
+    int n_conv
+    int64_t* CO
+    int64_t* lc  # per-layer outputs, or NULL
+    int64_t* ls
+    int32_t* ln
+    bint fast  # the batch path may try _chain_fast, _graph_fast
+
+
+cdef void _count_other(const Batch* B, int64_t a, int64_t* buf, const int64_t** P, int64_t* aux) noexcept nogil:
+    """Architecture a, when _count_block's chain path did not count it: its offsets checked, then
+    the graph fast path, or the general path (which writes its error and error_layer)."""
+    cdef int64_t l0 = B.arch_off[a], l1 = B.arch_off[a + 1], i0 = B.in_off[a], i1 = B.in_off[a + 1]
+    cdef int64_t nl = <int64_t>(<uint64_t>l1 - <uint64_t>l0), ni = <int64_t>(<uint64_t>i1 - <uint64_t>i0)
+    cdef int64_t ts = B.n_arch
+    # offsets were validated, but arrays can change afterwards: never read out of bounds.
+    # Unsigned, five comparisons: 0 <= l0 <= l1 <= n_rows, 0 <= i0 <= i1 <= n_inputs and
+    # ni + nl <= max_rows (once the first four hold, nl and ni are in range)
+    if (<uint64_t>l1 > <uint64_t>B.n_rows or <uint64_t>l0 > <uint64_t>l1 or <uint64_t>i1 > <uint64_t>B.n_inputs
+            or <uint64_t>i0 > <uint64_t>i1 or <uint64_t>nl + <uint64_t>ni > <uint64_t>B.max_rows):
+        ni = 0  # _arch reports BAD_FIELD for an architecture without inputs
+        nl = 0
+    if B.fast and _graph_fast(B.L, l0, nl, B.xs, B.n_xs, B.ish, B.ind, i0, ni, B.batch[a], buf, P, aux,
+                              B.tot + a, ts, B.oshape + 5 * a, &B.ondim[a]):
+        B.err[a] = E_OK
+        B.err_row[a] = -1
+    elif B.W != NULL:
+        B.err[a] = _arch_conventions(B.L, l0, nl, B.xs, B.n_xs, B.ish, B.ind, i0, ni, B.batch[a], buf, P,
+                                     aux, B.tot + a, ts, &B.err_row[a], B.oshape + 5 * a, &B.ondim[a],
+                                     B.W, B.n_conv, B.CO + a)
+    elif B.lc == NULL:
+        B.err[a] = _arch_counts(B.L, l0, nl, B.xs, B.n_xs, B.ish, B.ind, i0, ni, B.batch[a], buf, P, aux,
+                                B.tot + a, ts, &B.err_row[a], B.oshape + 5 * a, &B.ondim[a])
+    else:
+        B.err[a] = _arch_rows(B.L, l0, nl, B.xs, B.n_xs, B.ish, B.ind, i0, ni, B.batch[a], buf, P, aux,
+                              B.tot + a, ts, &B.err_row[a], B.oshape + 5 * a, &B.ondim[a], B.lc, B.ls, B.ln)
+
+
+cdef void _count_block(const Batch* B, int64_t a0, int64_t a1, int64_t* buf, const int64_t** P,
+                       int64_t* aux, int64_t* broke) noexcept nogil:
+    """Architectures a0 .. a1 - 1. The common case, a chain with one network input, is decided and
+    counted here with the least work per architecture: error OK and error_layer -1 are written for
+    the whole block first (vector stores; the other paths overwrite them), each architecture's
+    offsets are read once (its end is the next one's start), and one test of cheap facts sends it
+    to _chain_fast. Any other architecture, or a chain _chain_fast declines, goes to _count_other,
+    exactly as if it had been routed there at once (_chain_fast writes nothing when it declines).
+    broke: this thread's note for _seems_graph."""
+    cdef const int32_t* L = B.L
+    cdef const int64_t* arch_off = B.arch_off
+    cdef const int64_t* in_off = B.in_off
+    cdef const int64_t* ish = B.ish
+    cdef const int32_t* ind = B.ind
+    cdef const int64_t* batch = B.batch
+    cdef int64_t* tot = B.tot
+    cdef int64_t* oshape = B.oshape
+    cdef int32_t* ondim = B.ondim
+    cdef int32_t* err = B.err
+    cdef int32_t* err_row = B.err_row
+    cdef int64_t ts = B.n_arch, a, l0, l1, i0, i1, nl, brk = broke[0]
+    # the chain path's bounds: 0 <= l0 <= l1 <= n_rows, i1 = i0 + 1 <= n_inputs (i0 >= 0), and
+    # nl + 1 <= max_rows (the scratch the general path would need: beyond it the general path
+    # reports BAD_FIELD) and nl <= DIM_MAX (_chain_fast's own limit): nl < nl_end
+    cdef uint64_t n_rows = B.n_rows, n_inputs = B.n_inputs
+    cdef uint64_t nl_end = <uint64_t>min(B.max_rows, <int64_t>DIM_MAX + 1)
+    cdef bint fast = B.fast
+    for a in range(a0, a1):
+        err[a] = E_OK
+    for a in range(a0, a1):
+        err_row[a] = -1
+    l0 = arch_off[a0]
+    i0 = in_off[a0]
+    for a in range(a0, a1):
+        l1 = arch_off[a + 1]
+        i1 = in_off[a + 1]
+        nl = <int64_t>(<uint64_t>l1 - <uint64_t>l0)
+        if not (fast and <uint64_t>i1 - <uint64_t>i0 == 1 and <uint64_t>i0 < n_inputs
+                and <uint64_t>l0 <= <uint64_t>l1 and <uint64_t>l1 <= n_rows and <uint64_t>nl < nl_end
+                and not _seems_graph(L + l0 * NF, nl, brk)
+                and _chain_fast(L + l0 * NF, nl, ish + 4 * i0, ind[i0], batch[a], tot + a, ts,
+                                oshape + 5 * a, ondim + a, &brk)):
+            _count_other(B, a, buf, P, aux)
+        l0 = l1
+        i0 = i1
+    broke[0] = brk
 
 
 # ---- the public (private-module) entry points ---------------------------------------------------
@@ -1745,8 +1852,7 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     tools (batch path only); weight row op weighs module rows, N_OPS + op rows flagged functional,
     2 * N_OPS + op rows flagged as other calls."""
     cdef Py_ssize_t n_arch = arch_offsets.shape[0] - 1
-    cdef Py_ssize_t a
-    cdef int64_t n_xs = extra_src.shape[0], l0, l1, nl, i0, i1, ni, j
+    cdef int64_t n_xs = extra_src.shape[0]
     cdef int64_t max_rows = scratch.shape[1]
     cdef const int32_t* L = &layers[0, 0] if layers.shape[0] > 0 else NULL
     cdef const int32_t* xs = &extra_src[0] if n_xs > 0 else NULL
@@ -1796,18 +1902,16 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
     if n_conv > 0:  # after every check that raises: freed below
         W = compact = _compact_weights(conv_weights)
         CO = &conv_out[0, 0]
-    # plain pointers for the loop (n_arch >= 1 and the shapes were checked above): a memoryview
-    # element costs the threads two more loads per access
-    cdef const int64_t* arch_off = &arch_offsets[0]
-    cdef const int64_t* in_off = &input_offsets[0]
-    cdef const int64_t* batch = &batch_size[0]
-    cdef int64_t* tot = &totals[0, 0]
-    cdef int64_t* oshape = &output_shape[0, 0]
-    cdef int32_t* ondim = &output_ndim[0]
-    cdef int32_t* err = &error[0]
-    cdef int32_t* err_row = &error_layer[0]
-    cdef int64_t n_rows = layers.shape[0], n_inputs = input_shape.shape[0]
-    cdef bint fast = use_fast and W == NULL and lc == NULL  # the batch path may try _chain_fast, _graph_fast
+    cdef Batch B
+    B.L, B.xs, B.ish, B.ind = L, xs, ish, ind
+    B.batch, B.arch_off, B.in_off = &batch_size[0], &arch_offsets[0], &input_offsets[0]
+    B.n_xs, B.n_rows, B.n_inputs, B.max_rows, B.n_arch = n_xs, layers.shape[0], input_shape.shape[0], max_rows, n_arch
+    B.tot, B.oshape, B.ondim = &totals[0, 0], &output_shape[0, 0], &output_ndim[0]
+    B.err, B.err_row = &error[0], &error_layer[0]
+    B.W, B.n_conv, B.CO = W, n_conv, CO
+    B.lc, B.ls, B.ln = lc, ls, ln
+    B.fast = use_fast and W == NULL and lc == NULL
+    cdef Py_ssize_t blk, n_blocks = (n_arch + CHUNK - 1) // CHUNK
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         buf = &scratch[tid, 0, 0]
@@ -1815,44 +1919,38 @@ def count_packed(const int32_t[:, ::1] layers, const int32_t[::1] extra_src,
         aux = &liveness[tid, 0]
         # the row where the last graph of this thread stopped being a chain (_seems_graph)
         broke = -1
-        # dynamic chunks: on a shared machine a thread that loses its core for a while leaves its
+        # dynamic blocks: on a shared machine a thread that loses its core for a while leaves its
         # share to the others instead of holding up the whole batch (static scheduling waits for the
         # slowest thread); CHUNK architectures (~50 us of work) keep the scheduling cost negligible
-        for a in prange(n_arch, schedule="dynamic", chunksize=CHUNK):
-            l0 = arch_off[a]
-            l1 = arch_off[a + 1]
-            i0 = in_off[a]
-            i1 = in_off[a + 1]
-            nl = <int64_t>(<uint64_t>l1 - <uint64_t>l0)
-            ni = <int64_t>(<uint64_t>i1 - <uint64_t>i0)
-            # offsets were validated, but arrays can change afterwards: never read out of bounds.
-            # Unsigned, five comparisons: 0 <= l0 <= l1 <= n_rows, 0 <= i0 <= i1 <= n_inputs and
-            # ni + nl <= max_rows (once the first four hold, nl and ni are in range)
-            if (<uint64_t>l1 > <uint64_t>n_rows or <uint64_t>l0 > <uint64_t>l1 or <uint64_t>i1 > <uint64_t>n_inputs
-                    or <uint64_t>i0 > <uint64_t>i1 or <uint64_t>nl + <uint64_t>ni > <uint64_t>max_rows):
-                ni = 0  # _arch reports BAD_FIELD for an architecture without inputs
-                nl = 0
-            if fast and ni == 1 and not _seems_graph(L + l0 * NF, nl, broke) and _chain_fast(
-                    L, l0, nl, ish + 4 * i0, ind[i0], batch[a], tot + a, n_arch,
-                    oshape + 5 * a, &ondim[a], &broke):
-                err[a] = E_OK
-                err_row[a] = -1
-            elif fast and _graph_fast(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf, P, aux, tot + a,
-                                      n_arch, oshape + 5 * a, &ondim[a]):
-                err[a] = E_OK
-                err_row[a] = -1
-            elif W != NULL:
-                err[a] = _arch_conventions(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf,
-                                           P, aux, tot + a, n_arch, &err_row[a],
-                                           oshape + 5 * a, &ondim[a], W, n_conv, CO + a)
-            elif lc == NULL:
-                err[a] = _arch_counts(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf, P,
-                                      aux, tot + a, n_arch, &err_row[a], oshape + 5 * a, &ondim[a])
-            else:
-                err[a] = _arch_rows(L, l0, nl, xs, n_xs, ish, ind, i0, ni, batch[a], buf, P,
-                                    aux, tot + a, n_arch, &err_row[a], oshape + 5 * a, &ondim[a],
-                                    lc, ls, ln)
+        for blk in prange(n_blocks, schedule="dynamic", chunksize=1):
+            _count_block(&B, blk * CHUNK, min(blk * CHUNK + CHUNK, n_arch), buf, P, aux, &broke)
     PyMem_Free(compact)  # the parallel loop cannot raise; NULL when there are no conventions
+
+
+def offsets_max_rows(const int64_t[::1] arch_offsets, const int64_t[::1] input_offsets, int64_t n_rows,
+                     int64_t n_inputs):
+    """The most rows (network inputs + layers) of one architecture, from one pass over both offset
+    arrays without temporaries (cnncore.packing.check_offsets); -1 when the arrays differ in length,
+    do not start at 0, decrease, or do not end at n_rows / n_inputs (check_offsets then names the
+    fault)."""
+    cdef Py_ssize_t n = arch_offsets.shape[0], a
+    cdef const int64_t* L
+    cdef const int64_t* I
+    cdef uint64_t most = 0, signs = 0, dl, di
+    if n < 1 or input_offsets.shape[0] != n:
+        return -1
+    L, I = &arch_offsets[0], &input_offsets[0]
+    with nogil:
+        for a in range(1, n):
+            # differences taken unsigned (any values, no overflow): when no offset is negative,
+            # a difference has its sign bit set exactly when the offsets decrease there
+            dl = <uint64_t>L[a] - <uint64_t>L[a - 1]
+            di = <uint64_t>I[a] - <uint64_t>I[a - 1]
+            signs |= dl | di | <uint64_t>L[a] | <uint64_t>I[a]
+            most = max(most, dl + di)
+    if signs >> 63 or L[0] != 0 or I[0] != 0 or L[n - 1] != n_rows or I[n - 1] != n_inputs:
+        return -1
+    return <int64_t>most
 
 
 def validate_rows(const int32_t[:, ::1] layers, const int64_t[::1] arch_offsets,

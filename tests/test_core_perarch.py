@@ -196,3 +196,112 @@ def test_two_threads_with_pages_touched_give_the_same_answers():
     for k in FIELDS:
         assert np.array_equal(one[k], two[k]), k
         assert np.array_equal(one[k], ref[k]), k
+
+
+# ---- count_packed's block driver (_count_block) and _chain_fast's sum bound -----------------------
+# The driver walks blocks of 256 architectures (CHUNK in src/_core.pyx): it writes error OK and
+# error_layer -1 for a whole block first, reads each offset once (an architecture's end is the next
+# one's start), sends an architecture to _chain_fast on one test of its offsets (one network input,
+# rows in range, fewer rows than the scratch holds), and every other one, or one _chain_fast declines,
+# to the general route, which must overwrite the block's error entries.
+CHUNK = 256
+
+
+def _edge_kinds():
+    """One architecture of each route, as archgen _Arch objects: a valid chain (_chain_fast), an
+    invalid chain (declined: GROUPS at row 1), a residual graph of two inputs (_graph_fast), no
+    network input (BAD_FIELD), no rows (the identity), a chain flagged with an unused row and one
+    with an output before its last row (declined after its rows), one input read twice (a graph)."""
+    import _archgen as G
+    from test_review5 import _arch, _row as row
+    conv = row("Conv2d", src=0, out=4, groups=1, k0=3, k1=3, s0=1, s1=1, d0=1, d1=1)
+    bad = row("Conv2d", src=0, out=4, groups=3, k0=1, k1=1, s0=1, s1=1, d0=1, d1=1)
+    return G, [
+        _arch([(3, 8, 8)], 2, [row("Conv2d", out=4, groups=1, k0=3, k1=3, s0=1, s1=1, d0=1, d1=1), row("ReLU", src=0)]),
+        _arch([(3, 8, 8)], 1, [row("Conv2d", out=4, groups=1, k0=3, k1=3, s0=1, s1=1, d0=1, d1=1), bad]),
+        _arch([(3, 8, 8), (3, 8, 8)], 2, [row("Add", src=-2, nsrc=2, xoff=0)], [-1]),
+        _arch([], 2),
+        _arch([(5,)], 3),
+        _arch([(3, 8, 8)], 1, [row("ReLU"), row("ReLU", src=0, flags=F.F_UNUSED)]),
+        _arch([(3, 8, 8)], 1, [row("ReLU", flags=F.F_OUTPUT), row("ReLU", src=0)]),
+        _arch([(3, 8, 8)], 1, [row("ReLU"), row("ReLU")]),  # row 1 reads the input again
+    ], conv
+
+
+@pytest.mark.parametrize("n_arch", [CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 3])
+def test_every_route_at_block_edges(n_arch):
+    """Architectures of every route at the first four and last four positions of each block, plain
+    valid chains elsewhere; outputs filled with a pattern first; every field equals
+    the reference's, at 1 and 2 threads and through the general path."""
+    from test_review5 import _assert_core_matches_reference
+    import cnncore.counting as counting
+    G, kinds, _ = _edge_kinds()
+    archs = [kinds[0]] * n_arch
+    edges = sorted({p for b in range(0, n_arch, CHUNK) for j in range(4) for p in (b + j, b + CHUNK - 1 - j)
+                    if p < n_arch})
+    for i, p in enumerate(edges):
+        archs[p] = kinds[i % len(kinds)]
+    arrays = G.assemble(archs)
+    want = counting.run_reference(arrays)
+    assert set(want["error"].tolist()) == {0, F.ERROR_CODES["GROUPS"], F.ERROR_CODES["BAD_FIELD"]}
+    result_arrays = counting._result_arrays
+
+    def poisoned(n):
+        totals, out = result_arrays(n)
+        totals.base[...] = 0xAB
+        return totals, out
+    counting._result_arrays = poisoned
+    try:
+        _assert_core_matches_reference(arrays)
+    finally:
+        counting._result_arrays = result_arrays
+
+
+def test_offsets_changed_after_validation_at_a_block_edge():
+    """The offsets of the first architecture of the second block point past the last row: only it
+    (it ends where the next one starts, so the next one too) gets BAD_FIELD; each block starts
+    from its own first offset, so the architectures before and after are counted as before."""
+    G, kinds, _ = _edge_kinds()
+    arrays = G.assemble([kinds[0]] * (CHUNK + 3))
+    good = run_reference(arrays)
+    bad = dict(arrays, arch_offsets=arrays["arch_offsets"].copy())
+    bad["arch_offsets"][CHUNK + 1] = len(arrays["layers"]) + 1  # architecture 256 ends past the rows
+    out = _raw_call(bad, 3, -7)
+    broken = {CHUNK, CHUNK + 1}
+    for a in range(CHUNK + 3):
+        if a in broken:
+            assert (out["error"][a], out["error_layer"][a]) == (BAD_FIELD, -1), a
+            assert out["totals"][:, a].tolist() == [0] * 6 and out["output_ndim"][a] == 0
+        else:
+            assert out["error"][a] == 0 and out["totals"][3, a] == good["flops"][a], a
+
+
+@pytest.mark.parametrize("max_rows, valid", [(3, True), (2, False)])
+def test_scratch_rows_bound_the_chain_path_too(max_rows, valid):
+    """A chain of 2 rows and its input need 3 scratch rows on the general path; with fewer, the
+    architecture is BAD_FIELD on every route (the chain path's test: rows < scratch rows)."""
+    G, kinds, _ = _edge_kinds()
+    arrays = G.assemble([kinds[0]])
+    out = _raw_call(arrays, max_rows, -7)
+    if valid:
+        ref = run_reference(arrays)
+        assert out["error"][0] == 0 and out["totals"][2, 0] == ref["macs"][0]
+    else:
+        assert (out["error"][0], out["error_layer"][0]) == (BAD_FIELD, -1)
+
+
+@pytest.mark.parametrize("relus", [1, 2, 3, 6, 7, 8])
+def test_relu_chains_on_an_input_of_2_to_the_60(relus):
+    """An input of N = 2^30 x 2^30 = 2^60 elements and `relus` ReLUs. By hand: each ReLU counts N
+    FLOPs and N activation elements; the input and the activations add up to (relus + 1) N, which
+    must stay below 2^63: valid up to 6 ReLUs, OVERFLOW at row 6 (the seventh ReLU) beyond. The
+    fast path's bound (bits(N) + bits(relus + 1) <= 63, N having 61 bits) takes 1 and 2 ReLUs, the
+    general path the others: both must give these numbers, as the reference does."""
+    n = 2 ** 60
+    r = _count(_batch([([_row("ReLU")] * relus, (2 ** 30,), 2 ** 30)]))
+    if (relus + 1) * n < 2 ** 63:
+        assert r["error"][0] == 0
+        assert r["flops"][0] == r["activation_elements"][0] == relus * n
+        assert r["peak_activation_elements"][0] == 2 * n
+    else:
+        assert (r["error"][0], r["error_layer"][0]) == (OVERFLOW, 6)

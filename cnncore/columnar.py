@@ -114,7 +114,8 @@ class Columnar:
     architecture's input shape; a Model built from cc.Input knows its own).
     columns: {field: int array (n, n_layers)} for fields in COLUMN_FIELDS ("out", "k0", ...);
     a C-contiguous array's transpose (Fortran order) is used without a copy, and one array given
-    for several fields is stored once (its views in `columns` then share memory). A field may also be
+    for several fields is stored once (its views in `columns` then share memory), and so is a dim's
+    column equal to the previous dim's ("k1" equal to "k0", ...). A field may also be
     {row: int array (n,)}: the rows it names vary, every other row keeps the template's value.
     input_shape: one shape for all (e.g. (3, 224, 224)) or an int array (n, ndim), batch excluded.
     batch_size: an int or an int array (n,). n: the number of architectures when nothing else says.
@@ -170,6 +171,14 @@ class Columnar:
             if id(col) not in stored:
                 stored[id(col)] = np.ascontiguousarray(col.T, dtype=np.int32)
             self._columns[name] = stored[id(col)]
+        # so is a dim's column equal to the previous dim's (square kernels, strides, padding given as
+        # two arrays): a 2-d op on a square input then needs no per-tile compare of the two
+        # (src/_columnar.pyx, _square_fields), nor the second column's memory traffic
+        for prefix in "kspd":
+            for i in (1, 2):
+                prev, this = self._columns.get(f"{prefix}{i - 1}"), self._columns.get(f"{prefix}{i}")
+                if prev is not None and this is not None and this is not prev and np.array_equal(prev, this):
+                    self._columns[f"{prefix}{i}"] = prev
         if shape_col is None:
             one = t["input_shape"][0, :ind] if input_shape is None or np.ndim(input_shape) == 2 else input_shape
             one = _int_array("input_shape", np.asarray(one).reshape(1, -1), 2)
@@ -488,10 +497,10 @@ def count_columnar(col: Columnar, n_threads: int) -> dict:
     """The raw result dict of cnncore.counting.run_core for a Columnar: the kernel for the valid
     architectures, the generic core for the others (and for templates the kernel does not know)."""
     n = len(col)
-    # totals and shapes: every entry is written, by the kernel or by the generic core (np.empty:
-    # no zero-filling pass over memory that is about to be written anyway)
+    # every entry is written, by the kernel or by the generic core (np.empty: no filling pass over
+    # memory that is about to be written anyway)
     raw = dict(output_shape=_empty_aligned((n, 5)), output_ndim=np.empty(n, np.int32),
-               error=np.zeros(n, np.int32), error_layer=np.full(n, -1, np.int32))
+               error=np.empty(n, np.int32), error_layer=np.empty(n, np.int32))
     rows = _empty_aligned((6, -(-n // 8) * 8))  # (every row on a cache line's start)
     totals = rows[:, :n]
     p = col._program()
@@ -504,8 +513,8 @@ def count_columnar(col: Columnar, n_threads: int) -> dict:
         _columnar.count_columnar(p["program"], p["deaths"], p["cat_src"], columns, p["consts"],
                                  col.input_shape, col.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
                                  p["out_slot"], p["out_nd"], rows, raw["output_shape"],
-                                 needs, scratch, n_threads=n_threads)
-        raw["output_ndim"][:] = p["out_nd"]
+                                 needs, scratch, n_threads=n_threads, output_ndim=raw["output_ndim"],
+                                 error=raw["error"], error_layer=raw["error_layer"])
         generic = np.nonzero(needs)[0]
     from .counting import run_core
     for i in range(0, len(generic), _CHUNK):

@@ -147,7 +147,7 @@ cdef enum:
     N_PROG = 18
 
 cdef enum:
-    REC = 6  # a shape slot holds REC arrays of TILE: numel, then dims 0..4 (dim 0 = the batch)
+    REC = 6  # a shape slot holds REC rows (of TILE values, ROW apart): numel, then dims 0..4 (dim 0 = the batch)
     N_ACC = 15  # per-architecture rows of a tile
     A_PARAMS = 0
     A_BUFFERS = 1
@@ -184,6 +184,10 @@ cdef enum:
 
 cdef enum:
     ALIGN_SLACK = 8  # int64 entries of scratch beyond the tile arrays (see _aligned)
+    ROW = 72  # entries from one row of the tile arrays to the next: TILE and one cache line more, so
+    # no two of the scratch's rows (fewer than 64 apart) share their low 12 address bits; at a
+    # stride of TILE, rows 8 apart did, and a load could wait on a store to the other (4K
+    # aliasing): 0.94-0.97x the time at ROW = TILE (101 alternating rounds, 19:05 UTC)
     TILE = 64  # architectures per tile: one tile's shape slots stay in L1 (64 measured faster than 128, 256)
     AHEAD = 2  # the tile whose columns are prefetched, counted from the current one (measured best)
 
@@ -238,7 +242,7 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
 
 
 # ---- one layer position over one tile ------------------------------------------------------------
-# X, Y, B: shape slots (X[j * TILE + a]: j = 0 numel, 1 + i dim i); V: the fields (V[f * TILE + a]),
+# X, Y, B: shape slots (X[j * ROW + a]: j = 0 numel, 1 + i dim i); V: the fields (V[f * ROW + a]),
 # each at least its _lowest; acc: the accumulators. A problem only adds to acc[A_BAD]; sizes are then
 # clamped to 1 .. 2^31-1 (so nothing downstream is undefined) and the counts are meaningless. Each op
 # is one loop over the architectures (the compiler vectorizes it); the spatial dims d are a constant
@@ -335,36 +339,36 @@ cdef inline void _conv(int nt, int d, bint plain, bint square, int64_t flags, rc
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
     cdef bint same = (flags & F_SAME) != 0 and not plain
     for a in range(nt):
-        inn, out = V[V_IN * TILE + a], V[V_OUT * TILE + a]
-        ch = X[2 * TILE + a]
+        inn, out = V[V_IN * ROW + a], V[V_OUT * ROW + a]
+        ch = X[2 * ROW + a]
         bad = _b((inn != 0.0) & (inn != ch))
         cpg = ch
         if not plain:
-            g = V[V_GROUPS * TILE + a]
+            g = V[V_GROUPS * ROW + a]
             cpg = _fdiv(ch, g)
             bad += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
         n = cpg  # times the kernel volume: the dot-product length
-        numel = X[TILE + a] * out  # times the spatial sizes: numel(y)
+        numel = X[ROW + a] * out  # times the spatial sizes: numel(y)
         for i in range(1 if square else d):
-            k, s, p = V[(V_K + i) * TILE + a], V[(V_S + i) * TILE + a], V[(V_P + i) * TILE + a]
-            dl = 1.0 if plain else V[(V_D + i) * TILE + a]
+            k, s, p = V[(V_K + i) * ROW + a], V[(V_S + i) * ROW + a], V[(V_P + i) * ROW + a]
+            dl = 1.0 if plain else V[(V_D + i) * ROW + a]
             eff = k if plain else dl * (k - 1.0) + 1.0
-            o = _conv_size(X[(3 + i) * TILE + a], eff, s, p, same, &bad)
-            Y[(3 + i) * TILE + a] = o
+            o = _conv_size(X[(3 + i) * ROW + a], eff, s, p, same, &bad)
+            Y[(3 + i) * ROW + a] = o
             numel = numel * o
             n = n * k
         if square:  # the same products as the loop's second pass
-            Y[4 * TILE + a] = o
+            Y[4 * ROW + a] = o
             numel = numel * o
             n = n * k
-        Y[TILE + a] = X[TILE + a]
-        Y[2 * TILE + a] = out
+        Y[ROW + a] = X[ROW + a]
+        Y[2 * ROW + a] = out
         Y[a] = numel
         # params = out*n + bias*out; macs = numel*n; flops = numel*(2n - 1 + bias)
-        acc[A_PARAMS * TILE + a] += out * n + bias * out
-        acc[A_MACS * TILE + a] += numel * n
-        acc[A_FLOPS * TILE + a] += numel * (2.0 * n - 1.0 + bias)
-        acc[A_BAD * TILE + a] += bad + _b(n >= EXACT)
+        acc[A_PARAMS * ROW + a] += out * n + bias * out
+        acc[A_MACS * ROW + a] += numel * n
+        acc[A_FLOPS * ROW + a] += numel * (2.0 * n - 1.0 + bias)
+        acc[A_BAD * ROW + a] += bad + _b(n >= EXACT)
 
 
 cdef inline void _linear(int nt, int last, int64_t flags, rcdouble V, rcdouble X, rdouble Y, rdouble acc,
@@ -372,18 +376,18 @@ cdef inline void _linear(int nt, int last, int64_t flags, rcdouble V, rcdouble X
     cdef int a
     cdef double inn, out, ch, numel
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
-    memcpy(Y + TILE, X + TILE, ndx * TILE * sizeof(double))  # the dims; the last is replaced below
+    memcpy(Y + ROW, X + ROW, ndx * ROW * sizeof(double))  # the dims; the last is replaced below
     for a in range(nt):
-        inn, out = V[V_IN * TILE + a], V[V_OUT * TILE + a]
-        ch = X[(1 + last) * TILE + a]
-        acc[A_BAD * TILE + a] += _b((inn != 0.0) & (inn != ch))
+        inn, out = V[V_IN * ROW + a], V[V_OUT * ROW + a]
+        ch = X[(1 + last) * ROW + a]
+        acc[A_BAD * ROW + a] += _b((inn != 0.0) & (inn != ch))
         # numel(x) / ch is exact: ch divides it, and numel(x) < 2^53 in an architecture that passes
         numel = X[a] / _at_least_1(ch) * out
-        Y[(1 + last) * TILE + a] = out
+        Y[(1 + last) * ROW + a] = out
         Y[a] = numel
-        acc[A_PARAMS * TILE + a] += ch * out + bias * out
-        acc[A_MACS * TILE + a] += numel * ch
-        acc[A_FLOPS * TILE + a] += numel * (2.0 * ch - 1.0 + bias)
+        acc[A_PARAMS * ROW + a] += ch * out + bias * out
+        acc[A_MACS * ROW + a] += numel * ch
+        acc[A_FLOPS * ROW + a] += numel * (2.0 * ch - 1.0 + bias)
 
 
 cdef inline void _batchnorm(int nt, bint plain, int64_t flags, rcdouble V, const double* X, rdouble acc) noexcept nogil:
@@ -396,31 +400,31 @@ cdef inline void _batchnorm(int nt, bint plain, int64_t flags, rcdouble V, const
     cdef double stats = 2.0 if flags & F_TRACK else 0.0, tracked = _b((flags & F_TRACK) != 0)
     cdef double per = 2.0 + weights  # flops per element
     for a in range(nt):
-        inn = V[V_IN * TILE + a]
-        ch = X[2 * TILE + a]
+        inn = V[V_IN * ROW + a]
+        ch = X[2 * ROW + a]
         if not plain:
-            acc[A_BAD * TILE + a] += (checked * _b((inn != 0.0) & (ch != inn))
+            acc[A_BAD * ROW + a] += (checked * _b((inn != 0.0) & (ch != inn))
                                       + batch_stats * _b(X[a] == ch))  # statistics over one value per channel
-        acc[A_PARAMS * TILE + a] += weights * ch
-        acc[A_BUFFERS * TILE + a] += stats * ch + tracked
-        acc[A_FLOPS * TILE + a] += X[a] * per
+        acc[A_PARAMS * ROW + a] += weights * ch
+        acc[A_BUFFERS * ROW + a] += stats * ch + tracked
+        acc[A_FLOPS * ROW + a] += X[a] * per
 
 
 cdef inline void _elementwise(int nt, double per, const double* X, rdouble acc) noexcept nogil:
     """An activation: per flops per element, the shape unchanged."""
     cdef int a
     for a in range(nt):
-        acc[A_FLOPS * TILE + a] += X[a] * per
+        acc[A_FLOPS * ROW + a] += X[a] * per
 
 
 cdef inline void _prelu(int nt, int ndx, rcdouble V, const double* X, rdouble acc) noexcept nogil:
     cdef int a
     cdef double n
     for a in range(nt):
-        n = V[V_IN * TILE + a]
-        acc[A_BAD * TILE + a] += _b((n > 1.0) & ((ndx < 2) | (X[2 * TILE + a] != n)))
-        acc[A_PARAMS * TILE + a] += n
-        acc[A_FLOPS * TILE + a] += X[a] * 2.0
+        n = V[V_IN * ROW + a]
+        acc[A_BAD * ROW + a] += _b((n > 1.0) & ((ndx < 2) | (X[2 * ROW + a] != n)))
+        acc[A_PARAMS * ROW + a] += n
+        acc[A_FLOPS * ROW + a] += X[a] * 2.0
 
 
 cdef inline void _pool(int nt, int d, bint is_max, bint square, int64_t flags, rcdouble V, const double* X,
@@ -432,10 +436,10 @@ cdef inline void _pool(int nt, int d, bint is_max, bint square, int64_t flags, r
     for a in range(nt):
         bad = 0.0
         kvol = 1.0
-        numel = X[TILE + a] * X[2 * TILE + a]
+        numel = X[ROW + a] * X[2 * ROW + a]
         for i in range(1 if square else d):
-            k, s, p, xi = V[(V_K + i) * TILE + a], V[(V_S + i) * TILE + a], V[(V_P + i) * TILE + a], X[(3 + i) * TILE + a]
-            dl = V[(V_D + i) * TILE + a] if is_max else 1.0  # avg pooling has no dilation
+            k, s, p, xi = V[(V_K + i) * ROW + a], V[(V_S + i) * ROW + a], V[(V_P + i) * ROW + a], X[(3 + i) * ROW + a]
+            dl = V[(V_D + i) * ROW + a] if is_max else 1.0  # avg pooling has no dilation
             bad += _b(2.0 * p > k)  # p <= k / 2
             if d == 3 and not is_max:
                 bad += _b(xi < k)  # ATen's avg_pool3d: the unpadded input at least the kernel
@@ -446,18 +450,18 @@ cdef inline void _pool(int nt, int d, bint is_max, bint square, int64_t flags, r
             bad += _b(o < 1.0) + _b(o > DIM_MAX)  # padding can take the output past DIM_MAX: OVERFLOW
             o = _at_least_1(o)
             o = 1.0 if o > DIM_MAX else o
-            Y[(3 + i) * TILE + a] = o
+            Y[(3 + i) * ROW + a] = o
             numel = numel * o
             kvol = kvol * k
         if square:  # the same products as the loop's second pass
-            Y[4 * TILE + a] = o
+            Y[4 * ROW + a] = o
             numel = numel * o
             kvol = kvol * k
-        Y[TILE + a] = X[TILE + a]
-        Y[2 * TILE + a] = X[2 * TILE + a]
+        Y[ROW + a] = X[ROW + a]
+        Y[2 * ROW + a] = X[2 * ROW + a]
         Y[a] = numel
-        acc[A_FLOPS * TILE + a] += numel * (kvol - 1.0 if is_max else kvol)
-        acc[A_BAD * TILE + a] += bad + _b(kvol >= EXACT)
+        acc[A_FLOPS * ROW + a] += numel * (kvol - 1.0 if is_max else kvol)
+        acc[A_BAD * ROW + a] += bad + _b(kvol >= EXACT)
 
 
 cdef inline void _adaptive(int nt, int d, bint is_max, bint square, rcdouble V, rcdouble X, rdouble Y,
@@ -466,49 +470,49 @@ cdef inline void _adaptive(int nt, int d, bint is_max, bint square, rcdouble V, 
     cdef int a, i
     cdef int64_t odd  # some output size is neither 1 nor the input's
     cdef double n, o
-    cdef double* total = acc + A_TEMP * TILE  # the elements every window reads, over the outputs
-    cdef double* w = acc + (A_TEMP + 1) * TILE
+    cdef double* total = acc + A_TEMP * ROW  # the elements every window reads, over the outputs
+    cdef double* w = acc + (A_TEMP + 1) * ROW
     for a in range(nt):
-        Y[TILE + a] = X[TILE + a]
-        Y[2 * TILE + a] = X[2 * TILE + a]
-        Y[a] = X[TILE + a] * X[2 * TILE + a]
+        Y[ROW + a] = X[ROW + a]
+        Y[2 * ROW + a] = X[2 * ROW + a]
+        Y[a] = X[ROW + a] * X[2 * ROW + a]
         total[a] = Y[a]
     for i in range(1 if square else d):
         odd = 0
         for a in range(nt):
-            n, o = X[(3 + i) * TILE + a], V[(V_K + i) * TILE + a]
+            n, o = X[(3 + i) * ROW + a], V[(V_K + i) * ROW + a]
             o = n if o == 0.0 else o  # 0: the input's size
-            Y[(3 + i) * TILE + a] = o
+            Y[(3 + i) * ROW + a] = o
             Y[a] = Y[a] * o
             # the windows [floor(j n / o), ceil((j + 1) n / o)) add up to n + o - gcd(n, o)
             w[a] = n + o - (n if o == n else 1.0)
             odd |= (o != 1.0) & (o != n)
         if odd:  # then the gcd, one architecture at a time
             for a in range(nt):
-                w[a] = X[(3 + i) * TILE + a] + Y[(3 + i) * TILE + a] - <double>_gcd(
-                    <int64_t>X[(3 + i) * TILE + a], <int64_t>Y[(3 + i) * TILE + a])
+                w[a] = X[(3 + i) * ROW + a] + Y[(3 + i) * ROW + a] - <double>_gcd(
+                    <int64_t>X[(3 + i) * ROW + a], <int64_t>Y[(3 + i) * ROW + a])
         for a in range(nt):
             total[a] = total[a] * w[a]
     if square:  # the same products as the loop's second pass
         for a in range(nt):
-            Y[4 * TILE + a] = Y[3 * TILE + a]
-            Y[a] = Y[a] * Y[3 * TILE + a]
+            Y[4 * ROW + a] = Y[3 * ROW + a]
+            Y[a] = Y[a] * Y[3 * ROW + a]
             total[a] = total[a] * w[a]
     for a in range(nt):
-        acc[A_FLOPS * TILE + a] += total[a] - Y[a] if is_max else total[a]
-        acc[A_BAD * TILE + a] += _b(total[a] >= EXACT)
+        acc[A_FLOPS * ROW + a] += total[a] - Y[a] if is_max else total[a]
+        acc[A_BAD * ROW + a] += _b(total[a] >= EXACT)
 
 
 cdef inline void _flatten(int nt, int s, int e, int ndx, rcdouble X, rdouble Y, rdouble acc) noexcept nogil:
     cdef int a, i
-    cdef double* v = Y + (1 + s) * TILE  # the product of dims s..e (divides numel(x): exact)
-    memcpy(Y, X, (2 + s) * TILE * sizeof(double))  # numel, the dims up to s
-    memcpy(Y + (2 + s) * TILE, X + (2 + e) * TILE, (ndx - 1 - e) * TILE * sizeof(double))  # after e
+    cdef double* v = Y + (1 + s) * ROW  # the product of dims s..e (divides numel(x): exact)
+    memcpy(Y, X, (2 + s) * ROW * sizeof(double))  # numel, the dims up to s
+    memcpy(Y + (2 + s) * ROW, X + (2 + e) * ROW, (ndx - 1 - e) * ROW * sizeof(double))  # after e
     for i in range(s + 1, e + 1):
         for a in range(nt):
-            v[a] = v[a] * X[(1 + i) * TILE + a]
+            v[a] = v[a] * X[(1 + i) * ROW + a]
     for a in range(nt):
-        acc[A_BAD * TILE + a] += _b(v[a] > DIM_MAX)  # the generic path: OVERFLOW
+        acc[A_BAD * ROW + a] += _b(v[a] > DIM_MAX)  # the generic path: OVERFLOW
         v[a] = 1.0 if v[a] > DIM_MAX else v[a]
 
 
@@ -520,15 +524,15 @@ cdef inline void _broadcast(int nt, int na, int nb, const double* X, const doubl
         bad = 0.0
         numel = 1.0
         for i in range(nd):  # i counts from the right
-            da = X[(na - i) * TILE + a] if i < na else 1.0
-            db = B[(nb - i) * TILE + a] if i < nb else 1.0
+            da = X[(na - i) * ROW + a] if i < na else 1.0
+            db = B[(nb - i) * ROW + a] if i < nb else 1.0
             bad += _b((da != db) & (da != 1.0) & (db != 1.0))
             da = da if db == 1.0 else db
-            Y[(nd - i) * TILE + a] = da
+            Y[(nd - i) * ROW + a] = da
             numel = numel * da
         Y[a] = numel
-        acc[A_FLOPS * TILE + a] += numel
-        acc[A_BAD * TILE + a] += bad
+        acc[A_FLOPS * ROW + a] += numel
+        acc[A_BAD * ROW + a] += bad
 
 
 cdef inline void _cat(int nt, int dim, int nd, const double* X, const double* S, const int64_t* src,
@@ -539,23 +543,23 @@ cdef inline void _cat(int nt, int dim, int nd, const double* X, const double* S,
     cdef const double* T
     for a in range(nt):
         bad = 0.0
-        total = X[(1 + dim) * TILE + a]
+        total = X[(1 + dim) * ROW + a]
         for j in range(cn):
-            T = S + src[j] * REC * TILE
+            T = S + src[j] * REC * ROW
             for i in range(nd):
                 if i != dim:
-                    bad += _b(T[(1 + i) * TILE + a] != X[(1 + i) * TILE + a])
-            total = total + T[(1 + dim) * TILE + a]  # each < 2^31
+                    bad += _b(T[(1 + i) * ROW + a] != X[(1 + i) * ROW + a])
+            total = total + T[(1 + dim) * ROW + a]  # each < 2^31
         bad += _b(total > DIM_MAX)
         total = 1.0 if total > DIM_MAX else total
         for i in range(nd):
-            Y[(1 + i) * TILE + a] = X[(1 + i) * TILE + a]
-        Y[(1 + dim) * TILE + a] = total
+            Y[(1 + i) * ROW + a] = X[(1 + i) * ROW + a]
+        Y[(1 + dim) * ROW + a] = total
         numel = 1.0
         for i in range(nd):
-            numel = numel * Y[(1 + i) * TILE + a]
+            numel = numel * Y[(1 + i) * ROW + a]
         Y[a] = numel
-        acc[A_BAD * TILE + a] += bad
+        acc[A_BAD * ROW + a] += bad
 
 
 cdef inline void _run_op(int64_t op, const int64_t* g, bint plain, bint square, int nt, rcdouble V, double* S,
@@ -606,7 +610,7 @@ cdef inline void _run_op(int64_t op, const int64_t* g, bint plain, bint square, 
     elif op == OP_FLATTEN:
         _flatten(nt, <int>g[G_A], <int>g[G_B], <int>g[G_NDX], X, Y, acc)
     elif op == OP_ADD or op == OP_MUL:
-        _broadcast(nt, <int>g[G_NDX], <int>g[G_NDB], X, S + g[G_BS] * REC * TILE, Y, acc)
+        _broadcast(nt, <int>g[G_NDX], <int>g[G_NDB], X, S + g[G_BS] * REC * ROW, Y, acc)
     elif op == OP_CAT:
         _cat(nt, <int>g[G_A], <int>g[G_NDX], X, S, cat_src + g[G_COFF], g[G_CN], Y, acc)
     # (Identity and Dropout: nothing to count, the shape is the input's)
@@ -660,7 +664,7 @@ cdef inline void _live_chain(int nt, bint norm, int followers, const double* c, 
         peak[a] = pk
         flops[a] += fe * y
         if norm:
-            ch = Y[2 * TILE + a]
+            ch = Y[2 * ROW + a]
             params[a] += pc * ch
             buffers[a] += bc * ch + bk
 
@@ -739,10 +743,10 @@ cdef void _plan_chains(const int64_t* G, int64_t nl, const int64_t* deaths, cons
 cdef inline const double* _dying(int64_t d, const double* Y, double* LS, double* acc) noexcept nogil:
     """What dies at a follower's moment (_plan_chains), as a row of sizes."""
     if d == U_NONE:
-        return acc + A_ZERO * TILE
+        return acc + A_ZERO * ROW
     if d == U_INSIDE:
         return Y
-    return LS + d * TILE
+    return LS + d * ROW
 
 
 cdef inline void _live_lead(int nt, const int64_t* u, const double* c, const double* Y, const double* dies,
@@ -751,15 +755,15 @@ cdef inline void _live_lead(int nt, const int64_t* u, const double* c, const dou
     cdef bint norm = c[C_BUFS] != 0.0
     cdef const double* d1 = _dying(u[U_D1], Y, LS, acc)
     cdef const double* d2 = _dying(u[U_D2], Y, LS, acc)
-    cdef double* P = acc + A_PARAMS * TILE
-    cdef double* B = acc + A_BUFFERS * TILE
-    cdef double* F = acc + A_FLOPS * TILE
-    cdef double* live = acc + A_LIVE * TILE
-    cdef double* act = acc + A_ACT * TILE
-    cdef double* peak = acc + A_PEAK * TILE
-    cdef double* birth = LS + ls * TILE
-    cdef double* b1 = LS + u[U_B1] * TILE
-    cdef double* b2 = LS + u[U_B2] * TILE if u[U_B2] >= 0 else acc + A_SINK * TILE
+    cdef double* P = acc + A_PARAMS * ROW
+    cdef double* B = acc + A_BUFFERS * ROW
+    cdef double* F = acc + A_FLOPS * ROW
+    cdef double* live = acc + A_LIVE * ROW
+    cdef double* act = acc + A_ACT * ROW
+    cdef double* peak = acc + A_PEAK * ROW
+    cdef double* birth = LS + ls * ROW
+    cdef double* b1 = LS + u[U_B1] * ROW
+    cdef double* b2 = LS + u[U_B2] * ROW if u[U_B2] >= 0 else acc + A_SINK * ROW
     if u[U_ROWS] == 1:
         if norm:
             _live_chain(nt, True, 1, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
@@ -780,12 +784,12 @@ cdef inline void _inputs(int nt, int ind, const int64_t* batch, const int64_t* i
     cdef double x, numel, b
     for a in range(nt):
         x = <double>batch[a]
-        S[TILE + a] = x
+        S[ROW + a] = x
         numel = x
         b = _b((x < 1.0) | (x > DIM_MAX))
         for j in range(ind):
             x = <double>ishape[a * ind + j]
-            S[(2 + j) * TILE + a] = x
+            S[(2 + j) * ROW + a] = x
             numel = numel * x
             b += _b((x < 1.0) | (x > DIM_MAX))
         S[a] = numel
@@ -798,7 +802,8 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
                 const int64_t* fused, const double* chain, const int64_t* square_drop, int64_t n,
                 const int64_t* ishape, int ind, const int64_t* batch, int64_t in_birth, int64_t n_slots,
                 int64_t out_slot, int out_nd, double* S, double* V, double* acc, double* LS, int64_t* square,
-                int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic) noexcept nogil:
+                int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic, int32_t* out_ndim,
+                int32_t* error, int32_t* error_layer) noexcept nogil:
     # square[slot]: 1 where the shape record's dims 3 and 4 (a 2-d op's spatial dims) are known
     # equal in every architecture of the tile, else 0 (not known)
     cdef int a, f, j
@@ -812,7 +817,7 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
     cdef const int32_t* c
     cdef double* X
     cdef double* Y
-    cdef double* live = acc + A_LIVE * TILE
+    cdef double* live = acc + A_LIVE * ROW
     cdef const double* dies
     cdef double* okr
     cdef const double* v
@@ -823,8 +828,8 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
     cdef bint ahead = a0 + (AHEAD + 1) * TILE <= n  # prefetch tile AHEAD from here
     for f in range(N_VAR):
         filled[f] = -(<int64_t>1 << 40)  # none yet (no int32)
-    memset(acc, 0, (A_BAD + 1) * TILE * sizeof(double))  # the totals and the problem counts
-    memset(acc + A_ZERO * TILE, 0, TILE * sizeof(double))
+    memset(acc, 0, (A_BAD + 1) * ROW * sizeof(double))  # the totals and the problem counts
+    memset(acc + A_ZERO * ROW, 0, TILE * sizeof(double))
     # the network input: slot 0, its storage alive from moment 0 (live slot in_birth); tile AHEAD's
     # input shapes and batch sizes prefetched like its columns (the hardware prefetcher loses these
     # streams among the column rows)
@@ -834,23 +839,23 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         for a in range(0, TILE, 8):
             cc_prefetch(batch + a0 + AHEAD * TILE + a)
     if ind == 3:  # (C, H, W): the common case, its own loop
-        _inputs(nt, 3, batch + a0, ishape + a0 * 3, S, acc + A_BAD * TILE)
+        _inputs(nt, 3, batch + a0, ishape + a0 * 3, S, acc + A_BAD * ROW)
     elif ind == 2:
-        _inputs(nt, 2, batch + a0, ishape + a0 * 2, S, acc + A_BAD * TILE)
+        _inputs(nt, 2, batch + a0, ishape + a0 * 2, S, acc + A_BAD * ROW)
     elif ind == 4:
-        _inputs(nt, 4, batch + a0, ishape + a0 * 4, S, acc + A_BAD * TILE)
+        _inputs(nt, 4, batch + a0, ishape + a0 * 4, S, acc + A_BAD * ROW)
     else:
-        _inputs(nt, 1, batch + a0, ishape + a0, S, acc + A_BAD * TILE)
+        _inputs(nt, 1, batch + a0, ishape + a0, S, acc + A_BAD * ROW)
     memset(square, 0, n_slots * sizeof(int64_t))
     if ind == 3:  # (C, H, W): the input record is square where every H is its W
         uneven = 0.0
         for a in range(nt):
-            uneven += _b(S[3 * TILE + a] != S[4 * TILE + a])
+            uneven += _b(S[3 * ROW + a] != S[4 * ROW + a])
         square[0] = uneven == 0.0
-    memcpy(acc + A_IN * TILE, S, TILE * sizeof(double))
-    memcpy(acc + A_LIVE * TILE, S, TILE * sizeof(double))
-    memcpy(acc + A_PEAK * TILE, S, TILE * sizeof(double))
-    memcpy(LS + in_birth * TILE, S, TILE * sizeof(double))
+    memcpy(acc + A_IN * ROW, S, TILE * sizeof(double))
+    memcpy(acc + A_LIVE * ROW, S, TILE * sizeof(double))
+    memcpy(acc + A_PEAK * ROW, S, TILE * sizeof(double))
+    memcpy(LS + in_birth * ROW, S, TILE * sizeof(double))
     k = 0
     while k < nl:  # (a lead's followers are skipped: its _live_chain counts them)
         g = G + k * N_PROG
@@ -871,12 +876,12 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
                 c = c + k * n + a0
                 m = DIM_MAX
                 for a in range(nt):
-                    V[f * TILE + a] = <double>c[a]
+                    V[f * ROW + a] = <double>c[a]
                     m = c[a] if c[a] < m else m
                 if m < lo:  # (rare) those architectures fail; the ops compute on with lo
                     for a in range(nt):
-                        acc[A_BAD * TILE + a] += _b(c[a] < lo)
-                        V[f * TILE + a] = lo if c[a] < lo else V[f * TILE + a]
+                        acc[A_BAD * ROW + a] += _b(c[a] < lo)
+                        V[f * ROW + a] = lo if c[a] < lo else V[f * ROW + a]
                 # a later tile's slice: a row of columns is read a few cache lines at a time, too
                 # scattered for the hardware prefetcher
                 if ahead:
@@ -885,47 +890,53 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
             else:
                 if consts[k * N_VAR + f] < lo:  # every architecture fails
                     for a in range(nt):
-                        acc[A_BAD * TILE + a] += 1.0
+                        acc[A_BAD * ROW + a] += 1.0
                 if filled[f] != max(consts[k * N_VAR + f], lo):
                     filled[f] = max(consts[k * N_VAR + f], lo)
                     for a in range(TILE):
-                        V[f * TILE + a] = <double>filled[f]
-        X = S + g[G_XS] * REC * TILE
-        Y = S + g[G_YS] * REC * TILE
+                        V[f * ROW + a] = <double>filled[f]
+        X = S + g[G_XS] * REC * ROW
+        Y = S + g[G_YS] * REC * ROW
         unused = g[G_UNUSED] != 0
         if unused:  # params and buffers count, nothing else: restore macs and flops after
-            memcpy(acc + A_SAVED_MACS * TILE, acc + A_MACS * TILE, 2 * TILE * sizeof(double))
+            memcpy(acc + A_SAVED_MACS * ROW, acc + A_MACS * ROW, 2 * ROW * sizeof(double))
         _run_op(op, g, _plain(op, g, k, cols, consts), sq, nt, V, S, X, Y, acc, cat_src)
         if g[G_YS] != g[G_XS]:  # a new record (an op that keeps the shape shares its input's)
             square[g[G_YS]] = sq
         if unused:
-            memcpy(acc + A_MACS * TILE, acc + A_SAVED_MACS * TILE, 2 * TILE * sizeof(double))
+            memcpy(acc + A_MACS * ROW, acc + A_SAVED_MACS * ROW, 2 * ROW * sizeof(double))
         # liveness: storages whose last reader has run are freed, this row's storage is born
         for j in range(1, g[G_DN]):
-            dies = LS + deaths[g[G_DOFF] + j] * TILE
+            dies = LS + deaths[g[G_DOFF] + j] * ROW
             for a in range(nt):
                 live[a] -= dies[a]
         ls = g[G_BIRTH]
-        dies = LS + deaths[g[G_DOFF]] * TILE if g[G_DN] > 0 else acc + A_ZERO * TILE
+        dies = LS + deaths[g[G_DOFF]] * ROW if g[G_DN] > 0 else acc + A_ZERO * ROW
         if fused[k * N_FUSED + U_ROWS]:  # a lead: it and its followers in one pass, their storages too
             _live_lead(nt, fused + k * N_FUSED, chain + k * N_CHAIN, Y, dies, LS, ls, acc)
         elif ls >= 0 and not unused:  # the common case, its own loop: a used row with storage of its own
-            _live(nt, 1.0, 1.0, Y, dies, LS + ls * TILE, live, acc + A_ACT * TILE, acc + A_PEAK * TILE)
+            _live(nt, 1.0, 1.0, Y, dies, LS + ls * ROW, live, acc + A_ACT * ROW, acc + A_PEAK * ROW)
         else:
             _live(nt, 0.0 if unused else 1.0, 1.0 if ls >= 0 else 0.0, Y, dies,
-                  LS + ls * TILE if ls >= 0 else acc + A_SINK * TILE, live, acc + A_ACT * TILE, acc + A_PEAK * TILE)
+                  LS + ls * ROW if ls >= 0 else acc + A_SINK * ROW, live, acc + A_ACT * ROW, acc + A_PEAK * ROW)
         k += 1 + fused[k * N_FUSED + U_ROWS]
     # every total below 2^52 (so exact, and so was every addend), and no problem: the kernel's answer
     # (a total in [2^52, 2^53) is exact too, but goes to the generic core: the conversion to int64
     # is then one add wherever the CPU lacks a vector one)
-    X = S + out_slot * REC * TILE
-    okr = acc + A_TEMP * TILE  # 1.0 where the kernel's answer stands
+    X = S + out_slot * REC * ROW
+    okr = acc + A_TEMP * ROW  # 1.0 where the kernel's answer stands
     for a in range(nt):
-        ok = (acc[A_BAD * TILE + a] == 0.0) & (acc[A_PARAMS * TILE + a] < OUT_MAX) & (acc[A_BUFFERS * TILE + a] < OUT_MAX)
-        ok &= (acc[A_MACS * TILE + a] < OUT_MAX) & (acc[A_FLOPS * TILE + a] < OUT_MAX)
-        ok &= acc[A_ACT * TILE + a] + acc[A_IN * TILE + a] < OUT_MAX  # (the peak is at most this)
+        ok = (acc[A_BAD * ROW + a] == 0.0) & (acc[A_PARAMS * ROW + a] < OUT_MAX) & (acc[A_BUFFERS * ROW + a] < OUT_MAX)
+        ok &= (acc[A_MACS * ROW + a] < OUT_MAX) & (acc[A_FLOPS * ROW + a] < OUT_MAX)
+        ok &= acc[A_ACT * ROW + a] + acc[A_IN * ROW + a] < OUT_MAX  # (the peak is at most this)
         needs_generic[a0 + a] = not ok
         okr[a] = _b(ok)
+    if out_ndim != NULL:  # cc.count's other per-architecture outputs, here while the tile's lines are
+        # being written anyway (a pass of numpy each cost more); the generic core overwrites its own
+        for a in range(nt):
+            out_ndim[a0 + a] = out_nd
+            error[a0 + a] = 0
+            error_layer[a0 + a] = -1
     # as int64: the totals' six rows, the output shape (one architecture's five entries contiguous);
     # streamed out from the field rows (free now) where CC_STREAM_OUT, else written in place
     if CC_STREAM_OUT:
@@ -933,14 +944,14 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
     else:
         out, stride, shape_out = tot + a0, ts, out_shape + a0 * 5
     for j in range(6):
-        v = acc + (A_PEAK if j == 5 else j) * TILE
+        v = acc + (A_PEAK if j == 5 else j) * ROW
         for a in range(nt):
             out[j * stride + a] = cc_exact_to_i64(v[a] if okr[a] != 0.0 else 0.0)
     for j in range(out_nd, 5):  # the dims past the output's are 0 (the tile's last use of its record)
-        memset(X + (1 + j) * TILE, 0, TILE * sizeof(double))
+        memset(X + (1 + j) * ROW, 0, TILE * sizeof(double))
     for a in range(nt):  # (no branch on j: straight-line stores)
         for j in range(5):
-            shape_out[a * 5 + j] = cc_exact_to_i64(X[(1 + j) * TILE + a] if okr[a] != 0.0 else 0.0)
+            shape_out[a * 5 + j] = cc_exact_to_i64(X[(1 + j) * ROW + a] if okr[a] != 0.0 else 0.0)
     if CC_STREAM_OUT:
         for j in range(6):
             cc_stream(tot + j * ts + a0, out + j * TILE, nt)
@@ -996,7 +1007,7 @@ def chains(const int64_t[:, ::1] program, const int64_t[::1] deaths, tuple colum
 def scratch_size(int64_t n_slots, int64_t n_live):
     """int64 entries of one thread's scratch: shape slots, field rows, accumulators, live sizes,
     the shape slots' square flags, and the slack that lets the kernel start them on a 64-byte boundary."""
-    return TILE * (REC * n_slots + N_VAR + N_ACC + n_live) + n_slots + ALIGN_SLACK
+    return ROW * (REC * n_slots + N_VAR + N_ACC + n_live) + n_slots + ALIGN_SLACK
 
 
 cdef inline double* _aligned(int64_t* p) noexcept nogil:
@@ -1011,13 +1022,17 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
                    const int64_t[::1] batch_size, int64_t n_slots, int64_t n_live, int64_t in_birth,
                    int64_t out_slot, int out_nd,
                    int64_t[:, ::1] totals, int64_t[:, ::1] output_shape, unsigned char[::1] needs_generic,
-                   int64_t[:, ::1] scratch, int n_threads=1):
+                   int64_t[:, ::1] scratch, int n_threads=1, int32_t[::1] output_ndim=None,
+                   int32_t[::1] error=None, int32_t[::1] error_layer=None):
     """Count n architectures of one planned template. columns: N_VAR entries, each None (the
     template's value, consts[row, field]) or an int32 array (n_layers, n), C-contiguous.
     totals (6, m >= n): params, buffers, macs, flops, activation elements, peak in its first n
     columns (m: a row length that keeps every row on a 64-byte boundary); output_shape (n, 5);
     needs_generic (n,): 1 where the generic core must count the architecture instead (a problem,
-    or a count that reaches 2^53); its entries of totals and output_shape are then 0."""
+    or a count that reaches 2^53); its entries of totals and output_shape are then 0.
+    output_ndim, error, error_layer (n,) int32, optional (all three or none): the kernel also writes
+    the output's ndim, 0 and -1 for every architecture (the generic core's answers replace those of
+    the architectures it counts)."""
     cdef int64_t n = batch_size.shape[0], nl = program.shape[0], n_tiles, t, a0
     cdef int64_t ts = totals.shape[1]  # the row length of totals
     cdef int nt, f, tid
@@ -1039,6 +1054,9 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     cdef int64_t* tot
     cdef int64_t* oshape
     cdef unsigned char* needs
+    cdef int32_t* ondim = NULL  # (optional outputs)
+    cdef int32_t* err = NULL
+    cdef int32_t* elayer = NULL
     cdef int32_t* lows
     cdef int64_t* fused
     cdef double* chain
@@ -1050,6 +1068,12 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
             or scratch.shape[1] < need or not 0 <= out_slot < n_slots or not 0 <= in_birth < n_live
             or not 1 <= ind <= 4 or not 1 <= out_nd <= 5):
         raise ValueError("count_columnar: arrays of the wrong shape")
+    if output_ndim is not None or error is not None or error_layer is not None:
+        if (output_ndim is None or error is None or error_layer is None or output_ndim.shape[0] != n
+                or error.shape[0] != n or error_layer.shape[0] != n):
+            raise ValueError("count_columnar: output_ndim, error and error_layer must all be given, with n entries")
+        if n > 0:
+            ondim, err, elayer = &output_ndim[0], &error[0], &error_layer[0]
     for f in range(N_VAR):
         cols[f] = NULL
         if columns[f] is not None:
@@ -1086,19 +1110,21 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         S = _aligned(&scratch[tid, 0])  # (the scratch's int64 slots hold doubles)
-        V = S + REC * n_slots * TILE
-        acc = V + N_VAR * TILE
-        LS = acc + N_ACC * TILE
-        square = <int64_t*>(LS + n_live * TILE)
+        V = S + REC * n_slots * ROW
+        acc = V + N_VAR * ROW
+        LS = acc + N_ACC * ROW
+        square = <int64_t*>(LS + n_live * ROW)
         for t in prange(n_tiles, schedule="static"):
             a0 = t * TILE
             nt = <int>(n - a0 if n - a0 < TILE else TILE)
             if nt == TILE:  # a full tile has its own copy of the code: every loop of constant length
                 _tile(a0, TILE, G, nl, D, C, cols, K, lows, fused, chain, square_drop, n, ishape, ind, batch, in_birth,
-                      n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs)
+                      n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs,
+                      ondim, err, elayer)
             else:
                 _tile(a0, nt, G, nl, D, C, cols, K, lows, fused, chain, square_drop, n, ishape, ind, batch, in_birth,
-                      n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs)
+                      n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs,
+                      ondim, err, elayer)
         cc_store_fence()  # (this thread's streamed outputs, before the threads join)
     free(lows)
     free(fused)

@@ -237,21 +237,49 @@ def test_scratch_alignment_changes_nothing():
 
 
 def test_one_array_for_two_fields_is_stored_once():
-    """{"k0": k, "k1": k}: one stored array (read once from memory), the same counts as two copies,
-    and the generic core's numbers, valid and invalid (a kernel of 0 where a conv needs >= 1)."""
+    """{"k0": k, "k1": k}: one stored array (read once from memory), and so are two equal copies
+    (a dim's column equal to the previous dim's); the same counts, the generic core's numbers,
+    valid and invalid (a kernel of 0 where a conv needs >= 1). Copies that differ in one entry stay
+    two arrays, and count as the generic core does too."""
     rng = np.random.default_rng(3)
     k = rng.choice(np.array([1, 3, 5]), (50, 3)).astype(np.int64)
     k[7, 0] = 0
     m = cc.Sequential(cc.Conv2d(3, 8, 3, padding=2), cc.ReLU(), cc.MaxPool2d(2))
     shared = cc.Columnar(m, {"k0": k, "k1": k}, input_shape=(3, 20, 20))
     copies = cc.Columnar(m, {"k0": k.copy(), "k1": k.copy()}, input_shape=(3, 20, 20))
+    other = k.copy()
+    other[40, 2] = 1 if k[40, 2] != 1 else 3  # the pool's dim-1 kernel in one architecture
+    differing = cc.Columnar(m, {"k0": k, "k1": other}, input_shape=(3, 20, 20))
     assert shared._columns["k0"] is shared._columns["k1"]
-    assert copies._columns["k0"] is not copies._columns["k1"]
+    assert copies._columns["k0"] is copies._columns["k1"]
+    assert differing._columns["k0"] is not differing._columns["k1"]
+    np.testing.assert_array_equal(differing.columns["k1"], other)
     want = assert_same(shared)
     got = cc.count(copies)
     for field in cc.BatchResult.FIELDS:
         np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
     assert not want.valid[7] and want.valid.sum() == 49
+    assert_same(differing)
+
+
+def test_equal_columns_of_other_dims_are_stored_once():
+    """Equal padding and stride columns of dims 0 and 1 (the benchmark's case), and of dims 1 and
+    2 of a Conv3d, share one stored array; a dim-1 column equal to a column of another field (not
+    its dim 0) stays its own; the counts are the generic core's."""
+    rng = np.random.default_rng(4)
+    n = 130
+    m = cc.Sequential(cc.Conv2d(3, 8, 3), cc.BatchNorm2d(8), cc.ReLU())
+    k = np.pad(rng.choice(np.array([1, 3, 5]), (n, 1)), ((0, 0), (0, 2)))  # the conv's row (BN, ReLU: 0)
+    cols = {"k0": k, "k1": k, "p0": k // 2, "p1": k // 2, "s0": k // 2 + 1, "s1": k // 2 + 1, "d1": k // 2 + 1}
+    col = cc.Columnar(m, cols, input_shape=np.stack([np.full(n, 3), rng.integers(8, 40, n), rng.integers(8, 40, n)], 1))
+    assert col._columns["p1"] is col._columns["p0"] and col._columns["s1"] is col._columns["s0"]
+    assert col._columns["d1"] is not col._columns["s0"]  # equal contents, but not d0's
+    assert_same(col)
+    m3 = cc.Sequential(cc.Conv3d(2, 4, 3), cc.ReLU())
+    p = rng.integers(0, 2, (n, 2))
+    col3 = cc.Columnar(m3, {"p0": p, "p1": p.copy(), "p2": p.copy()}, input_shape=(2, 9, 9, 9))
+    assert col3._columns["p0"] is col3._columns["p1"] is col3._columns["p2"]
+    assert_same(col3)
 
 
 # ---- square records ---------------------------------------------------------------------------
@@ -390,3 +418,39 @@ def test_totals_rows_padded_to_cache_lines(n):
     assert_same(col)
     raw = C.count_columnar(col, 1)
     assert all(raw[k].ctypes.data % 64 == 0 for k in ("params", "buffers", "macs", "flops", "output_shape"))
+
+
+# ---- the per-architecture outputs the kernel writes for cc.count -----------------------------------
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_kernel_writes_ndim_error_and_error_layer_everywhere(n_threads):
+    """Given output_ndim, error and error_layer (np.empty in cc.count), every build writes the
+    output's ndim, 0 and -1 for every architecture (full tiles, the partial one, each thread's),
+    invalid ones too (the generic core then replaces those); the counts are unchanged. Arrays of
+    another length, or one of the three without the others, are a ValueError."""
+    rng = np.random.default_rng(5)
+    n = 150  # two full tiles and a partial one
+    m = cc.Sequential(cc.LazyConv2d(8, 3), cc.ReLU(), cc.Flatten(), cc.LazyLinear(10))
+    out = np.tile([8, 0, 0, 10], (n, 1))
+    out[[0, 77, 149], 0] = 0  # a conv of 0 channels: invalid (the generic core counts those)
+    col = cc.Columnar(m, {"out": out}, input_shape=np.stack([np.full(n, 3), rng.integers(3, 9, n),
+                                                             rng.integers(3, 9, n)], 1))
+    p = col._program()
+    for kernel in _kernels():
+        want = _run_kernel(kernel, col)
+        tot, shape, needs = np.zeros((6, n), np.int64), np.zeros((n, 5), np.int64), np.zeros(n, np.uint8)
+        ndim, error, layer = (np.full(n, 0x5A5A5A5A, np.int32) for _ in range(3))
+        args = (p["program"], p["deaths"], p["cat_src"], tuple(col._columns.get(f) for f in COLUMN_FIELDS),
+                p["consts"], col.input_shape, col.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
+                p["out_slot"], p["out_nd"], tot, shape, needs,
+                np.empty((n_threads, kernel.scratch_size(p["n_slots"], p["n_live"])), np.int64))
+        kernel.count_columnar(*args, n_threads=n_threads, output_ndim=ndim, error=error, error_layer=layer)
+        assert (ndim == 2).all() and (error == 0).all() and (layer == -1).all()
+        for a, b in zip((tot, shape, needs), want):
+            np.testing.assert_array_equal(a, b)
+        assert needs[[0, 77, 149]].all() and needs.sum() == 3
+        with pytest.raises(ValueError, match="all be given"):
+            kernel.count_columnar(*args, output_ndim=ndim, error=error)
+        with pytest.raises(ValueError, match="all be given"):
+            kernel.count_columnar(*args, output_ndim=ndim[:-1], error=error, error_layer=layer)
+    res = assert_same(col, n_threads=n_threads)
+    assert list(np.nonzero(~res.valid)[0]) == [0, 77, 149]

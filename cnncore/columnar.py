@@ -497,10 +497,10 @@ def count_columnar(col: Columnar, n_threads: int) -> dict:
     """The raw result dict of cnncore.counting.run_core for a Columnar: the kernel for the valid
     architectures, the generic core for the others (and for templates the kernel does not know)."""
     n = len(col)
-    # every entry is written, by the kernel or by the generic core (np.empty: no filling pass over
-    # memory that is about to be written anyway)
+    # totals and shapes: every entry is written, by the kernel or by the generic core (np.empty:
+    # no zero-filling pass over memory that is about to be written anyway)
     raw = dict(output_shape=_empty_aligned((n, 5)), output_ndim=np.empty(n, np.int32),
-               error=np.empty(n, np.int32), error_layer=np.empty(n, np.int32))
+               error=np.zeros(n, np.int32), error_layer=np.full(n, -1, np.int32))
     rows = _empty_aligned((6, -(-n // 8) * 8))  # (every row on a cache line's start)
     totals = rows[:, :n]
     p = col._program()
@@ -513,8 +513,8 @@ def count_columnar(col: Columnar, n_threads: int) -> dict:
         _columnar.count_columnar(p["program"], p["deaths"], p["cat_src"], columns, p["consts"],
                                  col.input_shape, col.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
                                  p["out_slot"], p["out_nd"], rows, raw["output_shape"],
-                                 needs, scratch, n_threads=n_threads, output_ndim=raw["output_ndim"],
-                                 error=raw["error"], error_layer=raw["error_layer"])
+                                 needs, scratch, n_threads=n_threads)
+        raw["output_ndim"][:] = p["out_nd"]
         generic = np.nonzero(needs)[0]
     from .counting import run_core
     for i in range(0, len(generic), _CHUNK):

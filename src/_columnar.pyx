@@ -802,8 +802,7 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
                 const int64_t* fused, const double* chain, const int64_t* square_drop, int64_t n,
                 const int64_t* ishape, int ind, const int64_t* batch, int64_t in_birth, int64_t n_slots,
                 int64_t out_slot, int out_nd, double* S, double* V, double* acc, double* LS, int64_t* square,
-                int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic, int32_t* out_ndim,
-                int32_t* error, int32_t* error_layer) noexcept nogil:
+                int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic) noexcept nogil:
     # square[slot]: 1 where the shape record's dims 3 and 4 (a 2-d op's spatial dims) are known
     # equal in every architecture of the tile, else 0 (not known)
     cdef int a, f, j
@@ -931,12 +930,6 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         ok &= acc[A_ACT * ROW + a] + acc[A_IN * ROW + a] < OUT_MAX  # (the peak is at most this)
         needs_generic[a0 + a] = not ok
         okr[a] = _b(ok)
-    if out_ndim != NULL:  # cc.count's other per-architecture outputs, here while the tile's lines are
-        # being written anyway (a pass of numpy each cost more); the generic core overwrites its own
-        for a in range(nt):
-            out_ndim[a0 + a] = out_nd
-            error[a0 + a] = 0
-            error_layer[a0 + a] = -1
     # as int64: the totals' six rows, the output shape (one architecture's five entries contiguous);
     # streamed out from the field rows (free now) where CC_STREAM_OUT, else written in place
     if CC_STREAM_OUT:
@@ -1022,17 +1015,13 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
                    const int64_t[::1] batch_size, int64_t n_slots, int64_t n_live, int64_t in_birth,
                    int64_t out_slot, int out_nd,
                    int64_t[:, ::1] totals, int64_t[:, ::1] output_shape, unsigned char[::1] needs_generic,
-                   int64_t[:, ::1] scratch, int n_threads=1, int32_t[::1] output_ndim=None,
-                   int32_t[::1] error=None, int32_t[::1] error_layer=None):
+                   int64_t[:, ::1] scratch, int n_threads=1):
     """Count n architectures of one planned template. columns: N_VAR entries, each None (the
     template's value, consts[row, field]) or an int32 array (n_layers, n), C-contiguous.
     totals (6, m >= n): params, buffers, macs, flops, activation elements, peak in its first n
     columns (m: a row length that keeps every row on a 64-byte boundary); output_shape (n, 5);
     needs_generic (n,): 1 where the generic core must count the architecture instead (a problem,
-    or a count that reaches 2^53); its entries of totals and output_shape are then 0.
-    output_ndim, error, error_layer (n,) int32, optional (all three or none): the kernel also writes
-    the output's ndim, 0 and -1 for every architecture (the generic core's answers replace those of
-    the architectures it counts)."""
+    or a count that reaches 2^53); its entries of totals and output_shape are then 0."""
     cdef int64_t n = batch_size.shape[0], nl = program.shape[0], n_tiles, t, a0
     cdef int64_t ts = totals.shape[1]  # the row length of totals
     cdef int nt, f, tid
@@ -1054,9 +1043,6 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     cdef int64_t* tot
     cdef int64_t* oshape
     cdef unsigned char* needs
-    cdef int32_t* ondim = NULL  # (optional outputs)
-    cdef int32_t* err = NULL
-    cdef int32_t* elayer = NULL
     cdef int32_t* lows
     cdef int64_t* fused
     cdef double* chain
@@ -1068,12 +1054,6 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
             or scratch.shape[1] < need or not 0 <= out_slot < n_slots or not 0 <= in_birth < n_live
             or not 1 <= ind <= 4 or not 1 <= out_nd <= 5):
         raise ValueError("count_columnar: arrays of the wrong shape")
-    if output_ndim is not None or error is not None or error_layer is not None:
-        if (output_ndim is None or error is None or error_layer is None or output_ndim.shape[0] != n
-                or error.shape[0] != n or error_layer.shape[0] != n):
-            raise ValueError("count_columnar: output_ndim, error and error_layer must all be given, with n entries")
-        if n > 0:
-            ondim, err, elayer = &output_ndim[0], &error[0], &error_layer[0]
     for f in range(N_VAR):
         cols[f] = NULL
         if columns[f] is not None:
@@ -1119,12 +1099,10 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
             nt = <int>(n - a0 if n - a0 < TILE else TILE)
             if nt == TILE:  # a full tile has its own copy of the code: every loop of constant length
                 _tile(a0, TILE, G, nl, D, C, cols, K, lows, fused, chain, square_drop, n, ishape, ind, batch, in_birth,
-                      n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs,
-                      ondim, err, elayer)
+                      n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs)
             else:
                 _tile(a0, nt, G, nl, D, C, cols, K, lows, fused, chain, square_drop, n, ishape, ind, batch, in_birth,
-                      n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs,
-                      ondim, err, elayer)
+                      n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs)
         cc_store_fence()  # (this thread's streamed outputs, before the threads join)
     free(lows)
     free(fused)

@@ -419,38 +419,3 @@ def test_totals_rows_padded_to_cache_lines(n):
     raw = C.count_columnar(col, 1)
     assert all(raw[k].ctypes.data % 64 == 0 for k in ("params", "buffers", "macs", "flops", "output_shape"))
 
-
-# ---- the per-architecture outputs the kernel writes for cc.count -----------------------------------
-@pytest.mark.parametrize("n_threads", [1, 2])
-def test_kernel_writes_ndim_error_and_error_layer_everywhere(n_threads):
-    """Given output_ndim, error and error_layer (np.empty in cc.count), every build writes the
-    output's ndim, 0 and -1 for every architecture (full tiles, the partial one, each thread's),
-    invalid ones too (the generic core then replaces those); the counts are unchanged. Arrays of
-    another length, or one of the three without the others, are a ValueError."""
-    rng = np.random.default_rng(5)
-    n = 150  # two full tiles and a partial one
-    m = cc.Sequential(cc.LazyConv2d(8, 3), cc.ReLU(), cc.Flatten(), cc.LazyLinear(10))
-    out = np.tile([8, 0, 0, 10], (n, 1))
-    out[[0, 77, 149], 0] = 0  # a conv of 0 channels: invalid (the generic core counts those)
-    col = cc.Columnar(m, {"out": out}, input_shape=np.stack([np.full(n, 3), rng.integers(3, 9, n),
-                                                             rng.integers(3, 9, n)], 1))
-    p = col._program()
-    for kernel in _kernels():
-        want = _run_kernel(kernel, col)
-        tot, shape, needs = np.zeros((6, n), np.int64), np.zeros((n, 5), np.int64), np.zeros(n, np.uint8)
-        ndim, error, layer = (np.full(n, 0x5A5A5A5A, np.int32) for _ in range(3))
-        args = (p["program"], p["deaths"], p["cat_src"], tuple(col._columns.get(f) for f in COLUMN_FIELDS),
-                p["consts"], col.input_shape, col.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
-                p["out_slot"], p["out_nd"], tot, shape, needs,
-                np.empty((n_threads, kernel.scratch_size(p["n_slots"], p["n_live"])), np.int64))
-        kernel.count_columnar(*args, n_threads=n_threads, output_ndim=ndim, error=error, error_layer=layer)
-        assert (ndim == 2).all() and (error == 0).all() and (layer == -1).all()
-        for a, b in zip((tot, shape, needs), want):
-            np.testing.assert_array_equal(a, b)
-        assert needs[[0, 77, 149]].all() and needs.sum() == 3
-        with pytest.raises(ValueError, match="all be given"):
-            kernel.count_columnar(*args, output_ndim=ndim, error=error)
-        with pytest.raises(ValueError, match="all be given"):
-            kernel.count_columnar(*args, output_ndim=ndim[:-1], error=error, error_layer=layer)
-    res = assert_same(col, n_threads=n_threads)
-    assert list(np.nonzero(~res.valid)[0]) == [0, 77, 149]

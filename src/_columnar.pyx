@@ -330,45 +330,61 @@ cdef inline bint _square_fields(int nt, uint64_t drop, const int32_t** cols, con
     return True
 
 
-cdef inline void _conv(int nt, int d, bint plain, bint square, int64_t flags, rcdouble V, rcdouble X,
-                       rdouble Y, rdouble acc) noexcept nogil:
-    # plain (_plain): no division by the groups, the kernel volume is the effective kernel;
-    # square (_square_row): dim 1 is dim 0 again, computed once
-    cdef int a, i
+cdef inline double _conv_at(int a, int d, bint plain, bint square, bint same, double bias, const double* V,
+                            const double* X, double* Y, double* P, double* M, double* F, double* bad_row) noexcept nogil:
+    """Architecture a of a convolution (_conv): its output record into Y, its params, macs, flops and
+    problems onto P, M, F, bad_row; returns numel(y). plain (_plain): no division by the groups,
+    the kernel volume is the effective kernel; square (_square_row): dim 1 is dim 0 again, computed once.
+    (Plain pointers: inlined into a loop, it has the loop function's restrict ones; restrict here
+    would hold for one call only, and gcc then did not vectorize the loop.)"""
+    cdef int i
     cdef double inn, out, g, ch, cpg, k, s, p, dl, eff, o, n, numel, bad
+    inn, out = V[V_IN * ROW + a], V[V_OUT * ROW + a]
+    ch = X[2 * ROW + a]
+    bad = _b((inn != 0.0) & (inn != ch))
+    cpg = ch
+    if not plain:
+        g = V[V_GROUPS * ROW + a]
+        cpg = _fdiv(ch, g)
+        bad += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
+    n = cpg  # times the kernel volume: the dot-product length
+    numel = X[ROW + a] * out  # times the spatial sizes: numel(y)
+    for i in range(1 if square else d):
+        k, s, p = V[(V_K + i) * ROW + a], V[(V_S + i) * ROW + a], V[(V_P + i) * ROW + a]
+        dl = 1.0 if plain else V[(V_D + i) * ROW + a]
+        eff = k if plain else dl * (k - 1.0) + 1.0
+        o = _conv_size(X[(3 + i) * ROW + a], eff, s, p, same, &bad)
+        Y[(3 + i) * ROW + a] = o
+        numel = numel * o
+        n = n * k
+    if square:  # the same products as the loop's second pass
+        Y[4 * ROW + a] = o
+        numel = numel * o
+        n = n * k
+    Y[ROW + a] = X[ROW + a]
+    Y[2 * ROW + a] = out
+    Y[a] = numel
+    # params = out*n + bias*out; macs = numel*n; flops = numel*(2n - 1 + bias)
+    P[a] += out * n + bias * out
+    M[a] += numel * n
+    F[a] += numel * (2.0 * n - 1.0 + bias)
+    bad_row[a] += bad + _b(n >= EXACT)
+    return numel
+
+
+cdef inline void _conv(int nt, int d, bint plain, bint square, int64_t flags, rcdouble V, rcdouble X,
+                       rdouble Y, double* acc) noexcept nogil:
+    _conv_rows(nt, d, plain, square, flags, V, X, Y, acc + A_PARAMS * ROW, acc + A_MACS * ROW,
+               acc + A_FLOPS * ROW, acc + A_BAD * ROW)
+
+
+cdef inline void _conv_rows(int nt, int d, bint plain, bint square, int64_t flags, rcdouble V, rcdouble X,
+                            rdouble Y, rdouble P, rdouble M, rdouble F, rdouble bad) noexcept nogil:
+    cdef int a
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
     cdef bint same = (flags & F_SAME) != 0 and not plain
     for a in range(nt):
-        inn, out = V[V_IN * ROW + a], V[V_OUT * ROW + a]
-        ch = X[2 * ROW + a]
-        bad = _b((inn != 0.0) & (inn != ch))
-        cpg = ch
-        if not plain:
-            g = V[V_GROUPS * ROW + a]
-            cpg = _fdiv(ch, g)
-            bad += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
-        n = cpg  # times the kernel volume: the dot-product length
-        numel = X[ROW + a] * out  # times the spatial sizes: numel(y)
-        for i in range(1 if square else d):
-            k, s, p = V[(V_K + i) * ROW + a], V[(V_S + i) * ROW + a], V[(V_P + i) * ROW + a]
-            dl = 1.0 if plain else V[(V_D + i) * ROW + a]
-            eff = k if plain else dl * (k - 1.0) + 1.0
-            o = _conv_size(X[(3 + i) * ROW + a], eff, s, p, same, &bad)
-            Y[(3 + i) * ROW + a] = o
-            numel = numel * o
-            n = n * k
-        if square:  # the same products as the loop's second pass
-            Y[4 * ROW + a] = o
-            numel = numel * o
-            n = n * k
-        Y[ROW + a] = X[ROW + a]
-        Y[2 * ROW + a] = out
-        Y[a] = numel
-        # params = out*n + bias*out; macs = numel*n; flops = numel*(2n - 1 + bias)
-        acc[A_PARAMS * ROW + a] += out * n + bias * out
-        acc[A_MACS * ROW + a] += numel * n
-        acc[A_FLOPS * ROW + a] += numel * (2.0 * n - 1.0 + bias)
-        acc[A_BAD * ROW + a] += bad + _b(n >= EXACT)
+        _conv_at(a, d, plain, square, same, bias, V, X, Y, P, M, F, bad)
 
 
 cdef inline void _linear(int nt, int last, int64_t flags, rcdouble V, rcdouble X, rdouble Y, rdouble acc,
@@ -632,39 +648,48 @@ cdef inline void _live(int nt, double used, double born, const double* Y, rcdoub
         peak[a] = l if l > peak[a] else peak[a]
 
 
-cdef inline void _live_chain(int nt, bint norm, int followers, const double* c, const double* Y, rcdouble dies,
-                            rcdouble d1, rcdouble d2, rdouble birth, rdouble b1, rdouble b2, rdouble live,
-                            rdouble act, rdouble peak, rdouble params, rdouble buffers, rdouble flops) noexcept nogil:
+cdef inline void _live_chain(int nt, bint norm, int followers, const double* c, rdouble Y, rcdouble dies,
+                            rcdouble d1, rcdouble d2, double in1, double in2, rdouble birth, rdouble b1, rdouble b2,
+                            rdouble live, rdouble act, rdouble peak, rdouble params, rdouble buffers, rdouble flops,
+                            bint conv, bint square, int64_t flags, rcdouble V, rcdouble X, rdouble macs,
+                            rdouble bad) noexcept nogil:
     """_live of a used lead row with storage of its own, and in the same pass everything its
     followers (_plan_chains; `followers`: 1 or 2) count: they keep its shape, so each adds a
     multiple of its elements y (or of its channels, norm: a BatchNorm among them) to a total, its
-    storage (y) to the live total, and takes away what dies at its moment (d1, d2: a live slot, the
-    zero row where nothing dies, or Y itself where a storage of the chain dies: its size is y).
+    storage (y) to the live total, and takes away what dies at its moment (d1 + in1 y, d2 + in2 y:
+    d a live slot or the zero row, in 1.0 where a storage born in the chain dies: its size is y).
     b1, b2: the followers' live slots (the second a scratch row when there is one follower). The
     arrays written are distinct from each other and from those read (_plan_chains checks it).
+    conv: the lead is a plain Conv2d (square: see _conv), counted in this loop too (_conv_at): its
+    output's elements and channels stay in registers for the followers, one pass instead of two.
     Sums of integers: exact below 2^53, and >= 2^53 (caught at the end of the tile) otherwise."""
     cdef int a
     cdef double y, l, pk, ch
     cdef double rows = 1.0 + c[C_ROWS], fe = c[C_FLOPS]
     cdef double pc = c[C_PARAMS], bc = c[C_BUFS], bk = c[C_BUF1]
+    cdef double bias = 1.0 if flags & F_BIAS else 0.0
     for a in range(nt):
-        y = Y[a]
+        if conv:
+            y = _conv_at(a, 2, True, square, False, bias, V, X, Y, params, macs, flops, bad)
+            ch = V[V_OUT * ROW + a]
+        else:
+            y = Y[a]
+            ch = Y[2 * ROW + a]
         act[a] += rows * y
         l = live[a] - dies[a] + y
         birth[a] = y
         b1[a] = y
         b2[a] = y
         pk = l if l > peak[a] else peak[a]
-        l = l - d1[a] + y  # the first follower's moment
+        l = l - (d1[a] + in1 * y) + y  # the first follower's moment
         pk = l if l > pk else pk
         if followers == 2:
-            l = l - d2[a] + y
+            l = l - (d2[a] + in2 * y) + y
             pk = l if l > pk else pk
         live[a] = l
         peak[a] = pk
         flops[a] += fe * y
         if norm:
-            ch = Y[2 * ROW + a]
             params[a] += pc * ch
             buffers[a] += bc * ch + bk
 
@@ -740,21 +765,37 @@ cdef void _plan_chains(const int64_t* G, int64_t nl, const int64_t* deaths, cons
         k += 1 + m
 
 
-cdef inline const double* _dying(int64_t d, const double* Y, double* LS, double* acc) noexcept nogil:
-    """What dies at a follower's moment (_plan_chains), as a row of sizes."""
-    if d == U_NONE:
-        return acc + A_ZERO * ROW
-    if d == U_INSIDE:
-        return Y
-    return LS + d * ROW
+cdef inline const double* _dying(int64_t d, double* LS, double* acc) noexcept nogil:
+    """What dies at a follower's moment (_plan_chains), as a row of sizes (with _inside's multiple of y)."""
+    return LS + d * ROW if d >= 0 else acc + A_ZERO * ROW
 
 
-cdef inline void _live_lead(int nt, const int64_t* u, const double* c, const double* Y, const double* dies,
-                            double* LS, int64_t ls, double* acc) noexcept nogil:
-    """_live_chain for a lead row, its loop specialised for its number of followers and norm."""
+cdef inline double _inside(int64_t d) noexcept nogil:
+    return 1.0 if d == U_INSIDE else 0.0
+
+
+cdef inline void _live_lead(int nt, const int64_t* u, const double* c, double* Y, const double* dies,
+                            double* LS, int64_t ls, double* acc, bint conv, bint square, int64_t flags,
+                            const double* V, const double* X) noexcept nogil:
+    """_live_chain for a lead row, its loop specialised for its number of followers and norm, and
+    for a plain Conv2d lead (conv; square or not) counted in it."""
+    if not conv:
+        _lead_loop(nt, u, c, Y, dies, LS, ls, acc, False, False, flags, V, X)
+    elif square:
+        _lead_loop(nt, u, c, Y, dies, LS, ls, acc, True, True, flags, V, X)
+    else:
+        _lead_loop(nt, u, c, Y, dies, LS, ls, acc, True, False, flags, V, X)
+
+
+cdef inline void _lead_loop(int nt, const int64_t* u, const double* c, double* Y, const double* dies,
+                            double* LS, int64_t ls, double* acc, bint conv, bint square, int64_t flags,
+                            const double* V, const double* X) noexcept nogil:
     cdef bint norm = c[C_BUFS] != 0.0
-    cdef const double* d1 = _dying(u[U_D1], Y, LS, acc)
-    cdef const double* d2 = _dying(u[U_D2], Y, LS, acc)
+    cdef const double* d1 = _dying(u[U_D1], LS, acc)
+    cdef const double* d2 = _dying(u[U_D2], LS, acc)
+    cdef double in1 = _inside(u[U_D1]), in2 = _inside(u[U_D2])
+    cdef double* M = acc + A_MACS * ROW
+    cdef double* bad = acc + A_BAD * ROW
     cdef double* P = acc + A_PARAMS * ROW
     cdef double* B = acc + A_BUFFERS * ROW
     cdef double* F = acc + A_FLOPS * ROW
@@ -766,13 +807,17 @@ cdef inline void _live_lead(int nt, const int64_t* u, const double* c, const dou
     cdef double* b2 = LS + u[U_B2] * ROW if u[U_B2] >= 0 else acc + A_SINK * ROW
     if u[U_ROWS] == 1:
         if norm:
-            _live_chain(nt, True, 1, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
+            _live_chain(nt, True, 1, c, Y, dies, d1, d2, in1, in2, birth, b1, b2, live, act, peak, P, B, F,
+                        conv, square, flags, V, X, M, bad)
         else:
-            _live_chain(nt, False, 1, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
+            _live_chain(nt, False, 1, c, Y, dies, d1, d2, in1, in2, birth, b1, b2, live, act, peak, P, B, F,
+                        conv, square, flags, V, X, M, bad)
     elif norm:
-        _live_chain(nt, True, 2, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
+        _live_chain(nt, True, 2, c, Y, dies, d1, d2, in1, in2, birth, b1, b2, live, act, peak, P, B, F,
+                    conv, square, flags, V, X, M, bad)
     else:
-        _live_chain(nt, False, 2, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
+        _live_chain(nt, False, 2, c, Y, dies, d1, d2, in1, in2, birth, b1, b2, live, act, peak, P, B, F,
+                    conv, square, flags, V, X, M, bad)
 
 
 cdef inline void _inputs(int nt, int ind, const int64_t* batch, const int64_t* ishape, rdouble S,
@@ -820,7 +865,7 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
     cdef const double* dies
     cdef double* okr
     cdef const double* v
-    cdef bint unused, ok
+    cdef bint unused, ok, plain, lead_conv
     cdef int64_t* out
     cdef int64_t* shape_out
     cdef int64_t stride
@@ -899,7 +944,10 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         unused = g[G_UNUSED] != 0
         if unused:  # params and buffers count, nothing else: restore macs and flops after
             memcpy(acc + A_SAVED_MACS * ROW, acc + A_MACS * ROW, 2 * ROW * sizeof(double))
-        _run_op(op, g, _plain(op, g, k, cols, consts), sq, nt, V, S, X, Y, acc, cat_src)
+        plain = _plain(op, g, k, cols, consts)
+        lead_conv = op == OP_CONV2D and plain and fused[k * N_FUSED + U_ROWS] != 0  # counted in its chain's pass
+        if not lead_conv:
+            _run_op(op, g, plain, sq, nt, V, S, X, Y, acc, cat_src)
         if g[G_YS] != g[G_XS]:  # a new record (an op that keeps the shape shares its input's)
             square[g[G_YS]] = sq
         if unused:
@@ -912,7 +960,8 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         ls = g[G_BIRTH]
         dies = LS + deaths[g[G_DOFF]] * ROW if g[G_DN] > 0 else acc + A_ZERO * ROW
         if fused[k * N_FUSED + U_ROWS]:  # a lead: it and its followers in one pass, their storages too
-            _live_lead(nt, fused + k * N_FUSED, chain + k * N_CHAIN, Y, dies, LS, ls, acc)
+            _live_lead(nt, fused + k * N_FUSED, chain + k * N_CHAIN, Y, dies, LS, ls, acc, lead_conv, sq,
+                       g[G_FLAGS], V, X)
         elif ls >= 0 and not unused:  # the common case, its own loop: a used row with storage of its own
             _live(nt, 1.0, 1.0, Y, dies, LS + ls * ROW, live, acc + A_ACT * ROW, acc + A_PEAK * ROW)
         else:

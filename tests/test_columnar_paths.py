@@ -172,6 +172,41 @@ def test_follower_reading_another_tensor_of_the_lead_shape(monkeypatch):
         assert res.peak_activation_bytes.tolist() == [8, 8]
 
 
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_conv_leads_counted_in_their_chain_pass(monkeypatch, n_threads):
+    """A plain Conv2d that leads a chain is counted inside its chain's pass (src/_columnar.pyx,
+    _live_chain with conv): with two followers (BN, ReLU: its own storage dies at the ReLU's
+    moment), one (ReLU), one norm, on square and non-square inputs (square records on and off),
+    strides and kernels varying, a grouped conv (not plain: counted by itself) between them, and
+    invalid architectures (channels the groups do not divide, a width of 0), over full tiles and a partial one:
+    every build on 1 and 2 threads gives the generic core's numbers."""
+    rng = np.random.default_rng(9)
+    n = 150
+    m = cc.Sequential(cc.Conv2d(3, 8, 3, padding=1), cc.LazyBatchNorm2d(), cc.ReLU(),
+                      cc.LazyConv2d(8, 3, stride=2, bias=False), cc.ReLU(),
+                      cc.LazyConv2d(8, 3, groups=2), cc.LazyBatchNorm2d(),
+                      cc.LazyConv2d(6, 1), cc.LazyBatchNorm2d())
+    out = np.tile([8, 0, 0, 8, 0, 8, 0, 6, 0], (n, 1))
+    out[:, 0] = rng.choice([4, 8, 16], n)
+    out[:, 3] = rng.choice([2, 6, 10], n)  # even: the grouped conv's channels divide by 2
+    out[:, 7] = rng.integers(1, 9, n)
+    out[5, 7] = 0  # a width of 0: invalid
+    k = np.tile([3, 0, 0, 3, 0, 3, 0, 1, 0], (n, 1))
+    k[:, 3] = rng.choice([1, 3, 5], n)
+    s = np.tile([1, 0, 0, 2, 0, 1, 0, 1, 0], (n, 1))
+    s[:, 3] = rng.choice([1, 2], n)
+    h = rng.integers(6, 30, n)
+    w = np.where(np.arange(n) < 64, h, h + rng.integers(0, 2, n))  # tile 0 square, then mixed
+    out[140, 3] = 3  # odd channels into the conv of groups=2: invalid
+    col = cc.Columnar(m, {"out": out, "k0": k, "k1": k, "s0": s, "s1": s, "p0": k // 2, "p1": k // 2},
+                      input_shape=np.stack([np.full(n, 3), h, w], 1))
+    assert _chains(col)[:, FOLLOWERS].tolist() == [2, 0, 0, 1, 0, 1, 0, 1, 0]
+    for kernel in _kernels():
+        monkeypatch.setattr(C, "_columnar", kernel)
+        res = assert_same(col, n_threads=n_threads)
+        assert not res.valid[5] and not res.valid[140] and res.valid.sum() >= n - 10
+
 # ---- the totals' bound ---------------------------------------------------------------------------
 def test_totals_at_two_to_the_52():
     """LazyLinear(2^26, bias=False) on inputs of x = 2^25 and 2^25 + 1 features, batch 1. By hand:

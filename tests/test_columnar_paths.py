@@ -454,3 +454,25 @@ def test_totals_rows_padded_to_cache_lines(n):
     raw = C.count_columnar(col, 1)
     assert all(raw[k].ctypes.data % 64 == 0 for k in ("params", "buffers", "macs", "flops", "output_shape"))
 
+
+
+def test_large_arrays_start_on_huge_page_boundaries():
+    """Columns and outputs of 4 MiB or more start on a 2 MiB boundary (transparent huge pages,
+    cnncore.columnar._placed_empty), smaller ones on a 64-byte one; an int32 column given as the
+    transpose of a C-contiguous array is still used without a copy; the counts are the generic core's."""
+    assert C._placed_empty((1 << 20,), np.int32).ctypes.data % (1 << 21) == 0  # exactly 4 MiB
+    assert C._placed_empty((1 << 20) - 1, np.int32).ctypes.data % 64 == 0
+    assert C._empty_aligned((1 << 19, 1)).ctypes.data % (1 << 21) == 0
+    rng = np.random.default_rng(8)
+    n = 140_000
+    m = cc.Sequential(cc.LazyConv2d(8, 3, padding=1), cc.LazyBatchNorm2d(), cc.ReLU(), cc.LazyConv2d(8, 3),
+                      cc.ReLU(), cc.AdaptiveAvgPool2d(1), cc.Flatten(), cc.LazyLinear(10))
+    out = np.tile([8, 0, 0, 8, 0, 0, 0, 10], (n, 1))
+    out[:, 0], out[:, 3] = rng.integers(1, 64, n), rng.integers(1, 64, n)
+    by_row = np.ascontiguousarray(rng.integers(1, 4, (8, n)), dtype=np.int32)  # (rows, n): no copy
+    col = cc.Columnar(m, {"out": out, "s0": by_row.T}, input_shape=(3, 16, 16))
+    assert col._columns["out"].ctypes.data % (1 << 21) == 0  # 4.5 MB of int32: copied, placed
+    assert np.shares_memory(col._columns["s0"], by_row)
+    raw = C.count_columnar(col, 1)
+    assert raw["params"].ctypes.data % (1 << 21) == 0  # the totals: 6.7 MB
+    assert_same(col)

@@ -1,7 +1,7 @@
 """Two builds of the columnar kernel side by side, alternating round by round in one process, with
 the numpy skeleton count (benchmarks/_data.py) in the same rounds.
 
-    python benchmarks/columnar_ab.py OLD.so NEW.so [--n 100000] [--rounds 41] [--count]
+    python benchmarks/columnar_ab.py OLD.so NEW.so [--n 100000] [--rounds 41] [--count [OLD/columnar.py]]
 
 OLD.so / NEW.so: compiled kernel modules (e.g. a copy of main's cnncore/_columnar_avx512*.so kept
 before a change, and the worktree's). Each round times one count_columnar call of each build
@@ -10,9 +10,11 @@ layers per second and the median of the per-round ratios. The scratch starts --o
 64-byte boundary for both (a kernel that aligns it itself ignores that): a kernel that does not is
 about 1.2x slower at offsets 8 or 16 than at 0 or 32 here, and np.empty gives any of them. Both builds must give the generic core's
 FLOPs (checked before timing). The outputs start on 64-byte boundaries, as cc.count allocates them.
---count times cc.count(columnar, n_threads=1) end to end instead, through this checkout's Python:
-OLD's kernel with outputs from np.empty (how cnncore allocated them before 2026-11-22), NEW's with
-the aligned ones.
+--count times the columnar count end to end instead (cnncore.columnar.count_columnar: allocating the
+outputs, the kernel, the generic core's share; cc.count adds only the BatchResult wrapper): NEW is
+this checkout's cnncore/columnar.py with NEW.so, OLD the given columnar.py (default: main's,
+/work/main/cnncore/columnar.py) with OLD.so, each on a Columnar its own constructor built (so each
+stores the columns its own way).
 """
 import argparse
 import importlib.machinery
@@ -63,6 +65,28 @@ def kernel_args(kernel, col, offset, copies=False):
             np.zeros(n, np.uint8), aligned_scratch(kernel.scratch_size(p["n_slots"], p["n_live"]), offset))
 
 
+def load_py(path, kernel):
+    """An older cnncore/columnar.py as a module of this checkout's package (its relative imports
+    resolve here), counting with `kernel`."""
+    spec = importlib.util.spec_from_file_location("cnncore._ab_old_columnar", path)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "cnncore"
+    spec.loader.exec_module(module)
+    module._columnar = kernel
+    return module
+
+
+def make_with(columnar_class, n):
+    """_data.make_columnar(n, 0) built by another version's Columnar class (cc.Columnar swapped in
+    for the call), so that version stores the benchmark's columns its own way."""
+    saved = cc.Columnar
+    cc.Columnar = columnar_class
+    try:
+        return _data.make_columnar(n, 0)
+    finally:
+        cc.Columnar = saved
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("old")
@@ -73,10 +97,10 @@ def main():
                     help="OLD reads every column from its own array (main's storage before 2026-11-22)")
     ap.add_argument("--offset", type=int, default=0,
                     help="bytes past a 64-byte boundary where the scratch starts (np.empty gives 0..56)")
-    ap.add_argument("--count", action="store_true",
-                    help="time cc.count(columnar, n_threads=1) end to end instead: OLD with outputs from "
-                         "np.empty (as cnncore allocated them before 2026-11-22, 16:37 UTC), NEW as this "
-                         "checkout allocates them (64-byte aligned); --n a multiple of 8")
+    ap.add_argument("--count", nargs="?", const="/work/main/cnncore/columnar.py", default=None,
+                    metavar="OLD_COLUMNAR_PY",
+                    help="time the columnar count end to end instead: OLD_COLUMNAR_PY (default main's) "
+                         "with OLD.so against this checkout's cnncore/columnar.py with NEW.so")
     a = ap.parse_args()
     col = _data.make_columnar(a.n, 0)
     want = cc.count(col.to_packed(), n_threads=1)
@@ -88,13 +112,13 @@ def main():
     args = {"old": args[:3] + kernel_args(kernels["old"], col, a.offset, a.old_copies)[3:4] + args[4:], "new": args}
     if a.count:
         import cnncore.columnar as C
-        assert a.n % 8 == 0  # (the old kernels take totals of exactly n columns)
-        outputs = {"old": lambda shape: np.empty(shape, np.int64), "new": C._empty_aligned}
+        C._columnar = kernels["new"]
+        modules = {"old": load_py(a.count, kernels["old"]), "new": C}
+        cols = {k: make_with(m.Columnar, a.n) for k, m in modules.items()}
 
         def count(k):
-            C._columnar, C._empty_aligned = kernels[k], outputs[k]
-            res = cc.count(col, n_threads=1)
-            assert np.array_equal(res.flops, want.flops), k
+            raw = modules[k].count_columnar(cols[k], 1)
+            assert np.array_equal(raw["flops"], want.flops) and not raw["error"].any(), k
         runs = {"old": lambda: count("old"), "new": lambda: count("new")}
     else:
         runs = {k: (lambda k=k: kernels[k].count_columnar(*args[k])) for k in kernels}
@@ -115,7 +139,7 @@ def main():
             times["numpy"].append(time.process_time() - t)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"{len(col)} architectures x {col.n_layers} rows = {layers / 1e6:.1f} M layers, {a.rounds} rounds"
-          + (", cc.count end to end" if a.count else ", the kernels alone"))
+          + (", the columnar count end to end" if a.count else ", the kernels alone"))
     for k, v in med.items():
         print(f"  {k:6s} median {v * 1e3:7.2f} ms  {layers / v / 1e6:6.0f} M layers/s  {med['numpy'] / v:5.2f}x numpy")
     ratio = statistics.median(n / o for n, o in zip(times["new"], times["old"]))

@@ -85,7 +85,7 @@ cdef extern from * nogil:
        again here): 4 % faster there. The AVX2 build measured 11 % slower with them: it stores
        directly. cc_stream: n int64 from src to dst (the unaligned head and the tail: plain stores);
        cc_store_fence() orders them before anything after it. */
-    #if defined(__AVX512F__)
+    #if defined(__AVX512F__) && defined(__AVX512DQ__)
     #include <immintrin.h>
     #define CC_STREAM_OUT 1
     static inline void cc_stream(int64_t *dst, const int64_t *src, int n) {
@@ -94,14 +94,27 @@ cdef extern from * nogil:
         for (; i + 8 <= n; i += 8) _mm512_stream_si512((void *)(dst + i), _mm512_loadu_si512((const void *)(src + i)));
         for (; i < n; i++) dst[i] = src[i];
     }
+    /* dst[i] = src[i] (an integer below 2^52) where ok[i] != 0, else 0: converted and streamed in
+       one pass, without staging the int64 values in the scratch first */
+    static inline void cc_stream_exact(int64_t *dst, const double *src, const double *ok, int n) {
+        int i = 0;
+        for (; i < n && ((uintptr_t)(dst + i) % 64) != 0; i++) dst[i] = ok[i] != 0.0 ? (int64_t)src[i] : 0;
+        for (; i + 8 <= n; i += 8) {
+            __mmask8 m = _mm512_cmp_pd_mask(_mm512_loadu_pd(ok + i), _mm512_setzero_pd(), _CMP_NEQ_UQ);
+            _mm512_stream_si512((void *)(dst + i), _mm512_maskz_cvttpd_epi64(m, _mm512_loadu_pd(src + i)));
+        }
+        for (; i < n; i++) dst[i] = ok[i] != 0.0 ? (int64_t)src[i] : 0;
+    }
     static inline void cc_store_fence(void) { _mm_sfence(); }
     #else
     #define CC_STREAM_OUT 0
     static inline void cc_stream(int64_t *dst, const int64_t *src, int n) { memcpy(dst, src, (size_t)n * sizeof(int64_t)); }
+    static inline void cc_stream_exact(int64_t *dst, const double *src, const double *ok, int n) {}  /* (not called) */
     static inline void cc_store_fence(void) {}
     #endif
     """
     void cc_stream(int64_t* dst, const int64_t* src, int n)
+    void cc_stream_exact(int64_t* dst, const double* src, const double* ok, int n)
     void cc_store_fence()
     bint CC_STREAM_OUT
 
@@ -147,7 +160,7 @@ cdef enum:
     N_PROG = 18
 
 cdef enum:
-    REC = 6  # a shape slot holds REC arrays of TILE: numel, then dims 0..4 (dim 0 = the batch)
+    REC = 6  # a shape slot holds REC rows (of TILE values, ROW apart): numel, then dims 0..4 (dim 0 = the batch)
     N_ACC = 15  # per-architecture rows of a tile
     A_PARAMS = 0
     A_BUFFERS = 1
@@ -184,6 +197,10 @@ cdef enum:
 
 cdef enum:
     ALIGN_SLACK = 8  # int64 entries of scratch beyond the tile arrays (see _aligned)
+    ROW = 72  # entries from one row of the tile arrays to the next: TILE and one cache line more, so
+    # no two of the scratch's rows (fewer than 64 apart) share their low 12 address bits; at a
+    # stride of TILE, rows 8 apart did, and a load could wait on a store to the other (4K
+    # aliasing): 0.94-0.97x the time at ROW = TILE (101 alternating rounds, 19:05 UTC)
     TILE = 64  # architectures per tile: one tile's shape slots stay in L1 (64 measured faster than 128, 256)
     AHEAD = 2  # the tile whose columns are prefetched, counted from the current one (measured best)
 
@@ -238,7 +255,7 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
 
 
 # ---- one layer position over one tile ------------------------------------------------------------
-# X, Y, B: shape slots (X[j * TILE + a]: j = 0 numel, 1 + i dim i); V: the fields (V[f * TILE + a]),
+# X, Y, B: shape slots (X[j * ROW + a]: j = 0 numel, 1 + i dim i); V: the fields (V[f * ROW + a]),
 # each at least its _lowest; acc: the accumulators. A problem only adds to acc[A_BAD]; sizes are then
 # clamped to 1 .. 2^31-1 (so nothing downstream is undefined) and the counts are meaningless. Each op
 # is one loop over the architectures (the compiler vectorizes it); the spatial dims d are a constant
@@ -326,45 +343,61 @@ cdef inline bint _square_fields(int nt, uint64_t drop, const int32_t** cols, con
     return True
 
 
-cdef inline void _conv(int nt, int d, bint plain, bint square, int64_t flags, rcdouble V, rcdouble X,
-                       rdouble Y, rdouble acc) noexcept nogil:
-    # plain (_plain): no division by the groups, the kernel volume is the effective kernel;
-    # square (_square_row): dim 1 is dim 0 again, computed once
-    cdef int a, i
+cdef inline double _conv_at(int a, int d, bint plain, bint square, bint same, double bias, const double* V,
+                            const double* X, double* Y, double* P, double* M, double* F, double* bad_row) noexcept nogil:
+    """Architecture a of a convolution (_conv): its output record into Y, its params, macs, flops and
+    problems onto P, M, F, bad_row; returns numel(y). plain (_plain): no division by the groups,
+    the kernel volume is the effective kernel; square (_square_row): dim 1 is dim 0 again, computed once.
+    (Plain pointers: inlined into a loop, it has the loop function's restrict ones; restrict here
+    would hold for one call only, and gcc then did not vectorize the loop.)"""
+    cdef int i
     cdef double inn, out, g, ch, cpg, k, s, p, dl, eff, o, n, numel, bad
+    inn, out = V[V_IN * ROW + a], V[V_OUT * ROW + a]
+    ch = X[2 * ROW + a]
+    bad = _b((inn != 0.0) & (inn != ch))
+    cpg = ch
+    if not plain:
+        g = V[V_GROUPS * ROW + a]
+        cpg = _fdiv(ch, g)
+        bad += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
+    n = cpg  # times the kernel volume: the dot-product length
+    numel = X[ROW + a] * out  # times the spatial sizes: numel(y)
+    for i in range(1 if square else d):
+        k, s, p = V[(V_K + i) * ROW + a], V[(V_S + i) * ROW + a], V[(V_P + i) * ROW + a]
+        dl = 1.0 if plain else V[(V_D + i) * ROW + a]
+        eff = k if plain else dl * (k - 1.0) + 1.0
+        o = _conv_size(X[(3 + i) * ROW + a], eff, s, p, same, &bad)
+        Y[(3 + i) * ROW + a] = o
+        numel = numel * o
+        n = n * k
+    if square:  # the same products as the loop's second pass
+        Y[4 * ROW + a] = o
+        numel = numel * o
+        n = n * k
+    Y[ROW + a] = X[ROW + a]
+    Y[2 * ROW + a] = out
+    Y[a] = numel
+    # params = out*n + bias*out; macs = numel*n; flops = numel*(2n - 1 + bias)
+    P[a] += out * n + bias * out
+    M[a] += numel * n
+    F[a] += numel * (2.0 * n - 1.0 + bias)
+    bad_row[a] += bad + _b(n >= EXACT)
+    return numel
+
+
+cdef inline void _conv(int nt, int d, bint plain, bint square, int64_t flags, rcdouble V, rcdouble X,
+                       rdouble Y, double* acc) noexcept nogil:
+    _conv_rows(nt, d, plain, square, flags, V, X, Y, acc + A_PARAMS * ROW, acc + A_MACS * ROW,
+               acc + A_FLOPS * ROW, acc + A_BAD * ROW)
+
+
+cdef inline void _conv_rows(int nt, int d, bint plain, bint square, int64_t flags, rcdouble V, rcdouble X,
+                            rdouble Y, rdouble P, rdouble M, rdouble F, rdouble bad) noexcept nogil:
+    cdef int a
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
     cdef bint same = (flags & F_SAME) != 0 and not plain
     for a in range(nt):
-        inn, out = V[V_IN * TILE + a], V[V_OUT * TILE + a]
-        ch = X[2 * TILE + a]
-        bad = _b((inn != 0.0) & (inn != ch))
-        cpg = ch
-        if not plain:
-            g = V[V_GROUPS * TILE + a]
-            cpg = _fdiv(ch, g)
-            bad += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
-        n = cpg  # times the kernel volume: the dot-product length
-        numel = X[TILE + a] * out  # times the spatial sizes: numel(y)
-        for i in range(1 if square else d):
-            k, s, p = V[(V_K + i) * TILE + a], V[(V_S + i) * TILE + a], V[(V_P + i) * TILE + a]
-            dl = 1.0 if plain else V[(V_D + i) * TILE + a]
-            eff = k if plain else dl * (k - 1.0) + 1.0
-            o = _conv_size(X[(3 + i) * TILE + a], eff, s, p, same, &bad)
-            Y[(3 + i) * TILE + a] = o
-            numel = numel * o
-            n = n * k
-        if square:  # the same products as the loop's second pass
-            Y[4 * TILE + a] = o
-            numel = numel * o
-            n = n * k
-        Y[TILE + a] = X[TILE + a]
-        Y[2 * TILE + a] = out
-        Y[a] = numel
-        # params = out*n + bias*out; macs = numel*n; flops = numel*(2n - 1 + bias)
-        acc[A_PARAMS * TILE + a] += out * n + bias * out
-        acc[A_MACS * TILE + a] += numel * n
-        acc[A_FLOPS * TILE + a] += numel * (2.0 * n - 1.0 + bias)
-        acc[A_BAD * TILE + a] += bad + _b(n >= EXACT)
+        _conv_at(a, d, plain, square, same, bias, V, X, Y, P, M, F, bad)
 
 
 cdef inline void _linear(int nt, int last, int64_t flags, rcdouble V, rcdouble X, rdouble Y, rdouble acc,
@@ -372,18 +405,18 @@ cdef inline void _linear(int nt, int last, int64_t flags, rcdouble V, rcdouble X
     cdef int a
     cdef double inn, out, ch, numel
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
-    memcpy(Y + TILE, X + TILE, ndx * TILE * sizeof(double))  # the dims; the last is replaced below
+    memcpy(Y + ROW, X + ROW, ndx * ROW * sizeof(double))  # the dims; the last is replaced below
     for a in range(nt):
-        inn, out = V[V_IN * TILE + a], V[V_OUT * TILE + a]
-        ch = X[(1 + last) * TILE + a]
-        acc[A_BAD * TILE + a] += _b((inn != 0.0) & (inn != ch))
+        inn, out = V[V_IN * ROW + a], V[V_OUT * ROW + a]
+        ch = X[(1 + last) * ROW + a]
+        acc[A_BAD * ROW + a] += _b((inn != 0.0) & (inn != ch))
         # numel(x) / ch is exact: ch divides it, and numel(x) < 2^53 in an architecture that passes
         numel = X[a] / _at_least_1(ch) * out
-        Y[(1 + last) * TILE + a] = out
+        Y[(1 + last) * ROW + a] = out
         Y[a] = numel
-        acc[A_PARAMS * TILE + a] += ch * out + bias * out
-        acc[A_MACS * TILE + a] += numel * ch
-        acc[A_FLOPS * TILE + a] += numel * (2.0 * ch - 1.0 + bias)
+        acc[A_PARAMS * ROW + a] += ch * out + bias * out
+        acc[A_MACS * ROW + a] += numel * ch
+        acc[A_FLOPS * ROW + a] += numel * (2.0 * ch - 1.0 + bias)
 
 
 cdef inline void _batchnorm(int nt, bint plain, int64_t flags, rcdouble V, const double* X, rdouble acc) noexcept nogil:
@@ -396,31 +429,31 @@ cdef inline void _batchnorm(int nt, bint plain, int64_t flags, rcdouble V, const
     cdef double stats = 2.0 if flags & F_TRACK else 0.0, tracked = _b((flags & F_TRACK) != 0)
     cdef double per = 2.0 + weights  # flops per element
     for a in range(nt):
-        inn = V[V_IN * TILE + a]
-        ch = X[2 * TILE + a]
+        inn = V[V_IN * ROW + a]
+        ch = X[2 * ROW + a]
         if not plain:
-            acc[A_BAD * TILE + a] += (checked * _b((inn != 0.0) & (ch != inn))
+            acc[A_BAD * ROW + a] += (checked * _b((inn != 0.0) & (ch != inn))
                                       + batch_stats * _b(X[a] == ch))  # statistics over one value per channel
-        acc[A_PARAMS * TILE + a] += weights * ch
-        acc[A_BUFFERS * TILE + a] += stats * ch + tracked
-        acc[A_FLOPS * TILE + a] += X[a] * per
+        acc[A_PARAMS * ROW + a] += weights * ch
+        acc[A_BUFFERS * ROW + a] += stats * ch + tracked
+        acc[A_FLOPS * ROW + a] += X[a] * per
 
 
 cdef inline void _elementwise(int nt, double per, const double* X, rdouble acc) noexcept nogil:
     """An activation: per flops per element, the shape unchanged."""
     cdef int a
     for a in range(nt):
-        acc[A_FLOPS * TILE + a] += X[a] * per
+        acc[A_FLOPS * ROW + a] += X[a] * per
 
 
 cdef inline void _prelu(int nt, int ndx, rcdouble V, const double* X, rdouble acc) noexcept nogil:
     cdef int a
     cdef double n
     for a in range(nt):
-        n = V[V_IN * TILE + a]
-        acc[A_BAD * TILE + a] += _b((n > 1.0) & ((ndx < 2) | (X[2 * TILE + a] != n)))
-        acc[A_PARAMS * TILE + a] += n
-        acc[A_FLOPS * TILE + a] += X[a] * 2.0
+        n = V[V_IN * ROW + a]
+        acc[A_BAD * ROW + a] += _b((n > 1.0) & ((ndx < 2) | (X[2 * ROW + a] != n)))
+        acc[A_PARAMS * ROW + a] += n
+        acc[A_FLOPS * ROW + a] += X[a] * 2.0
 
 
 cdef inline void _pool(int nt, int d, bint is_max, bint square, int64_t flags, rcdouble V, const double* X,
@@ -432,10 +465,10 @@ cdef inline void _pool(int nt, int d, bint is_max, bint square, int64_t flags, r
     for a in range(nt):
         bad = 0.0
         kvol = 1.0
-        numel = X[TILE + a] * X[2 * TILE + a]
+        numel = X[ROW + a] * X[2 * ROW + a]
         for i in range(1 if square else d):
-            k, s, p, xi = V[(V_K + i) * TILE + a], V[(V_S + i) * TILE + a], V[(V_P + i) * TILE + a], X[(3 + i) * TILE + a]
-            dl = V[(V_D + i) * TILE + a] if is_max else 1.0  # avg pooling has no dilation
+            k, s, p, xi = V[(V_K + i) * ROW + a], V[(V_S + i) * ROW + a], V[(V_P + i) * ROW + a], X[(3 + i) * ROW + a]
+            dl = V[(V_D + i) * ROW + a] if is_max else 1.0  # avg pooling has no dilation
             bad += _b(2.0 * p > k)  # p <= k / 2
             if d == 3 and not is_max:
                 bad += _b(xi < k)  # ATen's avg_pool3d: the unpadded input at least the kernel
@@ -446,18 +479,18 @@ cdef inline void _pool(int nt, int d, bint is_max, bint square, int64_t flags, r
             bad += _b(o < 1.0) + _b(o > DIM_MAX)  # padding can take the output past DIM_MAX: OVERFLOW
             o = _at_least_1(o)
             o = 1.0 if o > DIM_MAX else o
-            Y[(3 + i) * TILE + a] = o
+            Y[(3 + i) * ROW + a] = o
             numel = numel * o
             kvol = kvol * k
         if square:  # the same products as the loop's second pass
-            Y[4 * TILE + a] = o
+            Y[4 * ROW + a] = o
             numel = numel * o
             kvol = kvol * k
-        Y[TILE + a] = X[TILE + a]
-        Y[2 * TILE + a] = X[2 * TILE + a]
+        Y[ROW + a] = X[ROW + a]
+        Y[2 * ROW + a] = X[2 * ROW + a]
         Y[a] = numel
-        acc[A_FLOPS * TILE + a] += numel * (kvol - 1.0 if is_max else kvol)
-        acc[A_BAD * TILE + a] += bad + _b(kvol >= EXACT)
+        acc[A_FLOPS * ROW + a] += numel * (kvol - 1.0 if is_max else kvol)
+        acc[A_BAD * ROW + a] += bad + _b(kvol >= EXACT)
 
 
 cdef inline void _adaptive(int nt, int d, bint is_max, bint square, rcdouble V, rcdouble X, rdouble Y,
@@ -466,49 +499,49 @@ cdef inline void _adaptive(int nt, int d, bint is_max, bint square, rcdouble V, 
     cdef int a, i
     cdef int64_t odd  # some output size is neither 1 nor the input's
     cdef double n, o
-    cdef double* total = acc + A_TEMP * TILE  # the elements every window reads, over the outputs
-    cdef double* w = acc + (A_TEMP + 1) * TILE
+    cdef double* total = acc + A_TEMP * ROW  # the elements every window reads, over the outputs
+    cdef double* w = acc + (A_TEMP + 1) * ROW
     for a in range(nt):
-        Y[TILE + a] = X[TILE + a]
-        Y[2 * TILE + a] = X[2 * TILE + a]
-        Y[a] = X[TILE + a] * X[2 * TILE + a]
+        Y[ROW + a] = X[ROW + a]
+        Y[2 * ROW + a] = X[2 * ROW + a]
+        Y[a] = X[ROW + a] * X[2 * ROW + a]
         total[a] = Y[a]
     for i in range(1 if square else d):
         odd = 0
         for a in range(nt):
-            n, o = X[(3 + i) * TILE + a], V[(V_K + i) * TILE + a]
+            n, o = X[(3 + i) * ROW + a], V[(V_K + i) * ROW + a]
             o = n if o == 0.0 else o  # 0: the input's size
-            Y[(3 + i) * TILE + a] = o
+            Y[(3 + i) * ROW + a] = o
             Y[a] = Y[a] * o
             # the windows [floor(j n / o), ceil((j + 1) n / o)) add up to n + o - gcd(n, o)
             w[a] = n + o - (n if o == n else 1.0)
             odd |= (o != 1.0) & (o != n)
         if odd:  # then the gcd, one architecture at a time
             for a in range(nt):
-                w[a] = X[(3 + i) * TILE + a] + Y[(3 + i) * TILE + a] - <double>_gcd(
-                    <int64_t>X[(3 + i) * TILE + a], <int64_t>Y[(3 + i) * TILE + a])
+                w[a] = X[(3 + i) * ROW + a] + Y[(3 + i) * ROW + a] - <double>_gcd(
+                    <int64_t>X[(3 + i) * ROW + a], <int64_t>Y[(3 + i) * ROW + a])
         for a in range(nt):
             total[a] = total[a] * w[a]
     if square:  # the same products as the loop's second pass
         for a in range(nt):
-            Y[4 * TILE + a] = Y[3 * TILE + a]
-            Y[a] = Y[a] * Y[3 * TILE + a]
+            Y[4 * ROW + a] = Y[3 * ROW + a]
+            Y[a] = Y[a] * Y[3 * ROW + a]
             total[a] = total[a] * w[a]
     for a in range(nt):
-        acc[A_FLOPS * TILE + a] += total[a] - Y[a] if is_max else total[a]
-        acc[A_BAD * TILE + a] += _b(total[a] >= EXACT)
+        acc[A_FLOPS * ROW + a] += total[a] - Y[a] if is_max else total[a]
+        acc[A_BAD * ROW + a] += _b(total[a] >= EXACT)
 
 
 cdef inline void _flatten(int nt, int s, int e, int ndx, rcdouble X, rdouble Y, rdouble acc) noexcept nogil:
     cdef int a, i
-    cdef double* v = Y + (1 + s) * TILE  # the product of dims s..e (divides numel(x): exact)
-    memcpy(Y, X, (2 + s) * TILE * sizeof(double))  # numel, the dims up to s
-    memcpy(Y + (2 + s) * TILE, X + (2 + e) * TILE, (ndx - 1 - e) * TILE * sizeof(double))  # after e
+    cdef double* v = Y + (1 + s) * ROW  # the product of dims s..e (divides numel(x): exact)
+    memcpy(Y, X, (2 + s) * ROW * sizeof(double))  # numel, the dims up to s
+    memcpy(Y + (2 + s) * ROW, X + (2 + e) * ROW, (ndx - 1 - e) * ROW * sizeof(double))  # after e
     for i in range(s + 1, e + 1):
         for a in range(nt):
-            v[a] = v[a] * X[(1 + i) * TILE + a]
+            v[a] = v[a] * X[(1 + i) * ROW + a]
     for a in range(nt):
-        acc[A_BAD * TILE + a] += _b(v[a] > DIM_MAX)  # the generic path: OVERFLOW
+        acc[A_BAD * ROW + a] += _b(v[a] > DIM_MAX)  # the generic path: OVERFLOW
         v[a] = 1.0 if v[a] > DIM_MAX else v[a]
 
 
@@ -520,15 +553,15 @@ cdef inline void _broadcast(int nt, int na, int nb, const double* X, const doubl
         bad = 0.0
         numel = 1.0
         for i in range(nd):  # i counts from the right
-            da = X[(na - i) * TILE + a] if i < na else 1.0
-            db = B[(nb - i) * TILE + a] if i < nb else 1.0
+            da = X[(na - i) * ROW + a] if i < na else 1.0
+            db = B[(nb - i) * ROW + a] if i < nb else 1.0
             bad += _b((da != db) & (da != 1.0) & (db != 1.0))
             da = da if db == 1.0 else db
-            Y[(nd - i) * TILE + a] = da
+            Y[(nd - i) * ROW + a] = da
             numel = numel * da
         Y[a] = numel
-        acc[A_FLOPS * TILE + a] += numel
-        acc[A_BAD * TILE + a] += bad
+        acc[A_FLOPS * ROW + a] += numel
+        acc[A_BAD * ROW + a] += bad
 
 
 cdef inline void _cat(int nt, int dim, int nd, const double* X, const double* S, const int64_t* src,
@@ -539,23 +572,23 @@ cdef inline void _cat(int nt, int dim, int nd, const double* X, const double* S,
     cdef const double* T
     for a in range(nt):
         bad = 0.0
-        total = X[(1 + dim) * TILE + a]
+        total = X[(1 + dim) * ROW + a]
         for j in range(cn):
-            T = S + src[j] * REC * TILE
+            T = S + src[j] * REC * ROW
             for i in range(nd):
                 if i != dim:
-                    bad += _b(T[(1 + i) * TILE + a] != X[(1 + i) * TILE + a])
-            total = total + T[(1 + dim) * TILE + a]  # each < 2^31
+                    bad += _b(T[(1 + i) * ROW + a] != X[(1 + i) * ROW + a])
+            total = total + T[(1 + dim) * ROW + a]  # each < 2^31
         bad += _b(total > DIM_MAX)
         total = 1.0 if total > DIM_MAX else total
         for i in range(nd):
-            Y[(1 + i) * TILE + a] = X[(1 + i) * TILE + a]
-        Y[(1 + dim) * TILE + a] = total
+            Y[(1 + i) * ROW + a] = X[(1 + i) * ROW + a]
+        Y[(1 + dim) * ROW + a] = total
         numel = 1.0
         for i in range(nd):
-            numel = numel * Y[(1 + i) * TILE + a]
+            numel = numel * Y[(1 + i) * ROW + a]
         Y[a] = numel
-        acc[A_BAD * TILE + a] += bad
+        acc[A_BAD * ROW + a] += bad
 
 
 cdef inline void _run_op(int64_t op, const int64_t* g, bint plain, bint square, int nt, rcdouble V, double* S,
@@ -606,7 +639,7 @@ cdef inline void _run_op(int64_t op, const int64_t* g, bint plain, bint square, 
     elif op == OP_FLATTEN:
         _flatten(nt, <int>g[G_A], <int>g[G_B], <int>g[G_NDX], X, Y, acc)
     elif op == OP_ADD or op == OP_MUL:
-        _broadcast(nt, <int>g[G_NDX], <int>g[G_NDB], X, S + g[G_BS] * REC * TILE, Y, acc)
+        _broadcast(nt, <int>g[G_NDX], <int>g[G_NDB], X, S + g[G_BS] * REC * ROW, Y, acc)
     elif op == OP_CAT:
         _cat(nt, <int>g[G_A], <int>g[G_NDX], X, S, cat_src + g[G_COFF], g[G_CN], Y, acc)
     # (Identity and Dropout: nothing to count, the shape is the input's)
@@ -628,39 +661,48 @@ cdef inline void _live(int nt, double used, double born, const double* Y, rcdoub
         peak[a] = l if l > peak[a] else peak[a]
 
 
-cdef inline void _live_chain(int nt, bint norm, int followers, const double* c, const double* Y, rcdouble dies,
-                            rcdouble d1, rcdouble d2, rdouble birth, rdouble b1, rdouble b2, rdouble live,
-                            rdouble act, rdouble peak, rdouble params, rdouble buffers, rdouble flops) noexcept nogil:
+cdef inline void _live_chain(int nt, bint norm, int followers, const double* c, rdouble Y, rcdouble dies,
+                            rcdouble d1, rcdouble d2, double in1, double in2, rdouble birth, rdouble b1, rdouble b2,
+                            rdouble live, rdouble act, rdouble peak, rdouble params, rdouble buffers, rdouble flops,
+                            bint conv, bint square, int64_t flags, rcdouble V, rcdouble X, rdouble macs,
+                            rdouble bad) noexcept nogil:
     """_live of a used lead row with storage of its own, and in the same pass everything its
     followers (_plan_chains; `followers`: 1 or 2) count: they keep its shape, so each adds a
     multiple of its elements y (or of its channels, norm: a BatchNorm among them) to a total, its
-    storage (y) to the live total, and takes away what dies at its moment (d1, d2: a live slot, the
-    zero row where nothing dies, or Y itself where a storage of the chain dies: its size is y).
+    storage (y) to the live total, and takes away what dies at its moment (d1 + in1 y, d2 + in2 y:
+    d a live slot or the zero row, in 1.0 where a storage born in the chain dies: its size is y).
     b1, b2: the followers' live slots (the second a scratch row when there is one follower). The
     arrays written are distinct from each other and from those read (_plan_chains checks it).
+    conv: the lead is a plain Conv2d (square: see _conv), counted in this loop too (_conv_at): its
+    output's elements and channels stay in registers for the followers, one pass instead of two.
     Sums of integers: exact below 2^53, and >= 2^53 (caught at the end of the tile) otherwise."""
     cdef int a
     cdef double y, l, pk, ch
     cdef double rows = 1.0 + c[C_ROWS], fe = c[C_FLOPS]
     cdef double pc = c[C_PARAMS], bc = c[C_BUFS], bk = c[C_BUF1]
+    cdef double bias = 1.0 if flags & F_BIAS else 0.0
     for a in range(nt):
-        y = Y[a]
+        if conv:
+            y = _conv_at(a, 2, True, square, False, bias, V, X, Y, params, macs, flops, bad)
+            ch = V[V_OUT * ROW + a]
+        else:
+            y = Y[a]
+            ch = Y[2 * ROW + a]
         act[a] += rows * y
         l = live[a] - dies[a] + y
         birth[a] = y
         b1[a] = y
         b2[a] = y
         pk = l if l > peak[a] else peak[a]
-        l = l - d1[a] + y  # the first follower's moment
+        l = l - (d1[a] + in1 * y) + y  # the first follower's moment
         pk = l if l > pk else pk
         if followers == 2:
-            l = l - d2[a] + y
+            l = l - (d2[a] + in2 * y) + y
             pk = l if l > pk else pk
         live[a] = l
         peak[a] = pk
         flops[a] += fe * y
         if norm:
-            ch = Y[2 * TILE + a]
             params[a] += pc * ch
             buffers[a] += bc * ch + bk
 
@@ -736,39 +778,59 @@ cdef void _plan_chains(const int64_t* G, int64_t nl, const int64_t* deaths, cons
         k += 1 + m
 
 
-cdef inline const double* _dying(int64_t d, const double* Y, double* LS, double* acc) noexcept nogil:
-    """What dies at a follower's moment (_plan_chains), as a row of sizes."""
-    if d == U_NONE:
-        return acc + A_ZERO * TILE
-    if d == U_INSIDE:
-        return Y
-    return LS + d * TILE
+cdef inline const double* _dying(int64_t d, double* LS, double* acc) noexcept nogil:
+    """What dies at a follower's moment (_plan_chains), as a row of sizes (with _inside's multiple of y)."""
+    return LS + d * ROW if d >= 0 else acc + A_ZERO * ROW
 
 
-cdef inline void _live_lead(int nt, const int64_t* u, const double* c, const double* Y, const double* dies,
-                            double* LS, int64_t ls, double* acc) noexcept nogil:
-    """_live_chain for a lead row, its loop specialised for its number of followers and norm."""
+cdef inline double _inside(int64_t d) noexcept nogil:
+    return 1.0 if d == U_INSIDE else 0.0
+
+
+cdef inline void _live_lead(int nt, const int64_t* u, const double* c, double* Y, const double* dies,
+                            double* LS, int64_t ls, double* acc, bint conv, bint square, int64_t flags,
+                            const double* V, const double* X) noexcept nogil:
+    """_live_chain for a lead row, its loop specialised for its number of followers and norm, and
+    for a plain Conv2d lead (conv; square or not) counted in it."""
+    if not conv:
+        _lead_loop(nt, u, c, Y, dies, LS, ls, acc, False, False, flags, V, X)
+    elif square:
+        _lead_loop(nt, u, c, Y, dies, LS, ls, acc, True, True, flags, V, X)
+    else:
+        _lead_loop(nt, u, c, Y, dies, LS, ls, acc, True, False, flags, V, X)
+
+
+cdef inline void _lead_loop(int nt, const int64_t* u, const double* c, double* Y, const double* dies,
+                            double* LS, int64_t ls, double* acc, bint conv, bint square, int64_t flags,
+                            const double* V, const double* X) noexcept nogil:
     cdef bint norm = c[C_BUFS] != 0.0
-    cdef const double* d1 = _dying(u[U_D1], Y, LS, acc)
-    cdef const double* d2 = _dying(u[U_D2], Y, LS, acc)
-    cdef double* P = acc + A_PARAMS * TILE
-    cdef double* B = acc + A_BUFFERS * TILE
-    cdef double* F = acc + A_FLOPS * TILE
-    cdef double* live = acc + A_LIVE * TILE
-    cdef double* act = acc + A_ACT * TILE
-    cdef double* peak = acc + A_PEAK * TILE
-    cdef double* birth = LS + ls * TILE
-    cdef double* b1 = LS + u[U_B1] * TILE
-    cdef double* b2 = LS + u[U_B2] * TILE if u[U_B2] >= 0 else acc + A_SINK * TILE
+    cdef const double* d1 = _dying(u[U_D1], LS, acc)
+    cdef const double* d2 = _dying(u[U_D2], LS, acc)
+    cdef double in1 = _inside(u[U_D1]), in2 = _inside(u[U_D2])
+    cdef double* M = acc + A_MACS * ROW
+    cdef double* bad = acc + A_BAD * ROW
+    cdef double* P = acc + A_PARAMS * ROW
+    cdef double* B = acc + A_BUFFERS * ROW
+    cdef double* F = acc + A_FLOPS * ROW
+    cdef double* live = acc + A_LIVE * ROW
+    cdef double* act = acc + A_ACT * ROW
+    cdef double* peak = acc + A_PEAK * ROW
+    cdef double* birth = LS + ls * ROW
+    cdef double* b1 = LS + u[U_B1] * ROW
+    cdef double* b2 = LS + u[U_B2] * ROW if u[U_B2] >= 0 else acc + A_SINK * ROW
     if u[U_ROWS] == 1:
         if norm:
-            _live_chain(nt, True, 1, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
+            _live_chain(nt, True, 1, c, Y, dies, d1, d2, in1, in2, birth, b1, b2, live, act, peak, P, B, F,
+                        conv, square, flags, V, X, M, bad)
         else:
-            _live_chain(nt, False, 1, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
+            _live_chain(nt, False, 1, c, Y, dies, d1, d2, in1, in2, birth, b1, b2, live, act, peak, P, B, F,
+                        conv, square, flags, V, X, M, bad)
     elif norm:
-        _live_chain(nt, True, 2, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
+        _live_chain(nt, True, 2, c, Y, dies, d1, d2, in1, in2, birth, b1, b2, live, act, peak, P, B, F,
+                    conv, square, flags, V, X, M, bad)
     else:
-        _live_chain(nt, False, 2, c, Y, dies, d1, d2, birth, b1, b2, live, act, peak, P, B, F)
+        _live_chain(nt, False, 2, c, Y, dies, d1, d2, in1, in2, birth, b1, b2, live, act, peak, P, B, F,
+                    conv, square, flags, V, X, M, bad)
 
 
 cdef inline void _inputs(int nt, int ind, const int64_t* batch, const int64_t* ishape, rdouble S,
@@ -780,12 +842,12 @@ cdef inline void _inputs(int nt, int ind, const int64_t* batch, const int64_t* i
     cdef double x, numel, b
     for a in range(nt):
         x = <double>batch[a]
-        S[TILE + a] = x
+        S[ROW + a] = x
         numel = x
         b = _b((x < 1.0) | (x > DIM_MAX))
         for j in range(ind):
             x = <double>ishape[a * ind + j]
-            S[(2 + j) * TILE + a] = x
+            S[(2 + j) * ROW + a] = x
             numel = numel * x
             b += _b((x < 1.0) | (x > DIM_MAX))
         S[a] = numel
@@ -812,19 +874,17 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
     cdef const int32_t* c
     cdef double* X
     cdef double* Y
-    cdef double* live = acc + A_LIVE * TILE
+    cdef double* live = acc + A_LIVE * ROW
     cdef const double* dies
     cdef double* okr
     cdef const double* v
-    cdef bint unused, ok
-    cdef int64_t* out
+    cdef bint unused, ok, plain, lead_conv
     cdef int64_t* shape_out
-    cdef int64_t stride
     cdef bint ahead = a0 + (AHEAD + 1) * TILE <= n  # prefetch tile AHEAD from here
     for f in range(N_VAR):
         filled[f] = -(<int64_t>1 << 40)  # none yet (no int32)
-    memset(acc, 0, (A_BAD + 1) * TILE * sizeof(double))  # the totals and the problem counts
-    memset(acc + A_ZERO * TILE, 0, TILE * sizeof(double))
+    memset(acc, 0, (A_BAD + 1) * ROW * sizeof(double))  # the totals and the problem counts
+    memset(acc + A_ZERO * ROW, 0, TILE * sizeof(double))
     # the network input: slot 0, its storage alive from moment 0 (live slot in_birth); tile AHEAD's
     # input shapes and batch sizes prefetched like its columns (the hardware prefetcher loses these
     # streams among the column rows)
@@ -834,23 +894,23 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         for a in range(0, TILE, 8):
             cc_prefetch(batch + a0 + AHEAD * TILE + a)
     if ind == 3:  # (C, H, W): the common case, its own loop
-        _inputs(nt, 3, batch + a0, ishape + a0 * 3, S, acc + A_BAD * TILE)
+        _inputs(nt, 3, batch + a0, ishape + a0 * 3, S, acc + A_BAD * ROW)
     elif ind == 2:
-        _inputs(nt, 2, batch + a0, ishape + a0 * 2, S, acc + A_BAD * TILE)
+        _inputs(nt, 2, batch + a0, ishape + a0 * 2, S, acc + A_BAD * ROW)
     elif ind == 4:
-        _inputs(nt, 4, batch + a0, ishape + a0 * 4, S, acc + A_BAD * TILE)
+        _inputs(nt, 4, batch + a0, ishape + a0 * 4, S, acc + A_BAD * ROW)
     else:
-        _inputs(nt, 1, batch + a0, ishape + a0, S, acc + A_BAD * TILE)
+        _inputs(nt, 1, batch + a0, ishape + a0, S, acc + A_BAD * ROW)
     memset(square, 0, n_slots * sizeof(int64_t))
     if ind == 3:  # (C, H, W): the input record is square where every H is its W
         uneven = 0.0
         for a in range(nt):
-            uneven += _b(S[3 * TILE + a] != S[4 * TILE + a])
+            uneven += _b(S[3 * ROW + a] != S[4 * ROW + a])
         square[0] = uneven == 0.0
-    memcpy(acc + A_IN * TILE, S, TILE * sizeof(double))
-    memcpy(acc + A_LIVE * TILE, S, TILE * sizeof(double))
-    memcpy(acc + A_PEAK * TILE, S, TILE * sizeof(double))
-    memcpy(LS + in_birth * TILE, S, TILE * sizeof(double))
+    memcpy(acc + A_IN * ROW, S, TILE * sizeof(double))
+    memcpy(acc + A_LIVE * ROW, S, TILE * sizeof(double))
+    memcpy(acc + A_PEAK * ROW, S, TILE * sizeof(double))
+    memcpy(LS + in_birth * ROW, S, TILE * sizeof(double))
     k = 0
     while k < nl:  # (a lead's followers are skipped: its _live_chain counts them)
         g = G + k * N_PROG
@@ -871,12 +931,12 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
                 c = c + k * n + a0
                 m = DIM_MAX
                 for a in range(nt):
-                    V[f * TILE + a] = <double>c[a]
+                    V[f * ROW + a] = <double>c[a]
                     m = c[a] if c[a] < m else m
                 if m < lo:  # (rare) those architectures fail; the ops compute on with lo
                     for a in range(nt):
-                        acc[A_BAD * TILE + a] += _b(c[a] < lo)
-                        V[f * TILE + a] = lo if c[a] < lo else V[f * TILE + a]
+                        acc[A_BAD * ROW + a] += _b(c[a] < lo)
+                        V[f * ROW + a] = lo if c[a] < lo else V[f * ROW + a]
                 # a later tile's slice: a row of columns is read a few cache lines at a time, too
                 # scattered for the hardware prefetcher
                 if ahead:
@@ -885,65 +945,68 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
             else:
                 if consts[k * N_VAR + f] < lo:  # every architecture fails
                     for a in range(nt):
-                        acc[A_BAD * TILE + a] += 1.0
+                        acc[A_BAD * ROW + a] += 1.0
                 if filled[f] != max(consts[k * N_VAR + f], lo):
                     filled[f] = max(consts[k * N_VAR + f], lo)
                     for a in range(TILE):
-                        V[f * TILE + a] = <double>filled[f]
-        X = S + g[G_XS] * REC * TILE
-        Y = S + g[G_YS] * REC * TILE
+                        V[f * ROW + a] = <double>filled[f]
+        X = S + g[G_XS] * REC * ROW
+        Y = S + g[G_YS] * REC * ROW
         unused = g[G_UNUSED] != 0
         if unused:  # params and buffers count, nothing else: restore macs and flops after
-            memcpy(acc + A_SAVED_MACS * TILE, acc + A_MACS * TILE, 2 * TILE * sizeof(double))
-        _run_op(op, g, _plain(op, g, k, cols, consts), sq, nt, V, S, X, Y, acc, cat_src)
+            memcpy(acc + A_SAVED_MACS * ROW, acc + A_MACS * ROW, 2 * ROW * sizeof(double))
+        plain = _plain(op, g, k, cols, consts)
+        lead_conv = op == OP_CONV2D and plain and fused[k * N_FUSED + U_ROWS] != 0  # counted in its chain's pass
+        if not lead_conv:
+            _run_op(op, g, plain, sq, nt, V, S, X, Y, acc, cat_src)
         if g[G_YS] != g[G_XS]:  # a new record (an op that keeps the shape shares its input's)
             square[g[G_YS]] = sq
         if unused:
-            memcpy(acc + A_MACS * TILE, acc + A_SAVED_MACS * TILE, 2 * TILE * sizeof(double))
+            memcpy(acc + A_MACS * ROW, acc + A_SAVED_MACS * ROW, 2 * ROW * sizeof(double))
         # liveness: storages whose last reader has run are freed, this row's storage is born
         for j in range(1, g[G_DN]):
-            dies = LS + deaths[g[G_DOFF] + j] * TILE
+            dies = LS + deaths[g[G_DOFF] + j] * ROW
             for a in range(nt):
                 live[a] -= dies[a]
         ls = g[G_BIRTH]
-        dies = LS + deaths[g[G_DOFF]] * TILE if g[G_DN] > 0 else acc + A_ZERO * TILE
+        dies = LS + deaths[g[G_DOFF]] * ROW if g[G_DN] > 0 else acc + A_ZERO * ROW
         if fused[k * N_FUSED + U_ROWS]:  # a lead: it and its followers in one pass, their storages too
-            _live_lead(nt, fused + k * N_FUSED, chain + k * N_CHAIN, Y, dies, LS, ls, acc)
+            _live_lead(nt, fused + k * N_FUSED, chain + k * N_CHAIN, Y, dies, LS, ls, acc, lead_conv, sq,
+                       g[G_FLAGS], V, X)
         elif ls >= 0 and not unused:  # the common case, its own loop: a used row with storage of its own
-            _live(nt, 1.0, 1.0, Y, dies, LS + ls * TILE, live, acc + A_ACT * TILE, acc + A_PEAK * TILE)
+            _live(nt, 1.0, 1.0, Y, dies, LS + ls * ROW, live, acc + A_ACT * ROW, acc + A_PEAK * ROW)
         else:
             _live(nt, 0.0 if unused else 1.0, 1.0 if ls >= 0 else 0.0, Y, dies,
-                  LS + ls * TILE if ls >= 0 else acc + A_SINK * TILE, live, acc + A_ACT * TILE, acc + A_PEAK * TILE)
+                  LS + ls * ROW if ls >= 0 else acc + A_SINK * ROW, live, acc + A_ACT * ROW, acc + A_PEAK * ROW)
         k += 1 + fused[k * N_FUSED + U_ROWS]
     # every total below 2^52 (so exact, and so was every addend), and no problem: the kernel's answer
     # (a total in [2^52, 2^53) is exact too, but goes to the generic core: the conversion to int64
     # is then one add wherever the CPU lacks a vector one)
-    X = S + out_slot * REC * TILE
-    okr = acc + A_TEMP * TILE  # 1.0 where the kernel's answer stands
+    X = S + out_slot * REC * ROW
+    okr = acc + A_TEMP * ROW  # 1.0 where the kernel's answer stands
     for a in range(nt):
-        ok = (acc[A_BAD * TILE + a] == 0.0) & (acc[A_PARAMS * TILE + a] < OUT_MAX) & (acc[A_BUFFERS * TILE + a] < OUT_MAX)
-        ok &= (acc[A_MACS * TILE + a] < OUT_MAX) & (acc[A_FLOPS * TILE + a] < OUT_MAX)
-        ok &= acc[A_ACT * TILE + a] + acc[A_IN * TILE + a] < OUT_MAX  # (the peak is at most this)
+        ok = (acc[A_BAD * ROW + a] == 0.0) & (acc[A_PARAMS * ROW + a] < OUT_MAX) & (acc[A_BUFFERS * ROW + a] < OUT_MAX)
+        ok &= (acc[A_MACS * ROW + a] < OUT_MAX) & (acc[A_FLOPS * ROW + a] < OUT_MAX)
+        ok &= acc[A_ACT * ROW + a] + acc[A_IN * ROW + a] < OUT_MAX  # (the peak is at most this)
         needs_generic[a0 + a] = not ok
         okr[a] = _b(ok)
-    # as int64: the totals' six rows, the output shape (one architecture's five entries contiguous);
-    # streamed out from the field rows (free now) where CC_STREAM_OUT, else written in place
-    if CC_STREAM_OUT:
-        out, stride, shape_out = <int64_t*>V, TILE, <int64_t*>V + 6 * TILE
-    else:
-        out, stride, shape_out = tot + a0, ts, out_shape + a0 * 5
+    # as int64: the totals' six rows (where CC_STREAM_OUT converted and streamed out in one pass:
+    # 0.97-0.99x the kernel's time with them staged first), the output shape (one architecture's five entries
+    # contiguous; staged in the field rows, free now, where CC_STREAM_OUT, else written in place)
+    shape_out = <int64_t*>V if CC_STREAM_OUT else out_shape + a0 * 5
     for j in range(6):
-        v = acc + (A_PEAK if j == 5 else j) * TILE
-        for a in range(nt):
-            out[j * stride + a] = cc_exact_to_i64(v[a] if okr[a] != 0.0 else 0.0)
+        v = acc + (A_PEAK if j == 5 else j) * ROW
+        if CC_STREAM_OUT:
+            cc_stream_exact(tot + j * ts + a0, v, okr, nt)
+        else:
+            for a in range(nt):
+                tot[j * ts + a0 + a] = cc_exact_to_i64(v[a] if okr[a] != 0.0 else 0.0)
     for j in range(out_nd, 5):  # the dims past the output's are 0 (the tile's last use of its record)
-        memset(X + (1 + j) * TILE, 0, TILE * sizeof(double))
+        memset(X + (1 + j) * ROW, 0, TILE * sizeof(double))
     for a in range(nt):  # (no branch on j: straight-line stores)
         for j in range(5):
-            shape_out[a * 5 + j] = cc_exact_to_i64(X[(1 + j) * TILE + a] if okr[a] != 0.0 else 0.0)
+            shape_out[a * 5 + j] = cc_exact_to_i64(X[(1 + j) * ROW + a] if okr[a] != 0.0 else 0.0)
     if CC_STREAM_OUT:
-        for j in range(6):
-            cc_stream(tot + j * ts + a0, out + j * TILE, nt)
         cc_stream(out_shape + a0 * 5, shape_out, nt * 5)
 
 
@@ -996,7 +1059,7 @@ def chains(const int64_t[:, ::1] program, const int64_t[::1] deaths, tuple colum
 def scratch_size(int64_t n_slots, int64_t n_live):
     """int64 entries of one thread's scratch: shape slots, field rows, accumulators, live sizes,
     the shape slots' square flags, and the slack that lets the kernel start them on a 64-byte boundary."""
-    return TILE * (REC * n_slots + N_VAR + N_ACC + n_live) + n_slots + ALIGN_SLACK
+    return ROW * (REC * n_slots + N_VAR + N_ACC + n_live) + n_slots + ALIGN_SLACK
 
 
 cdef inline double* _aligned(int64_t* p) noexcept nogil:
@@ -1086,10 +1149,10 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     with nogil, parallel(num_threads=n_threads):
         tid = threadid()
         S = _aligned(&scratch[tid, 0])  # (the scratch's int64 slots hold doubles)
-        V = S + REC * n_slots * TILE
-        acc = V + N_VAR * TILE
-        LS = acc + N_ACC * TILE
-        square = <int64_t*>(LS + n_live * TILE)
+        V = S + REC * n_slots * ROW
+        acc = V + N_VAR * ROW
+        LS = acc + N_ACC * ROW
+        square = <int64_t*>(LS + n_live * ROW)
         for t in prange(n_tiles, schedule="static"):
             a0 = t * TILE
             nt = <int>(n - a0 if n - a0 < TILE else TILE)

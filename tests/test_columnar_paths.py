@@ -172,6 +172,41 @@ def test_follower_reading_another_tensor_of_the_lead_shape(monkeypatch):
         assert res.peak_activation_bytes.tolist() == [8, 8]
 
 
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_conv_leads_counted_in_their_chain_pass(monkeypatch, n_threads):
+    """A plain Conv2d that leads a chain is counted inside its chain's pass (src/_columnar.pyx,
+    _live_chain with conv): with two followers (BN, ReLU: its own storage dies at the ReLU's
+    moment), one (ReLU), one norm, on square and non-square inputs (square records on and off),
+    strides and kernels varying, a grouped conv (not plain: counted by itself) between them, and
+    invalid architectures (channels the groups do not divide, a width of 0), over full tiles and a partial one:
+    every build on 1 and 2 threads gives the generic core's numbers."""
+    rng = np.random.default_rng(9)
+    n = 150
+    m = cc.Sequential(cc.Conv2d(3, 8, 3, padding=1), cc.LazyBatchNorm2d(), cc.ReLU(),
+                      cc.LazyConv2d(8, 3, stride=2, bias=False), cc.ReLU(),
+                      cc.LazyConv2d(8, 3, groups=2), cc.LazyBatchNorm2d(),
+                      cc.LazyConv2d(6, 1), cc.LazyBatchNorm2d())
+    out = np.tile([8, 0, 0, 8, 0, 8, 0, 6, 0], (n, 1))
+    out[:, 0] = rng.choice([4, 8, 16], n)
+    out[:, 3] = rng.choice([2, 6, 10], n)  # even: the grouped conv's channels divide by 2
+    out[:, 7] = rng.integers(1, 9, n)
+    out[5, 7] = 0  # a width of 0: invalid
+    k = np.tile([3, 0, 0, 3, 0, 3, 0, 1, 0], (n, 1))
+    k[:, 3] = rng.choice([1, 3, 5], n)
+    s = np.tile([1, 0, 0, 2, 0, 1, 0, 1, 0], (n, 1))
+    s[:, 3] = rng.choice([1, 2], n)
+    h = rng.integers(6, 30, n)
+    w = np.where(np.arange(n) < 64, h, h + rng.integers(0, 2, n))  # tile 0 square, then mixed
+    out[140, 3] = 3  # odd channels into the conv of groups=2: invalid
+    col = cc.Columnar(m, {"out": out, "k0": k, "k1": k, "s0": s, "s1": s, "p0": k // 2, "p1": k // 2},
+                      input_shape=np.stack([np.full(n, 3), h, w], 1))
+    assert _chains(col)[:, FOLLOWERS].tolist() == [2, 0, 0, 1, 0, 1, 0, 1, 0]
+    for kernel in _kernels():
+        monkeypatch.setattr(C, "_columnar", kernel)
+        res = assert_same(col, n_threads=n_threads)
+        assert not res.valid[5] and not res.valid[140] and res.valid.sum() >= n - 10
+
 # ---- the totals' bound ---------------------------------------------------------------------------
 def test_totals_at_two_to_the_52():
     """LazyLinear(2^26, bias=False) on inputs of x = 2^25 and 2^25 + 1 features, batch 1. By hand:
@@ -237,21 +272,49 @@ def test_scratch_alignment_changes_nothing():
 
 
 def test_one_array_for_two_fields_is_stored_once():
-    """{"k0": k, "k1": k}: one stored array (read once from memory), the same counts as two copies,
-    and the generic core's numbers, valid and invalid (a kernel of 0 where a conv needs >= 1)."""
+    """{"k0": k, "k1": k}: one stored array (read once from memory), and so are two equal copies
+    (a dim's column equal to the previous dim's); the same counts, the generic core's numbers,
+    valid and invalid (a kernel of 0 where a conv needs >= 1). Copies that differ in one entry stay
+    two arrays, and count as the generic core does too."""
     rng = np.random.default_rng(3)
     k = rng.choice(np.array([1, 3, 5]), (50, 3)).astype(np.int64)
     k[7, 0] = 0
     m = cc.Sequential(cc.Conv2d(3, 8, 3, padding=2), cc.ReLU(), cc.MaxPool2d(2))
     shared = cc.Columnar(m, {"k0": k, "k1": k}, input_shape=(3, 20, 20))
     copies = cc.Columnar(m, {"k0": k.copy(), "k1": k.copy()}, input_shape=(3, 20, 20))
+    other = k.copy()
+    other[40, 2] = 1 if k[40, 2] != 1 else 3  # the pool's dim-1 kernel in one architecture
+    differing = cc.Columnar(m, {"k0": k, "k1": other}, input_shape=(3, 20, 20))
     assert shared._columns["k0"] is shared._columns["k1"]
-    assert copies._columns["k0"] is not copies._columns["k1"]
+    assert copies._columns["k0"] is copies._columns["k1"]
+    assert differing._columns["k0"] is not differing._columns["k1"]
+    np.testing.assert_array_equal(differing.columns["k1"], other)
     want = assert_same(shared)
     got = cc.count(copies)
     for field in cc.BatchResult.FIELDS:
         np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
     assert not want.valid[7] and want.valid.sum() == 49
+    assert_same(differing)
+
+
+def test_equal_columns_of_other_dims_are_stored_once():
+    """Equal padding and stride columns of dims 0 and 1 (the benchmark's case), and of dims 1 and
+    2 of a Conv3d, share one stored array; a dim-1 column equal to a column of another field (not
+    its dim 0) stays its own; the counts are the generic core's."""
+    rng = np.random.default_rng(4)
+    n = 130
+    m = cc.Sequential(cc.Conv2d(3, 8, 3), cc.BatchNorm2d(8), cc.ReLU())
+    k = np.pad(rng.choice(np.array([1, 3, 5]), (n, 1)), ((0, 0), (0, 2)))  # the conv's row (BN, ReLU: 0)
+    cols = {"k0": k, "k1": k, "p0": k // 2, "p1": k // 2, "s0": k // 2 + 1, "s1": k // 2 + 1, "d1": k // 2 + 1}
+    col = cc.Columnar(m, cols, input_shape=np.stack([np.full(n, 3), rng.integers(8, 40, n), rng.integers(8, 40, n)], 1))
+    assert col._columns["p1"] is col._columns["p0"] and col._columns["s1"] is col._columns["s0"]
+    assert col._columns["d1"] is not col._columns["s0"]  # equal contents, but not d0's
+    assert_same(col)
+    m3 = cc.Sequential(cc.Conv3d(2, 4, 3), cc.ReLU())
+    p = rng.integers(0, 2, (n, 2))
+    col3 = cc.Columnar(m3, {"p0": p, "p1": p.copy(), "p2": p.copy()}, input_shape=(2, 9, 9, 9))
+    assert col3._columns["p0"] is col3._columns["p1"] is col3._columns["p2"]
+    assert_same(col3)
 
 
 # ---- square records ---------------------------------------------------------------------------
@@ -390,3 +453,26 @@ def test_totals_rows_padded_to_cache_lines(n):
     assert_same(col)
     raw = C.count_columnar(col, 1)
     assert all(raw[k].ctypes.data % 64 == 0 for k in ("params", "buffers", "macs", "flops", "output_shape"))
+
+
+
+def test_large_arrays_start_on_huge_page_boundaries():
+    """Columns and outputs of 4 MiB or more start on a 2 MiB boundary (transparent huge pages,
+    cnncore.columnar._placed_empty), smaller ones on a 64-byte one; an int32 column given as the
+    transpose of a C-contiguous array is still used without a copy; the counts are the generic core's."""
+    assert C._placed_empty((1 << 20,), np.int32).ctypes.data % (1 << 21) == 0  # exactly 4 MiB
+    assert C._placed_empty((1 << 20) - 1, np.int32).ctypes.data % 64 == 0
+    assert C._empty_aligned((1 << 19, 1)).ctypes.data % (1 << 21) == 0
+    rng = np.random.default_rng(8)
+    n = 140_000
+    m = cc.Sequential(cc.LazyConv2d(8, 3, padding=1), cc.LazyBatchNorm2d(), cc.ReLU(), cc.LazyConv2d(8, 3),
+                      cc.ReLU(), cc.AdaptiveAvgPool2d(1), cc.Flatten(), cc.LazyLinear(10))
+    out = np.tile([8, 0, 0, 8, 0, 0, 0, 10], (n, 1))
+    out[:, 0], out[:, 3] = rng.integers(1, 64, n), rng.integers(1, 64, n)
+    by_row = np.ascontiguousarray(rng.integers(1, 4, (8, n)), dtype=np.int32)  # (rows, n): no copy
+    col = cc.Columnar(m, {"out": out, "s0": by_row.T}, input_shape=(3, 16, 16))
+    assert col._columns["out"].ctypes.data % (1 << 21) == 0  # 4.5 MB of int32: copied, placed
+    assert np.shares_memory(col._columns["s0"], by_row)
+    raw = C.count_columnar(col, 1)
+    assert raw["params"].ctypes.data % (1 << 21) == 0  # the totals: 6.7 MB
+    assert_same(col)

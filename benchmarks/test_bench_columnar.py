@@ -84,12 +84,15 @@ def test_columnar_kernel(benchmark, columnar, generic_result, build):
     _record(benchmark, n * columnar.n_layers, n_threads=1, entry=f"{kernel.__name__}.count_columnar")
 
 
-def test_generic_same_skeleton(benchmark, columnar):
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_generic_same_skeleton(benchmark, columnar, n_threads):
+    """The generic (packed) path on the same batch; 2 threads is what cc.count does by default here
+    (all cores)."""
     benchmark.group = GROUP
     packed = columnar.to_packed()
-    benchmark.pedantic(cc.count, args=(packed,), kwargs=dict(n_threads=1), rounds=11, iterations=1,
+    benchmark.pedantic(cc.count, args=(packed,), kwargs=dict(n_threads=n_threads), rounds=11, iterations=1,
                        warmup_rounds=1)
-    _record(benchmark, packed.n_layers, n_threads=1, entry="cc.count(columnar.to_packed())")
+    _record(benchmark, packed.n_layers, n_threads=n_threads, entry="cc.count(columnar.to_packed())")
 
 
 def test_numpy_skeleton(benchmark, columnar, generic_result):

@@ -504,6 +504,7 @@ def _placed_empty(shape, dtype) -> np.ndarray:
     kernel takes fewer TLB misses (0.94-0.97x its time with the columns and outputs so placed, three
     runs of 41 alternating rounds, 19:20 UTC). Costs at most 2 MiB of address space per array."""
     dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
     size = math.prod(shape)  # (np.prod of a tuple costs ~3 us: twice per cc.count)
     align = _HUGE_PAGE if size * dtype.itemsize >= _HUGE_FROM else 64
     raw = np.empty(size + align // dtype.itemsize, dtype)

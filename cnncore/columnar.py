@@ -116,7 +116,7 @@ class Columnar:
     columns: {field: int array (n, n_layers)} for fields in COLUMN_FIELDS ("out", "k0", ...);
     a C-contiguous array's transpose (Fortran order) is used without a copy, and one array given
     for several fields is stored once (its views in `columns` then share memory), and so is a dim's
-    column equal to the previous dim's ("k1" equal to "k0", ...). A field may also be
+    column equal to the previous dim's ("k1" equal to "k0", ...) where both were copied. A field may also be
     {row: int array (n,)}: the rows it names vary, every other row keeps the template's value.
     input_shape: one shape for all (e.g. (3, 224, 224)) or an int array (n, ndim), batch excluded.
     batch_size: an int or an int array (n,). n: the number of architectures when nothing else says.
@@ -167,20 +167,26 @@ class Columnar:
         # given for several fields (square kernels: {"k0": k, "k1": k}) is stored once: the kernel
         # then reads the second field from cache, not from memory
         stored = {}
+        copies = set()  # ids of the arrays made here (the others are the caller's, used without a copy)
         self._columns = {}
         for name, col in columns.items():
             if id(col) not in stored:
                 by_row = col.T
-                stored[id(col)] = by_row if by_row.flags.c_contiguous and by_row.dtype == np.int32 else \
-                    _copy_aligned(by_row, np.int32)
+                if not (by_row.flags.c_contiguous and by_row.dtype == np.int32):
+                    by_row = _copy_aligned(by_row, np.int32)
+                    copies.add(id(by_row))
+                stored[id(col)] = by_row
             self._columns[name] = stored[id(col)]
         # so is a dim's column equal to the previous dim's (square kernels, strides, padding given as
         # two arrays): a 2-d op on a square input then needs no per-tile compare of the two
-        # (src/_columnar.pyx, _square_fields), nor the second column's memory traffic
+        # (src/_columnar.pyx, _square_fields), nor the second column's memory traffic. Only copies
+        # made here: a caller's array used without a copy stays that field's own (changed in place
+        # afterwards, it must change that field only)
         for prefix in "kspd":
             for i in (1, 2):
                 prev, this = self._columns.get(f"{prefix}{i - 1}"), self._columns.get(f"{prefix}{i}")
-                if prev is not None and this is not None and this is not prev and np.array_equal(prev, this):
+                if (prev is not None and this is not None and this is not prev and id(prev) in copies
+                        and id(this) in copies and np.array_equal(prev, this)):
                     self._columns[f"{prefix}{i}"] = prev
         if shape_col is None:
             one = t["input_shape"][0, :ind] if input_shape is None or np.ndim(input_shape) == 2 else input_shape

@@ -213,3 +213,44 @@ def test_copied_equal_columns_are_shared_and_still_right():
         got = cc.count(c)
         for f in cc.BatchResult.FIELDS:
             np.testing.assert_array_equal(getattr(got, f), getattr(want, f), err_msg=f)
+
+
+def test_offsets_changed_after_validation_are_not_trusted(poisoned):
+    """count_packed's own bounds (the check in cc.count bypassed, as when the arrays change after
+    it): an architecture whose offsets leave the arrays (or need more scratch rows than given) is
+    BAD_FIELD with zero counts, at block edges too; every other one is counted from the rows its
+    offsets name, as the reference counts those rows on their own."""
+    from cnncore import _core
+    n = CHUNK + 44
+    arrays = G.assemble([G.gen_arch(G.NpRng(3), 6) for _ in range(n)])
+    max_rows = check_offsets(arrays)
+    off, ioff = arrays["arch_offsets"], arrays["input_offsets"]
+    for a, value in ((CHUNK, 2**62), (100, -5), (CHUNK + 1, off[CHUNK] - 1), (CHUNK - 1, off[CHUNK - 1] + 1)):
+        off[a] = value
+    ioff[200] = 2**63 - 1
+    ioff[40] = ioff[41]  # architecture 40: no network input
+    for n_threads in (1, 2):
+        totals, out = counting._result_arrays(n)
+        _core.count_packed(arrays["layers"], arrays["extra_src"], off, ioff, arrays["input_shape"],
+                           arrays["input_ndim"], arrays["batch_size"], totals, out["output_shape"],
+                           out["output_ndim"], out["error"], out["error_layer"],
+                           np.empty((n_threads, max_rows, 8), np.int64), np.empty((n_threads, max_rows), np.int64),
+                           np.empty((n_threads, 4 * max_rows + 3), np.int64), n_threads=n_threads)
+        for a in range(n):
+            l0, l1, i0, i1 = int(off[a]), int(off[a + 1]), int(ioff[a]), int(ioff[a + 1])
+            got = dict(totals=totals[:, a].tolist(), output_shape=out["output_shape"][a].tolist(),
+                       output_ndim=int(out["output_ndim"][a]), error=int(out["error"][a]),
+                       error_layer=int(out["error_layer"][a]))
+            if not (0 <= l0 <= l1 <= len(arrays["layers"]) and 0 <= i0 <= i1 <= len(arrays["input_shape"])
+                    and (l1 - l0) + (i1 - i0) <= max_rows):
+                assert got == dict(totals=[0] * 6, output_shape=[0] * 5, output_ndim=0,
+                                   error=F.ERROR_CODES["BAD_FIELD"], error_layer=-1), a
+                continue
+            own = dict(layers=arrays["layers"][l0:l1], extra_src=arrays["extra_src"],
+                       arch_offsets=np.array([0, l1 - l0], np.int64), input_offsets=np.array([0, i1 - i0], np.int64),
+                       input_shape=arrays["input_shape"][i0:i1], input_ndim=arrays["input_ndim"][i0:i1],
+                       batch_size=arrays["batch_size"][a:a + 1])
+            want = counting.run_reference(own)
+            assert got == dict(totals=[int(want[k][0]) for k in FIELDS[:6]], output_shape=want["output_shape"][0].tolist(),
+                               output_ndim=int(want["output_ndim"][0]), error=int(want["error"][0]),
+                               error_layer=int(want["error_layer"][0])), a

@@ -8,6 +8,7 @@ rows; calls no output depends on are kept, flagged unused (params only, like an 
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import operator
@@ -94,7 +95,7 @@ class Cat(Layer):
     def __init__(self, dim=1):
         super().__init__()
         self.dim = _int("dim", dim)
-        self._fields[F.DIM0] = self.dim
+        self._row[F.DIM0] = self.dim
 
 
 class Slice(Layer):
@@ -104,8 +105,7 @@ class Slice(Layer):
     def __init__(self, dim, start, length):
         super().__init__()
         self.dim, self.start, self.length = dim, start, length
-        self._fields.update({F.DIM0: _int("dim", dim), F.K0: _int("start", start, 0),
-                             F.K1: _int("length", length, 1)})
+        self._row[F.DIM0], self._row[F.K0], self._row[F.K1] = _int("dim", dim), _int("start", start, 0), _int("length", length, 1)
 
 
 def _as_tensors(inputs, what):
@@ -116,6 +116,7 @@ def _as_tensors(inputs, what):
 
 
 _INT64_MAX = 2**63 - 1
+_OVERFLOW = F.ERROR_CODES["OVERFLOW"]
 
 
 def _shape_of_call(module, inputs, name):
@@ -123,7 +124,7 @@ def _shape_of_call(module, inputs, name):
     call. The core's _layer evaluates each row (_core.layer_output) on the shapes already known:
     one row for a layer, the container's rows in order for a Sequential or a Model."""
     b = None
-    rows = [module.row()] if isinstance(module, Layer) else _chain_rows(module, []) if len(inputs) == 1 else None
+    rows = [module._row] if isinstance(module, Layer) else _chain_rows(module, []) if len(inputs) == 1 else None
     if rows is None:  # any other container: its rows as a model would hold them
         b = RowBuilder()
         emit(module, b, name or "", [-1 - j for j in range(len(inputs))])
@@ -157,7 +158,7 @@ def _chain_rows(module, rows):
         return None
     for m in module._modules.values():
         if isinstance(m, Layer):
-            rows.append(m.row())
+            rows.append(m._row)  # read only: the core copies the fields it reads
         elif _chain_rows(m, rows) is None:
             return None
     return rows
@@ -171,22 +172,23 @@ def _rows_shapes(module, inputs, name, rows, b, in_shapes):
     params = buffers = macs = flops = 0
     live = sum(map(_numel, in_shapes))
     x = in_shapes[0]
+    layer_output, FLAGS, UNUSED = _core.layer_output, F.FLAGS, F.F_UNUSED  # (locals: this loop runs per row)
     for k, row in enumerate(rows):
         if b is None:
             ins = [x]
         else:
             ins = [in_shapes[-1 - s] if s < 0 else shapes[s] for s in
                    [row[F.SRC], *b.extra[row[F.XOFF]:row[F.XOFF] + row[F.NSRC] - 1]]]
-        code, bad, shape, p, bu, m, f, n = _core.layer_output(row, ins)
+        code, bad, shape, p, bu, m, f, n = layer_output(row, ins)
         if not code:
             params += p
             buffers += bu
-            if not row[F.FLAGS] & F.F_UNUSED:  # exists, never runs: parameters only
+            if not row[FLAGS] & UNUSED:  # exists, never runs: parameters only
                 macs += m
                 flops += f
                 live += n
             if (params | buffers | macs | flops | live) > _INT64_MAX:  # all >= 0: any >= 2**63
-                code = F.ERROR_CODES["OVERFLOW"]
+                code = _OVERFLOW
         if code:
             if b is None:  # rows with their names and references, for the message
                 b = RowBuilder()
@@ -312,6 +314,7 @@ def flatten(x, start_dim=0, end_dim=-1, name=None):
 _creation_order = operator.attrgetter("_id")
 
 
+@functools.lru_cache(maxsize=None)  # one entry per type name
 def _snake(name):
     return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
 

@@ -170,7 +170,7 @@ def _rows_shapes(module, inputs, name, rows, b, in_shapes):
     int64. `b` is the RowBuilder that wrote the rows, or None for a chain (row k reads row k - 1)."""
     shapes = []
     params = buffers = macs = flops = 0
-    live = sum(map(_numel, in_shapes))
+    live = sum(map(math.prod, in_shapes))
     x = in_shapes[0]
     layer_output, FLAGS, UNUSED = _core.layer_output, F.FLAGS, F.F_UNUSED  # (locals: this loop runs per row)
     for k, row in enumerate(rows):
@@ -197,10 +197,6 @@ def _rows_shapes(module, inputs, name, rows, b, in_shapes):
         shapes.append(shape)
         x = shape
     return shapes
-
-
-def _numel(shape):
-    return math.prod(shape)
 
 
 def _raise_call_error(module, inputs, name, b, k, code, in_shapes, shapes):
@@ -237,13 +233,6 @@ def _call(module, inputs, name=None):
     node.outputs.extend(Tensor(shape, node, i) for i, shape in enumerate(shapes))
     # a Model with several outputs returns a tuple, like a torch module returning several tensors
     return tuple(node.outputs)
-
-
-def apply_layer(layer, inputs, name=None):
-    want = getattr(layer, "n_inputs", 1)
-    if type(layer) is not Cat and len(inputs) != want:
-        raise TypeError(f"{layer.type} takes {want} input tensor(s), got {len(inputs)}")
-    return _call(layer, inputs, name)
 
 
 def apply_container(container, inputs, name=None):
@@ -430,8 +419,10 @@ class Model:
 
 def _layer_call(self, *inputs, name=None):
     """layer(tensor, ..., name=None) -> tensor: a call in a functional graph, shape known at once."""
-    return apply_layer(self, inputs, name)
+    if len(inputs) != self.n_inputs and type(self) is not Cat:
+        raise TypeError(f"{self.type} takes {self.n_inputs} input tensor(s), got {len(inputs)}")
+    return _call(self, inputs, name)
 
 
 Layer.__call__ = _layer_call
-Sequential.__call__ = lambda self, *inputs, name=None: apply_container(self, inputs, name)
+Sequential.__call__ = lambda self, *inputs, name=None: _call(self, inputs, name)

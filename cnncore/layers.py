@@ -318,6 +318,9 @@ def _act(name, params):
 
     def __init__(self, *args, **kwargs):
         Layer.__init__(self)
+        if not (args or kwargs):  # the usual call: torch's defaults (read only, shared)
+            self._args = defaults
+            return
         if len(args) > len(names):
             raise TypeError(f"{name}() takes at most {len(names)} arguments ({len(args)} given)")
         if kwargs and (not allowed.issuperset(kwargs) or args and not set(names[:len(args)]).isdisjoint(kwargs)):

@@ -91,8 +91,9 @@ class Sequential:
             raise TypeError(f"{name or 'Sequential'}: a Sequential takes exactly one input, got {len(srcs)}")
         ref = srcs[0]
         prefix = f"{name}." if name else ""
+        add = builder.add
         for key, m in self._modules.items():
-            ref = builder.add(m, prefix + key, [ref]) if isinstance(m, Layer) else emit(m, builder, prefix + key, [ref])
+            ref = add(m, prefix + key, (ref,)) if isinstance(m, Layer) else emit(m, builder, prefix + key, (ref,))
         return ref
 
     def __repr__(self):

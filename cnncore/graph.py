@@ -340,18 +340,16 @@ class Model:
                     seen.add(id(n))
                     reach.append(n)
                     stack.extend(n.outputs)
-        slot = {id(t): j for j, t in enumerate(self.inputs)}  # tensor -> its place among the refs of _emit
-        nodes = []
+        known, nodes = {id(t) for t in self.inputs}, []
         for n in sorted(reach, key=_creation_order):
             for i in n.inputs:
-                if id(i) not in slot:
+                if id(i) not in known:
                     break
             else:
                 nodes.append(n)
-                for o in n.outputs:
-                    slot[id(o)] = len(slot)
+                known.update(map(id, n.outputs))
         for t in self.outputs:
-            if id(t) not in slot:
+            if id(t) not in known:
                 raise ValueError(f"Model: output {t} is not computed from the model's inputs")
         self._nodes = nodes
         # which nodes some output depends on
@@ -370,11 +368,6 @@ class Model:
             k = counts.get(base, 0)
             counts[base] = k + 1
             self._names[id(n)] = base if k == 0 else f"{base}_{k}"
-        # what _emit does per call, in order: (module, name, input slots, output slots, live)
-        self._plan = [(n.module, self._names[id(n)], [slot[id(i)] for i in n.inputs],
-                       [slot[id(o)] for o in n.outputs], id(n) in live) for n in nodes]
-        self._output_slots = [slot[id(t)] for t in self.outputs]
-        self._n_slots = len(slot)
 
     @property
     def input_shapes(self):
@@ -387,23 +380,24 @@ class Model:
     def _emit(self, builder, name, srcs):
         if len(srcs) != len(self.inputs):
             raise TypeError(f"{name or 'Model'}: takes {len(self.inputs)} input(s), got {len(srcs)}")
-        refs = [*srcs, *[0] * (self._n_slots - len(srcs))]  # slot -> the row (or network input) holding it
+        refs = {id(t): s for t, s in zip(self.inputs, srcs)}
         prefix = f"{name}." if name else ""
-        rows = builder.rows
-        for module, call_name, ins, outs, live in self._plan:
+        rows, names, live = builder.rows, self._names, self._live
+        for n in self._nodes:
             first = len(rows)
-            srcs = [refs[i] for i in ins]
-            ref = (builder.add(module, prefix + call_name, srcs) if isinstance(module, Layer)
-                   else emit(module, builder, prefix + call_name, srcs))
-            if not live:
+            module = n.module
+            srcs = [refs[id(i)] for i in n.inputs]
+            ref = (builder.add(module, prefix + names[id(n)], srcs) if isinstance(module, Layer)
+                   else emit(module, builder, prefix + names[id(n)], srcs))
+            if id(n) not in live:
                 for r in rows[first:]:  # rows are global; only this call's rows are flagged
                     r[F.FLAGS] |= F.F_UNUSED
-            if len(outs) == 1:
-                refs[outs[0]] = ref
+            if len(n.outputs) == 1:
+                refs[id(n.outputs[0])] = ref
             else:
-                for o, r in zip(outs, module._last_refs):
-                    refs[o] = r
-        self._last_refs = [refs[i] for i in self._output_slots]
+                for o, r in zip(n.outputs, module._last_refs):
+                    refs[id(o)] = r
+        self._last_refs = [refs[id(t)] for t in self.outputs]
         return self._last_refs[0]
 
     def _emit_model(self, builder):

@@ -167,7 +167,8 @@ def _layer_rows(packed, raw):
     each: indexing numpy scalars row by row would cost more than the whole count."""
     shapes = [tuple(s[:nd]) for s, nd in zip(raw["layer_shape"].tolist(), raw["layer_ndim"].tolist())]
     make = tuple.__new__  # (LayerRow's own __new__ takes keywords: slower)
-    return [make(LayerRow, r) for r in zip(packed.names, packed.types, shapes, *(raw[k].tolist() for k in _LAYER_COUNTS))]
+    counts = [raw[k].tolist() for k in _LAYER_COUNTS]
+    return [make(LayerRow, r) for r in zip(packed.names, packed.types, shapes, *counts)]
 
 
 class Result:

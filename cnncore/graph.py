@@ -105,7 +105,8 @@ class Slice(Layer):
     def __init__(self, dim, start, length):
         super().__init__()
         self.dim, self.start, self.length = dim, start, length
-        self._row[F.DIM0], self._row[F.K0], self._row[F.K1] = _int("dim", dim), _int("start", start, 0), _int("length", length, 1)
+        row = self._row
+        row[F.DIM0], row[F.K0], row[F.K1] = _int("dim", dim), _int("start", start, 0), _int("length", length, 1)
 
 
 def _as_tensors(inputs, what):

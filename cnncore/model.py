@@ -59,7 +59,8 @@ class Sequential:
         if len(args) == 1 and isinstance(args[0], dict):  # an OrderedDict too
             self._modules = dict(zip(map(str, args[0].keys()), args[0].values()))
         else:
-            self._modules = dict(zip(_INDEX_NAMES if len(args) <= len(_INDEX_NAMES) else map(str, range(len(args))), args))
+            names = _INDEX_NAMES if len(args) <= len(_INDEX_NAMES) else map(str, range(len(args)))
+            self._modules = dict(zip(names, args))
         for k, m in self._modules.items():
             if not isinstance(m, Layer) and not hasattr(m, "_emit"):
                 raise TypeError(f"Sequential: module {k!r} is not a cnncore layer or container: {m!r}")

@@ -41,10 +41,13 @@ def _int(name, value, lo=None):
     return value
 
 
+_SMALL_REPEATS = {n: [(v,) * n for v in range(64)] for n in (1, 2, 3, 4)}  # (v,) * n, made once: fewer objects per layer
+
+
 def _tuple(name, value, n, lo=None):
     """torch's _single/_pair/_triple: an int is repeated, a sequence must have n entries."""
     if type(value) is int and -_INT32_MAX <= value <= _INT32_MAX and (lo is None or value >= lo):
-        return (value,) * n
+        return _SMALL_REPEATS[n][value] if 0 <= value < 64 else (value,) * n
     if isinstance(value, (tuple, list)):
         if len(value) != n:
             raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")

@@ -165,9 +165,10 @@ _LAYER_COUNTS = ("layer_params", "layer_buffers", "layer_macs", "layer_flops")
 def _layer_rows(packed, raw):
     """The per-layer table of one counted model. numpy arrays become Python lists in one call
     each: indexing numpy scalars row by row would cost more than the whole count."""
-    shapes, ndims = raw["layer_shape"].tolist(), raw["layer_ndim"].tolist()
-    return [tuple.__new__(LayerRow, (name, typ, tuple(shape[:nd]), *c)) for name, typ, shape, nd, c in zip(
-        packed.names, packed.types, shapes, ndims, zip(*(raw[k].tolist() for k in _LAYER_COUNTS)))]
+    shapes = [tuple(s[:nd]) for s, nd in zip(raw["layer_shape"].tolist(), raw["layer_ndim"].tolist())]
+    make = tuple.__new__  # (LayerRow's own __new__ takes keywords: slower)
+    counts = [raw[k].tolist() for k in _LAYER_COUNTS]
+    return [make(LayerRow, r) for r in zip(packed.names, packed.types, shapes, *counts)]
 
 
 class Result:

@@ -8,6 +8,7 @@ rows; calls no output depends on are kept, flagged unused (params only, like an 
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import operator
@@ -94,7 +95,7 @@ class Cat(Layer):
     def __init__(self, dim=1):
         super().__init__()
         self.dim = _int("dim", dim)
-        self._fields[F.DIM0] = self.dim
+        self._row[F.DIM0] = self.dim
 
 
 class Slice(Layer):
@@ -104,8 +105,8 @@ class Slice(Layer):
     def __init__(self, dim, start, length):
         super().__init__()
         self.dim, self.start, self.length = dim, start, length
-        self._fields.update({F.DIM0: _int("dim", dim), F.K0: _int("start", start, 0),
-                             F.K1: _int("length", length, 1)})
+        row = self._row
+        row[F.DIM0], row[F.K0], row[F.K1] = _int("dim", dim), _int("start", start, 0), _int("length", length, 1)
 
 
 def _as_tensors(inputs, what):
@@ -116,6 +117,7 @@ def _as_tensors(inputs, what):
 
 
 _INT64_MAX = 2**63 - 1
+_OVERFLOW = F.ERROR_CODES["OVERFLOW"]
 
 
 def _shape_of_call(module, inputs, name):
@@ -123,7 +125,7 @@ def _shape_of_call(module, inputs, name):
     call. The core's _layer evaluates each row (_core.layer_output) on the shapes already known:
     one row for a layer, the container's rows in order for a Sequential or a Model."""
     b = None
-    rows = [module.row()] if isinstance(module, Layer) else _chain_rows(module, []) if len(inputs) == 1 else None
+    rows = [module._row] if isinstance(module, Layer) else _chain_rows(module, []) if len(inputs) == 1 else None
     if rows is None:  # any other container: its rows as a model would hold them
         b = RowBuilder()
         emit(module, b, name or "", [-1 - j for j in range(len(inputs))])
@@ -157,7 +159,7 @@ def _chain_rows(module, rows):
         return None
     for m in module._modules.values():
         if isinstance(m, Layer):
-            rows.append(m.row())
+            rows.append(m._row)  # read only: the core copies the fields it reads
         elif _chain_rows(m, rows) is None:
             return None
     return rows
@@ -169,24 +171,25 @@ def _rows_shapes(module, inputs, name, rows, b, in_shapes):
     int64. `b` is the RowBuilder that wrote the rows, or None for a chain (row k reads row k - 1)."""
     shapes = []
     params = buffers = macs = flops = 0
-    live = sum(map(_numel, in_shapes))
+    live = sum(map(math.prod, in_shapes))
     x = in_shapes[0]
+    layer_output, FLAGS, UNUSED = _core.layer_output, F.FLAGS, F.F_UNUSED  # (locals: this loop runs per row)
     for k, row in enumerate(rows):
         if b is None:
             ins = [x]
         else:
             ins = [in_shapes[-1 - s] if s < 0 else shapes[s] for s in
                    [row[F.SRC], *b.extra[row[F.XOFF]:row[F.XOFF] + row[F.NSRC] - 1]]]
-        code, bad, shape, p, bu, m, f, n = _core.layer_output(row, ins)
+        code, bad, shape, p, bu, m, f, n = layer_output(row, ins)
         if not code:
             params += p
             buffers += bu
-            if not row[F.FLAGS] & F.F_UNUSED:  # exists, never runs: parameters only
+            if not row[FLAGS] & UNUSED:  # exists, never runs: parameters only
                 macs += m
                 flops += f
                 live += n
             if (params | buffers | macs | flops | live) > _INT64_MAX:  # all >= 0: any >= 2**63
-                code = F.ERROR_CODES["OVERFLOW"]
+                code = _OVERFLOW
         if code:
             if b is None:  # rows with their names and references, for the message
                 b = RowBuilder()
@@ -195,10 +198,6 @@ def _rows_shapes(module, inputs, name, rows, b, in_shapes):
         shapes.append(shape)
         x = shape
     return shapes
-
-
-def _numel(shape):
-    return math.prod(shape)
 
 
 def _raise_call_error(module, inputs, name, b, k, code, in_shapes, shapes):
@@ -235,13 +234,6 @@ def _call(module, inputs, name=None):
     node.outputs.extend(Tensor(shape, node, i) for i, shape in enumerate(shapes))
     # a Model with several outputs returns a tuple, like a torch module returning several tensors
     return tuple(node.outputs)
-
-
-def apply_layer(layer, inputs, name=None):
-    want = getattr(layer, "n_inputs", 1)
-    if type(layer) is not Cat and len(inputs) != want:
-        raise TypeError(f"{layer.type} takes {want} input tensor(s), got {len(inputs)}")
-    return _call(layer, inputs, name)
 
 
 def apply_container(container, inputs, name=None):
@@ -312,6 +304,7 @@ def flatten(x, start_dim=0, end_dim=-1, name=None):
 _creation_order = operator.attrgetter("_id")
 
 
+@functools.lru_cache(maxsize=None)  # one entry per type name
 def _snake(name):
     return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
 
@@ -390,14 +383,14 @@ class Model:
             raise TypeError(f"{name or 'Model'}: takes {len(self.inputs)} input(s), got {len(srcs)}")
         refs = {id(t): s for t, s in zip(self.inputs, srcs)}
         prefix = f"{name}." if name else ""
-        rows = builder.rows
+        rows, names, live = builder.rows, self._names, self._live
         for n in self._nodes:
             first = len(rows)
             module = n.module
             srcs = [refs[id(i)] for i in n.inputs]
-            ref = (builder.add(module, prefix + self._names[id(n)], srcs) if isinstance(module, Layer)
-                   else emit(module, builder, prefix + self._names[id(n)], srcs))
-            if id(n) not in self._live:
+            ref = (builder.add(module, prefix + names[id(n)], srcs) if isinstance(module, Layer)
+                   else emit(module, builder, prefix + names[id(n)], srcs))
+            if id(n) not in live:
                 for r in rows[first:]:  # rows are global; only this call's rows are flagged
                     r[F.FLAGS] |= F.F_UNUSED
             if len(n.outputs) == 1:
@@ -427,8 +420,10 @@ class Model:
 
 def _layer_call(self, *inputs, name=None):
     """layer(tensor, ..., name=None) -> tensor: a call in a functional graph, shape known at once."""
-    return apply_layer(self, inputs, name)
+    if len(inputs) != self.n_inputs and type(self) is not Cat:
+        raise TypeError(f"{self.type} takes {self.n_inputs} input tensor(s), got {len(inputs)}")
+    return _call(self, inputs, name)
 
 
 Layer.__call__ = _layer_call
-Sequential.__call__ = lambda self, *inputs, name=None: apply_container(self, inputs, name)
+Sequential.__call__ = lambda self, *inputs, name=None: _call(self, inputs, name)

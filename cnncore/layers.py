@@ -41,10 +41,13 @@ def _int(name, value, lo=None):
     return value
 
 
+_SMALL_REPEATS = {n: [(v,) * n for v in range(64)] for n in (1, 2, 3, 4)}  # (v,) * n, made once: fewer objects per layer
+
+
 def _tuple(name, value, n, lo=None):
     """torch's _single/_pair/_triple: an int is repeated, a sequence must have n entries."""
     if type(value) is int and -_INT32_MAX <= value <= _INT32_MAX and (lo is None or value >= lo):
-        return (value,) * n
+        return _SMALL_REPEATS[n][value] if 0 <= value < 64 else (value,) * n
     if isinstance(value, (tuple, list)):
         if len(value) != n:
             raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
@@ -53,37 +56,35 @@ def _tuple(name, value, n, lo=None):
 
 
 class Layer:
-    """Base class: one packed row. Subclasses set OP and fill `self._fields` (column -> value)."""
+    """Base class: one packed row. Subclasses set OP and write their columns into `self._row`, the
+    layer's row with SRC 0 and NSRC 1 (a model fills in the references of each call)."""
 
     OP: int = -1
     n_inputs = 1
+    type = "Layer"  # the class name, set for every subclass (read once per row when a model is packed)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "type" not in cls.__dict__:
+            cls.type = cls.__name__
 
     def __init__(self):
-        self._fields: dict[int, int] = {}
-
-    @property
-    def type(self) -> str:
-        return type(self).__name__
+        row = self._row = [0] * F.N_FIELDS
+        row[F.OP] = self.OP
+        row[F.NSRC] = 1
 
     def row(self) -> list[int]:
-        """The layer's packed row with SRC left at 0 and NSRC at 1 (the model fills them): a copy
-        of a template written from `_fields` at the first call (fields are set at construction)."""
-        try:
-            return self._row_template[:]
-        except AttributeError:
-            r = [0] * F.N_FIELDS
-            r[F.OP] = self.OP
-            r[F.NSRC] = 1
-            for col, v in self._fields.items():
-                r[col] = v
-            self._row_template = r
-            return r[:]
+        """The layer's packed row with SRC left at 0 and NSRC at 1 (the model fills them): a copy."""
+        return self._row[:]
+
+    @property
+    def _fields(self) -> dict[int, int]:
+        """The row as {column: value}."""
+        return dict(enumerate(self._row))
 
     def _add_flags(self, bits: int):
-        """Set FLAGS bits after construction (from_torch marks functional calls): the cached row
-        template is rebuilt at the next row()."""
-        self._fields[F.FLAGS] = self._fields.get(F.FLAGS, 0) | bits
-        self.__dict__.pop("_row_template", None)
+        """Set FLAGS bits after construction (from_torch marks functional calls)."""
+        self._row[F.FLAGS] |= bits
 
     def extra_repr(self) -> str:
         return ""
@@ -95,15 +96,11 @@ class Layer:
 
     # spatial helper: write a tuple into K/S/P/D/O columns
     def _put(self, first_col, values):
-        for i, v in enumerate(values):
-            self._fields[first_col + i] = v
+        self._row[first_col:first_col + len(values)] = values
 
 
 # ---------------------------------------------------------------------------------------------
 # Convolutions
-# the columns a convolution writes, in _ConvNd's order (one dict per layer, built in one call)
-_CONV_COLUMNS = {d: (F.IN, F.OUT, F.GROUPS, F.FLAGS, *(c + i for c in (F.K0, F.S0, F.P0, F.D0, F.O0) for i in range(d)))
-                 for d in (1, 2, 3)}
 
 
 def as_call(layer, patched=True):
@@ -144,9 +141,14 @@ class _ConvNd(Layer):
         else:
             pad = self.padding = _tuple("padding", padding, d, 0)
         self.output_padding = _tuple("output_padding", output_padding, d, 0)
-        self._fields = dict(zip(_CONV_COLUMNS[d], (
-            self.in_channels, self.out_channels, self.groups, (F.F_BIAS if self.bias else 0) | (F.F_SAME if same else 0),
-            *self.kernel_size, *self.stride, *pad, *self.dilation, *self.output_padding)))
+        row = self._row
+        row[F.IN:F.FLAGS + 1] = (self.in_channels, self.out_channels, self.groups,
+                                 (F.F_BIAS if self.bias else 0) | (F.F_SAME if same else 0))
+        row[F.K0:F.K0 + d] = self.kernel_size
+        row[F.S0:F.S0 + d] = self.stride
+        row[F.P0:F.P0 + d] = pad
+        row[F.D0:F.D0 + d] = self.dilation
+        row[F.O0:F.O0 + d] = self.output_padding
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -216,8 +218,8 @@ class Linear(Layer):
         self.in_features = _int("in_features", in_features, 0)
         self.out_features = _int("out_features", out_features, 1)
         self.bias = bool(bias)
-        self._fields.update({F.IN: self.in_features, F.OUT: self.out_features,
-                             F.FLAGS: F.F_BIAS if self.bias else 0})
+        row = self._row
+        row[F.IN], row[F.OUT], row[F.FLAGS] = self.in_features, self.out_features, F.F_BIAS if self.bias else 0
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias}"
@@ -238,9 +240,9 @@ class _BatchNorm(Layer):
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         self.bias = bool(bias)
-        self._fields.update({F.IN: self.num_features,
-                             F.FLAGS: (F.F_AFFINE if self.affine else 0) | (F.F_TRACK if self.track_running_stats else 0)
-                             | (F.F_BIAS if self.bias else 0)})
+        self._row[F.IN] = self.num_features
+        self._row[F.FLAGS] = ((F.F_AFFINE if self.affine else 0) | (F.F_TRACK if self.track_running_stats else 0)
+                              | (F.F_BIAS if self.bias else 0))
 
     def extra_repr(self):
         return f"{self.num_features}, affine={self.affine}, track_running_stats={self.track_running_stats}"
@@ -278,8 +280,8 @@ class LayerNorm(Layer):
         self.normalized_shape = tuple(_int("normalized_shape", s, 1) for s in shape)
         self.elementwise_affine = bool(elementwise_affine)
         self.bias = bool(bias)
-        self._fields.update({F.DIM0: len(shape),
-                             F.FLAGS: (F.F_AFFINE if self.elementwise_affine else 0) | (F.F_BIAS if self.bias else 0)})
+        self._row[F.DIM0] = len(shape)
+        self._row[F.FLAGS] = (F.F_AFFINE if self.elementwise_affine else 0) | (F.F_BIAS if self.bias else 0)
         self._put(F.K0, self.normalized_shape)
 
     def extra_repr(self):
@@ -301,8 +303,9 @@ class GroupNorm(Layer):
             raise ValueError("num_channels must be divisible by num_groups")
         self.affine = bool(affine)
         self.bias = bool(bias)
-        self._fields.update({F.GROUPS: self.num_groups, F.IN: self.num_channels,
-                             F.FLAGS: (F.F_AFFINE if self.affine else 0) | (F.F_BIAS if self.bias else 0)})
+        row = self._row
+        row[F.GROUPS], row[F.IN] = self.num_groups, self.num_channels
+        row[F.FLAGS] = (F.F_AFFINE if self.affine else 0) | (F.F_BIAS if self.bias else 0)
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, affine={self.affine}"
@@ -317,7 +320,10 @@ def _act(name, params):
     allowed = frozenset(names)
 
     def __init__(self, *args, **kwargs):
-        self._fields = {}
+        Layer.__init__(self)
+        if not (args or kwargs):  # the usual call: torch's defaults (read only, shared)
+            self._args = defaults
+            return
         if len(args) > len(names):
             raise TypeError(f"{name}() takes at most {len(names)} arguments ({len(args)} given)")
         if kwargs and (not allowed.issuperset(kwargs) or args and not set(names[:len(args)]).isdisjoint(kwargs)):
@@ -348,7 +354,7 @@ class PReLU(Layer):
     def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
         super().__init__()
         self.num_parameters = _int("num_parameters", num_parameters, 1)
-        self._fields[F.IN] = self.num_parameters
+        self._row[F.IN] = self.num_parameters
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
@@ -362,9 +368,9 @@ class Softmax(Layer):
         super().__init__()
         self.dim = dim
         if dim is None:
-            self._fields[F.FLAGS] = F.F_IMPLICIT_DIM
+            self._row[F.FLAGS] = F.F_IMPLICIT_DIM
         else:
-            self._fields[F.DIM0] = _int("dim", dim)
+            self._row[F.DIM0] = _int("dim", dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
@@ -384,7 +390,7 @@ class _Pool(Layer):
         self.padding = _tuple("padding", padding, d, 0)
         self.dilation = _tuple("dilation", dilation, d, 1)
         self.ceil_mode = bool(ceil_mode)
-        self._fields[F.FLAGS] = F.F_CEIL if self.ceil_mode else 0
+        self._row[F.FLAGS] = F.F_CEIL if self.ceil_mode else 0
         self._put(F.K0, self.kernel_size)
         self._put(F.S0, self.stride)
         self._put(F.P0, self.padding)
@@ -457,7 +463,7 @@ class Flatten(Layer):
         super().__init__()
         self.start_dim = _int("start_dim", start_dim)
         self.end_dim = _int("end_dim", end_dim)
-        self._fields.update({F.DIM0: self.start_dim, F.DIM1: self.end_dim})
+        self._row[F.DIM0], self._row[F.DIM1] = self.start_dim, self.end_dim
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -494,7 +500,7 @@ class Dropout1d(Dropout):
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__(p, inplace)
-        self._fields.update({F.DIM0: 2, F.DIM1: 3})
+        self._row[F.DIM0], self._row[F.DIM1] = 2, 3
 
 
 class ZeroPad2d(Layer):
@@ -505,7 +511,8 @@ class ZeroPad2d(Layer):
         super().__init__()
         self.padding = _tuple("padding", padding, 4)
         left, right, top, bottom = self.padding
-        self._fields.update({F.P0: left, F.P1: right, F.P2: top, F.D0: bottom})
+        row = self._row
+        row[F.P0], row[F.P1], row[F.P2], row[F.D0] = left, right, top, bottom
 
     def extra_repr(self):
         return f"{self.padding}"
@@ -527,9 +534,9 @@ class Upsample(Layer):
         if (size is None) == (scale_factor is None):
             raise ValueError("either size or scale_factor should be defined (not both)")
         self.size, self.scale_factor, self.mode = size, scale_factor, mode
-        self._fields[F.DIM0] = F.UPSAMPLE_MODES[mode]
+        self._row[F.DIM0] = F.UPSAMPLE_MODES[mode]
         given = size if size is not None else scale_factor
-        self._fields[F.DIM1] = len(given) if isinstance(given, (tuple, list)) else 0
+        self._row[F.DIM1] = len(given) if isinstance(given, (tuple, list)) else 0
         if isinstance(given, (tuple, list)) and not 1 <= len(given) <= 3:
             raise ValueError(f"Upsample: expected 1 to 3 sizes or scale factors, got {given!r}")
         if size is not None:
@@ -544,8 +551,8 @@ class Upsample(Layer):
                 if not 0 < sc < 1e300:
                     raise ValueError(f"scale_factor must be a positive finite number, got {sc}")
                 low, high = struct.unpack("<ii", struct.pack("<d", sc))  # the float64's bits
-                self._fields[F.S0 + i] = low
-                self._fields[F.D0 + i] = high
+                self._row[F.S0 + i] = low
+                self._row[F.D0 + i] = high
 
     def extra_repr(self):
         return f"size={self.size}, scale_factor={self.scale_factor}, mode={self.mode!r}"
@@ -558,7 +565,7 @@ class ChannelShuffle(Layer):
     def __init__(self, groups):
         super().__init__()
         self.groups = _int("groups", groups, 1)
-        self._fields[F.GROUPS] = self.groups
+        self._row[F.GROUPS] = self.groups
 
     def extra_repr(self):
         return f"groups={self.groups}"

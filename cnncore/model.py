@@ -1,13 +1,12 @@
 """Containers: Sequential (and the row builder that flattens any container into packed rows)."""
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from . import _format as F
 from .layers import Layer
 
 
 _SRC, _NSRC, _XOFF = F.SRC, F.NSRC, F.XOFF  # local names: add() runs once per row of every model
+_INDEX_NAMES = tuple(map(str, range(256)))  # a Sequential's default child names "0", "1", ..., made once
 
 
 class RowBuilder:
@@ -31,7 +30,7 @@ class RowBuilder:
         return len(self.rows) - self.base
 
     def add(self, layer: Layer, name: str, srcs) -> int:
-        row = layer.row()
+        row = layer._row[:]
         row[_SRC] = srcs[0]
         if len(srcs) > 1:
             row[_NSRC] = len(srcs)
@@ -57,13 +56,13 @@ class Sequential:
     """torch.nn.Sequential(*layers) or Sequential(OrderedDict(name=layer)): layers applied in order."""
 
     def __init__(self, *args):
-        if len(args) == 1 and isinstance(args[0], (OrderedDict, dict)):
-            self._modules = OrderedDict(zip(map(str, args[0].keys()), args[0].values()))
+        if len(args) == 1 and isinstance(args[0], dict):  # an OrderedDict too
+            self._modules = dict(zip(map(str, args[0].keys()), args[0].values()))
         else:
-            self._modules = OrderedDict(zip(map(str, range(len(args))), args))
-        for m in self._modules.values():
+            names = _INDEX_NAMES if len(args) <= len(_INDEX_NAMES) else map(str, range(len(args)))
+            self._modules = dict(zip(names, args))
+        for k, m in self._modules.items():
             if not isinstance(m, Layer) and not hasattr(m, "_emit"):
-                k = next(k for k, v in self._modules.items() if v is m)
                 raise TypeError(f"Sequential: module {k!r} is not a cnncore layer or container: {m!r}")
 
     type = "Sequential"
@@ -76,7 +75,7 @@ class Sequential:
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):
-            return Sequential(OrderedDict(list(self._modules.items())[idx]))
+            return Sequential(dict(list(self._modules.items())[idx]))
         if isinstance(idx, str):
             return self._modules[idx]
         return list(self._modules.values())[idx]
@@ -93,8 +92,9 @@ class Sequential:
             raise TypeError(f"{name or 'Sequential'}: a Sequential takes exactly one input, got {len(srcs)}")
         ref = srcs[0]
         prefix = f"{name}." if name else ""
+        add = builder.add
         for key, m in self._modules.items():
-            ref = builder.add(m, prefix + key, [ref]) if isinstance(m, Layer) else emit(m, builder, prefix + key, [ref])
+            ref = add(m, prefix + key, (ref,)) if isinstance(m, Layer) else emit(m, builder, prefix + key, (ref,))
         return ref
 
     def __repr__(self):

@@ -21,8 +21,6 @@ exactly like torch's `model.parameters()` and an eval-mode FLOP counter.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from ..graph import Input, Model, add, cat, flatten
 from ..layers import (AdaptiveAvgPool2d, AvgPool2d, as_call, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d,
                       ReLU)
@@ -40,8 +38,8 @@ __all__ = [
 
 
 def _seq(*named):
-    """cc.Sequential(OrderedDict(...)) from (name, layer) pairs."""
-    return Sequential(OrderedDict(named))
+    """cc.Sequential of (name, layer) pairs, in order."""
+    return Sequential(dict(named))
 
 
 def _overwrite(kwargs, name, value):

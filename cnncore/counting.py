@@ -100,9 +100,9 @@ def run_core(arrays, per_layer=False, n_threads=None, fast_path=True, conv_weigh
     totals, out = _result_arrays(n_arch)
     if nt > 1:
         _touch_pages(totals.base)
-    scratch = np.empty((nt, max(max_rows, 1), 8), np.int64)  # per thread: one shape record per row
-    pointers = np.empty((nt, max(max_rows, 1)), np.int64)  # per thread: one record pointer per row
-    liveness = np.empty((nt, 4 * max(max_rows, 1) + 3), np.int64)  # per thread: storage, last reader, size, delta (+3 as count_packed asks)
+    scratch = np.empty((nt, max_rows, 8), np.int64)  # per thread: one shape record per row
+    pointers = np.empty((nt, max_rows), np.int64)  # per thread: one record pointer per row
+    liveness = np.empty((nt, 4 * max_rows + 3), np.int64)  # per thread: storage, last reader, size, delta (+3 as count_packed asks)
     extra = {}
     if per_layer:
         n = len(arrays["layers"])

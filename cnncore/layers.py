@@ -77,11 +77,6 @@ class Layer:
         """The layer's packed row with SRC left at 0 and NSRC at 1 (the model fills them): a copy."""
         return self._row[:]
 
-    @property
-    def _fields(self) -> dict[int, int]:
-        """The row as {column: value}."""
-        return dict(enumerate(self._row))
-
     def _add_flags(self, bits: int):
         """Set FLAGS bits after construction (from_torch marks functional calls)."""
         self._row[F.FLAGS] |= bits

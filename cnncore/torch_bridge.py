@@ -787,7 +787,7 @@ def _flag_functional(result, first_id, bit):
     while stack:
         node = stack.pop().node
         if node is not None and node._id > first_id and isinstance(node.module, Layer):
-            if not node.module._fields.get(F_.FLAGS, 0) & (F_.F_FUNCTIONAL | F_.F_CALL):
+            if not node.module._row[F_.FLAGS] & (F_.F_FUNCTIONAL | F_.F_CALL):
                 node.module._add_flags(bit)
                 stack.extend(node.inputs)
 

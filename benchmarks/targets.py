@@ -117,6 +117,12 @@ def rows(out_dir):
                 extra += f"; the compiled loop alone {rate(bench, 'test_core_raw[2]') / rate(bench, 'test_core_raw[1]'):.2f}x"
             add("core, 2 threads: >= 1.8x one thread (`cc.count`)", f"{c2 / c1:.2f}x ({c2 / 1e6:.0f} M layers/s{extra})",
                 c2 / c1 >= 1.8)
+            if ("switch_i32", 1) in lim:
+                # the issue's own sentence: ">= 150 M layers/s on one core [60 % of the loop's 250 M],
+                # >= 1.8x that on two", i.e. 270 M there; scaled to this run's loop
+                need = 1.8 * 0.6 * lim[("switch_i32", 1)]
+                add("core, 2 threads: >= 1.8x the 1-thread target (1.8 x 60 % of the bare loop's 1 thread)",
+                    f"{c2 / 1e6:.0f} M vs {need / 1e6:.0f} M layers/s ({c2 / need:.2f})", c2 >= need)
         if have("test_reference"):
             r = c1 / rate(bench, "test_reference")
             add("core >= 100x the pure-Python reference", f"{r:,.0f}x", r >= 100)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One side-by-side run: the pytest-benchmark suite, then the bare-C limit, then linearity.py on both
-# paths; one table of medians, then benchmarks/targets.py's table of issue 4's targets from this run.
+# paths and one_model_floor.py; one table of medians, then benchmarks/targets.py's table of issue 4's targets from this run.
 #   benchmarks/run_limit.sh [OUT_DIR]      (default /tmp/cnncore-bench; needs gcc, the built core)
 # Environment: PYTHON (default /work/venv/bin/python), LIMIT_SRC (default /work/shared/tools/limit/bench.c),
 # LIMIT_ARCHS (default 2000000), LIMIT_REPS (default 5).
@@ -28,6 +28,7 @@ gcc -O3 -march=native -fopenmp "$SRC" -o "$OUT/limit-bench"
 for path in packed columnar; do
   "$PY" benchmarks/linearity.py --path "$path" | tee "$OUT/linearity-$path.txt"
 done
+"$PY" benchmarks/one_model_floor.py | tee "$OUT/one_model_floor.txt"
 echo "load after: $(cat /proc/loadavg)" | tee -a "$OUT/machine.txt"
 
 "$PY" - "$OUT" <<'PYEOF' | tee "$OUT/table.md"

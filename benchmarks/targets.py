@@ -150,6 +150,15 @@ def rows(out_dir):
             r, where = worst[kind]
             add(f"{kind} >= {need:,.0f}x each torch peer (build + count), smallest ratio",
                 f"{r:,.0f}x ({where})", r >= need)
+    floor_path = os.path.join(out_dir, "one_model_floor.txt")
+    if os.path.exists(floor_path):  # not a target: what bounds the one-model one from below
+        text = open(floor_path).read()
+        budget = re.search(r"10\^3x needs <= ([\d.]+) us", text)
+        floor = re.search(r"\| floor: minimal classes \| ([\d.]+) us", text)
+        if budget and floor:
+            out.append(("one model: a MobileNetV2 builder of bare Python classes (no checks, no count) "
+                        "against the 10^3x budget (ptflops / 1000, one_model_floor.py)",
+                        f"{floor[1]} us vs {budget[1]} us ({float(floor[1]) / float(budget[1]):.2f} of it)", "floor"))
     for path in sorted(glob.glob(os.path.join(out_dir, "linearity-*.txt"))):
         title, parts = load_linearity(path)
         if parts["size"]:

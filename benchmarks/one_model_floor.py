@@ -7,17 +7,16 @@ each torch peer's build + count; the fastest peer (ptflops) takes ~60-67 ms here
 build + count must fit in ~60-67 us. This script times, side by side in one run (medians, rounds
 interleaved so the machine's drift hits all alike):
 
-- floor, tuples: the MobileNetV2 builder of cnncore/zoo/mobile.py transcribed with every layer a
-  plain tuple of its arguments, containers tuples, graph calls tuples: no class, no check, no
-  count. What the interpreter spends just to run the builder's loops and calls.
-- floor, minimal classes: the same with the thinnest possible classes (``__slots__``, an
-  ``__init__`` that stores its arguments, a ``__call__`` that returns a graph node): what torch-style
-  objects (``Conv2d(32, 64, 3, bias=False)``, ``block(x, name=...)``) cost with no work inside.
+- floor: cnncore's own MobileNetV2 builder (cnncore/zoo/mobile.py, the same code objects: its loops,
+  helpers, names and calls) run with its layer, container and graph names bound to the thinnest
+  possible classes (``__slots__``, an ``__init__`` with torch's signature that stores its arguments,
+  a ``__call__`` that returns a graph node): what torch-style objects (``Conv2d(32, 64, 3,
+  bias=False)``, ``block(x, name=...)``) cost with no work inside.
 - cnncore: ``cc.zoo.mobilenet_v2()`` and ``cc.count(cc.zoo.mobilenet_v2())``.
 - ptflops: build the torch module (torchvision's layout and init, benchmarks/_torch_models.py) and
   count it, torch on one thread (when torch and ptflops are installed).
 
-The floors do none of cnncore's work (argument checks, shapes, packing, counting): they bound from
+The floor does none of cnncore's work (argument checks, shapes, packing, counting): they bound from
 below what a Python-object API can reach on this interpreter and machine.
 """
 from __future__ import annotations
@@ -27,53 +26,15 @@ import os
 import statistics
 import sys
 import time
+import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cnncore as cc  # noqa: E402
-from cnncore.zoo.mobile import _MOBILENET_V2_SETTING, _make_divisible  # noqa: E402
+from cnncore.zoo import mobile  # noqa: E402
 
 
-# ---- floor 1: tuples ---------------------------------------------------------------------------
-def _cna_t(in_ch, out_ch, kernel_size=3, stride=1, groups=1, dilation=1, activation="ReLU"):
-    padding = (kernel_size - 1) // 2 * dilation
-    mods = [("Conv2d", in_ch, out_ch, kernel_size, stride, padding, dilation, groups, False),
-            ("BatchNorm2d", out_ch, 1e-5)]
-    if activation is not None:
-        mods.append((activation,))
-    return ("Sequential", *mods)
-
-
-def mobilenet_v2_tuples(num_classes=1000, width_mult=1.0, round_nearest=8, dropout=0.2):
-    input_channel = _make_divisible(32 * width_mult, round_nearest)
-    last_channel = _make_divisible(1280 * max(1.0, width_mult), round_nearest)
-    x = inp = ("Input", (3, 224, 224))
-    x = ("call", _cna_t(3, input_channel, stride=2, activation="ReLU6"), (x,), "features.0")
-    idx = 1
-    for t, c, n, s in _MOBILENET_V2_SETTING:
-        output_channel = _make_divisible(c * width_mult, round_nearest)
-        for i in range(n):
-            stride = s if i == 0 else 1
-            hidden = int(round(input_channel * t))
-            layers = []
-            if t != 1:
-                layers.append(_cna_t(input_channel, hidden, 1, activation="ReLU6"))
-            layers += [_cna_t(hidden, hidden, stride=stride, groups=hidden, activation="ReLU6"),
-                       ("Conv2d", hidden, output_channel, 1, 1, 0, 1, 1, False),
-                       ("BatchNorm2d", output_channel, 1e-5)]
-            y = ("call", ("Sequential", *layers), (x,), f"features.{idx}.conv")
-            x = ("call", ("Add",), (x, y), f"features.{idx}.add") if (
-                stride == 1 and input_channel == output_channel) else y
-            input_channel = output_channel
-            idx += 1
-    x = ("call", _cna_t(input_channel, last_channel, 1, activation="ReLU6"), (x,), f"features.{idx}")
-    x = ("call", ("AdaptiveAvgPool2d", 1), (x,), "adaptive_avg_pool2d")
-    x = ("call", ("Flatten", 1, -1), (x,), "flatten")
-    x = ("call", ("Sequential", ("Dropout", dropout), ("Linear", last_channel, num_classes, True)), (x,), "classifier")
-    return ("Model", inp, x, "mobilenet_v2")
-
-
-# ---- floor 2: minimal classes ------------------------------------------------------------------
+# ---- the floor: minimal classes, run by cnncore's own MobileNetV2 builder ------------------------------------------------------------------
 class _Node:
     __slots__ = ("module", "inputs", "name")
 
@@ -161,61 +122,72 @@ class Sequential(_Module):
         self.modules = modules
 
 
-def _cna_c(in_ch, out_ch, kernel_size=3, stride=1, groups=1, dilation=1, activation=ReLU6, bn_eps=1e-5):
-    padding = (kernel_size - 1) // 2 * dilation
-    mods = [Conv2d(in_ch, out_ch, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=False),
-            BatchNorm2d(out_ch, eps=bn_eps)]
-    if activation is not None:
-        mods.append(activation())
-    return Sequential(*mods)
+class ReLU(ReLU6):
+    __slots__ = ()
 
 
-def mobilenet_v2_classes(num_classes=1000, width_mult=1.0, round_nearest=8, dropout=0.2):
-    input_channel = _make_divisible(32 * width_mult, round_nearest)
-    last_channel = _make_divisible(1280 * max(1.0, width_mult), round_nearest)
-    x = inp = _Node(None, (), "input")
-    x = _cna_c(3, input_channel, stride=2)(x, name="features.0")
-    idx = 1
-    for t, c, n, s in _MOBILENET_V2_SETTING:
-        output_channel = _make_divisible(c * width_mult, round_nearest)
-        for i in range(n):
-            stride = s if i == 0 else 1
-            hidden = int(round(input_channel * t))
-            layers = []
-            if t != 1:
-                layers.append(_cna_c(input_channel, hidden, 1))
-            layers += [_cna_c(hidden, hidden, stride=stride, groups=hidden),
-                       Conv2d(hidden, output_channel, 1, 1, 0, bias=False),
-                       BatchNorm2d(output_channel)]
-            y = Sequential(*layers)(x, name=f"features.{idx}.conv")
-            x = Add()(x, y, name=f"features.{idx}.add") if (stride == 1 and input_channel == output_channel) else y
-            input_channel = output_channel
-            idx += 1
-    x = _cna_c(input_channel, last_channel, 1)(x, name=f"features.{idx}")
-    x = AdaptiveAvgPool2d(1)(x, name="adaptive_avg_pool2d")
-    x = Flatten(1)(x, name="flatten")
-    x = Sequential(Dropout(dropout), Linear(last_channel, num_classes))(x, name="classifier")
-    return (inp, x, "mobilenet_v2")
+class Input:
+    __slots__ = ("shape",)
+
+    def __init__(self, shape):
+        self.shape = shape
+
+
+class Model:
+    __slots__ = ("inputs", "outputs", "name")
+
+    def __init__(self, inputs, outputs, name=None):
+        self.inputs, self.outputs, self.name = inputs, outputs, name
+
+
+def add(a, b, name=None):
+    return Add()(a, b, name=name)
+
+
+def flatten(x, start_dim=0, end_dim=-1, name=None):
+    return Flatten(start_dim, end_dim)(x, name=name)
+
+
+def as_call(layer, patched=True):
+    return layer
+
+
+def _rebound(fn, names):
+    """`fn` of cnncore/zoo/mobile.py with the same code, its global names looked up in `names`
+    first: the zoo's MobileNetV2 builder, line for line, building the classes above."""
+    return types.FunctionType(fn.__code__, names, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+def floor_builder():
+    names = dict(vars(mobile))
+    names.update(Input=Input, Model=Model, add=add, flatten=flatten, as_call=as_call, Conv2d=Conv2d,
+                 BatchNorm2d=BatchNorm2d, ReLU=ReLU, ReLU6=ReLU6, AdaptiveAvgPool2d=AdaptiveAvgPool2d,
+                 Dropout=Dropout, Linear=Linear, Sequential=Sequential)
+    for helper in ("_cna", "_head_pool_flatten"):  # the builder's helpers, rebound too
+        names[helper] = _rebound(getattr(mobile, helper), names)
+    build = _rebound(mobile.mobilenet_v2, names)
+    build.__kwdefaults__ = mobile.mobilenet_v2.__kwdefaults__
+    return build
 
 
 def _leaf_layers(model):
-    """The leaf layers of the tuple floor, each call visited once (a check that it builds what
-    cnncore builds: one leaf per packed row)."""
+    """The leaf layers the floor built, each call visited once (a check that it builds what cnncore
+    builds: one leaf per packed row)."""
     seen, leaves = set(), 0
 
     def module(m):
-        return sum(module(c) for c in m[1:]) if m[0] == "Sequential" else 1
+        return sum(module(c) for c in m.modules) if isinstance(m, Sequential) else 1
 
     def node(x):
         nonlocal leaves
-        if id(x) in seen or x[0] == "Input":
+        if not isinstance(x, _Node) or id(x) in seen:
             return
         seen.add(id(x))
-        leaves += module(x[1])
-        for i in x[2]:
+        leaves += module(x.module)
+        for i in x.inputs:
             node(i)
 
-    node(model[2])
+    node(model.outputs)
     return leaves
 
 
@@ -234,10 +206,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     rows = cc.pack([cc.zoo.mobilenet_v2()]).n_layers
-    n_floor = _leaf_layers(mobilenet_v2_tuples())
+    floor = floor_builder()
+    n_floor = _leaf_layers(floor())
     entries = {
-        "floor: tuples, no class": mobilenet_v2_tuples,
-        "floor: minimal classes": mobilenet_v2_classes,
+        "floor: minimal classes": floor,
         "cc.zoo.mobilenet_v2()": cc.zoo.mobilenet_v2,
         "cc.count(cc.zoo.mobilenet_v2())": lambda: cc.count(cc.zoo.mobilenet_v2()),
     }
@@ -268,7 +240,7 @@ def main(argv=None):
 
     if n_floor != rows:
         sys.exit(f"the floor builds {n_floor} layers, cnncore {rows} rows: not the same model")
-    print(f"# MobileNetV2: {rows} packed rows = layers in the floors; load {os.getloadavg()[0]:.2f}; "
+    print(f"# MobileNetV2: {rows} packed rows = layers in the floor; load {os.getloadavg()[0]:.2f}; "
           f"medians of {args.rounds} interleaved rounds")
     if peer:
         print(f"# ptflops build + count: {peer * 1e3:.1f} ms (median of {args.peer_rounds}): "

@@ -736,10 +736,13 @@ cdef inline void _live_chain(int nt, bint norm, int followers, const double* c, 
                             bint conv, bint square, bint pow2, int64_t flags, rcdouble V, rcdouble X, rdouble macs,
                             rdouble bad) noexcept nogil:
     """_live of a used lead row with storage of its own, and in the same pass everything its
-    followers (_plan_chains; `followers`: 1 or 2) count: they keep its shape, so each adds a
-    multiple of its elements y (or of its channels, norm: a BatchNorm among them) to a total, its
-    storage (y) to the live total, and takes away what dies at its moment (d1 + in1 y, d2 + in2 y:
-    d a live slot or the zero row, in 1.0 where a storage born in the chain dies: its size is y).
+    followers (_plan_chains) count: they keep its shape, so each adds a multiple of its elements y
+    (or of its channels, norm: a BatchNorm among them) to a total, its storage (y) to the live
+    total, and takes away what dies at its moment (d1 + in1 y, d2 + in2 y: d a live slot or the
+    zero row, in 1.0 where a storage born in the chain dies: its size is y). followers: the
+    followers whose moments change the live total, 1 or 2 (a second follower where a storage of y
+    elements dies, in2 = 1 and d2 the zero row, leaves it as it was: l - y + y, exact for any l
+    the tile keeps, since l >= y; counted as 1).
     b1, b2: the followers' live slots (the second a scratch row when there is one follower). The
     arrays written are distinct from each other and from those read (_plan_chains checks it).
     conv: the lead is a plain Conv2d (square: see _conv), counted in this loop too (_conv_at): its
@@ -891,7 +894,7 @@ cdef inline void _lead_loop(int nt, const int64_t* u, const double* c, double* Y
     cdef double* birth = LS + ls * ROW
     cdef double* b1 = LS + u[U_B1] * ROW
     cdef double* b2 = LS + u[U_B2] * ROW if u[U_B2] >= 0 else acc + A_SINK * ROW
-    if u[U_ROWS] == 1:
+    if u[U_ROWS] == 1 or u[U_D2] == U_INSIDE:  # (the second follower's moment: see _live_chain)
         if norm:
             _live_chain(nt, True, 1, c, Y, dies, d1, d2, in1, in2, birth, b1, b2, live, act, peak, P, B, F,
                         conv, square, pow2, flags, V, X, M, bad)

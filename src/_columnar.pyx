@@ -254,6 +254,8 @@ cdef enum:
     TILE = 64  # architectures per tile: one tile's shape slots stay in L1 (64 measured faster than 128, 256)
     AHEAD = 2  # the tile whose columns are prefetched, counted from the current one (measured best)
 
+cdef uint64_t PLAIN_ROW = <uint64_t>1 << 62  # _row_need: the row is plain (_plain)
+
 cdef enum:
     DIM_MAX = 2147483647  # every tensor dimension stays int32, as in the core
 cdef int64_t ACT_FLOPS[11]
@@ -353,6 +355,20 @@ cdef inline bint _plain(int64_t op, const int64_t* g, int64_t k, const int32_t**
         return (g[G_FLAGS] & F_TRACK) != 0 and cols[V_IN] == NULL and c[V_IN] == 0
     return (op == OP_CONV2D and not g[G_FLAGS] & F_SAME and cols[V_GROUPS] == NULL and c[V_GROUPS] == 1
             and cols[V_D] == NULL and c[V_D] == 1 and cols[V_D + 1] == NULL and c[V_D + 1] == 1)
+
+
+cdef uint64_t _row_need(int64_t op, const int64_t* g, int64_t k, const int32_t** cols, const int32_t* consts) noexcept nogil:
+    """The fields a tile converts for row k (the op's G_NEED bits, less the groups and dilations a
+    plain Conv2d does not read: the template's 1, never a column), and PLAIN_ROW where _plain holds."""
+    cdef uint64_t need = <uint64_t>g[G_NEED]
+    cdef int f
+    if not _plain(op, g, k, cols, consts):
+        return need
+    if op == OP_CONV2D:
+        for f in range(V_D, V_D + 3):
+            need &= ~(<uint64_t>1 << f)
+        need &= ~(<uint64_t>1 << V_GROUPS)
+    return need | PLAIN_ROW
 
 
 cdef int64_t _square_row(int64_t op, const int64_t* g) noexcept nogil:
@@ -933,7 +949,8 @@ cdef inline void _inputs(int nt, int ind, const int64_t* batch, const int64_t* i
 # ---- one tile --------------------------------------------------------------------------------------
 cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t* deaths,
                 const int64_t* cat_src, const int32_t** cols, const int32_t* consts, const int32_t* lows,
-                const int64_t* fused, const double* chain, const int64_t* square_drop, int64_t n,
+                const int64_t* fused, const double* chain, const int64_t* square_drop, const uint64_t* row_need,
+                int64_t n,
                 const int64_t* ishape, int ind, const int64_t* batch, int64_t in_birth, int64_t n_slots,
                 int64_t out_slot, int out_nd, double* S, double* V, double* acc, double* LS, int64_t* square,
                 int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic) noexcept nogil:
@@ -994,7 +1011,7 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         op = g[G_OP]
         # the fields this op reads, as float64 rows of V: a column's slice, or the template's value
         # repeated (a field without a column is refilled only when that value changes)
-        need = <uint64_t>g[G_NEED] & ((1 << N_VAR) - 1)
+        need = row_need[k] & ((1 << N_VAR) - 1)
         sq = (square_drop[k] >= 0 and square[g[G_XS]] != 0
               and _square_fields(nt, <uint64_t>square_drop[k], cols, consts + k * N_VAR, k * n + a0, ahead))
         if sq:  # dim 1's fields are dim 0's: not read
@@ -1039,7 +1056,7 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         unused = g[G_UNUSED] != 0
         if unused:  # params and buffers count, nothing else: restore macs and flops after
             memcpy(acc + A_SAVED_MACS * ROW, acc + A_MACS * ROW, 2 * ROW * sizeof(double))
-        plain = _plain(op, g, k, cols, consts)
+        plain = (row_need[k] & PLAIN_ROW) != 0
         lead_conv = op == OP_CONV2D and plain and fused[k * N_FUSED + U_ROWS] != 0  # counted in its chain's pass
         if not lead_conv:
             _run_op(op, g, plain, sq, pow2, nt, V, S, X, Y, acc, cat_src)
@@ -1192,6 +1209,7 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     cdef int64_t* fused
     cdef double* chain
     cdef int64_t* square_drop
+    cdef uint64_t* row_need
     if (program.shape[1] != N_PROG or len(columns) != N_VAR or consts.shape[0] != nl
             or consts.shape[1] != N_VAR or input_shape.shape[0] != n or totals.shape[0] != 6
             or totals.shape[1] < n or output_shape.shape[0] != n or output_shape.shape[1] != 5
@@ -1214,16 +1232,20 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     fused = <int64_t*>malloc(max(nl, 1) * N_FUSED * sizeof(int64_t))
     chain = <double*>malloc(max(nl, 1) * N_CHAIN * sizeof(double))
     square_drop = <int64_t*>malloc(max(nl, 1) * sizeof(int64_t))  # _square_row of each row
-    if lows == NULL or fused == NULL or chain == NULL or square_drop == NULL:
+    row_need = <uint64_t*>malloc(max(nl, 1) * sizeof(uint64_t))  # _row_need of each row
+    if lows == NULL or fused == NULL or chain == NULL or square_drop == NULL or row_need == NULL:
         free(lows)
         free(fused)
         free(chain)
         free(square_drop)
+        free(row_need)
         raise MemoryError()
+    K = &consts[0, 0] if nl > 0 else NULL
     for t in range(nl):
         for f in range(N_VAR):
             lows[t * N_VAR + f] = _lowest(program[t, G_OP], f)
         square_drop[t] = _square_row(program[t, G_OP], &program[t, 0])
+        row_need[t] = _row_need(program[t, G_OP], &program[t, 0], t, cols, K)
     n_tiles = (n + TILE - 1) // TILE
     G, K = &program[0, 0] if nl > 0 else NULL, &consts[0, 0] if nl > 0 else NULL
     D, C = &deaths[0] if deaths.shape[0] else NULL, &cat_src[0] if cat_src.shape[0] else NULL
@@ -1243,16 +1265,17 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
             a0 = t * TILE
             nt = <int>(n - a0 if n - a0 < TILE else TILE)
             if nt == TILE:  # a full tile has its own copy of the code: every loop of constant length
-                _tile(a0, TILE, G, nl, D, C, cols, K, lows, fused, chain, square_drop, n, ishape, ind, batch, in_birth,
+                _tile(a0, TILE, G, nl, D, C, cols, K, lows, fused, chain, square_drop, row_need, n, ishape, ind, batch, in_birth,
                       n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs)
             else:
-                _tile(a0, nt, G, nl, D, C, cols, K, lows, fused, chain, square_drop, n, ishape, ind, batch, in_birth,
+                _tile(a0, nt, G, nl, D, C, cols, K, lows, fused, chain, square_drop, row_need, n, ishape, ind, batch, in_birth,
                       n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs)
         cc_store_fence()  # (this thread's streamed outputs, before the threads join)
     free(lows)
     free(fused)
     free(chain)
     free(square_drop)
+    free(row_need)
 
 
 cdef _check_program(const int64_t[:, ::1] G, const int64_t[::1] deaths, const int64_t[::1] cat_src,

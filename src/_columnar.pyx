@@ -421,10 +421,13 @@ cdef inline bint _square_fields(int nt, uint64_t drop, const int32_t** cols, con
     return True
 
 
-cdef inline double _conv_at(int a, int d, bint plain, bint square, bint pow2, bint same, double bias, const double* V,
-                            const double* X, double* Y, double* P, double* M, double* F, double* bad_row) noexcept nogil:
+cdef inline double _conv_at(int a, int d, bint plain, bint square, bint pow2, bint same, double pbias, double fbias,
+                            const double* V, const double* X, double* Y, double* P, double* M, double* F,
+                            double* bad_row) noexcept nogil:
     """Architecture a of a convolution (_conv): its output record into Y, its params, macs, flops and
-    problems onto P, M, F, bad_row; returns numel(y). plain (_plain): no division by the groups,
+    problems onto P, M, F, bad_row; returns numel(y). pbias: params per output channel beyond the
+    weights (the bias, 1 or 0, and those of the followers of a chain, _live_chain); fbias: flops
+    per output element beyond 2n (the bias - 1, and the followers'). plain (_plain): no division by the groups,
     the kernel volume is the effective kernel; square (_square_row): dim 1 is dim 0 again, computed once.
     (Plain pointers: inlined into a loop, it has the loop function's restrict ones; restrict here
     would hold for one call only, and gcc then did not vectorize the loop.)"""
@@ -455,10 +458,11 @@ cdef inline double _conv_at(int a, int d, bint plain, bint square, bint pow2, bi
     Y[ROW + a] = X[ROW + a]
     Y[2 * ROW + a] = out
     Y[a] = numel
-    # params = out*n + bias*out; macs = numel*n; flops = numel*(2n - 1 + bias)
-    P[a] += out * n + bias * out
+    # params = out*(n + bias); macs = numel*n; flops = numel*(2n - 1 + bias) (each an integer: exact
+    # below 2^53, and >= 2^53 otherwise, however grouped)
+    P[a] += out * (n + pbias)
     M[a] += numel * n
-    F[a] += numel * (2.0 * n - 1.0 + bias)
+    F[a] += numel * (2.0 * n + fbias)
     bad_row[a] += bad + _b(n >= EXACT)
     return numel
 
@@ -475,7 +479,7 @@ cdef inline void _conv_rows(int nt, int d, bint plain, bint square, bint pow2, i
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
     cdef bint same = (flags & F_SAME) != 0 and not plain
     for a in range(nt):
-        _conv_at(a, d, plain, square, pow2, same, bias, V, X, Y, P, M, F, bad)
+        _conv_at(a, d, plain, square, pow2, same, bias, bias - 1.0, V, X, Y, P, M, F, bad)
 
 
 cdef inline void _linear(int nt, int last, int64_t flags, rcdouble V, rcdouble X, rdouble Y, rdouble acc,
@@ -769,9 +773,12 @@ cdef inline void _live_chain(int nt, bint norm, int followers, const double* c, 
     cdef double rows = 1.0 + c[C_ROWS], fe = c[C_FLOPS]
     cdef double pc = c[C_PARAMS], bc = c[C_BUFS], bk = c[C_BUF1]
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
+    # a conv lead adds the followers' params per channel and flops per element to its own (one
+    # product each instead of two)
+    cdef double pbias = bias + (pc if norm else 0.0), fbias = bias - 1.0 + fe
     for a in range(nt):
         if conv:
-            y = _conv_at(a, 2, True, square, pow2, False, bias, V, X, Y, params, macs, flops, bad)
+            y = _conv_at(a, 2, True, square, pow2, False, pbias, fbias, V, X, Y, params, macs, flops, bad)
             ch = V[V_OUT * ROW + a]
         else:
             y = Y[a]
@@ -789,9 +796,11 @@ cdef inline void _live_chain(int nt, bint norm, int followers, const double* c, 
             pk = l if l > pk else pk
         live[a] = l
         peak[a] = pk
-        flops[a] += fe * y
+        if not conv:  # (a conv lead counted these in _conv_at)
+            flops[a] += fe * y
+            if norm:
+                params[a] += pc * ch
         if norm:
-            params[a] += pc * ch
             buffers[a] += bc * ch + bk
 
 

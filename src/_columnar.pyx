@@ -323,18 +323,18 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
 # at each call, so their loop unrolls inside it.
 
 cdef inline double _conv_size(double x, double eff, double s, double p, bint same, bint pow2,
-                              double* bad) noexcept nogil:
+                              bint* bad) noexcept nogil:
     """Output size of one spatial dimension of a convolution: input size x, effective kernel
     eff = d (k - 1) + 1, stride s >= 1, padding p >= 0. pow2: s is a power of two (_tile checked
     it in every architecture of the tile): the quotient is then an exact product, no division."""
     cdef double o
     cdef double pad = eff - 1.0 if same else 2.0 * p  # 'same' pads eff - 1 in all (stride 1 only)
     x = x + pad
-    bad[0] += _b(x < eff) + _b(same & (s != 1.0))
     o = x - eff
     o = o if o > 0.0 else 0.0
     o = (_floor(o * cc_pow2_recip(s)) if pow2 else _fdiv(o, s)) + 1.0
-    bad[0] += _b(o > DIM_MAX)
+    # (one flag for all: the problems or'ed, then counted once per row in _conv_at)
+    bad[0] = bad[0] | (x < eff) | (same & (s != 1.0)) | (o > DIM_MAX)
     return 1.0 if o > DIM_MAX else o
 
 
@@ -432,15 +432,16 @@ cdef inline double _conv_at(int a, int d, bint plain, bint square, bint pow2, bi
     (Plain pointers: inlined into a loop, it has the loop function's restrict ones; restrict here
     would hold for one call only, and gcc then did not vectorize the loop.)"""
     cdef int i
-    cdef double inn, out, g, ch, cpg, k, s, p, dl, eff, o, n, numel, bad
+    cdef double inn, out, g, ch, cpg, k, s, p, dl, eff, o, n, numel
+    cdef bint bad
     inn, out = V[V_IN * ROW + a], V[V_OUT * ROW + a]
     ch = X[2 * ROW + a]
-    bad = _b((inn != 0.0) & (inn != ch))
+    bad = (inn != 0.0) & (inn != ch)
     cpg = ch
     if not plain:
         g = V[V_GROUPS * ROW + a]
         cpg = _fdiv(ch, g)
-        bad += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
+        bad = bad | (cpg * g != ch) | (_fdiv(out, g) * g != out)
     n = cpg  # times the kernel volume: the dot-product length
     numel = X[ROW + a] * out  # times the spatial sizes: numel(y)
     for i in range(1 if square else d):
@@ -463,7 +464,7 @@ cdef inline double _conv_at(int a, int d, bint plain, bint square, bint pow2, bi
     P[a] += out * (n + pbias)
     M[a] += numel * n
     F[a] += numel * (2.0 * n + fbias)
-    bad_row[a] += bad + _b(n >= EXACT)
+    bad_row[a] += _b(bad | (n >= EXACT))
     return numel
 
 

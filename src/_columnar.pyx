@@ -19,7 +19,7 @@ Arithmetic on a flagged architecture may be garbage, but it is float64 arithmeti
 computed size clamped to 1 .. 2^31 - 1, every field to its least value and every divisor to >= 1:
 nothing traps.
 """
-from libc.stdint cimport int32_t, int64_t, uint64_t, uintptr_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from libc.math cimport floor
@@ -80,6 +80,22 @@ cdef extern from * nogil:
 
 cdef extern from * nogil:
     """
+    /* 1 / s for s a power of two (2^e, 0 <= e <= 30) through its bits: s is (1023 + e) << 52, 1 / s is
+       (1023 - e) << 52, so 1 / s = (2046 << 52) - s's bits. One integer subtract, exact, where a
+       vector division of the same lanes costs ~10 cycles. (For any other s: a wrong value, not a trap.) */
+    static inline double cc_pow2_recip(double s) {
+        int64_t bits;
+        double r;
+        memcpy(&bits, &s, sizeof bits);
+        bits = 0x7FE0000000000000LL - bits;
+        memcpy(&r, &bits, sizeof r);
+        return r;
+    }
+    """
+    double cc_pow2_recip(double s)
+
+cdef extern from * nogil:
+    """
     /* The AVX-512 build streams its outputs out with non-temporal stores, which skip reading the
        destination's cache lines before writing them (the outputs are written once and not read
        again here): 4 % faster there. The AVX2 build measured 11 % slower with them: it stores
@@ -105,16 +121,50 @@ cdef extern from * nogil:
         }
         for (; i < n; i++) dst[i] = ok[i] != 0.0 ? (int64_t)src[i] : 0;
     }
+    /* The output shapes of architectures 0 .. n - 1: dst[5 a + j] = dim j of architecture a (rows[j * row + a],
+       0 past nd dims and where ok[a] == 0.0). Eight architectures at a time: their nd dim vectors
+       converted, then each of the five output vectors (40 entries: eight records of five) gathered
+       from them in registers with one masked permute per dim, and streamed out (stored where dst is
+       not on a cache line's start). The rest one at a time. */
+    static inline void cc_stream_shape(int64_t *dst, const double *rows, int row, const double *ok, int nd, int n) {
+        /* output vector m, lane e: entry 8 m + e of the eight records, i.e. dim (8 m + e) % 5 of
+           architecture (8 m + e) / 5; dim_of[m][j]: the lanes of output vector m that hold dim j */
+        static const long long arch[5][8] = {{0, 0, 0, 0, 0, 1, 1, 1}, {1, 1, 2, 2, 2, 2, 2, 3},
+                                             {3, 3, 3, 3, 4, 4, 4, 4}, {4, 5, 5, 5, 5, 5, 6, 6},
+                                             {6, 6, 6, 7, 7, 7, 7, 7}};
+        static const __mmask8 dim_of[5][5] = {{0x21, 0x42, 0x84, 0x08, 0x10}, {0x84, 0x08, 0x10, 0x21, 0x42},
+                                              {0x10, 0x21, 0x42, 0x84, 0x08}, {0x42, 0x84, 0x08, 0x10, 0x21},
+                                              {0x08, 0x10, 0x21, 0x42, 0x84}};
+        int64_t a = 0;
+        int m, j;
+        __m512i v[5];
+        const int aligned = ((uintptr_t)dst % 64) == 0;
+        for (; a + 8 <= n; a += 8) {
+            __mmask8 keep = _mm512_cmp_pd_mask(_mm512_loadu_pd(ok + a), _mm512_setzero_pd(), _CMP_NEQ_UQ);
+            for (j = 0; j < nd; j++) v[j] = _mm512_maskz_cvttpd_epi64(keep, _mm512_loadu_pd(rows + j * row + a));
+            for (m = 0; m < 5; m++) {
+                __m512i out = _mm512_setzero_si512();
+                __m512i idx = _mm512_loadu_si512((const void *)arch[m]);
+                for (j = 0; j < nd; j++) out = _mm512_mask_permutexvar_epi64(out, dim_of[m][j], idx, v[j]);
+                if (aligned) _mm512_stream_si512((void *)(dst + 5 * a + 8 * m), out);
+                else _mm512_storeu_si512((void *)(dst + 5 * a + 8 * m), out);
+            }
+        }
+        for (dst += 5 * a; a < n; a++, dst += 5)
+            for (j = 0; j < 5; j++) dst[j] = (j < nd && ok[a] != 0.0) ? (int64_t)rows[j * row + a] : 0;
+    }
     static inline void cc_store_fence(void) { _mm_sfence(); }
     #else
     #define CC_STREAM_OUT 0
     static inline void cc_stream(int64_t *dst, const int64_t *src, int n) { memcpy(dst, src, (size_t)n * sizeof(int64_t)); }
     static inline void cc_stream_exact(int64_t *dst, const double *src, const double *ok, int n) {}  /* (not called) */
+    static inline void cc_stream_shape(int64_t *dst, const double *rows, int row, const double *ok, int nd, int n) {}
     static inline void cc_store_fence(void) {}
     #endif
     """
     void cc_stream(int64_t* dst, const int64_t* src, int n)
     void cc_stream_exact(int64_t* dst, const double* src, const double* ok, int n)
+    void cc_stream_shape(int64_t* dst, const double* rows, int row, const double* ok, int nd, int n)
     void cc_store_fence()
     bint CC_STREAM_OUT
 
@@ -204,6 +254,8 @@ cdef enum:
     TILE = 64  # architectures per tile: one tile's shape slots stay in L1 (64 measured faster than 128, 256)
     AHEAD = 2  # the tile whose columns are prefetched, counted from the current one (measured best)
 
+cdef uint64_t PLAIN_ROW = <uint64_t>1 << 62  # _row_need: the row is plain (_plain)
+
 cdef enum:
     DIM_MAX = 2147483647  # every tensor dimension stays int32, as in the core
 cdef int64_t ACT_FLOPS[11]
@@ -237,6 +289,15 @@ cdef inline double _fdiv(double a, double b) noexcept nogil:
     return r - _b(r * b > a)
 
 
+cdef inline double _floor(double q) noexcept nogil:
+    """floor(q) for 0 <= q < 2^51 (SSE2: rounded to the nearest integer, then one step down if that overshot)."""
+    cdef double r
+    if CC_VECTOR_FLOOR:
+        return floor(q)
+    r = (q + ROUND) - ROUND
+    return r - _b(r > q)
+
+
 cdef inline double _at_least_1(double v) noexcept nogil:
     return v if v > 1.0 else 1.0  # (vmaxpd)
 
@@ -261,16 +322,19 @@ cdef inline int64_t _gcd(int64_t a, int64_t b) noexcept nogil:
 # is one loop over the architectures (the compiler vectorizes it); the spatial dims d are a constant
 # at each call, so their loop unrolls inside it.
 
-cdef inline double _conv_size(double x, double eff, double s, double p, bint same, double* bad) noexcept nogil:
+cdef inline double _conv_size(double x, double eff, double s, double p, bint same, bint pow2,
+                              bint* bad) noexcept nogil:
     """Output size of one spatial dimension of a convolution: input size x, effective kernel
-    eff = d (k - 1) + 1, stride s >= 1, padding p >= 0."""
+    eff = d (k - 1) + 1, stride s >= 1, padding p >= 0. pow2: s is a power of two (_tile checked
+    it in every architecture of the tile): the quotient is then an exact product, no division."""
     cdef double o
     cdef double pad = eff - 1.0 if same else 2.0 * p  # 'same' pads eff - 1 in all (stride 1 only)
     x = x + pad
-    bad[0] += _b(x < eff) + _b(same & (s != 1.0))
     o = x - eff
-    o = _fdiv(o if o > 0.0 else 0.0, s) + 1.0
-    bad[0] += _b(o > DIM_MAX)
+    o = o if o > 0.0 else 0.0
+    o = (_floor(o * cc_pow2_recip(s)) if pow2 else _fdiv(o, s)) + 1.0
+    # (one flag for all: the problems or'ed, then counted once per row in _conv_at)
+    bad[0] = bad[0] | (x < eff) | (same & (s != 1.0)) | (o > DIM_MAX)
     return 1.0 if o > DIM_MAX else o
 
 
@@ -291,6 +355,20 @@ cdef inline bint _plain(int64_t op, const int64_t* g, int64_t k, const int32_t**
         return (g[G_FLAGS] & F_TRACK) != 0 and cols[V_IN] == NULL and c[V_IN] == 0
     return (op == OP_CONV2D and not g[G_FLAGS] & F_SAME and cols[V_GROUPS] == NULL and c[V_GROUPS] == 1
             and cols[V_D] == NULL and c[V_D] == 1 and cols[V_D + 1] == NULL and c[V_D + 1] == 1)
+
+
+cdef uint64_t _row_need(int64_t op, const int64_t* g, int64_t k, const int32_t** cols, const int32_t* consts) noexcept nogil:
+    """The fields a tile converts for row k (the op's G_NEED bits, less the groups and dilations a
+    plain Conv2d does not read: the template's 1, never a column), and PLAIN_ROW where _plain holds."""
+    cdef uint64_t need = <uint64_t>g[G_NEED]
+    cdef int f
+    if not _plain(op, g, k, cols, consts):
+        return need
+    if op == OP_CONV2D:
+        for f in range(V_D, V_D + 3):
+            need &= ~(<uint64_t>1 << f)
+        need &= ~(<uint64_t>1 << V_GROUPS)
+    return need | PLAIN_ROW
 
 
 cdef int64_t _square_row(int64_t op, const int64_t* g) noexcept nogil:
@@ -343,30 +421,34 @@ cdef inline bint _square_fields(int nt, uint64_t drop, const int32_t** cols, con
     return True
 
 
-cdef inline double _conv_at(int a, int d, bint plain, bint square, bint same, double bias, const double* V,
-                            const double* X, double* Y, double* P, double* M, double* F, double* bad_row) noexcept nogil:
+cdef inline double _conv_at(int a, int d, bint plain, bint square, bint pow2, bint same, double pbias, double fbias,
+                            const double* V, const double* X, double* Y, double* P, double* M, double* F,
+                            double* bad_row) noexcept nogil:
     """Architecture a of a convolution (_conv): its output record into Y, its params, macs, flops and
-    problems onto P, M, F, bad_row; returns numel(y). plain (_plain): no division by the groups,
+    problems onto P, M, F, bad_row; returns numel(y). pbias: params per output channel beyond the
+    weights (the bias, 1 or 0, and those of the followers of a chain, _live_chain); fbias: flops
+    per output element beyond 2n (the bias - 1, and the followers'). plain (_plain): no division by the groups,
     the kernel volume is the effective kernel; square (_square_row): dim 1 is dim 0 again, computed once.
     (Plain pointers: inlined into a loop, it has the loop function's restrict ones; restrict here
     would hold for one call only, and gcc then did not vectorize the loop.)"""
     cdef int i
-    cdef double inn, out, g, ch, cpg, k, s, p, dl, eff, o, n, numel, bad
+    cdef double inn, out, g, ch, cpg, k, s, p, dl, eff, o, n, numel
+    cdef bint bad
     inn, out = V[V_IN * ROW + a], V[V_OUT * ROW + a]
     ch = X[2 * ROW + a]
-    bad = _b((inn != 0.0) & (inn != ch))
+    bad = (inn != 0.0) & (inn != ch)
     cpg = ch
     if not plain:
         g = V[V_GROUPS * ROW + a]
         cpg = _fdiv(ch, g)
-        bad += _b((cpg * g != ch) | (_fdiv(out, g) * g != out))
+        bad = bad | (cpg * g != ch) | (_fdiv(out, g) * g != out)
     n = cpg  # times the kernel volume: the dot-product length
     numel = X[ROW + a] * out  # times the spatial sizes: numel(y)
     for i in range(1 if square else d):
         k, s, p = V[(V_K + i) * ROW + a], V[(V_S + i) * ROW + a], V[(V_P + i) * ROW + a]
         dl = 1.0 if plain else V[(V_D + i) * ROW + a]
         eff = k if plain else dl * (k - 1.0) + 1.0
-        o = _conv_size(X[(3 + i) * ROW + a], eff, s, p, same, &bad)
+        o = _conv_size(X[(3 + i) * ROW + a], eff, s, p, same, pow2, &bad)
         Y[(3 + i) * ROW + a] = o
         numel = numel * o
         n = n * k
@@ -377,27 +459,28 @@ cdef inline double _conv_at(int a, int d, bint plain, bint square, bint same, do
     Y[ROW + a] = X[ROW + a]
     Y[2 * ROW + a] = out
     Y[a] = numel
-    # params = out*n + bias*out; macs = numel*n; flops = numel*(2n - 1 + bias)
-    P[a] += out * n + bias * out
+    # params = out*(n + bias); macs = numel*n; flops = numel*(2n - 1 + bias) (each an integer: exact
+    # below 2^53, and >= 2^53 otherwise, however grouped)
+    P[a] += out * (n + pbias)
     M[a] += numel * n
-    F[a] += numel * (2.0 * n - 1.0 + bias)
-    bad_row[a] += bad + _b(n >= EXACT)
+    F[a] += numel * (2.0 * n + fbias)
+    bad_row[a] += _b(bad | (n >= EXACT))
     return numel
 
 
-cdef inline void _conv(int nt, int d, bint plain, bint square, int64_t flags, rcdouble V, rcdouble X,
+cdef inline void _conv(int nt, int d, bint plain, bint square, bint pow2, int64_t flags, rcdouble V, rcdouble X,
                        rdouble Y, double* acc) noexcept nogil:
-    _conv_rows(nt, d, plain, square, flags, V, X, Y, acc + A_PARAMS * ROW, acc + A_MACS * ROW,
+    _conv_rows(nt, d, plain, square, pow2, flags, V, X, Y, acc + A_PARAMS * ROW, acc + A_MACS * ROW,
                acc + A_FLOPS * ROW, acc + A_BAD * ROW)
 
 
-cdef inline void _conv_rows(int nt, int d, bint plain, bint square, int64_t flags, rcdouble V, rcdouble X,
+cdef inline void _conv_rows(int nt, int d, bint plain, bint square, bint pow2, int64_t flags, rcdouble V, rcdouble X,
                             rdouble Y, rdouble P, rdouble M, rdouble F, rdouble bad) noexcept nogil:
     cdef int a
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
     cdef bint same = (flags & F_SAME) != 0 and not plain
     for a in range(nt):
-        _conv_at(a, d, plain, square, same, bias, V, X, Y, P, M, F, bad)
+        _conv_at(a, d, plain, square, pow2, same, bias, bias - 1.0, V, X, Y, P, M, F, bad)
 
 
 cdef inline void _linear(int nt, int last, int64_t flags, rcdouble V, rcdouble X, rdouble Y, rdouble acc,
@@ -591,20 +674,27 @@ cdef inline void _cat(int nt, int dim, int nd, const double* X, const double* S,
         acc[A_BAD * ROW + a] += bad
 
 
-cdef inline void _run_op(int64_t op, const int64_t* g, bint plain, bint square, int nt, rcdouble V, double* S,
-                         const double* X, double* Y, double* acc, const int64_t* cat_src) noexcept nogil:
+cdef inline void _run_op(int64_t op, const int64_t* g, bint plain, bint square, bint pow2, int nt, rcdouble V,
+                         double* S, const double* X, double* Y, double* acc, const int64_t* cat_src) noexcept nogil:
     """Layer position g over one tile (the spatial dims of a family: 1, 2, 3 in op-code order).
-    square: a 2-d op whose dim 1 is its dim 0 in every architecture of the tile (_square_row)."""
+    square: a 2-d op whose dim 1 is its dim 0 in every architecture of the tile (_square_row);
+    pow2: a convolution whose strides are powers of two in every architecture of the tile."""
     cdef int64_t flags = g[G_FLAGS]
     if op == OP_CONV2D:  # the common case first; each call below is its own specialised loop
         if plain and square:
-            _conv(nt, 2, True, True, flags, V, X, Y, acc)
+            if pow2:
+                _conv(nt, 2, True, True, True, flags, V, X, Y, acc)
+            else:
+                _conv(nt, 2, True, True, False, flags, V, X, Y, acc)
         elif plain:
-            _conv(nt, 2, True, False, flags, V, X, Y, acc)
+            if pow2:
+                _conv(nt, 2, True, False, True, flags, V, X, Y, acc)
+            else:
+                _conv(nt, 2, True, False, False, flags, V, X, Y, acc)
         elif square:
-            _conv(nt, 2, False, True, flags, V, X, Y, acc)
+            _conv(nt, 2, False, True, False, flags, V, X, Y, acc)
         else:
-            _conv(nt, 2, False, False, flags, V, X, Y, acc)
+            _conv(nt, 2, False, False, False, flags, V, X, Y, acc)
     elif op == OP_RELU:
         _elementwise(nt, 1, X, acc)
     elif OP_BN1D <= op <= OP_BN3D:
@@ -613,7 +703,7 @@ cdef inline void _run_op(int64_t op, const int64_t* g, bint plain, bint square, 
         else:
             _batchnorm(nt, False, flags, V, X, acc)
     elif op == OP_CONV1D or op == OP_CONV3D:
-        _conv(nt, <int>(op - OP_CONV1D + 1), False, False, flags, V, X, Y, acc)
+        _conv(nt, <int>(op - OP_CONV1D + 1), False, False, False, flags, V, X, Y, acc)
     elif op == OP_PRELU:
         _prelu(nt, <int>g[G_NDX], V, X, acc)
     elif OP_RELU < op <= OP_HARDSIGMOID:
@@ -664,13 +754,16 @@ cdef inline void _live(int nt, double used, double born, const double* Y, rcdoub
 cdef inline void _live_chain(int nt, bint norm, int followers, const double* c, rdouble Y, rcdouble dies,
                             rcdouble d1, rcdouble d2, double in1, double in2, rdouble birth, rdouble b1, rdouble b2,
                             rdouble live, rdouble act, rdouble peak, rdouble params, rdouble buffers, rdouble flops,
-                            bint conv, bint square, int64_t flags, rcdouble V, rcdouble X, rdouble macs,
+                            bint conv, bint square, bint pow2, int64_t flags, rcdouble V, rcdouble X, rdouble macs,
                             rdouble bad) noexcept nogil:
     """_live of a used lead row with storage of its own, and in the same pass everything its
-    followers (_plan_chains; `followers`: 1 or 2) count: they keep its shape, so each adds a
-    multiple of its elements y (or of its channels, norm: a BatchNorm among them) to a total, its
-    storage (y) to the live total, and takes away what dies at its moment (d1 + in1 y, d2 + in2 y:
-    d a live slot or the zero row, in 1.0 where a storage born in the chain dies: its size is y).
+    followers (_plan_chains) count: they keep its shape, so each adds a multiple of its elements y
+    (or of its channels, norm: a BatchNorm among them) to a total, its storage (y) to the live
+    total, and takes away what dies at its moment (d1 + in1 y, d2 + in2 y: d a live slot or the
+    zero row, in 1.0 where a storage born in the chain dies: its size is y). followers: the
+    followers whose moments change the live total, 1 or 2 (a second follower where a storage of y
+    elements dies, in2 = 1 and d2 the zero row, leaves it as it was: l - y + y, exact for any l
+    the tile keeps, since l >= y; counted as 1).
     b1, b2: the followers' live slots (the second a scratch row when there is one follower). The
     arrays written are distinct from each other and from those read (_plan_chains checks it).
     conv: the lead is a plain Conv2d (square: see _conv), counted in this loop too (_conv_at): its
@@ -681,9 +774,12 @@ cdef inline void _live_chain(int nt, bint norm, int followers, const double* c, 
     cdef double rows = 1.0 + c[C_ROWS], fe = c[C_FLOPS]
     cdef double pc = c[C_PARAMS], bc = c[C_BUFS], bk = c[C_BUF1]
     cdef double bias = 1.0 if flags & F_BIAS else 0.0
+    # a conv lead adds the followers' params per channel and flops per element to its own (one
+    # product each instead of two)
+    cdef double pbias = bias + (pc if norm else 0.0), fbias = bias - 1.0 + fe
     for a in range(nt):
         if conv:
-            y = _conv_at(a, 2, True, square, False, bias, V, X, Y, params, macs, flops, bad)
+            y = _conv_at(a, 2, True, square, pow2, False, pbias, fbias, V, X, Y, params, macs, flops, bad)
             ch = V[V_OUT * ROW + a]
         else:
             y = Y[a]
@@ -701,9 +797,11 @@ cdef inline void _live_chain(int nt, bint norm, int followers, const double* c, 
             pk = l if l > pk else pk
         live[a] = l
         peak[a] = pk
-        flops[a] += fe * y
+        if not conv:  # (a conv lead counted these in _conv_at)
+            flops[a] += fe * y
+            if norm:
+                params[a] += pc * ch
         if norm:
-            params[a] += pc * ch
             buffers[a] += bc * ch + bk
 
 
@@ -788,20 +886,24 @@ cdef inline double _inside(int64_t d) noexcept nogil:
 
 
 cdef inline void _live_lead(int nt, const int64_t* u, const double* c, double* Y, const double* dies,
-                            double* LS, int64_t ls, double* acc, bint conv, bint square, int64_t flags,
+                            double* LS, int64_t ls, double* acc, bint conv, bint square, bint pow2, int64_t flags,
                             const double* V, const double* X) noexcept nogil:
     """_live_chain for a lead row, its loop specialised for its number of followers and norm, and
-    for a plain Conv2d lead (conv; square or not) counted in it."""
+    for a plain Conv2d lead (conv; square or not, strides powers of two or not) counted in it."""
     if not conv:
-        _lead_loop(nt, u, c, Y, dies, LS, ls, acc, False, False, flags, V, X)
+        _lead_loop(nt, u, c, Y, dies, LS, ls, acc, False, False, False, flags, V, X)
+    elif square and pow2:
+        _lead_loop(nt, u, c, Y, dies, LS, ls, acc, True, True, True, flags, V, X)
     elif square:
-        _lead_loop(nt, u, c, Y, dies, LS, ls, acc, True, True, flags, V, X)
+        _lead_loop(nt, u, c, Y, dies, LS, ls, acc, True, True, False, flags, V, X)
+    elif pow2:
+        _lead_loop(nt, u, c, Y, dies, LS, ls, acc, True, False, True, flags, V, X)
     else:
-        _lead_loop(nt, u, c, Y, dies, LS, ls, acc, True, False, flags, V, X)
+        _lead_loop(nt, u, c, Y, dies, LS, ls, acc, True, False, False, flags, V, X)
 
 
 cdef inline void _lead_loop(int nt, const int64_t* u, const double* c, double* Y, const double* dies,
-                            double* LS, int64_t ls, double* acc, bint conv, bint square, int64_t flags,
+                            double* LS, int64_t ls, double* acc, bint conv, bint square, bint pow2, int64_t flags,
                             const double* V, const double* X) noexcept nogil:
     cdef bint norm = c[C_BUFS] != 0.0
     cdef const double* d1 = _dying(u[U_D1], LS, acc)
@@ -818,19 +920,19 @@ cdef inline void _lead_loop(int nt, const int64_t* u, const double* c, double* Y
     cdef double* birth = LS + ls * ROW
     cdef double* b1 = LS + u[U_B1] * ROW
     cdef double* b2 = LS + u[U_B2] * ROW if u[U_B2] >= 0 else acc + A_SINK * ROW
-    if u[U_ROWS] == 1:
+    if u[U_ROWS] == 1 or u[U_D2] == U_INSIDE:  # (the second follower's moment: see _live_chain)
         if norm:
             _live_chain(nt, True, 1, c, Y, dies, d1, d2, in1, in2, birth, b1, b2, live, act, peak, P, B, F,
-                        conv, square, flags, V, X, M, bad)
+                        conv, square, pow2, flags, V, X, M, bad)
         else:
             _live_chain(nt, False, 1, c, Y, dies, d1, d2, in1, in2, birth, b1, b2, live, act, peak, P, B, F,
-                        conv, square, flags, V, X, M, bad)
+                        conv, square, pow2, flags, V, X, M, bad)
     elif norm:
         _live_chain(nt, True, 2, c, Y, dies, d1, d2, in1, in2, birth, b1, b2, live, act, peak, P, B, F,
-                    conv, square, flags, V, X, M, bad)
+                    conv, square, pow2, flags, V, X, M, bad)
     else:
         _live_chain(nt, False, 2, c, Y, dies, d1, d2, in1, in2, birth, b1, b2, live, act, peak, P, B, F,
-                    conv, square, flags, V, X, M, bad)
+                    conv, square, pow2, flags, V, X, M, bad)
 
 
 cdef inline void _inputs(int nt, int ind, const int64_t* batch, const int64_t* ishape, rdouble S,
@@ -857,7 +959,8 @@ cdef inline void _inputs(int nt, int ind, const int64_t* batch, const int64_t* i
 # ---- one tile --------------------------------------------------------------------------------------
 cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const int64_t* deaths,
                 const int64_t* cat_src, const int32_t** cols, const int32_t* consts, const int32_t* lows,
-                const int64_t* fused, const double* chain, const int64_t* square_drop, int64_t n,
+                const int64_t* fused, const double* chain, const int64_t* square_drop, const uint64_t* row_need,
+                int64_t n,
                 const int64_t* ishape, int ind, const int64_t* batch, int64_t in_birth, int64_t n_slots,
                 int64_t out_slot, int out_nd, double* S, double* V, double* acc, double* LS, int64_t* square,
                 int64_t* tot, int64_t ts, int64_t* out_shape, unsigned char* needs_generic) noexcept nogil:
@@ -878,7 +981,8 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
     cdef const double* dies
     cdef double* okr
     cdef const double* v
-    cdef bint unused, ok, plain, lead_conv
+    cdef bint unused, ok, plain, lead_conv, pow2
+    cdef uint32_t odd  # some stride of the row, in some architecture of the tile, is not a power of two
     cdef int64_t* shape_out
     cdef bint ahead = a0 + (AHEAD + 1) * TILE <= n  # prefetch tile AHEAD from here
     for f in range(N_VAR):
@@ -917,11 +1021,12 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         op = g[G_OP]
         # the fields this op reads, as float64 rows of V: a column's slice, or the template's value
         # repeated (a field without a column is refilled only when that value changes)
-        need = <uint64_t>g[G_NEED] & ((1 << N_VAR) - 1)
+        need = row_need[k] & ((1 << N_VAR) - 1)
         sq = (square_drop[k] >= 0 and square[g[G_XS]] != 0
               and _square_fields(nt, <uint64_t>square_drop[k], cols, consts + k * N_VAR, k * n + a0, ahead))
         if sq:  # dim 1's fields are dim 0's: not read
             need &= ~<uint64_t>square_drop[k]
+        odd = 0
         while need:
             f = cc_ctz(need)
             need &= need - 1
@@ -937,6 +1042,9 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
                     for a in range(nt):
                         acc[A_BAD * ROW + a] += _b(c[a] < lo)
                         V[f * ROW + a] = lo if c[a] < lo else V[f * ROW + a]
+                if V_S <= f < V_S + 3:  # (a value below lo, 1, is now 1: 0 passes, a negative one does not)
+                    for a in range(nt):
+                        odd |= <uint32_t>c[a] & (<uint32_t>c[a] - 1)
                 # a later tile's slice: a row of columns is read a few cache lines at a time, too
                 # scattered for the hardware prefetcher
                 if ahead:
@@ -950,15 +1058,18 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
                     filled[f] = max(consts[k * N_VAR + f], lo)
                     for a in range(TILE):
                         V[f * ROW + a] = <double>filled[f]
+                if V_S <= f < V_S + 3:
+                    odd |= <uint32_t>filled[f] & (<uint32_t>filled[f] - 1)
+        pow2 = odd == 0
         X = S + g[G_XS] * REC * ROW
         Y = S + g[G_YS] * REC * ROW
         unused = g[G_UNUSED] != 0
         if unused:  # params and buffers count, nothing else: restore macs and flops after
             memcpy(acc + A_SAVED_MACS * ROW, acc + A_MACS * ROW, 2 * ROW * sizeof(double))
-        plain = _plain(op, g, k, cols, consts)
+        plain = (row_need[k] & PLAIN_ROW) != 0
         lead_conv = op == OP_CONV2D and plain and fused[k * N_FUSED + U_ROWS] != 0  # counted in its chain's pass
         if not lead_conv:
-            _run_op(op, g, plain, sq, nt, V, S, X, Y, acc, cat_src)
+            _run_op(op, g, plain, sq, pow2, nt, V, S, X, Y, acc, cat_src)
         if g[G_YS] != g[G_XS]:  # a new record (an op that keeps the shape shares its input's)
             square[g[G_YS]] = sq
         if unused:
@@ -971,7 +1082,7 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         ls = g[G_BIRTH]
         dies = LS + deaths[g[G_DOFF]] * ROW if g[G_DN] > 0 else acc + A_ZERO * ROW
         if fused[k * N_FUSED + U_ROWS]:  # a lead: it and its followers in one pass, their storages too
-            _live_lead(nt, fused + k * N_FUSED, chain + k * N_CHAIN, Y, dies, LS, ls, acc, lead_conv, sq,
+            _live_lead(nt, fused + k * N_FUSED, chain + k * N_CHAIN, Y, dies, LS, ls, acc, lead_conv, sq, pow2,
                        g[G_FLAGS], V, X)
         elif ls >= 0 and not unused:  # the common case, its own loop: a used row with storage of its own
             _live(nt, 1.0, 1.0, Y, dies, LS + ls * ROW, live, acc + A_ACT * ROW, acc + A_PEAK * ROW)
@@ -991,9 +1102,9 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         needs_generic[a0 + a] = not ok
         okr[a] = _b(ok)
     # as int64: the totals' six rows (where CC_STREAM_OUT converted and streamed out in one pass:
-    # 0.97-0.99x the kernel's time with them staged first), the output shape (one architecture's five entries
-    # contiguous; staged in the field rows, free now, where CC_STREAM_OUT, else written in place)
-    shape_out = <int64_t*>V if CC_STREAM_OUT else out_shape + a0 * 5
+    # 0.97-0.99x the kernel's time with them staged first), the output shape (one architecture's five
+    # entries contiguous; where CC_STREAM_OUT transposed in registers and streamed out (0.9x the
+    # kernel's time of staging it in the field rows first), else written in place)
     for j in range(6):
         v = acc + (A_PEAK if j == 5 else j) * ROW
         if CC_STREAM_OUT:
@@ -1001,13 +1112,15 @@ cdef inline void _tile(int64_t a0, int nt, const int64_t* G, int64_t nl, const i
         else:
             for a in range(nt):
                 tot[j * ts + a0 + a] = cc_exact_to_i64(v[a] if okr[a] != 0.0 else 0.0)
+    if CC_STREAM_OUT:
+        cc_stream_shape(out_shape + a0 * 5, X + ROW, ROW, okr, out_nd, nt)
+        return
+    shape_out = out_shape + a0 * 5
     for j in range(out_nd, 5):  # the dims past the output's are 0 (the tile's last use of its record)
         memset(X + (1 + j) * ROW, 0, TILE * sizeof(double))
     for a in range(nt):  # (no branch on j: straight-line stores)
         for j in range(5):
             shape_out[a * 5 + j] = cc_exact_to_i64(X[(1 + j) * ROW + a] if okr[a] != 0.0 else 0.0)
-    if CC_STREAM_OUT:
-        cc_stream(out_shape + a0 * 5, shape_out, nt * 5)
 
 
 def openmp_enabled():
@@ -1106,6 +1219,7 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     cdef int64_t* fused
     cdef double* chain
     cdef int64_t* square_drop
+    cdef uint64_t* row_need
     if (program.shape[1] != N_PROG or len(columns) != N_VAR or consts.shape[0] != nl
             or consts.shape[1] != N_VAR or input_shape.shape[0] != n or totals.shape[0] != 6
             or totals.shape[1] < n or output_shape.shape[0] != n or output_shape.shape[1] != 5
@@ -1128,16 +1242,20 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
     fused = <int64_t*>malloc(max(nl, 1) * N_FUSED * sizeof(int64_t))
     chain = <double*>malloc(max(nl, 1) * N_CHAIN * sizeof(double))
     square_drop = <int64_t*>malloc(max(nl, 1) * sizeof(int64_t))  # _square_row of each row
-    if lows == NULL or fused == NULL or chain == NULL or square_drop == NULL:
+    row_need = <uint64_t*>malloc(max(nl, 1) * sizeof(uint64_t))  # _row_need of each row
+    if lows == NULL or fused == NULL or chain == NULL or square_drop == NULL or row_need == NULL:
         free(lows)
         free(fused)
         free(chain)
         free(square_drop)
+        free(row_need)
         raise MemoryError()
+    K = &consts[0, 0] if nl > 0 else NULL
     for t in range(nl):
         for f in range(N_VAR):
             lows[t * N_VAR + f] = _lowest(program[t, G_OP], f)
         square_drop[t] = _square_row(program[t, G_OP], &program[t, 0])
+        row_need[t] = _row_need(program[t, G_OP], &program[t, 0], t, cols, K)
     n_tiles = (n + TILE - 1) // TILE
     G, K = &program[0, 0] if nl > 0 else NULL, &consts[0, 0] if nl > 0 else NULL
     D, C = &deaths[0] if deaths.shape[0] else NULL, &cat_src[0] if cat_src.shape[0] else NULL
@@ -1157,16 +1275,17 @@ def count_columnar(const int64_t[:, ::1] program, const int64_t[::1] deaths, con
             a0 = t * TILE
             nt = <int>(n - a0 if n - a0 < TILE else TILE)
             if nt == TILE:  # a full tile has its own copy of the code: every loop of constant length
-                _tile(a0, TILE, G, nl, D, C, cols, K, lows, fused, chain, square_drop, n, ishape, ind, batch, in_birth,
+                _tile(a0, TILE, G, nl, D, C, cols, K, lows, fused, chain, square_drop, row_need, n, ishape, ind, batch, in_birth,
                       n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs)
             else:
-                _tile(a0, nt, G, nl, D, C, cols, K, lows, fused, chain, square_drop, n, ishape, ind, batch, in_birth,
+                _tile(a0, nt, G, nl, D, C, cols, K, lows, fused, chain, square_drop, row_need, n, ishape, ind, batch, in_birth,
                       n_slots, out_slot, out_nd, S, V, acc, LS, square, tot, ts, oshape, needs)
         cc_store_fence()  # (this thread's streamed outputs, before the threads join)
     free(lows)
     free(fused)
     free(chain)
     free(square_drop)
+    free(row_need)
 
 
 cdef _check_program(const int64_t[:, ::1] G, const int64_t[::1] deaths, const int64_t[::1] cat_src,

@@ -476,3 +476,139 @@ def test_large_arrays_start_on_huge_page_boundaries():
     raw = C.count_columnar(col, 1)
     assert raw["params"].ctypes.data % (1 << 21) == 0  # the totals: 6.7 MB
     assert_same(col)
+
+
+# ---- strides that are powers of two: a product instead of a division ------------------------------
+def _stride_model(groups=1, dilation=1):
+    """Conv2d(4, 8, 3, stride 1, padding 1, bias=False) -> BN -> ReLU (a chain: its conv counted in the
+    chain's pass), then a Conv2d(8, 8, 1) alone, AdaptiveAvgPool2d(1), Flatten, Linear(8, 10); the
+    first conv plain or not (groups, dilation)."""
+    return cc.Sequential(cc.Conv2d(4, 8, 3, padding=1, groups=groups, dilation=dilation, bias=False),
+                         cc.BatchNorm2d(8), cc.ReLU(), cc.Conv2d(8, 8, 1), cc.AdaptiveAvgPool2d(1), cc.Flatten(),
+                         cc.Linear(8, 10))
+
+
+def _strides(rng, n, values):
+    s = np.ones((n, 7), np.int64)
+    s[:, 0] = rng.choice(np.array(values), n)
+    s[:, 3] = rng.choice(np.array(values), n)
+    return s
+
+
+@pytest.mark.parametrize("groups, dilation", [(1, 1), (2, 1), (1, 2)])
+@pytest.mark.parametrize("values", [(1, 2), (1, 2, 4, 8, 2**30), (1, 2, 3), (3, 5, 6, 7), (2, 0), (4, -2)],
+                         ids=["1-2", "pow2", "one-in-three", "none", "zero", "negative"])
+def test_power_of_two_strides_agree(monkeypatch, values, groups, dilation):
+    """Strides that are powers of two in every architecture of a tile take a product by 1 / s (exact)
+    instead of a division; a tile with any other stride divides. Both, and invalid strides (0,
+    negative: the generic core's error), give the generic core's answers, in every build; 200
+    architectures (three full tiles and a partial one), on inputs up to 2^31 - 1 wide (totals past
+    2^52 are recounted by the generic core)."""
+    rng = np.random.default_rng(len(values) * 10 + groups + dilation)
+    n = 200
+    s = _strides(rng, n, values)
+    shape = np.stack([np.full(n, 4), rng.integers(5, 300, n), rng.integers(5, 300, n)], 1)
+    shape[7] = [4, 2**31 - 1, 5]
+    shape[150] = [4, 2**31 - 1, 2**31 - 1]
+    col = cc.Columnar(_stride_model(groups, dilation), {"s0": s, "s1": s}, input_shape=shape)
+    _each_build_agrees(monkeypatch, col)
+    res = cc.count(col)
+    if min(values) < 1:
+        assert not res.valid.all()
+    else:
+        assert res.valid.sum() >= n - 2
+
+
+def test_power_of_two_strides_hand_calculation(monkeypatch):
+    """Conv2d(3, 4, 1, stride s, bias=False) on 3 x 64 x 64: each side (64 - 1) // s + 1, macs
+    numel(y) * 3. s = 1: 64 (macs 4 * 4096 * 3 = 49152); 2: 32 (12288); 3: 22 (5808); 4: 16 (3072);
+    64: 1 (12); 2^30: 1 (12). A tile of only powers of two, then one with a 3 (every build)."""
+    m = cc.Sequential(cc.Conv2d(3, 4, 1, bias=False))
+    s = np.array([1, 2, 4, 64, 2**30] * 13 + [3, 1, 2])[:, None]
+    col = cc.Columnar(m, {"s0": s, "s1": s}, input_shape=(3, 64, 64))
+    side = {1: 64, 2: 32, 3: 22, 4: 16, 64: 1, 2**30: 1}
+    for kernel in _kernels():
+        monkeypatch.setattr(C, "_columnar", kernel)
+        assert_same(col)
+        got = cc.count(col)
+        want_side = np.array([side[int(v)] for v in s[:, 0]])
+        assert got.output_shape[:, 2].tolist() == want_side.tolist()
+        assert got.macs.tolist() == (4 * want_side**2 * 3).tolist()
+
+
+def test_power_of_two_stride_in_the_template(monkeypatch):
+    """A stride with no column (the template's 4, then the template's 3) on varying inputs and widths."""
+    for stride in (4, 3):
+        m = cc.Sequential(cc.Conv2d(3, 8, 3, stride=stride, bias=False), cc.ReLU())
+        rng = np.random.default_rng(stride)
+        n = 70
+        col = cc.Columnar(m, {"out": np.stack([rng.integers(1, 20, n), np.zeros(n, np.int64)], 1)},
+                          input_shape=np.stack([np.full(n, 3), rng.integers(3, 90, n), rng.integers(3, 90, n)], 1))
+        _each_build_agrees(monkeypatch, col)
+
+
+# ---- the output shape: transposed in registers (AVX-512 build), any ndim, any start -------------
+def _out_ndim_models():
+    """Templates whose output has 1 .. 5 dims (batch included), each on its input shape (batch excluded)."""
+    return {1: (cc.Sequential(cc.Conv1d(2, 3, 2), cc.Flatten(0)), (2, 6)),
+            2: (cc.Sequential(cc.Conv2d(3, 4, 3), cc.Flatten(), cc.LazyLinear(5)), (3, 8, 8)),
+            3: (cc.Sequential(cc.Conv1d(2, 3, 2), cc.ReLU()), (2, 6)),
+            4: (cc.Sequential(cc.Conv2d(3, 4, 3), cc.ReLU()), (3, 8, 8)),
+            5: (cc.Sequential(cc.Conv3d(2, 3, 2), cc.ReLU()), (2, 4, 5, 6))}
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("n", [1, 7, 8, 13, 64, 67, 130])
+def test_output_shape_every_ndim(monkeypatch, nd, n):
+    """The output shapes of 1 .. 5 dims for batches that end in a partial group of eight (and partial
+    tiles), with invalid architectures among valid ones (a width of 0: the generic core's error, an
+    all-zero shape). Against the generic core, and by hand for the valid ones: the batch, the width,
+    then the template's spatial sizes; zeros past the output's dims."""
+    model, shape = _out_ndim_models()[nd]
+    rng = np.random.default_rng(nd * 1000 + n)
+    width = rng.integers(1, 9, n)
+    width[rng.random(n) < 0.2] = 0
+    batch = rng.integers(1, 4, n)
+    col = cc.Columnar(model, {"out": {0: width}}, input_shape=shape, batch_size=batch)
+    for kernel in _kernels():
+        monkeypatch.setattr(C, "_columnar", kernel)
+        want = assert_same(col)
+    got = cc.count(col)
+    assert (got.valid == (width > 0)).all()
+    assert (got.output_shape[width == 0] == 0).all()
+    spatial = {1: [], 2: [], 3: [5], 4: [6, 6], 5: [3, 4, 5]}[nd]
+    if nd == 1:  # Flatten(0): everything in one dim
+        expect = np.stack([batch * width * 5], 1)
+    elif nd == 2:
+        expect = np.stack([batch, np.full(n, 5)], 1)
+    else:
+        expect = np.stack([batch, width] + [np.full(n, v) for v in spatial], 1)
+    expect = np.concatenate([expect, np.zeros((n, 5 - nd), np.int64)], 1)
+    assert got.output_shape[width > 0].tolist() == expect[width > 0].tolist()
+    assert want.valid.tolist() == got.valid.tolist()
+
+
+@pytest.mark.parametrize("offset", range(0, 64, 8))
+def test_output_shape_at_any_start(offset):
+    """The kernel streams the output shapes a cache line at a time where the array starts on one,
+    and stores them plainly where it does not: every start (8-byte steps) gives the same array."""
+    model, shape = _out_ndim_models()[4]
+    rng = np.random.default_rng(offset)
+    n = 150
+    out = np.zeros((n, 2), np.int64)
+    out[:, 0] = rng.integers(1, 40, n)
+    col = cc.Columnar(model, {"out": out}, input_shape=np.stack([np.full(n, 3), rng.integers(3, 30, n),
+                                                                 rng.integers(3, 30, n)], 1))
+    want = cc.count(col.to_packed()).output_shape
+    for kernel in _kernels():
+        p = col._program()
+        raw = np.full(n * 5 + 16, -9, np.int64)
+        start = (-raw.ctypes.data % 64 + offset) % 64 // 8
+        dst = raw[start:start + n * 5].reshape(n, 5)
+        tot, needs = np.zeros((6, n), np.int64), np.zeros(n, np.uint8)
+        kernel.count_columnar(p["program"], p["deaths"], p["cat_src"], tuple(col._columns.get(f) for f in COLUMN_FIELDS),
+                              p["consts"], col.input_shape, col.batch_size, p["n_slots"], p["n_live"], p["in_birth"],
+                              p["out_slot"], p["out_nd"], tot, dst, needs,
+                              np.empty((1, kernel.scratch_size(p["n_slots"], p["n_live"])), np.int64))
+        np.testing.assert_array_equal(dst, want, err_msg=kernel.__name__)
+        assert (raw[:start] == -9).all() and (raw[start + n * 5:] == -9).all()  # nothing outside

@@ -465,7 +465,7 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
     # out, groups >= 1 and in >= 0 (any violation makes the OR negative), and the window's fields
     if ((out - 1) | (g - 1) | inn) < 0 or (not same_size and _window_bad(r, d, True)):
         return E_BAD_FIELD
-    if flags & F_SAME and not same_size:  # (same_size: strides 1)
+    if flags & F_SAME:
         for i in range(d):
             if r[C_S + i] != 1:
                 return E_SAME_STRIDE

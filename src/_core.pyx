@@ -518,7 +518,6 @@ cdef inline int _conv(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt
     return _conv_counts(inn, g, out, kvol, y[1], flags, c)
 
 
-
 cdef inline int _conv_transpose(const int32_t* r, int d, const int64_t* x, int64_t* y, Cnt* c) noexcept nogil:
     cdef int64_t out = r[C_OUT], g = r[C_GROUPS], inn = r[C_IN], flags = r[C_FLAGS]
     cdef int64_t kvol = 1, w, t, bias = 1 if flags & F_BIAS else 0
@@ -1341,8 +1340,9 @@ cdef inline int _arch(const int32_t* L, int64_t l0, int64_t nl, const int32_t* x
 
 # The graph fast path: _arch's answer for the common case, with less work per row. The counts add
 # up with _tally's bound (one test per architecture, not one per layer) and the peak memory comes
-# from a forward note of each storage's last moment (LAST) and one pass over the moments with a
-# difference array (D), instead of the backward sweep that reads every row and input again.
+# from a forward note of each storage's last moment (GraphSlot.last) and two passes over the
+# moments with a difference array (E), instead of the backward sweep that reads every row and input
+# again.
 cdef enum:
     PREFETCH_ROWS = 96  # how far ahead _graph_fast and _chain_fast ask for their rows
 

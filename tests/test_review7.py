@@ -189,3 +189,18 @@ def test_columnar_power_of_two_strides_mixed_per_tile(poisoned, monkeypatch, see
             for f in cc.BatchResult.FIELDS:
                 np.testing.assert_array_equal(getattr(got, f), getattr(want, f),
                                               err_msg=f"{f}, {kernel.__name__}, {n_threads} threads")
+
+
+@pytest.mark.parametrize("k, p", [((-1, -1), (INT32_MAX, INT32_MAX)), ((-INT32_MAX, -INT32_MAX), (2 ** 30, 2 ** 30)),
+                                  ((-1, -INT32_MAX), (INT32_MAX, 2 ** 30))])
+def test_negative_kernels_in_both_dims_matching_2p_plus_1_on_32_bits(k, p):
+    """Kernels whose 32 bits are those of 2p + 1 in both dimensions (2^32 - 1 is -1, 2^31 + 1 is
+    -2^31 + 1): the int32-pair test must reject them by their sign bits. Their kernel volume is
+    positive (two negatives), so the counts would look sane: torch refuses a kernel < 1, the
+    reference and the core's general path say BAD_FIELD at the conv."""
+    rows = [dag_row("Conv2d", -1, IN=4, OUT=4, GROUPS=1, K0=k[0], K1=k[1], P0=p[0], P1=p[1], S0=1, S1=1, D0=1, D1=1),
+            dag_row("Add", 0, nsrc=2)]
+    arrays = G.assemble([_arch([(4, 6, 6)], 1, [list(map(int, r)) for r in rows], [-1])])
+    _assert_core_matches_reference(arrays)
+    want = counting.run_reference(arrays)
+    assert (want["error"][0], want["error_layer"][0]) == (F.ERROR_CODES["BAD_FIELD"], 0)

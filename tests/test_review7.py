@@ -165,23 +165,29 @@ def test_op_codes_around_the_activation_range(poisoned, op):  # noqa: F811
 
 @pytest.mark.parametrize("seed", range(6))
 def test_columnar_power_of_two_strides_mixed_per_tile(poisoned, monkeypatch, seed):  # noqa: F811
-    """Conv-led chains (test_review6's) with per-conv stride columns that are powers of two in some
-    tiles and not in others (2^30, 0, negative, -2^31 whose bits pass x & (x - 1) == 0, 2^31 - 1), in
-    dim 1 equal or not; each kernel build, 1 and 2 threads, against the reference."""
+    """Conv-led chains (test_review6's templates) on 200 architectures (three full tiles and a
+    partial one), 4 x 8 .. 60 x 8 .. 60 inputs, with per-conv stride columns that are powers of two in some
+    tiles and not in others (3, 6, 2^30, 0, negative, -2^31 whose bits pass x & (x - 1) == 0,
+    2^31 - 1; the first tile always the seed's set), in dim 1 equal or not; each kernel build, 1 and
+    2 threads, against the reference."""
     rng = np.random.default_rng(seed)
-    col = _conv_chain_columnar(rng)
-    layers = col.template._arrays["layers"]
-    n, nl = len(col), len(layers)
-    stride_sets = [(1, 2, 4, 2 ** 30), (1, 2, 3), (2, 0), (4, -2), (2, -2 ** 31), (1, INT32_MAX)]
+    template = _conv_chain_columnar(rng).template
+    while not cc.count(cc.Columnar(template, {}, input_shape=(4, 60, 60)).to_packed(), backend="reference").valid.all():
+        template = _conv_chain_columnar(rng).template  # (its residual Add may join other shapes)
+    layers = template._arrays["layers"]
+    n = 200
+    stride_sets = [(1, 2, 4, 2 ** 30), (1, 2, 3), (2, 0, 6), (4, -2, 3), (2, -2 ** 31, 3), (1, INT32_MAX, 3)]
     s0 = np.repeat(layers[None, :, F.S0].astype(np.int64), n, 0)
     for k in np.nonzero(layers[:, F.OP] == F.OPS["Conv2d"])[0]:
         for t0 in range(0, n, 64):
-            values = stride_sets[seed] if rng.random() < 0.5 else (1, 2, 4)
+            values = stride_sets[seed] if t0 == 0 or rng.random() < 0.5 else (1, 2, 4)
             s0[t0:t0 + 64, k] = rng.choice(np.array(values), len(s0[t0:t0 + 64]))
     s1 = s0.copy() if seed % 2 else np.where(rng.random(s0.shape) < 0.3, rng.choice(np.array((1, 2, 3)), s0.shape), s0)
-    columns = {name: np.array(v) for name, v in col.columns.items()} | {"s0": s0, "s1": s1}
-    col = cc.Columnar(col.template, columns, input_shape=col.input_shape, batch_size=col.batch_size)
+    h = rng.integers(8, 60, n)
+    shape = np.stack([np.full(n, 4), h, h if seed % 2 else rng.integers(8, 60, n)], 1)
+    col = cc.Columnar(template, {"s0": s0, "s1": s1}, input_shape=shape, batch_size=rng.integers(1, 4, n))
     want = cc.count(col.to_packed(), backend="reference")
+    assert want.valid.sum() >= 5  # (a 0 stride in the first tile makes most of it invalid)
     for kernel in columnar_kernels():
         monkeypatch.setattr(columnar, "_columnar", kernel)
         for n_threads in (1, 2):

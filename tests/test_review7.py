@@ -210,3 +210,27 @@ def test_negative_kernels_in_both_dims_matching_2p_plus_1_on_32_bits(k, p):
     _assert_core_matches_reference(arrays)
     want = counting.run_reference(arrays)
     assert (want["error"][0], want["error_layer"][0]) == (F.ERROR_CODES["BAD_FIELD"], 0)
+
+
+def test_size_keeping_convs_near_int64_overflow(poisoned):  # noqa: F811
+    """Size-keeping Conv2d 1 -> out (1x1 and 3x3 padding 1, bias) + residual Add (broadcasting the
+    input's one channel) on N x 1 x H x W, N, H, W up to 2^31 - 1: numel(y) = N out H W is
+    multiplied without the window arithmetic, so its overflow check is the shortcut's own. Every
+    path equals the reference; by hand: N 1, H 2^31 - 1, W 1, out 1, 1x1: params 2, macs 2^31 - 1,
+    flops 2 (2^31 - 1) + (2^31 - 1) (the add); N 2^31 - 1, H 2^20, W 2^11: the input's numel
+    (2^31 - 1) 2^31 < 2^63 fits, out 8 makes it (2^31 - 1) 2^34 > 2^63 - 1: OVERFLOW at the conv."""
+    archs = []
+    for batch in (1, 3, 2 ** 20, INT32_MAX):
+        for h, w in ((INT32_MAX, 1), (2 ** 20, 2 ** 11), (2 ** 20, 2 ** 20), (46341, 46341), (65536, 32768)):
+            for out in (1, 2, 8):
+                for k in (1, 3):
+                    conv = _row("Conv2d", -1, **{"in": 0, "out": out, "groups": 1, "k0": k, "k1": k, "p0": k // 2,
+                                                  "p1": k // 2, "s0": 1, "s1": 1, "d0": 1, "d1": 1, "flags": F.F_BIAS})
+                    archs.append(_arch([(1, h, w)], batch, [conv, _row("Add", 0, nsrc=2, xoff=0)], [-1]))
+    arrays = G.assemble(archs)
+    _assert_core_matches_reference(arrays)
+    want = counting.run_reference(arrays)
+    assert (want["params"][0], want["macs"][0], want["flops"][0]) == (2, INT32_MAX, 3 * INT32_MAX)
+    last = 3 * 5 * 3 * 2 + 1 * 3 * 2 + 2 * 2 + 0  # N 2^31 - 1, H 2^20, W 2^11, out 8, k 1
+    assert (want["error"][last], want["error_layer"][last]) == (F.ERROR_CODES["OVERFLOW"], 0)
+    assert 40 <= (want["error"] == 0).sum() < len(archs)

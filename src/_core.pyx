@@ -1046,8 +1046,9 @@ cdef inline bint _is_view(int op) noexcept nogil:
 
 cdef inline bint _is_activation(int op) noexcept nogil:
     """The element-wise activations, ACT_FLOPS's ops: ReLU .. Hardsigmoid (consecutive codes: one
-    unsigned range test) but PReLU, which has weights."""
-    return <uint32_t>(op - OP_RELU) <= OP_HARDSIGMOID - OP_RELU and op != OP_PRELU
+    unsigned range test, op made unsigned before the subtract: no signed overflow for op near
+    -2^31) but PReLU, which has weights."""
+    return <uint32_t>op - OP_RELU <= OP_HARDSIGMOID - OP_RELU and op != OP_PRELU
 
 
 

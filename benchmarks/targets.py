@@ -15,8 +15,8 @@ import os
 import re
 import sys
 
-PEERS = ("thop", "ptflops", "fvcore", "torchinfo", "FlopCounterMode")
-ARCHS = {"resnet18": "ResNet-18", "mobilenet_v2": "MobileNetV2"}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peers_table import LABEL, per_arch_times, smallest_ratios  # noqa: E402
 
 
 def load_bench(path):
@@ -55,36 +55,6 @@ def rate(bench, name):
     """layers per second of a benchmark that recorded its layer count."""
     med, info = bench[name]
     return info["layers"] / med
-
-
-def peer_ratios(bench):
-    """The smallest peer-time / cnncore-time ratio for: one model (build + count), the packed
-    batch and the columnar batch (per architecture, the faster thread count), against each peer's
-    build + count; with the (peer, arch) where it is smallest."""
-    t = {}
-    for med, info in bench.values():
-        if "counter" in info:
-            t[(info["arch"], info["counter"], info["mode"])] = med / info["n_arch"]
-    if not t:
-        return {}
-
-    def fastest(prefix, arch):
-        return min((v for (a, c, m), v in t.items() if a == arch and c.startswith(prefix) and m == "count"),
-                   default=None)
-
-    worst = {}
-    for arch, label in ARCHS.items():
-        ours = {"one model": t[(arch, "cnncore, one model", "build")],
-                "packed": fastest("cnncore, packed", arch),
-                "columnar": fastest("cnncore, columnar", arch)}
-        for p in PEERS:
-            for kind, v in ours.items():
-                if v is None:
-                    continue
-                r = t[(arch, p, "build")] / v
-                if kind not in worst or r < worst[kind][0]:
-                    worst[kind] = (r, f"{p}, {label}")
-    return worst
 
 
 def spread(points):
@@ -144,12 +114,13 @@ def rows(out_dir):
                     gen = rate(bench, f"test_generic_same_skeleton[{n}]")
                     add(f"generic path >= 1.5x the numpy skeleton count ({n} thread{'s' if n > 1 else ''})",
                         f"{gen / npy:.2f}x ({gen / 1e6:.0f} M vs {npy / 1e6:.0f} M layers/s)", gen / npy >= 1.5)
-    worst = peer_ratios(bench)
+    with open(os.path.join(out_dir, "bench.json")) as f:
+        smallest = smallest_ratios(per_arch_times(json.load(f)["benchmarks"])[0])
     for kind, need in (("packed", 1e5), ("columnar", 1e5), ("one model", 1e3)):
-        if kind in worst:
-            r, where = worst[kind]
+        if (kind, "build") in smallest:
+            r, peer, arch = smallest[(kind, "build")]
             add(f"{kind} >= {need:,.0f}x each torch peer (build + count), smallest ratio",
-                f"{r:,.0f}x ({where})", r >= need)
+                f"{r:,.0f}x ({peer}, {LABEL[arch]})", r >= need)
     floor_path = os.path.join(out_dir, "one_model_floor.txt")
     if os.path.exists(floor_path):  # not a target: what bounds the one-model one from below
         text = open(floor_path).read()

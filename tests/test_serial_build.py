@@ -23,21 +23,26 @@ import cnncore as cc
 ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("Cython")
 
-# run in the scratch copy: counts three batches at n_threads=2 and saves every output array
-CHILD = r"""
-import sys
-import numpy as np
-import cnncore as cc
-sys.path.insert(0, "benchmarks")
+# the batches, run in both processes (exec'd here; the child's source below starts with it)
+BATCHES = r"""
 from _data import make_batch, make_columnar
+FIELDS = ("params", "buffers", "macs", "flops", "activation_elements", "peak_activation_bytes",
+          "error", "error_layer", "output_shape", "output_ndim")
+
+
+def batches():
+    return {"packed": cc.Packed.from_arrays(**make_batch(3000, seed=11)),
+            "graphs": cc.pack([cc.zoo.resnet18(), cc.zoo.mobilenet_v2(), cc.zoo.densenet121()] * 2),
+            "columnar": make_columnar(5000)}
+"""
+
+# run in the scratch copy: counts the batches at n_threads=2 and saves every output array
+CHILD = "import sys\nsys.path.insert(0, 'benchmarks')\nimport numpy as np\nimport cnncore as cc\n" + BATCHES + r"""
 assert cc.__file__.startswith(sys.argv[1]), cc.__file__
 out = {"openmp": np.array(cc.openmp_enabled())}
-packed = cc.Packed.from_arrays(**make_batch(3000, seed=11))
-graphs = cc.pack([cc.zoo.resnet18(), cc.zoo.mobilenet_v2(), cc.zoo.densenet121()] * 2)
-for name, batch in (("packed", packed), ("graphs", graphs), ("columnar", make_columnar(5000))):
+for name, batch in batches().items():
     res = cc.count(batch, n_threads=2)
-    for k in ("params", "buffers", "macs", "flops", "activation_elements", "peak_activation_bytes",
-              "error", "error_layer", "output_shape", "output_ndim"):
+    for k in FIELDS:
         out[f"{name}.{k}"] = np.asarray(getattr(res, k))
 np.savez(sys.argv[2], **out)
 """
@@ -69,18 +74,14 @@ def test_serial_build_counts_like_the_openmp_build(tmp_path):
     serial = np.load(saved)
     assert not serial["openmp"]
 
+    here = {"cc": cc}
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        from _data import make_batch, make_columnar
+        exec(BATCHES, here)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    batches = {"packed": cc.Packed.from_arrays(**make_batch(3000, seed=11)),
-               "graphs": cc.pack([cc.zoo.resnet18(), cc.zoo.mobilenet_v2(), cc.zoo.densenet121()] * 2),
-               "columnar": make_columnar(5000)}
-    for name, batch in batches.items():
+    for name, batch in here["batches"]().items():
         res = cc.count(batch, n_threads=2)
-        for key in serial.files:
-            if key.startswith(name + "."):
-                np.testing.assert_array_equal(serial[key], np.asarray(getattr(res, key.split(".", 1)[1])),
-                                              err_msg=key)
+        for k in here["FIELDS"]:
+            np.testing.assert_array_equal(serial[f"{name}.{k}"], np.asarray(getattr(res, k)), err_msg=f"{name}.{k}")
     assert (serial["packed.error"] != 0).any() and (serial["packed.error"] == 0).any()  # both kinds counted
